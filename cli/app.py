@@ -1,0 +1,339 @@
+"""The ``vecstore`` command line: parses options, calls the library, prints results.
+
+Library errors (:class:`vecstore.errors.VecstoreError`) become one line on stderr and
+exit code 1; anything else is a bug and keeps its traceback. Heavy modules are imported
+inside commands so that ``vecstore neighbours`` pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from vecstore.errors import InvalidArgumentError, VecstoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="vecstore",
+    help="Import word embeddings once; query them from every project.\n\n"
+    "Example: vecstore import glove-6b-50d && vecstore neighbours king",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(help="Evaluate a set on analogy or word-similarity benchmarks.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the store's database schema.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+app.add_typer(db_app, name="db")
+
+SetOption = Annotated[str | None, typer.Option("--set", "-s", help="Set to query (default: the only set).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+KOption = Annotated[int, typer.Option("-k", "--k", min=1, help="How many results.")]
+
+
+class State:
+    store_location: str | None = None
+
+
+state = State()
+
+
+@app.callback()
+def main_options(
+    store: Annotated[str | None, typer.Option(
+        "--store", envvar="VECSTORE_STORE",
+        help="Store path or SQLAlchemy URL (default: one file in your user data folder).")] = None,
+) -> None:
+    state.store_location = store
+
+
+def _store():
+    from vecstore.store import Store
+
+    return Store(state.store_location)
+
+
+def reports_errors(func: F) -> F:
+    """Turn library errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except VecstoreError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(value: object) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _pick_set(store, name: str | None):
+    if name is not None:
+        return store.get(name)
+    names = [s.name for s in store.sets()]
+    if len(names) == 1:
+        return store.get(names[0])
+    if not names:
+        raise InvalidArgumentError("the store has no sets; import one first: vecstore import glove-6b-50d")
+    raise InvalidArgumentError(f"the store has {len(names)} sets; choose one with --set ({', '.join(names)})")
+
+
+def _print_neighbours(hits, as_json: bool) -> None:
+    if as_json:
+        _print_json([h.to_dict() for h in hits])
+        return
+    width = max((len(h.word) for h in hits), default=0)
+    for h in hits:
+        typer.echo(f"{h.word:<{width}}  {h.score:.4f}")
+
+
+@app.command("import")
+@reports_errors
+def import_command(
+    source: Annotated[str, typer.Argument(help="A GloVe / word2vec text file, or a built-in source name.")],
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Set name (default: file stem or source).")] = None,
+    format: Annotated[str | None, typer.Option(help="Force the format: glove or word2vec.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite a set of that name.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import embeddings into the store, all or nothing, and build their index.
+
+    Example: vecstore import ~/glove.6B.100d.txt --name glove-100d
+    """
+    from vecstore.builtin import BUILTINS
+
+    with _store() as store:
+        if source in BUILTINS and not Path(source).exists():
+            result = store.import_builtin(source, name, replace=replace)
+        else:
+            result = store.import_file(source, name, format=format, replace=replace)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    info = result.info
+    if result.status == "unchanged":
+        typer.echo(f"{info.name}: already imported from the same source (sha256 {info.source_sha256[:12]}); "
+                   "nothing to do (--replace re-imports)")
+    else:
+        typer.echo(f"{info.name}: {result.status} {info.count:,} words x {info.dim} dims "
+                   f"in {result.seconds:.2f} s")
+
+
+@app.command("sets")
+@reports_errors
+def sets_command(as_json: JsonOption = False) -> None:
+    """List the sets in the store.
+
+    Example: vecstore sets --json
+    """
+    with _store() as store:
+        sets = store.sets()
+    if as_json:
+        _print_json([s.to_dict() for s in sets])
+        return
+    if not sets:
+        typer.echo("The store has no sets. Import one: vecstore import glove-6b-50d")
+        return
+    rows = [("name", "words", "dims", "format", "imported at (UTC)", "sha256", "source")]
+    rows += [(s.name, f"{s.count:,}", str(s.dim), s.format, s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+              s.source_sha256[:12], s.source) for s in sets]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1])
+
+
+def _read_vector(spec: str) -> list[float]:
+    from vecstore.errors import InputFileError
+
+    label = "stdin" if spec == "-" else spec
+    try:
+        text = sys.stdin.read() if spec == "-" else Path(spec).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(label, f"cannot read the vector: {exc}") from None
+    text = text.strip()
+    try:
+        values = json.loads(text) if text.startswith("[") else [float(v) for v in text.split()]
+    except ValueError:
+        raise InputFileError(label, "expected numbers separated by spaces, or a JSON list") from None
+    if not values or not all(isinstance(v, int | float) for v in values):
+        raise InputFileError(label, "expected a non-empty list of numbers")
+    return [float(v) for v in values]
+
+
+@app.command("neighbours")
+@reports_errors
+def neighbours_command(
+    word: Annotated[str | None, typer.Argument(help="The word whose neighbours to find.")] = None,
+    set_name: SetOption = None,
+    k: KOption = 10,
+    vector: Annotated[str | None, typer.Option(
+        help="Find the neighbours of a vector read from this file ('-' for stdin) instead.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The k nearest words by cosine similarity (the word itself excluded).
+
+    Example: vecstore neighbours king --set glove-6b-50d -k 10
+    """
+    if (word is None) == (vector is None):
+        raise InvalidArgumentError("give a word or --vector FILE, not both")
+    query = _read_vector(vector) if vector is not None else None
+    with _store() as store:
+        hits = _pick_set(store, set_name).neighbours(word, vector=query, k=k)
+    _print_neighbours(hits, as_json)
+
+
+@app.command("similarity")
+@reports_errors
+def similarity_command(
+    first: Annotated[str, typer.Argument(help="A word.")],
+    second: Annotated[str, typer.Argument(help="Another word.")],
+    set_name: SetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cosine similarity of two words.
+
+    Example: vecstore similarity king queen --set glove-6b-50d
+    """
+    with _store() as store:
+        score = _pick_set(store, set_name).similarity(first, second)
+    if as_json:
+        _print_json({"first": first, "second": second, "score": score})
+    else:
+        typer.echo(f"{score:.4f}")
+
+
+@app.command("analogy")
+@reports_errors
+def analogy_command(
+    a: Annotated[str, typer.Argument(help="a, as in: a is to b as c is to ?")],
+    b: Annotated[str, typer.Argument(help="b")],
+    c: Annotated[str, typer.Argument(help="c")],
+    set_name: SetOption = None,
+    k: KOption = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """a is to b as c is to ?  (3CosAdd: nearest to b - a + c; a, b, c excluded).
+
+    Example: vecstore analogy man king woman --set glove-6b-50d   # queen
+    """
+    with _store() as store:
+        hits = _pick_set(store, set_name).analogy(a, b, c, k=k)
+    _print_neighbours(hits, as_json)
+
+
+@app.command("vector")
+@reports_errors
+def vector_command(
+    word: Annotated[str, typer.Argument(help="The word.")],
+    set_name: SetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the stored vector of a word.
+
+    Example: vecstore vector king --set glove-6b-50d --json
+    """
+    with _store() as store:
+        values = _pick_set(store, set_name).vector(word)
+    if as_json:
+        # str() of a float32 is its shortest exact decimal: the JSON round-trips bit for bit.
+        _print_json({"word": word, "vector": [float(str(v)) for v in values]})
+    else:
+        typer.echo(" ".join(str(v) for v in values))
+
+
+@app.command("remove")
+@reports_errors
+def remove_command(
+    name: Annotated[str, typer.Argument(help="The set to delete.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a set and its index from the store.
+
+    Example: vecstore remove glove-100d
+    """
+    with _store() as store:
+        info = store.remove(name)
+    if as_json:
+        _print_json({"removed": info.name, "count": info.count})
+    else:
+        typer.echo(f"removed {info.name} ({info.count:,} words)")
+
+
+@eval_app.command("analogies")
+@reports_errors
+def eval_analogies_command(
+    questions: Annotated[Path, typer.Argument(help="A word2vec questions-words.txt style file.")],
+    set_name: SetOption = None,
+    restrict_vocab: Annotated[int, typer.Option(help="Use only the first N (most frequent) words.")] = 300_000,
+    case_sensitive: Annotated[bool, typer.Option("--case-sensitive", help="Do not fold case.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Analogy accuracy per section and overall (as gensim's evaluate_word_analogies).
+
+    Example: vecstore eval analogies questions-words.txt --set glove-6b-50d
+    """
+    with _store() as store:
+        report = _pick_set(store, set_name).evaluate_analogies(
+            questions, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    width = max(len(s.name) for s in [*report.sections, report.total])
+    for s in [*report.sections, report.total]:
+        typer.echo(f"{s.name:<{width}}  {100 * s.accuracy:6.2f} %  ({s.correct}/{s.correct + s.incorrect})")
+    typer.echo(f"questions skipped for out-of-vocabulary words: {report.oov} of {report.questions}"
+               f" ({report.oov_ratio:.1f} %)")
+
+
+@eval_app.command("similarity")
+@reports_errors
+def eval_similarity_command(
+    pairs: Annotated[Path, typer.Argument(help="A WordSim-353 / SimLex-999 style tab-separated file.")],
+    set_name: SetOption = None,
+    restrict_vocab: Annotated[int, typer.Option(help="Use only the first N (most frequent) words.")] = 300_000,
+    case_sensitive: Annotated[bool, typer.Option("--case-sensitive", help="Do not fold case.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Spearman (and Pearson) correlation with human similarity judgements.
+
+    Example: vecstore eval similarity wordsim353.tsv --set glove-6b-50d
+    """
+    with _store() as store:
+        report = _pick_set(store, set_name).evaluate_similarity(
+            pairs, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    typer.echo(f"Spearman {report.spearman:.4f}  Pearson {report.pearson:.4f}  pairs {report.pairs}"
+               f"  skipped for out-of-vocabulary words {report.oov} ({report.oov_ratio:.1f} %)")
+
+
+@db_app.command("upgrade")
+@reports_errors
+def db_upgrade_command() -> None:
+    """Apply the schema migrations (also done automatically when a store is opened).
+
+    Example: vecstore db upgrade
+    """
+    with _store() as store:
+        before, now = store.upgrade()
+        where = store.location.display()
+    if before == now:
+        typer.echo(f"{where}: schema already at revision {now}")
+    else:
+        typer.echo(f"{where}: schema upgraded from {before or 'empty'} to {now}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,40 @@
+"""Alembic environment: migrates the store on the connection vecstore hands over.
+
+vecstore opens the store and passes its connection in ``config.attributes["connection"]``;
+the plain ``alembic`` command line (with ``-x url=...``) works too, for maintainers.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from vecstore.schema import metadata
+
+config = context.config
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        _run(conn)
+
+
+if context.is_offline_mode():
+    raise SystemExit("vecstore migrations run online only")
+run_online()

@@ -1,0 +1,205 @@
+"""Writing a store, and reading one SQLAlchemy-side: engine, migrations, transactions.
+
+Every change to a store is one transaction: an import writes the set row, its vector
+chunks and its word chunks and commits once, so a failed or killed import leaves the
+store exactly as it was (SQLite's WAL rolls an unfinished transaction back on open).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, create_engine, delete, event, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from vecstore.catalog import SET_COLUMNS, SetInfo, set_info_from_row
+from vecstore.errors import StoreError
+from vecstore.location import StoreLocation
+from vecstore.schema import embedding_sets, vector_chunks, word_chunks
+
+#: Rows per chunk are chosen so a chunk of vectors is about this many bytes.
+CHUNK_BYTES = 1 << 20
+
+
+def rows_per_chunk(dim: int) -> int:
+    return max(1, CHUNK_BYTES // (4 * dim))
+
+
+@dataclass(frozen=True)
+class NewSet:
+    """A validated set ready to be written: words in row order and their float32 vectors."""
+
+    name: str
+    words: Sequence[str]
+    vectors: np.ndarray
+    format: str
+    source: str
+    source_sha256: str
+
+
+class Database:
+    """A store opened through SQLAlchemy, migrated to the newest schema on open."""
+
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        self.engine = _create_engine(location)
+        self.upgraded_from = upgrade(self.engine)
+
+    # -- reading (the Catalog protocol) -------------------------------------------------
+
+    def list_sets(self) -> list[SetInfo]:
+        cols = [embedding_sets.c[c] for c in SET_COLUMNS]
+        with self._connect() as conn:
+            rows = conn.execute(select(*cols).order_by(embedding_sets.c.name)).all()
+        return [set_info_from_row(r) for r in rows]
+
+    def find_set(self, name: str) -> SetInfo | None:
+        cols = [embedding_sets.c[c] for c in SET_COLUMNS]
+        with self._connect() as conn:
+            row = conn.execute(select(*cols).where(embedding_sets.c.name == name)).first()
+        return set_info_from_row(row) if row else None
+
+    def word_chunks(self, set_id: int) -> list[bytes]:
+        query = select(word_chunks.c.data).where(word_chunks.c.set_id == set_id).order_by(word_chunks.c.chunk_no)
+        with self._connect() as conn:
+            return [bytes(r[0]) for r in conn.execute(query)]
+
+    def vector_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, bytes]]:
+        query = select(vector_chunks.c.chunk_no, vector_chunks.c.data).where(vector_chunks.c.set_id == set_id)
+        if chunk_nos is not None:
+            query = query.where(vector_chunks.c.chunk_no.in_(list(chunk_nos)))
+        with self._connect() as conn:
+            return [(int(n), bytes(d)) for n, d in conn.execute(query.order_by(vector_chunks.c.chunk_no))]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def write_set(self, new: NewSet, *, replace: SetInfo | None = None) -> SetInfo:
+        """Insert ``new`` (removing ``replace`` first) in one transaction; return its row."""
+        vectors = np.ascontiguousarray(new.vectors, dtype="<f4")
+        count, dim = vectors.shape
+        per_chunk = rows_per_chunk(dim)
+        created = datetime.now(UTC).replace(tzinfo=None)
+        values = {"uid": uuid.uuid4().hex, "name": new.name, "dim": dim, "count": count,
+                  "rows_per_chunk": per_chunk, "format": new.format, "source": new.source,
+                  "source_sha256": new.source_sha256, "created_at": created}
+        try:
+            with self.engine.begin() as conn:
+                if replace is not None:
+                    _delete_set(conn, replace.id)
+                set_id = conn.execute(insert(embedding_sets).values(**values)).inserted_primary_key[0]
+                starts = range(0, count, per_chunk)
+                conn.execute(insert(vector_chunks), [
+                    {"set_id": set_id, "chunk_no": i, "data": vectors[s:s + per_chunk].tobytes()}
+                    for i, s in enumerate(starts)])
+                conn.execute(insert(word_chunks), [
+                    {"set_id": set_id, "chunk_no": i, "data": "\n".join(new.words[s:s + per_chunk]).encode()}
+                    for i, s in enumerate(starts)])
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write set {new.name!r} to {self.location.display()}: {exc}") from exc
+        return SetInfo(id=int(set_id), created_at=created.replace(tzinfo=UTC),
+                       **{k: v for k, v in values.items() if k != "created_at"})
+
+    def delete_set(self, info: SetInfo) -> None:
+        try:
+            with self.engine.begin() as conn:
+                _delete_set(conn, info.id)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot remove set {info.name!r}: {exc}") from exc
+
+    def _connect(self):
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store {self.location.display()}: {exc}") from exc
+
+
+def _delete_set(conn, set_id: int) -> None:
+    conn.execute(delete(vector_chunks).where(vector_chunks.c.set_id == set_id))
+    conn.execute(delete(word_chunks).where(word_chunks.c.set_id == set_id))
+    conn.execute(delete(embedding_sets).where(embedding_sets.c.id == set_id))
+
+
+def _create_engine(location: StoreLocation) -> Engine:
+    if location.sqlite_path is not None:
+        try:
+            location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store folder {location.sqlite_path.parent}: {exc}") from exc
+    try:
+        engine = create_engine(location.url)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot open the store {location.display()}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers (queries in other processes) never block on an import, and an
+    # interrupted transaction is rolled back; FULL makes a commit survive power loss too.
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.close()
+
+
+def migrations_dir() -> Path:
+    import vecstore.migrations
+
+    return Path(vecstore.migrations.__file__).parent
+
+
+def head_revision() -> str:
+    """The newest revision among the shipped migrations."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> str | None:
+    """Apply the shipped migrations up to head; return the revision the store was at before.
+
+    Returns the head itself when nothing had to be done.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    from alembic.util import CommandError
+
+    try:
+        before = current_revision(engine)
+        head = head_revision()
+        if before == head:
+            return before
+        config = Config()
+        config.set_main_option("script_location", str(migrations_dir()))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    except CommandError as exc:
+        raise StoreError(f"the store's schema is at revision {before!r}, which this vecstore does not know "
+                         f"(its newest is {head!r}); upgrade vecstore ({exc})") from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open or migrate the store: {exc}") from exc
+    return before
