@@ -1,0 +1,232 @@
+"""Queries on one embedding set: vectors, neighbours, similarity, analogies, evaluation.
+
+Words are looked up in the set's vocabulary as stored (``\\n``-joined chunks): finding
+one word is a bytes search, so a cold query never builds a 400,000-entry dict. Scores are
+cosine similarities; neighbours come from the set's exact FAISS index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vecstore.catalog import Catalog, SetInfo
+from vecstore.errors import InvalidArgumentError, StoreError, UnknownWordError
+from vecstore.index import IndexFolder, normalized
+
+if TYPE_CHECKING:
+    import faiss
+
+    from vecstore.evaluation import AnalogyReport, SimilarityReport
+
+log = logging.getLogger("vecstore")
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    word: str
+    score: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"word": self.word, "score": self.score}
+
+
+class Vocabulary:
+    """The words of a set in row order, searchable without building a dict."""
+
+    def __init__(self, chunks: Sequence[bytes], count: int) -> None:
+        self._blob = b"\n" + b"\n".join(chunks) + b"\n"
+        self._count = count
+        self._words: list[str] | None = None
+        self._rows: dict[str, int] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def row(self, word: str) -> int | None:
+        if self._rows is not None:
+            return self._rows.get(word)
+        if "\n" in word or not word:
+            return None
+        at = self._blob.find(b"\n" + word.encode() + b"\n")
+        return None if at < 0 else self._blob.count(b"\n", 0, at)
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = self._blob[1:-1].decode().split("\n") if self._count else []
+            if len(self._words) != self._count:
+                raise StoreError(f"the store holds {len(self._words)} words for a set of {self._count}")
+        return self._words
+
+    def index_many(self) -> dict[str, int]:
+        """Word -> row for many lookups (built once, on demand)."""
+        if self._rows is None:
+            self._rows = {w: i for i, w in enumerate(self.words)}
+        return self._rows
+
+    def suggestions(self, word: str, limit: int = 5) -> list[str]:
+        """Words of the set one edit away from ``word`` (or equal ignoring case), most frequent first."""
+        rows = self.index_many()
+        letters = set("abcdefghijklmnopqrstuvwxyz") | set(word.lower())
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        candidates = {word.lower(), word.upper(), word.capitalize()}
+        candidates |= {a + b[1:] for a, b in splits if b}
+        candidates |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        candidates |= {a + c + b[1:] for a, b in splits if b for c in letters}
+        candidates |= {a + c + b for a, b in splits for c in letters}
+        candidates.discard(word)
+        found = sorted((rows[c], c) for c in candidates if c in rows)
+        return [c for _, c in found[:limit]]
+
+
+class EmbeddingSet:
+    """One named set of a store, ready to query. Get it with ``Store.get(name)``."""
+
+    def __init__(self, info: SetInfo, catalog: Catalog, indexes: IndexFolder) -> None:
+        self.info = info
+        self._catalog = catalog
+        self._indexes = indexes
+        self._vocab: Vocabulary | None = None
+        self._index: faiss.Index | None = None
+
+    def __repr__(self) -> str:
+        return f"EmbeddingSet({self.info.name!r}, count={self.info.count}, dim={self.info.dim})"
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def dim(self) -> int:
+        return self.info.dim
+
+    def __len__(self) -> int:
+        return self.info.count
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.vocabulary.row(word) is not None
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        if self._vocab is None:
+            self._vocab = Vocabulary(self._catalog.word_chunks(self.info.id), self.info.count)
+        return self._vocab
+
+    @property
+    def words(self) -> list[str]:
+        """All words in row order (the source file's order: most frequent first for GloVe)."""
+        return self.vocabulary.words
+
+    def row(self, word: str) -> int:
+        """The row of ``word``, or :class:`UnknownWordError` with close spellings."""
+        row = self.vocabulary.row(word)
+        if row is None:
+            raise UnknownWordError(word, self.name, self.vocabulary.suggestions(word))
+        return row
+
+    # -- vectors --------------------------------------------------------------------------
+
+    def vector(self, word: str) -> np.ndarray:
+        """The stored float32 vector of ``word``, as imported."""
+        return self.vectors_of_rows([self.row(word)])[0]
+
+    def vectors_of_rows(self, rows: Sequence[int]) -> np.ndarray:
+        """Stored vectors of ``rows`` (in that order), reading only the chunks that hold them."""
+        per = self.info.rows_per_chunk
+        wanted = np.asarray(rows, dtype=np.int64)
+        chunk_nos = sorted({int(r) // per for r in wanted})
+        chunks = dict(self._chunks(chunk_nos))
+        out = np.empty((len(wanted), self.dim), dtype=np.float32)
+        for i, r in enumerate(wanted):
+            out[i] = chunks[int(r) // per][int(r) % per]
+        return out
+
+    def matrix(self) -> np.ndarray:
+        """All stored vectors, row i being the vector of ``words[i]``."""
+        parts = [m for _, m in self._chunks(None)]
+        matrix = np.concatenate(parts) if parts else np.empty((0, self.dim), np.float32)
+        if matrix.shape != (self.info.count, self.dim):
+            raise StoreError(f"the store holds {matrix.shape[0]} vectors for set {self.name!r} of {self.info.count}")
+        return matrix
+
+    def _chunks(self, chunk_nos: Sequence[int] | None) -> list[tuple[int, np.ndarray]]:
+        return [(n, np.frombuffer(data, dtype="<f4").reshape(-1, self.dim))
+                for n, data in self._catalog.vector_chunks(self.info.id, chunk_nos)]
+
+    # -- index and queries ----------------------------------------------------------------
+
+    def index(self) -> faiss.Index:
+        """The set's exact cosine index: the persisted one if current, else rebuilt and saved."""
+        if self._index is None:
+            index = self._indexes.load(self.info)
+            if index is None:
+                log.warning("building the index of %s (%d vectors)", self.name, self.info.count)
+                index = self._indexes.save(self.info, normalized(self.matrix()))
+            self._index = index
+        return self._index
+
+    def unit_vector(self, word: str) -> np.ndarray:
+        return self.index().reconstruct(self.row(word))
+
+    def neighbours(self, word: str | None = None, *, vector: np.ndarray | Sequence[float] | None = None,
+                   k: int = 10) -> list[Neighbour]:
+        """The ``k`` most cosine-similar words to ``word`` (itself excluded) or to ``vector``."""
+        if (word is None) == (vector is None):
+            raise InvalidArgumentError("give either a word or a vector")
+        if k < 1:
+            raise InvalidArgumentError(f"k must be at least 1, not {k}")
+        if word is not None:
+            row = self.row(word)
+            return self._search(self.index().reconstruct(row), k, exclude={row})
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self.dim:
+            raise InvalidArgumentError(f"the vector has {query.shape[0]} values; set {self.name!r} has {self.dim}")
+        if not np.isfinite(query).all():
+            raise InvalidArgumentError("the vector holds values that are not finite numbers")
+        return self._search(normalized(query), k, exclude=set())
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of two words."""
+        return float(np.dot(self.unit_vector(a), self.unit_vector(b)))
+
+    def analogy(self, a: str, b: str, c: str, *, k: int = 10) -> list[Neighbour]:
+        """``a`` is to ``b`` as ``c`` is to ?: 3CosAdd, the nearest words to b - a + c (unit vectors),
+        the three query words excluded (as gensim's ``most_similar(positive=[b, c], negative=[a])``).
+        """
+        rows = [self.row(w) for w in (a, b, c)]
+        index = self.index()
+        ua, ub, uc = (index.reconstruct(r) for r in rows)
+        return self._search(normalized(ub - ua + uc), k, exclude=set(rows))
+
+    def _search(self, unit_query: np.ndarray, k: int, exclude: set[int]) -> list[Neighbour]:
+        index = self.index()
+        want = min(k + len(exclude), index.ntotal)
+        scores, rows = index.search(unit_query.reshape(1, -1).astype(np.float32), want)
+        hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)
+                if r >= 0 and int(r) not in exclude][:k]
+        names = self._words_of_rows([r for r, _ in hits])
+        return [Neighbour(names[r], s) for r, s in hits]
+
+    def _words_of_rows(self, rows: Sequence[int]) -> dict[int, str]:
+        words = self.vocabulary.words
+        return {r: words[r] for r in rows}
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def evaluate_analogies(self, path: str | Path, **options: object) -> AnalogyReport:
+        """Accuracy on a word2vec ``questions-words.txt`` file, computed as gensim does."""
+        from vecstore.evaluation import evaluate_analogies
+
+        return evaluate_analogies(path, self.words, self.matrix(), **options)
+
+    def evaluate_similarity(self, path: str | Path, **options: object) -> SimilarityReport:
+        """Spearman/Pearson against a WordSim-353 / SimLex-999 style tab file, as gensim does."""
+        from vecstore.evaluation import evaluate_similarity
+
+        return evaluate_similarity(path, self.words, self.matrix(), **options)

@@ -1,0 +1,116 @@
+"""The exact cosine FAISS index of each set, persisted beside the store.
+
+An index is ``<uid>.faiss`` plus a manifest ``<uid>.json`` recording what it was built
+from (set uid, rows, dim, source sha256, file size). It is used only when the manifest
+matches the set's row in the store and the loaded index has the right shape; otherwise
+it is rebuilt from the stored vectors and written atomically (temp file + rename), so a
+stale, truncated or missing index is never used. The index holds L2-normalised rows in
+an ``IndexFlatIP``: inner product of unit vectors is cosine similarity, exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vecstore.catalog import SetInfo
+from vecstore.errors import StoreError
+
+if TYPE_CHECKING:
+    import faiss
+
+log = logging.getLogger("vecstore")
+
+INDEX_KIND = "IndexFlatIP/cosine"
+
+
+def normalized(vectors: np.ndarray) -> np.ndarray:
+    """Unit-length float32 rows (all-zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+class IndexFolder:
+    """The folder of persisted indexes of one store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def paths(self, uid: str) -> tuple[Path, Path]:
+        return self.folder / f"{uid}.faiss", self.folder / f"{uid}.json"
+
+    def manifest_for(self, info: SetInfo, file_size: int) -> dict[str, object]:
+        import faiss
+
+        return {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
+                "source_sha256": info.source_sha256, "index": INDEX_KIND, "file_size": file_size,
+                "faiss_version": faiss.__version__}
+
+    def load(self, info: SetInfo) -> faiss.Index | None:
+        """The persisted index of ``info`` if its manifest and shape match, else None."""
+        index_path, manifest_path = self.paths(info.uid)
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            size = index_path.stat().st_size
+        except (OSError, ValueError):
+            return None
+        expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
+                    "source_sha256": info.source_sha256, "index": INDEX_KIND, "file_size": size}
+        if any(manifest.get(k) != v for k, v in expected.items()):
+            log.info("index of %s is stale (manifest %s)", info.name, manifest_path)
+            return None
+        import faiss
+
+        try:
+            # Map the file instead of reading it: opening costs milliseconds, not a copy.
+            index = faiss.read_index(str(index_path), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
+        except RuntimeError:
+            log.info("index of %s cannot be read; rebuilding", info.name)
+            return None
+        if index.ntotal != info.count or index.d != info.dim:
+            return None
+        return index
+
+    def save(self, info: SetInfo, unit_vectors: np.ndarray) -> faiss.Index:
+        """Build the index of ``info`` from its unit rows and persist it with its manifest."""
+        import faiss
+
+        index = faiss.IndexFlatIP(info.dim)
+        index.add(unit_vectors)
+        index_path, manifest_path = self.paths(info.uid)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = index_path.with_name(index_path.name + f".{os.getpid()}.tmp")
+            faiss.write_index(index, str(tmp))
+            size = tmp.stat().st_size
+            tmp.replace(index_path)
+            tmp_manifest = manifest_path.with_name(manifest_path.name + f".{os.getpid()}.tmp")
+            tmp_manifest.write_text(json.dumps(self.manifest_for(info, size), indent=1), encoding="utf-8")
+            tmp_manifest.replace(manifest_path)
+        except (OSError, RuntimeError) as exc:
+            # The index is a cache: a read-only folder costs a rebuild per process, not a failure.
+            log.warning("cannot persist the index of %s in %s: %s", info.name, self.folder, exc)
+        return index
+
+    def discard(self, uid: str) -> None:
+        for path in self.paths(uid):
+            path.unlink(missing_ok=True)
+
+    def prune(self, keep: set[str]) -> None:
+        """Delete index files of sets no longer in the store (replaced or removed elsewhere)."""
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.iterdir():
+            uid = path.name.split(".", 1)[0]
+            if path.suffix in (".faiss", ".json") and uid not in keep:
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise StoreError(f"cannot remove stale index file {path}: {exc}") from exc
