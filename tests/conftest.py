@@ -1,0 +1,57 @@
+"""Shared fixtures: every test gets its own store; real GloVe is built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecstore import Store
+
+GLOVE = "glove-6b-50d"
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the default store, data and cache folders at a temp dir (never the user's)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    store_path = tmp_path / "store" / "store.db"
+    monkeypatch.setenv("VECSTORE_STORE", str(store_path))
+    return store_path
+
+
+@pytest.fixture(scope="session")
+def glove_arrays() -> tuple[list[str], np.ndarray]:
+    """The real GloVe 6B 50d words and float32 vectors, from the installed package."""
+    import pyarrow.parquet as pq
+
+    from vecstore.builtin import builtin_files
+
+    vectors_path, words_path = builtin_files(GLOVE)
+    words = pq.read_table(words_path).column(0).to_pylist()
+    return words, np.load(vectors_path, allow_pickle=False)
+
+
+@pytest.fixture(scope="session")
+def glove_text(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real GloVe 6B 50d as Stanford's glove.6B.50d.txt (written from the package, ~8 s)."""
+    from vecstore.builtin import write_glove_text
+
+    return write_glove_text(GLOVE, tmp_path_factory.mktemp("glove") / "glove.6B.50d.txt")
+
+
+@pytest.fixture(scope="session")
+def glove_store(tmp_path_factory: pytest.TempPathFactory, glove_text: Path) -> Path:
+    """A store with the real GloVe text imported as set 'glove' (shared: tests must only read)."""
+    path = tmp_path_factory.mktemp("glove-store") / "store.db"
+    with Store(path) as store:
+        store.import_file(glove_text, "glove")
+    return path
+
+
+def write_lines(path: Path, lines: list[str] | bytes) -> Path:
+    """Write a small embedding file from text lines (each ended by \\n) or raw bytes."""
+    path.write_bytes(lines if isinstance(lines, bytes) else "".join(f"{line}\n" for line in lines).encode())
+    return path

@@ -1,0 +1,130 @@
+"""The command line, through Typer's CliRunner on a small store (real GloVe where it matters)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_lines
+from typer.testing import CliRunner
+from vecstore.cli.app import app
+
+from vecstore import Store
+
+runner = CliRunner()
+WORDS = ["king 1 0 0", "queen 0.9 0.1 0", "man 0.5 -0.5 0", "woman 0.4 -0.4 0.2", "apple 0 0 1"]
+
+
+def invoke(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+@pytest.fixture
+def small_file(tmp_path: Path) -> Path:
+    return write_lines(tmp_path / "tiny.txt", WORDS)
+
+
+@pytest.fixture
+def small_store(small_file: Path) -> str:
+    result = invoke("import", str(small_file), "--name", "tiny")
+    assert result.exit_code == 0, result.output
+    return "tiny"
+
+
+def test_import_then_sets_json(small_file: Path) -> None:
+    result = invoke("import", str(small_file), "--name", "tiny", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "imported"
+    sets = json.loads(invoke("sets", "--json").stdout)
+    assert [(s["name"], s["count"], s["dim"]) for s in sets] == [("tiny", 5, 3)]
+    assert sets[0]["format"] == "glove" and len(sets[0]["sha256"]) == 64
+    again = invoke("import", str(small_file), "--name", "tiny")
+    assert again.exit_code == 0 and "already imported" in again.stdout
+
+
+def test_neighbours_json_and_text(small_store: str) -> None:
+    hits = json.loads(invoke("neighbours", "king", "--set", "tiny", "-k", "2", "--json").stdout)
+    assert [h["word"] for h in hits] == ["queen", "man"]
+    assert set(hits[0]) == {"word", "score"}
+    text = invoke("neighbours", "king", "-k", "1").stdout  # the only set is the default
+    assert text.split()[0] == "queen"
+
+
+def test_neighbours_of_a_vector_from_stdin_and_file(small_store: str, tmp_path: Path) -> None:
+    hits = json.loads(invoke("neighbours", "--vector", "-", "-k", "1", "--json", input="0 0 5\n").stdout)
+    assert hits[0]["word"] == "apple"
+    (tmp_path / "v.json").write_text("[1, 0.05, 0]")
+    hits = json.loads(invoke("neighbours", "--vector", str(tmp_path / "v.json"), "-k", "1", "--json").stdout)
+    assert hits[0]["word"] == "king"
+    wrong = invoke("neighbours", "--vector", "-", input="1 2\n")
+    assert wrong.exit_code == 1 and "the vector has 2 values; set 'tiny' has 3" in wrong.stderr
+
+
+def test_similarity_analogy_vector(small_store: str) -> None:
+    sim = json.loads(invoke("similarity", "king", "queen", "--json").stdout)
+    expected = 0.9 / np.linalg.norm([0.9, 0.1, 0])
+    assert sim["score"] == pytest.approx(expected, abs=1e-6)
+    hits = json.loads(invoke("analogy", "man", "king", "woman", "-k", "1", "--json").stdout)
+    assert hits[0]["word"] in {"queen", "apple"} and set(hits[0]) == {"word", "score"}
+    vec = json.loads(invoke("vector", "queen", "--json").stdout)
+    assert vec == {"word": "queen", "vector": [0.9, 0.1, 0.0]}
+
+
+def test_errors_are_one_line_with_exit_code_1(small_store: str, tmp_path: Path) -> None:
+    unknown = invoke("neighbours", "kng")
+    assert unknown.exit_code == 1
+    assert unknown.stderr.strip() == "Error: 'kng' is not in set 'tiny'; did you mean king?"
+    missing_set = invoke("neighbours", "king", "--set", "nope")
+    assert missing_set.exit_code == 1 and "no embedding set named 'nope' (sets: tiny)" in missing_set.stderr
+    bad = write_lines(tmp_path / "bad.txt", ["a 1 2", "b 1"])
+    bad_import = invoke("import", str(bad))
+    assert bad_import.exit_code == 1
+    assert bad_import.stderr.strip() == f"Error: {bad}:2: expected 2 values after 'b', found 1"
+    nothing = invoke("import", str(tmp_path / "missing.txt"))
+    assert nothing.exit_code == 1 and "missing.txt: no such file" in nothing.stderr
+    for result in (unknown, missing_set, bad_import, nothing):
+        assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_choosing_a_set_is_required_when_there_are_several(small_store: str, small_file: Path) -> None:
+    invoke("import", str(small_file), "--name", "tiny2")
+    result = invoke("neighbours", "king")
+    assert result.exit_code == 1 and "choose one with --set (tiny, tiny2)" in result.stderr
+
+
+def test_remove(small_store: str) -> None:
+    assert invoke("remove", "tiny").exit_code == 0
+    assert json.loads(invoke("sets", "--json").stdout) == []
+    again = invoke("remove", "tiny")
+    assert again.exit_code == 1 and "no embedding set named 'tiny'" in again.stderr
+
+
+def test_global_store_option_overrides_the_environment(small_file: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    assert invoke("--store", str(other), "import", str(small_file), "--name", "elsewhere").exit_code == 0
+    assert [s.name for s in Store(other).sets()] == ["elsewhere"]
+    assert json.loads(invoke("sets", "--json").stdout) == []
+    url = invoke("--store", f"sqlite:///{other}", "sets", "--json")
+    assert [s["name"] for s in json.loads(url.stdout)] == ["elsewhere"]
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    first = invoke("--store", str(tmp_path / "new.db"), "db", "upgrade")
+    assert first.exit_code == 0 and "upgraded from empty to 0001" in first.stdout
+    second = invoke("--store", str(tmp_path / "new.db"), "db", "upgrade")
+    assert "already at revision 0001" in second.stdout
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for command in (["import"], ["sets"], ["neighbours"], ["similarity"], ["analogy"], ["vector"],
+                    ["remove"], ["eval", "analogies"], ["eval", "similarity"], ["db", "upgrade"]):
+        result = invoke(*command, "--help")
+        assert result.exit_code == 0 and "Example: vecstore" in result.stdout, command
+
+
+def test_demo_set_through_the_cli_on_real_glove(glove_store: Path) -> None:
+    hits = json.loads(invoke("--store", str(glove_store), "analogy", "man", "king", "woman", "--set", "glove",
+                             "-k", "1", "--json").stdout)
+    assert hits[0]["word"] == "queen"

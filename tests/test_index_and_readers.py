@@ -1,0 +1,108 @@
+"""Persisted indexes are checked against their manifest; both store readers agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_lines
+
+from vecstore import Store
+from vecstore.catalog import SqliteCatalog
+from vecstore.database import Database
+from vecstore.embeddings import EmbeddingSet
+
+rng = np.random.default_rng(7)
+LINES = [f"w{i} " + " ".join(f"{x:.6g}" for x in row) for i, row in enumerate(rng.normal(size=(300, 8)).tolist())]
+VECTORS = np.array([line.split()[1:] for line in LINES], dtype=np.float32)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "s.db")
+    s.import_file(write_lines(tmp_path / "w.txt", LINES), "w")
+    return s
+
+
+def index_files(store: Store) -> tuple[Path, Path]:
+    return store.indexes.paths(store.get("w").info.uid)
+
+
+def fresh_neighbours(store: Store) -> list[str]:
+    return [h.word for h in Store(store.location.sqlite_path).get("w").neighbours("w0", k=5)]
+
+
+def test_import_persists_index_and_manifest(store: Store) -> None:
+    index_path, manifest_path = index_files(store)
+    manifest = json.loads(manifest_path.read_text())
+    info = store.get("w").info
+    assert manifest["rows"] == 300 and manifest["dim"] == 8
+    assert manifest["source_sha256"] == info.source_sha256 and manifest["set_uid"] == info.uid
+    assert manifest["file_size"] == index_path.stat().st_size
+    assert store.indexes.load(info) is not None
+
+
+@pytest.mark.parametrize("damage", ["delete index", "delete manifest", "truncate index", "wrong rows",
+                                    "wrong sha256"])
+def test_stale_or_missing_index_is_rebuilt_not_used(store: Store, damage: str) -> None:
+    expected = fresh_neighbours(store)
+    index_path, manifest_path = index_files(store)
+    manifest = json.loads(manifest_path.read_text())
+    if damage == "delete index":
+        index_path.unlink()
+    elif damage == "delete manifest":
+        manifest_path.unlink()
+    elif damage == "truncate index":
+        index_path.write_bytes(index_path.read_bytes()[:1000])
+    elif damage == "wrong rows":
+        manifest_path.write_text(json.dumps({**manifest, "rows": 299}))
+    elif damage == "wrong sha256":
+        manifest_path.write_text(json.dumps({**manifest, "source_sha256": "0" * 64}))
+    assert store.indexes.load(store.get("w").info) is None
+    assert fresh_neighbours(store) == expected  # rebuilt from the stored vectors ...
+    assert store.indexes.load(store.get("w").info) is not None  # ... and persisted again
+    assert json.loads(manifest_path.read_text()) == manifest | {"file_size": index_path.stat().st_size}
+
+
+def test_replacing_a_set_never_reuses_the_old_index(store: Store, tmp_path: Path) -> None:
+    old_index, _ = index_files(store)
+    # Same words and shape, other vectors: only the per-import uid tells the indexes apart.
+    shuffled = [line.split(" ", 1)[0] + " " + other.split(" ", 1)[1] for line, other in zip(LINES, LINES[::-1])]
+    store.import_file(write_lines(tmp_path / "v.txt", shuffled), "w", replace=True)
+    new_index, _ = index_files(store)
+    assert not old_index.exists() and new_index.exists() and new_index != old_index
+    reversed_unit = VECTORS[::-1] / np.linalg.norm(VECTORS[::-1], axis=1, keepdims=True)
+    sims = reversed_unit @ reversed_unit[0]
+    sims[0] = -np.inf
+    assert Store(store.location.sqlite_path).get("w").neighbours("w0", k=1)[0].word == f"w{int(np.argmax(sims))}"
+
+
+def test_remove_deletes_the_index(store: Store) -> None:
+    index_path, manifest_path = index_files(store)
+    store.remove("w")
+    assert not index_path.exists() and not manifest_path.exists()
+
+
+def readers(store: Store):
+    path = store.location.sqlite_path
+    fast = SqliteCatalog.open_if_current(path)
+    assert fast is not None
+    return {"sqlite3": fast, "sqlalchemy": Database(store.location)}
+
+
+def test_both_readers_return_the_same_sets_words_and_vectors(store: Store) -> None:
+    results = {}
+    for name, catalog in readers(store).items():
+        (info,) = catalog.list_sets()
+        assert catalog.find_set("w") == info and catalog.find_set("nope") is None
+        embedding_set = EmbeddingSet(info, catalog, store.indexes)
+        results[name] = (info, embedding_set.words, embedding_set.matrix(),
+                         embedding_set.vectors_of_rows([299, 0, 150]), catalog.vector_chunks(info.id, [0]))
+        catalog.close()
+    fast, orm = results["sqlite3"], results["sqlalchemy"]
+    assert fast[0] == orm[0] and fast[1] == orm[1] == [f"w{i}" for i in range(300)]
+    assert np.array_equal(fast[2], VECTORS) and np.array_equal(orm[2], VECTORS)
+    assert np.array_equal(fast[3], VECTORS[[299, 0, 150]]) and np.array_equal(orm[3], fast[3])
+    assert fast[4] == orm[4]

@@ -1,0 +1,55 @@
+"""The schema: Alembic migrations are the one definition; the fast reader is pinned to them."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from vecstore import Store, StoreError
+from vecstore.catalog import SCHEMA_HEAD, SqliteCatalog
+from vecstore.database import head_revision
+from vecstore.schema import metadata
+
+
+def test_fast_reader_revision_is_the_alembic_head() -> None:
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_migrations_produce_exactly_the_schema_module(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.upgrade()
+    engine = create_engine(f"sqlite:///{tmp_path / 's.db'}")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_opening_a_store_creates_and_migrates_it(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "folder" / "s.db"
+    assert Store(path).sets() == []
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_HEAD,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_reader_declines_a_store_at_another_revision(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Store(path).sets()
+    assert SqliteCatalog.open_if_current(path) is not None
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE alembic_version SET version_num = 'ffff'")
+    assert SqliteCatalog.open_if_current(path) is None
+    with pytest.raises(StoreError, match="schema is at revision 'ffff', which this vecstore does not know"):
+        Store(path).sets()
+
+
+def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is not a database " * 100)
+    with pytest.raises(StoreError, match="cannot open or migrate the store"):
+        Store(path).sets()

@@ -1,0 +1,116 @@
+"""What a process does not load, and what a killed import leaves behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import write_lines
+
+from vecstore import Store
+
+HEAVY = ("sqlalchemy", "alembic", "tensorflow", "keras", "pandas", "gensim")
+
+PROBE = """
+import json, sys
+from vecstore.cli.app import main
+sys.argv = ["vecstore", "--store", sys.argv[1], *sys.argv[2:]]
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+print(json.dumps({"exit": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+def run_cli_probe(store: Path, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", PROBE, str(store), *args], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Path:
+    path = tmp_path / "s.db"
+    with Store(path) as store:  # closing checkpoints the WAL into the file, which the kill test copies
+        store.import_file(write_lines(tmp_path / "w.txt", ["king 1 0", "queen 1 0.1", "apple 0 1"]), "w")
+    return path
+
+
+@pytest.mark.parametrize("command", [["neighbours", "king"], ["analogy", "king", "queen", "apple"],
+                                     ["similarity", "king", "queen"], ["vector", "king"], ["sets"]])
+def test_queries_never_import_sqlalchemy_or_tensorflow(small_store: Path, command: list[str]) -> None:
+    probe = run_cli_probe(small_store, *command)
+    assert probe["exit"] in (0, None)
+    assert [m for m in HEAVY if m in probe["modules"]] == []
+
+
+def test_the_library_never_imports_typer(small_store: Path) -> None:
+    code = ("import sys; from vecstore import Store; s = Store(sys.argv[1]); s.get('w').neighbours('king');"
+            "s.import_file(sys.argv[2], 'x'); s.remove('x'); print('typer' in sys.modules, 'click' in sys.modules)")
+    extra = write_lines(small_store.parent / "x.txt", ["a 1 2"])
+    out = subprocess.run([sys.executable, "-c", code, str(small_store), str(extra)], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+KILLER = """
+import os, signal, sys
+from sqlalchemy.engine import Connection
+from vecstore import Store
+from vecstore.index import IndexFolder
+
+store, source, kill_after, replace = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "replace"
+execute = Connection.execute
+
+def execute_then_die(self, statement, *args, **kwargs):
+    result = execute(self, statement, *args, **kwargs)
+    table = getattr(statement, "table", None)
+    if table is not None and table.name == kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)  # a real kill, inside the open transaction
+    return result
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+Connection.execute = execute_then_die
+if kill_after == "index":
+    IndexFolder.save = die
+Store(store).import_file(source, "w" if replace else "glove", replace=replace)
+"""
+
+
+@pytest.mark.parametrize("replace", [False, True], ids=["new set", "replacing a set"])
+@pytest.mark.parametrize("kill_after", ["embedding_sets", "vector_chunks", "word_chunks", "index"])
+def test_an_import_killed_at_any_step_is_all_or_nothing(tmp_path: Path, glove_text: Path, small_store: Path,
+                                                        kill_after: str, replace: bool) -> None:
+    """SIGKILL an import of the real GloVe inside its transaction (or just after the commit,
+    while the index is written): the store keeps the whole new set or none of it."""
+    store = tmp_path / "store.db"
+    shutil.copy(small_store, store)
+    process = subprocess.run([sys.executable, "-c", KILLER, str(store), str(glove_text), kill_after,
+                              "replace" if replace else "new"], timeout=300)
+    assert process.returncode == -signal.SIGKILL
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Store(store) as reopened:
+        names = [s.name for s in reopened.sets()]
+        committed = kill_after == "index"
+        assert names == (["glove", "w"] if committed and not replace else ["w"])
+        survivor = reopened.get("w")
+        if committed and replace:  # the replacement committed: the whole GloVe, index rebuilt on demand
+            assert len(survivor.words) == 400_000 and survivor.matrix().shape == (400_000, 50)
+            assert survivor.neighbours("king", k=1)[0].word == "prince"
+        else:  # nothing of the killed import, the old set intact
+            assert survivor.words == ["king", "queen", "apple"]
+            assert survivor.neighbours("king", k=1)[0].word == "queen"
+        if committed and not replace:
+            glove = reopened.get("glove")
+            assert len(glove.words) == 400_000 and glove.matrix().shape == (400_000, 50)
+            assert glove.neighbours("king", k=1)[0].word == "prince"

@@ -1,0 +1,149 @@
+"""Importing GloVe and word2vec text: detection, exact values, and one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_lines
+
+from vecstore import InputFileError, SetExistsError, Store
+from vecstore.textformat import read_text
+
+SMALL = ["the 0.1 0.2 -0.3", "cat 1.5 -2.25 3e-05", "dog -0.5 0.125 7"]
+SMALL_VECTORS = np.array([[0.1, 0.2, -0.3], [1.5, -2.25, 3e-05], [-0.5, 0.125, 7]], dtype=np.float32)
+
+
+def store_fingerprint(path: Path) -> str:
+    """A digest of every row of every table: equal fingerprints mean an unchanged store."""
+    digest = hashlib.sha256()
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        for table in tables:
+            for row in sorted(db.execute(f"SELECT * FROM {table}")):
+                digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def test_glove_text_values_are_exact(tmp_path: Path) -> None:
+    parsed = read_text(write_lines(tmp_path / "small.txt", SMALL))
+    assert parsed.format == "glove"
+    assert parsed.words == ["the", "cat", "dog"]
+    np.testing.assert_array_equal(parsed.vectors, SMALL_VECTORS)
+    assert parsed.sha256 == hashlib.sha256((tmp_path / "small.txt").read_bytes()).hexdigest()
+
+
+def test_word2vec_header_is_detected(tmp_path: Path) -> None:
+    parsed = read_text(write_lines(tmp_path / "small.w2v.txt", ["3 3", *SMALL]))
+    assert parsed.format == "word2vec"
+    assert parsed.words == ["the", "cat", "dog"]
+    np.testing.assert_array_equal(parsed.vectors, SMALL_VECTORS)
+
+
+def test_a_two_dimensional_glove_line_of_integers_is_not_a_header_when_forced(tmp_path: Path) -> None:
+    # "3 3" looks like a header; --format glove reads it as the word "3" with one value.
+    parsed = read_text(write_lines(tmp_path / "ints.txt", ["3 3", "4 4"]), format="glove")
+    assert parsed.words == ["3", "4"]
+    np.testing.assert_array_equal(parsed.vectors, [[3.0], [4.0]])
+
+
+def test_crlf_and_missing_final_newline(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "crlf.txt", b"the 0.1 0.2 -0.3\r\ncat 1.5 -2.25 3e-05\r\ndog -0.5 0.125 7")
+    parsed = read_text(path)
+    assert parsed.words == ["the", "cat", "dog"]
+    np.testing.assert_array_equal(parsed.vectors, SMALL_VECTORS)
+
+
+def test_non_ascii_words_are_utf8(tmp_path: Path) -> None:
+    parsed = read_text(write_lines(tmp_path / "u.txt", ["café 1 2", "naïve 3 4", "東京 5 6"]))
+    assert parsed.words == ["café", "naïve", "東京"]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        (["the 0.1 0.2 -0.3", "cat 1.5 -2.25", "dog 1 2 3"], 2, "expected 3 values after 'cat', found 2"),
+        (["the 0.1 0.2 -0.3", "cat 1.5 -2.25 3 4"], 2, "expected 3 values after 'cat', found 4"),
+        (["the 0.1 0.2 -0.3", "cat 1.5 abc 3"], 2, "value 2 of 'cat' is 'abc', not a number"),
+        (["the 0.1 0.2 -0.3", "cat 1.5 nan 3"], 2, "value 2 of 'cat' is nan, not a finite number"),
+        (["the 0.1 0.2 -0.3", "dog 1 2 3", "cat 1.5 2 inf"], 3, "value 3 of 'cat' is inf, not a finite number"),
+        (["the 0.1 0.2 -0.3", "", "cat 1 2 3"], 2, "empty line"),
+        (["the 0.1 0.2 -0.3", " 1 2 3"], 2, "the word is empty"),
+        (["the 0.1 0.2 -0.3", "cat 1 2 3", "the 4 5 6"], 3, "the word 'the' appears again (first on line 1)"),
+        (["5 3", *SMALL], 1, "the header says 5 vectors but the file has 3"),
+        (["3 4", *SMALL], 2, "expected 4 values after 'the', found 3"),
+        (["the"], 1, "expected a word followed by its vector values"),
+    ],
+)
+def test_malformed_files_name_file_line_and_fault(tmp_path: Path, content: list[str], line: int,
+                                                  message: str) -> None:
+    path = write_lines(tmp_path / "bad.txt", content)
+    with pytest.raises(InputFileError) as caught:
+        read_text(path)
+    assert caught.value.line == line
+    assert message in caught.value.reason
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_invalid_utf8_names_the_line_and_byte(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "latin1.txt", "the 1 2\ncaf\xe9 3 4\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match=r"latin1\.txt:2: not valid UTF-8 \(byte 0xe9 at column 4\)"):
+        read_text(path)
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    (lambda p: None, "no such file"),
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_bytes(b""), "empty file"),
+])
+def test_unreadable_sources(tmp_path: Path, setup, message: str) -> None:
+    path = tmp_path / "x.txt"
+    setup(path)
+    with pytest.raises(InputFileError, match=message):
+        read_text(path)
+
+
+def test_failed_import_leaves_the_store_exactly_as_it_was(tmp_path: Path, isolated_store: Path) -> None:
+    store = Store()
+    store.import_file(write_lines(tmp_path / "good.txt", SMALL), "good")
+    before = store_fingerprint(isolated_store)
+    bad = write_lines(tmp_path / "bad.txt", [*SMALL[:2], "dog 1 2 x"])
+    with pytest.raises(InputFileError, match="bad.txt:3"):
+        store.import_file(bad, "bad")
+    with pytest.raises(InputFileError):
+        store.import_file(bad, "good", replace=True)
+    assert store_fingerprint(isolated_store) == before
+    assert [s.name for s in store.sets()] == ["good"]
+    np.testing.assert_array_equal(store.get("good").matrix(), SMALL_VECTORS)
+
+
+def test_reimport_of_the_same_source_is_a_no_op(tmp_path: Path, isolated_store: Path) -> None:
+    path = write_lines(tmp_path / "good.txt", SMALL)
+    store = Store()
+    first = store.import_file(path, "small")
+    before = store_fingerprint(isolated_store)
+    again = store.import_file(path, "small")
+    assert (first.status, again.status) == ("imported", "unchanged")
+    assert again.info.uid == first.info.uid
+    assert store_fingerprint(isolated_store) == before
+
+
+def test_other_content_under_an_existing_name_needs_replace(tmp_path: Path) -> None:
+    store = Store()
+    store.import_file(write_lines(tmp_path / "a.txt", SMALL), "small")
+    changed = write_lines(tmp_path / "b.txt", [*SMALL[:2], "dog 9 9 9"])
+    with pytest.raises(SetExistsError, match="--replace"):
+        store.import_file(changed, "small")
+    result = store.import_file(changed, "small", replace=True)
+    assert result.status == "replaced"
+    np.testing.assert_array_equal(store.get("small").vector("dog"), [9, 9, 9])
+    assert len(store.sets()) == 1
+
+
+def test_default_set_name_is_the_file_stem(tmp_path: Path) -> None:
+    result = Store().import_file(write_lines(tmp_path / "glove.6B.3d.txt", SMALL))
+    assert result.info.name == "glove.6B.3d"
