@@ -69,7 +69,8 @@ def test_stale_or_missing_index_is_rebuilt_not_used(store: Store, damage: str) -
 def test_replacing_a_set_never_reuses_the_old_index(store: Store, tmp_path: Path) -> None:
     old_index, _ = index_files(store)
     # Same words and shape, other vectors: only the per-import uid tells the indexes apart.
-    shuffled = [line.split(" ", 1)[0] + " " + other.split(" ", 1)[1] for line, other in zip(LINES, LINES[::-1])]
+    shuffled = [line.split(" ", 1)[0] + " " + other.split(" ", 1)[1]
+                for line, other in zip(LINES, LINES[::-1], strict=True)]
     store.import_file(write_lines(tmp_path / "v.txt", shuffled), "w", replace=True)
     new_index, _ = index_files(store)
     assert not old_index.exists() and new_index.exists() and new_index != old_index

@@ -51,5 +51,5 @@ def test_reader_declines_a_store_at_another_revision(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello, this is not a database " * 100)
-    with pytest.raises(StoreError, match="cannot open or migrate the store"):
+    with pytest.raises(StoreError, match="cannot open the store"):
         Store(path).sets()

@@ -81,7 +81,7 @@ def die(*args, **kwargs):
 
 Connection.execute = execute_then_die
 if kill_after == "index":
-    IndexFolder.save = die
+    IndexFolder.publish = die  # after the commit, before the index is in place
 Store(store).import_file(source, "w" if replace else "glove", replace=replace)
 """
 

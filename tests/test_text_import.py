@@ -112,7 +112,7 @@ def test_failed_import_leaves_the_store_exactly_as_it_was(tmp_path: Path, isolat
     store.import_file(write_lines(tmp_path / "good.txt", SMALL), "good")
     before = store_fingerprint(isolated_store)
     bad = write_lines(tmp_path / "bad.txt", [*SMALL[:2], "dog 1 2 x"])
-    with pytest.raises(InputFileError, match="bad.txt:3"):
+    with pytest.raises(InputFileError, match=r"bad\.txt:3"):
         store.import_file(bad, "bad")
     with pytest.raises(InputFileError):
         store.import_file(bad, "good", replace=True)

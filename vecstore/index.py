@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,14 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class PreparedIndex:
+    """A built index and the temp file it was written to (None if it could not be written)."""
+
+    index: faiss.Index
+    tmp_path: Path | None
 
 
 class IndexFolder:
@@ -80,24 +89,47 @@ class IndexFolder:
 
     def save(self, info: SetInfo, unit_vectors: np.ndarray) -> faiss.Index:
         """Build the index of ``info`` from its unit rows and persist it with its manifest."""
+        prepared = self.prepare(info.uid, unit_vectors)
+        self.publish(info, prepared)
+        return prepared.index
+
+    def prepare(self, uid: str, unit_vectors: np.ndarray) -> PreparedIndex:
+        """Build an index and write it to a temp file, not yet visible (see :meth:`publish`).
+
+        An import prepares the index while the database transaction is written (FAISS and
+        SQLite both release the GIL) and publishes it only after the commit.
+        """
         import faiss
 
-        index = faiss.IndexFlatIP(info.dim)
+        index = faiss.IndexFlatIP(unit_vectors.shape[1])
         index.add(unit_vectors)
-        index_path, manifest_path = self.paths(info.uid)
+        tmp = self.folder / f"{uid}.faiss.{os.getpid()}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = index_path.with_name(index_path.name + f".{os.getpid()}.tmp")
             faiss.write_index(index, str(tmp))
-            size = tmp.stat().st_size
-            tmp.replace(index_path)
+        except (OSError, RuntimeError) as exc:
+            # The index is a cache: a read-only folder costs a rebuild per process, not a failure.
+            log.warning("cannot persist an index in %s: %s", self.folder, exc)
+            return PreparedIndex(index, None)
+        return PreparedIndex(index, tmp)
+
+    def publish(self, info: SetInfo, prepared: PreparedIndex) -> None:
+        """Move a prepared index into place, then its manifest (which makes it usable)."""
+        if prepared.tmp_path is None:
+            return
+        index_path, manifest_path = self.paths(info.uid)
+        try:
+            size = prepared.tmp_path.stat().st_size
+            prepared.tmp_path.replace(index_path)
             tmp_manifest = manifest_path.with_name(manifest_path.name + f".{os.getpid()}.tmp")
             tmp_manifest.write_text(json.dumps(self.manifest_for(info, size), indent=1), encoding="utf-8")
             tmp_manifest.replace(manifest_path)
-        except (OSError, RuntimeError) as exc:
-            # The index is a cache: a read-only folder costs a rebuild per process, not a failure.
+        except OSError as exc:
             log.warning("cannot persist the index of %s in %s: %s", info.name, self.folder, exc)
-        return index
+
+    def abandon(self, prepared: PreparedIndex) -> None:
+        if prepared.tmp_path is not None:
+            prepared.tmp_path.unlink(missing_ok=True)
 
     def discard(self, uid: str) -> None:
         for path in self.paths(uid):

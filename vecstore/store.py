@@ -155,14 +155,24 @@ class Store:
         return self._write(embeddings, name, existing, started)
 
     def _write(self, embeddings: Embeddings, name: str, existing: SetInfo | None, started: float) -> ImportResult:
-        from vecstore.database import NewSet
+        from concurrent.futures import ThreadPoolExecutor
+
+        from vecstore.database import NewSet, new_uid
 
         new = NewSet(name, embeddings.words, embeddings.vectors, embeddings.format, embeddings.source,
                      embeddings.sha256)
-        info = self.database.write_set(new, replace=existing)
-        # The index is written after the commit: a crash in between leaves a missing
-        # index, which the next query rebuilds, never an index without its set.
-        self.indexes.save(info, normalized(embeddings.vectors))
+        uid = new_uid()
+        with ThreadPoolExecutor(1) as pool:
+            # Build and write the index while the database transaction is written.
+            prepared = pool.submit(lambda: self.indexes.prepare(uid, normalized(embeddings.vectors)))
+            try:
+                info = self.database.write_set(new, replace=existing, uid=uid)
+            except BaseException:
+                self.indexes.abandon(prepared.result())
+                raise
+        # Published after the commit: a crash in between leaves a missing index, which the
+        # next query rebuilds, never an index without its set.
+        self.indexes.publish(info, prepared.result())
         if existing is not None:
             self.indexes.discard(existing.uid)
         return ImportResult(info, "replaced" if existing else "imported", time.perf_counter() - started)
