@@ -114,9 +114,14 @@ def vecstore_cli() -> str:
 
 
 def fresh_store(path: Path) -> Path:
-    """Delete the store file at ``path`` and its index folder."""
-    path.unlink(missing_ok=True)
+    """An empty store at ``path`` (schema created, as a user's store is before an import)."""
+    from vecstore import Store
+
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
     shutil.rmtree(path.with_name(path.name + ".indexes"), ignore_errors=True)
+    with Store(path) as store:
+        store.upgrade()
     return path
 
 

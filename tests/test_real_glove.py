@@ -26,6 +26,17 @@ def test_text_import_is_bit_identical_to_the_published_vectors(glove, glove_arra
     assert np.array_equal(stored.view(np.uint32), vectors.view(np.uint32))
 
 
+def test_python_fallback_parser_reads_real_glove_bit_identically(glove_text: Path, glove_arrays,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import vecstore.textformat
+
+    monkeypatch.setattr(vecstore.textformat, "_fastparse", None)
+    parsed = vecstore.textformat.read_text(glove_text)
+    words, vectors = glove_arrays
+    assert parsed.words == words
+    assert np.array_equal(parsed.vectors.view(np.uint32), np.ascontiguousarray(vectors).view(np.uint32))
+
+
 def test_builtin_import_equals_the_text_import(glove, glove_arrays) -> None:
     store = Store()
     result = store.import_builtin("glove-6b-50d")

@@ -13,6 +13,19 @@ from conftest import write_lines
 from vecstore import InputFileError, SetExistsError, Store
 from vecstore.textformat import read_text
 
+
+@pytest.fixture(autouse=True, params=["C parser", "Python parser"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs against both parsers: they must agree on values and errors."""
+    import vecstore.textformat
+
+    if request.param == "C parser":
+        assert vecstore.textformat._fastparse is not None, "the C extension was not built"
+    else:
+        monkeypatch.setattr(vecstore.textformat, "_fastparse", None)
+    return request.param
+
+
 SMALL = ["the 0.1 0.2 -0.3", "cat 1.5 -2.25 3e-05", "dog -0.5 0.125 7"]
 SMALL_VECTORS = np.array([[0.1, 0.2, -0.3], [1.5, -2.25, 3e-05], [-0.5, 0.125, 7]], dtype=np.float32)
 
@@ -68,8 +81,15 @@ def test_non_ascii_words_are_utf8(tmp_path: Path) -> None:
         (["the 0.1 0.2 -0.3", "cat 1.5 -2.25", "dog 1 2 3"], 2, "expected 3 values after 'cat', found 2"),
         (["the 0.1 0.2 -0.3", "cat 1.5 -2.25 3 4"], 2, "expected 3 values after 'cat', found 4"),
         (["the 0.1 0.2 -0.3", "cat 1.5 abc 3"], 2, "value 2 of 'cat' is 'abc', not a number"),
-        (["the 0.1 0.2 -0.3", "cat 1.5 nan 3"], 2, "value 2 of 'cat' is nan, not a finite number"),
-        (["the 0.1 0.2 -0.3", "dog 1 2 3", "cat 1.5 2 inf"], 3, "value 3 of 'cat' is inf, not a finite number"),
+        (["the 0.1 0.2 -0.3", "cat 1.5 nan 3"], 2, "value 2 of 'cat' is 'nan', not a finite number"),
+        (["the 0.1 0.2 -0.3", "dog 1 2 3", "cat 1.5 2 -Infinity"], 3, "value 3 of 'cat' is '-Infinity', not a finite"),
+        (["the 0.1 0.2 -0.3", "cat 1.5 2 1e39"], 2, "value 3 of 'cat' is '1e39', beyond the float32 range"),
+        (["the 0.1 0.2 -0.3", "cat 1_000 2 3"], 2, "value 1 of 'cat' is '1_000', not a number"),
+        (["the 0.1 0.2 -0.3", "cat 0x1p3 2 3"], 2, "value 1 of 'cat' is '0x1p3', not a number"),
+        (["the 0.1 0.2 -0.3", "cat 1 2 3 "], 2, "expected 3 values after 'cat', found 4"),
+        (["the 0.1 0.2 -0.3", "cat 1  2 3"], 2, "expected 3 values after 'cat', found 4"),
+        (["the 0.1 0.2 -0.3", "cat 1 2\t3"], 2, "expected 3 values after 'cat', found 2"),
+        (["the 0.1 0.2 -0.3", "cat 1 2 1e"], 2, "value 3 of 'cat' is '1e', not a number"),
         (["the 0.1 0.2 -0.3", "", "cat 1 2 3"], 2, "empty line"),
         (["the 0.1 0.2 -0.3", " 1 2 3"], 2, "the word is empty"),
         (["the 0.1 0.2 -0.3", "cat 1 2 3", "the 4 5 6"], 3, "the word 'the' appears again (first on line 1)"),
