@@ -86,7 +86,7 @@ def test_remove_deletes_the_index(store: Store) -> None:
     assert not index_path.exists() and not manifest_path.exists()
 
 
-def readers(store: Store):
+def backends(store: Store):
     path = store.location.sqlite_path
     fast = SqliteCatalog.open_if_current(path)
     assert fast is not None
@@ -95,7 +95,7 @@ def readers(store: Store):
 
 def test_both_readers_return_the_same_sets_words_and_vectors(store: Store) -> None:
     results = {}
-    for name, catalog in readers(store).items():
+    for name, catalog in backends(store).items():
         (info,) = catalog.list_sets()
         assert catalog.find_set("w") == info and catalog.find_set("nope") is None
         embedding_set = EmbeddingSet(info, catalog, store.indexes)
@@ -107,3 +107,26 @@ def test_both_readers_return_the_same_sets_words_and_vectors(store: Store) -> No
     assert np.array_equal(fast[2], VECTORS) and np.array_equal(orm[2], VECTORS)
     assert np.array_equal(fast[3], VECTORS[[299, 0, 150]]) and np.array_equal(orm[3], fast[3])
     assert fast[4] == orm[4]
+
+
+@pytest.mark.parametrize("writer", ["sqlite3", "sqlalchemy"])
+def test_what_either_backend_writes_the_other_reads(tmp_path: Path, writer: str) -> None:
+    from vecstore.catalog import NewSet
+
+    store = Store(tmp_path / "s.db")
+    store.upgrade()
+    chosen = backends(store)
+    new = NewSet("w", [f"w{i}" for i in range(300)], VECTORS, "glove", "test", "0" * 64)
+    info = chosen[writer].write_set(new)
+    reader = chosen["sqlalchemy" if writer == "sqlite3" else "sqlite3"]
+    assert reader.find_set("w") == info
+    assert np.array_equal(EmbeddingSet(info, reader, store.indexes).matrix(), VECTORS)
+    assert EmbeddingSet(info, reader, store.indexes).words == new.words
+    chosen[writer].write_set(NewSet("w", ["a"], VECTORS[:1], "glove", "test", "1" * 64), replace=info)
+    (replaced,) = reader.list_sets()
+    assert replaced.count == 1 and replaced.source_sha256 == "1" * 64
+    chosen[writer].delete_set(replaced)
+    assert reader.list_sets() == [] and reader.word_chunks(replaced.id) == []
+    assert reader.vector_chunks(replaced.id) == []
+    for backend in chosen.values():
+        backend.close()

@@ -60,26 +60,33 @@ def test_the_library_never_imports_typer(small_store: Path) -> None:
     assert out.stdout.split() == ["False", "False"]
 
 
+def test_importing_into_an_existing_store_needs_no_sqlalchemy(small_store: Path) -> None:
+    extra = write_lines(small_store.parent / "x.txt", ["a 1 2", "b 3 4"])
+    probe = run_cli_probe(small_store, "import", str(extra), "--name", "x")
+    assert probe["exit"] in (0, None)
+    assert [m for m in HEAVY if m in probe["modules"]] == []
+    assert [s.name for s in Store(small_store).sets()] == ["w", "x"]
+
+
 KILLER = """
 import os, signal, sys
-from sqlalchemy.engine import Connection
+import vecstore.catalog
 from vecstore import Store
 from vecstore.index import IndexFolder
 
 store, source, kill_after, replace = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "replace"
-execute = Connection.execute
+run = vecstore.catalog._run
 
-def execute_then_die(self, statement, *args, **kwargs):
-    result = execute(self, statement, *args, **kwargs)
-    table = getattr(statement, "table", None)
-    if table is not None and table.name == kill_after:
+def run_then_die(db, sql, *args, **kwargs):
+    result = run(db, sql, *args, **kwargs)
+    if sql.startswith("INSERT INTO " + kill_after):
         os.kill(os.getpid(), signal.SIGKILL)  # a real kill, inside the open transaction
     return result
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-Connection.execute = execute_then_die
+vecstore.catalog._run = run_then_die
 if kill_after == "index":
     IndexFolder.publish = die  # after the commit, before the index is in place
 Store(store).import_file(source, "w" if replace else "glove", replace=replace)

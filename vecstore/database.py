@@ -7,43 +7,16 @@ store exactly as it was (SQLite's WAL rolls an unfinished transaction back on op
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from vecstore.catalog import SCHEMA_HEAD, SET_COLUMNS, SetInfo, set_info_from_row
+from vecstore.catalog import SCHEMA_HEAD, SET_COLUMNS, NewSet, SetInfo, new_uid, saved_info, set_info_from_row
 from vecstore.errors import StoreError
 from vecstore.location import StoreLocation
 from vecstore.schema import embedding_sets, vector_chunks, word_chunks
-
-#: Rows per chunk are chosen so a chunk of vectors is about this many bytes.
-CHUNK_BYTES = 1 << 20
-
-
-def new_uid() -> str:
-    return uuid.uuid4().hex
-
-
-def rows_per_chunk(dim: int) -> int:
-    return max(1, CHUNK_BYTES // (4 * dim))
-
-
-@dataclass(frozen=True)
-class NewSet:
-    """A validated set ready to be written: words in row order and their float32 vectors."""
-
-    name: str
-    words: Sequence[str]
-    vectors: np.ndarray
-    format: str
-    source: str
-    source_sha256: str
 
 
 class Database:
@@ -87,30 +60,20 @@ class Database:
 
     def write_set(self, new: NewSet, *, replace: SetInfo | None = None, uid: str | None = None) -> SetInfo:
         """Insert ``new`` (removing ``replace`` first) in one transaction; return its row."""
-        vectors = np.ascontiguousarray(new.vectors, dtype="<f4")
-        count, dim = vectors.shape
-        per_chunk = rows_per_chunk(dim)
-        created = datetime.now(UTC).replace(tzinfo=None)
-        values = {"uid": uid or new_uid(), "name": new.name, "dim": dim, "count": count,
-                  "rows_per_chunk": per_chunk, "format": new.format, "source": new.source,
-                  "source_sha256": new.source_sha256, "created_at": created}
+        values = new.row_values(uid or new_uid())
         try:
             with self.engine.begin() as conn:
                 if replace is not None:
                     _delete_set(conn, replace.id)
                 set_id = conn.execute(insert(embedding_sets).values(**values)).inserted_primary_key[0]
-                starts = range(0, count, per_chunk)
+                chunks = list(new.chunks())
                 conn.execute(insert(vector_chunks), [
-                    # memoryview: the driver reads the rows in place, no 80 MB copy
-                    {"set_id": set_id, "chunk_no": i, "data": memoryview(vectors[s:s + per_chunk])}
-                    for i, s in enumerate(starts)])
+                    {"set_id": set_id, "chunk_no": n, "data": vectors} for n, vectors, _ in chunks])
                 conn.execute(insert(word_chunks), [
-                    {"set_id": set_id, "chunk_no": i, "data": "\n".join(new.words[s:s + per_chunk]).encode()}
-                    for i, s in enumerate(starts)])
+                    {"set_id": set_id, "chunk_no": n, "data": words} for n, _, words in chunks])
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot write set {new.name!r} to {self.location.display()}: {exc}") from exc
-        return SetInfo(id=int(set_id), created_at=created.replace(tzinfo=UTC),
-                       **{k: v for k, v in values.items() if k != "created_at"})
+        return saved_info(set_id, values)
 
     def delete_set(self, info: SetInfo) -> None:
         try:

@@ -1,9 +1,9 @@
 """The store: named embedding sets in one database, with their FAISS indexes beside it.
 
 ``Store()`` opens the default store (one SQLite file in the user's data folder, or
-``$VECSTORE_STORE``), ``Store(path_or_sqlalchemy_url)`` any other. Reads of a SQLite
-store at the current schema use the stdlib driver; the first write (or an older schema)
-brings in SQLAlchemy and Alembic and migrates the store.
+``$VECSTORE_STORE``), ``Store(path_or_sqlalchemy_url)`` any other. A SQLite store at
+the current schema is read and written with the stdlib driver; creating one, migrating
+an older schema, or a server URL brings in SQLAlchemy (and Alembic to migrate).
 """
 
 from __future__ import annotations
@@ -110,10 +110,10 @@ class Store:
 
     def remove(self, name: str) -> SetInfo:
         """Delete a set and its index."""
-        info = self.database.find_set(name)
+        info = self.catalog.find_set(name)
         if info is None:
-            raise SetNotFoundError(name, [s.name for s in self.database.list_sets()])
-        self.database.delete_set(info)
+            raise SetNotFoundError(name, [s.name for s in self.catalog.list_sets()])
+        self.catalog.delete_set(info)
         self.indexes.discard(info.uid)
         return info
 
@@ -131,7 +131,7 @@ class Store:
         path = Path(path)
         name = _check_name(name if name is not None else path.stem)
         started = time.perf_counter()
-        existing = self.database.find_set(name)
+        existing = self.catalog.find_set(name)
         if existing is not None and not replace:
             if path.is_file() and file_sha256(path) == existing.source_sha256:
                 return ImportResult(existing, "unchanged", time.perf_counter() - started)
@@ -146,7 +146,7 @@ class Store:
         name = _check_name(name if name is not None else source)
         started = time.perf_counter()
         embeddings = load_builtin(source)
-        existing = self.database.find_set(name)
+        existing = self.catalog.find_set(name)
         if existing is not None and not replace:
             if embeddings.sha256 == existing.source_sha256:
                 return ImportResult(existing, "unchanged", time.perf_counter() - started)
@@ -157,7 +157,7 @@ class Store:
     def _write(self, embeddings: Embeddings, name: str, existing: SetInfo | None, started: float) -> ImportResult:
         from concurrent.futures import ThreadPoolExecutor
 
-        from vecstore.database import NewSet, new_uid
+        from vecstore.catalog import NewSet, new_uid
 
         new = NewSet(name, embeddings.words, embeddings.vectors, embeddings.format, embeddings.source,
                      embeddings.sha256)
@@ -166,7 +166,7 @@ class Store:
             # Build and write the index while the database transaction is written.
             prepared = pool.submit(lambda: self.indexes.prepare(uid, normalized(embeddings.vectors)))
             try:
-                info = self.database.write_set(new, replace=existing, uid=uid)
+                info = self.catalog.write_set(new, replace=existing, uid=uid)
             except BaseException:
                 self.indexes.abandon(prepared.result())
                 raise
