@@ -1,0 +1,61 @@
+"""A PostgreSQL store (the SQLAlchemy backend) on a throw-away local cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_lines
+from postgres import throwaway_cluster
+
+from vecstore import InputFileError, Store
+from vecstore.database import Database
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[Store]:
+    with Store(postgres_url) as store:
+        yield store
+        for info in store.sets():
+            store.remove(info.name)
+
+
+def test_a_server_store_uses_sqlalchemy_and_a_local_index_cache(pg_store: Store, tmp_path: Path) -> None:
+    assert pg_store.location.sqlite_path is None
+    pg_store.import_file(write_lines(tmp_path / "w.txt", ["king 1 0", "queen 1 0.1", "apple 0 1"]), "w")
+    assert isinstance(pg_store.catalog, Database)
+    assert pg_store.get("w").neighbours("king", k=1)[0].word == "queen"
+    assert pg_store.indexes.folder.is_relative_to(tmp_path / "cache")  # the user's cache folder
+
+
+def test_real_glove_in_postgres_answers_as_in_sqlite(pg_store: Store, glove_store: Path, glove_arrays) -> None:
+    result = pg_store.import_builtin("glove-6b-50d", "glove")
+    assert result.info.count == 400_000
+    words, vectors = glove_arrays
+    in_pg = pg_store.get("glove")
+    assert in_pg.words == words
+    assert np.array_equal(in_pg.matrix(), np.ascontiguousarray(vectors))
+    with Store(glove_store) as sqlite_store:
+        in_sqlite = sqlite_store.get("glove")
+        for word in ("king", "frog", "paris"):
+            assert in_pg.neighbours(word, k=10) == in_sqlite.neighbours(word, k=10)
+    assert pg_store.import_builtin("glove-6b-50d", "glove").status == "unchanged"
+
+
+def test_a_failed_import_leaves_a_server_store_unchanged(pg_store: Store, tmp_path: Path) -> None:
+    pg_store.import_file(write_lines(tmp_path / "w.txt", ["a 1 2", "b 3 4"]), "w")
+    before = [(s.name, s.uid, s.count) for s in pg_store.sets()]
+    with pytest.raises(InputFileError, match=r"bad\.txt:2"):
+        pg_store.import_file(write_lines(tmp_path / "bad.txt", ["a 1 2", "b 3"]), "w", replace=True)
+    assert [(s.name, s.uid, s.count) for s in pg_store.sets()] == before
+    assert pg_store.get("w").words == ["a", "b"]
+    replaced = pg_store.import_file(write_lines(tmp_path / "v.txt", ["c 5 6"]), "w", replace=True)
+    assert replaced.status == "replaced" and pg_store.get("w").words == ["c"]
