@@ -45,11 +45,21 @@ class State:
 state = State()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from vecstore import __version__
+
+        typer.echo(f"vecstore {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     store: Annotated[str | None, typer.Option(
         "--store", envvar="VECSTORE_STORE",
         help="Store path or SQLAlchemy URL (default: one file in your user data folder).")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     state.store_location = store
 
@@ -321,7 +331,7 @@ def eval_similarity_command(
 
 @db_app.command("upgrade")
 @reports_errors
-def db_upgrade_command() -> None:
+def db_upgrade_command(as_json: JsonOption = False) -> None:
     """Apply the schema migrations (also done automatically when a store is opened).
 
     Example: vecstore db upgrade
@@ -329,7 +339,9 @@ def db_upgrade_command() -> None:
     with _store() as store:
         before, now = store.upgrade()
         where = store.location.display()
-    if before == now:
+    if as_json:
+        _print_json({"store": where, "from": before, "to": now})
+    elif before == now:
         typer.echo(f"{where}: schema already at revision {now}")
     else:
         typer.echo(f"{where}: schema upgraded from {before or 'empty'} to {now}")

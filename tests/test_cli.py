@@ -115,6 +115,14 @@ def test_db_upgrade(tmp_path: Path) -> None:
     assert first.exit_code == 0 and "upgraded from empty to 0001" in first.stdout
     second = invoke("--store", str(tmp_path / "new.db"), "db", "upgrade")
     assert "already at revision 0001" in second.stdout
+    as_json = json.loads(invoke("--store", str(tmp_path / "new.db"), "db", "upgrade", "--json").stdout)
+    assert as_json["from"] == as_json["to"] == "0001"
+
+
+def test_version() -> None:
+    from vecstore import __version__
+
+    assert invoke("--version").stdout.strip() == f"vecstore {__version__}"
 
 
 def test_every_command_has_help_with_an_example() -> None:
