@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -111,10 +112,24 @@ def _print_neighbours(hits, as_json: bool) -> None:
 @app.command("import")
 @reports_errors
 def import_command(
-    source: Annotated[str, typer.Argument(help="A GloVe / word2vec text file, or a built-in source name.")],
+    source: Annotated[str, typer.Argument(
+        help="An embedding file (GloVe, word2vec text or binary, fastText .vec; plain, .gz, .bz2 or .zip), "
+             "or a built-in source name.")],
     name: Annotated[str | None, typer.Option("--name", "-n", help="Set name (default: file stem or source).")] = None,
-    format: Annotated[str | None, typer.Option(help="Force the format: glove or word2vec.")] = None,
+    format: Annotated[str | None, typer.Option(
+        help="Force the format: glove, word2vec, fasttext or word2vec-binary (default: detected).")] = None,
+    member: Annotated[str | None, typer.Option(help="The file to import from a zip holding several.")] = None,
+    duplicates: Annotated[str, typer.Option(
+        help="A word seen again keeps its first vector, takes the last, or is an error: first|last|error.")] = "first",
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Import only the first N words (the most frequent, in these files).")] = None,
+    lowercase: Annotated[bool, typer.Option(
+        "--lowercase", help="Fold words to lower case, keeping the first (most frequent) vector.")] = False,
+    encoding_errors: Annotated[str, typer.Option(
+        help="Bytes that are not UTF-8: 'strict' (an error naming the line) or 'replace' (with U+FFFD).")
+    ] = "strict",
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a set of that name.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Import embeddings into the store, all or nothing, and build their index.
@@ -122,12 +137,15 @@ def import_command(
     Example: vecstore import ~/glove.6B.100d.txt --name glove-100d
     """
     from vecstore.builtin import BUILTINS
+    from vecstore.textformat import ReadOptions
 
-    with _store() as store:
+    options = ReadOptions(format=format, member=member, encoding_errors=encoding_errors, duplicates=duplicates,
+                          limit=limit, lowercase=lowercase)
+    with _store() as store, _progress_bar(not quiet and not as_json and sys.stderr.isatty()) as progress:
         if source in BUILTINS and not Path(source).exists():
             result = store.import_builtin(source, name, replace=replace)
         else:
-            result = store.import_file(source, name, format=format, replace=replace)
+            result = store.import_file(source, name, options=options, replace=replace, progress=progress)
     if as_json:
         _print_json(result.to_dict())
         return
@@ -135,9 +153,46 @@ def import_command(
     if result.status == "unchanged":
         typer.echo(f"{info.name}: already imported from the same source (sha256 {info.source_sha256[:12]}); "
                    "nothing to do (--replace re-imports)")
-    else:
-        typer.echo(f"{info.name}: {result.status} {info.count:,} words x {info.dim} dims "
-                   f"in {result.seconds:.2f} s")
+        return
+    typer.echo(f"{info.name}: {result.status} {info.count:,} words x {info.dim} dims ({info.format}) "
+               f"in {result.seconds:.2f} s")
+    counts = result.counts
+    if counts is not None and (counts.duplicates or counts.case_merged or counts.limited):
+        notes = []
+        if counts.duplicates:
+            notes.append(f"{counts.duplicates:,} repeated words ({duplicates} kept)")
+        if counts.case_merged:
+            notes.append(f"{counts.case_merged:,} words merged by lower-casing (the first kept)")
+        if counts.limited:
+            notes.append(f"stopped at --limit {limit:,} after {counts.lines_read:,} lines")
+        typer.echo("  " + "; ".join(notes))
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]:
+    """A progress bar on stderr (rows, MB/s, ETA) when it is a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (TextColumn("importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("import", total=None, rows=0)
+
+        def update(done: int, total: int, rows: int) -> None:
+            bar.update(task, completed=done, total=total, rows=rows)
+
+        yield update
 
 
 @app.command("sets")

@@ -83,12 +83,29 @@ static const char *parse_float(const char *p, const char *end, float *out) {
     return stop == buffer + length ? p : NULL;
 }
 
+/* Parse exactly dim space-separated values filling [q, line_end). Returns 1 on success. */
+static int parse_values(const char *q, const char *line_end, Py_ssize_t dim, float *values) {
+    for (Py_ssize_t i = 0; i < dim; i++) {
+        const char *after = parse_float(q, line_end, &values[i]);
+        if (after == NULL) return 0;
+        if (after == line_end) return i == dim - 1;
+        q = after + 1; /* the single space */
+    }
+    return 0; /* more than dim values */
+}
+
 /*
  * parse_lines(buffer, start, end, dim, vectors, bounds, first_row, max_rows)
  *   -> (rows_parsed, failed)
  * Parses the lines of buffer[start:end] into rows first_row.. of vectors (float32,
- * C order, dim columns) and bounds (int64 pairs). failed is True when a line does not
- * match; rows_parsed is then the index (relative to first_row) of that line.
+ * C order, dim columns) and bounds (int64 (start, end) of each word). failed is True
+ * when a line does not match; rows_parsed is then that line's index from first_row.
+ *
+ * A line is a word, a space, and dim values separated by single spaces; trailing
+ * spaces and a "\r" before the "\n" are ignored (fastText writes a trailing space).
+ * A word may itself hold spaces (GloVe 840B has such lines): the vector is the last
+ * dim fields, the word everything before them. Other Unicode spaces (NBSP, NEL) are
+ * word characters: only the byte 0x20 separates.
  */
 static PyObject *parse_lines(PyObject *self, PyObject *args) {
     Py_buffer text, vectors, bounds;
@@ -97,7 +114,7 @@ static PyObject *parse_lines(PyObject *self, PyObject *args) {
                           &first_row, &max_rows))
         return NULL;
     PyObject *result = NULL;
-    if (start < 0 || end > text.len || start > end || dim < 1 || first_row < 0 ||
+    if (start < 0 || end > text.len || start > end || dim < 1 || first_row < 0 || max_rows < 0 ||
         (first_row + max_rows) * dim * (Py_ssize_t)sizeof(float) > vectors.len ||
         (first_row + max_rows) * 2 * (Py_ssize_t)sizeof(int64_t) > bounds.len) {
         PyErr_SetString(PyExc_ValueError, "parse_lines: arguments out of range");
@@ -114,23 +131,29 @@ static PyObject *parse_lines(PyObject *self, PyObject *args) {
         if (row >= max_rows) { failed = 1; break; }
         const char *eol = memchr(p, '\n', (size_t)(stop - p));
         const char *line_end = eol ? eol : stop;
-        if (line_end > p && line_end[-1] == '\r') line_end--;
-        const char *space = memchr(p, ' ', (size_t)(line_end - p));
-        if (space == NULL || space == p) { failed = 1; break; }
-        words[2 * row] = p - base;
-        words[2 * row + 1] = space - base;
-        const char *q = space + 1;
+        while (line_end > p && (line_end[-1] == ' ' || line_end[-1] == '\r')) line_end--;
         float *values = out + row * dim;
-        Py_ssize_t i = 0;
-        int ended = 0;
-        for (; i < dim; i++) {
-            const char *after = parse_float(q, line_end, &values[i]);
-            if (after == NULL) break;
-            if (after == line_end) { ended = 1; i++; break; }
-            q = after + 1; /* skip the single space */
+        const char *space = memchr(p, ' ', (size_t)(line_end - p));
+        const char *split = NULL;
+        if (space != NULL && space > p && parse_values(space + 1, line_end, dim, values)) {
+            split = space;
+        } else if (space != NULL) {
+            /* The word holds spaces: the vector is the last dim fields. */
+            Py_ssize_t seen = 0;
+            const char *r = line_end;
+            while (r > p) {
+                r--;
+                if (*r == ' ' && ++seen == dim) break;
+            }
+            if (seen == dim && r > p && parse_values(r + 1, line_end, dim, values)) {
+                const char *w = p;
+                while (w < r && *w == ' ') w++;
+                if (w < r) split = r; /* a word that is not only spaces */
+            }
         }
-        /* exactly dim values, the last one ending the line (no trailing space) */
-        if (i != dim || !ended) { failed = 1; break; }
+        if (split == NULL) { failed = 1; break; }
+        words[2 * row] = p - base;
+        words[2 * row + 1] = split - base;
         row++;
         p = eol ? eol + 1 : stop;
     }
@@ -144,14 +167,16 @@ done:
 }
 
 /*
- * decode_words(buffer, bounds, count) -> list[str]
- * UTF-8-decodes the word at each (start, end) pair. A word that is not UTF-8 raises
+ * decode_words(buffer, bounds, count, errors) -> list[str]
+ * UTF-8-decodes the word at each (start, end) pair with the given error handler
+ * ("strict" or "replace"). Under "strict", a word that is not UTF-8 raises
  * UnicodeError whose message is just its row number, for Python to locate.
  */
 static PyObject *decode_words(PyObject *self, PyObject *args) {
     Py_buffer text, bounds;
     Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "y*y*n", &text, &bounds, &count)) return NULL;
+    const char *errors = "strict";
+    if (!PyArg_ParseTuple(args, "y*y*n|s", &text, &bounds, &count, &errors)) return NULL;
     PyObject *list = NULL;
     if (count < 0 || count * 2 * (Py_ssize_t)sizeof(int64_t) > bounds.len) {
         PyErr_SetString(PyExc_ValueError, "decode_words: count out of range");
@@ -168,12 +193,12 @@ static PyObject *decode_words(PyObject *self, PyObject *args) {
             Py_CLEAR(list);
             goto done;
         }
-        PyObject *word = PyUnicode_DecodeUTF8(base + s, (Py_ssize_t)(e - s), "strict");
+        PyObject *word = PyUnicode_DecodeUTF8(base + s, (Py_ssize_t)(e - s), errors);
         if (word == NULL) {
-            PyObject *type, *value, *traceback;
-            PyErr_Fetch(&type, &value, &traceback);
-            Py_XDECREF(type); Py_XDECREF(value); Py_XDECREF(traceback);
-            PyErr_Format(PyExc_UnicodeError, "%zd", row);
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_UnicodeError, "%zd", row);
+            }
             Py_CLEAR(list);
             goto done;
         }
@@ -206,10 +231,65 @@ static PyObject *count_lines(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+/*
+ * parse_binary(buffer, start, end, dim, vectors, bounds, first_row, max_rows, final)
+ *   -> (rows_parsed, consumed_offset, failed)
+ * word2vec binary records: optional "\n"s, the word up to a space, then dim
+ * little-endian float32. Parses whole records of buffer[start:end]; the offset after
+ * the last whole record is returned so the caller can carry the rest over. With
+ * final, a partial record at the end is a failure (a truncated file).
+ */
+static PyObject *parse_binary(PyObject *self, PyObject *args) {
+    Py_buffer text, vectors, bounds;
+    Py_ssize_t start, end, dim, first_row, max_rows;
+    int final;
+    if (!PyArg_ParseTuple(args, "y*nnnw*w*nnp", &text, &start, &end, &dim, &vectors, &bounds,
+                          &first_row, &max_rows, &final))
+        return NULL;
+    PyObject *result = NULL;
+    if (start < 0 || end > text.len || start > end || dim < 1 || first_row < 0 || max_rows < 0 ||
+        (first_row + max_rows) * dim * (Py_ssize_t)sizeof(float) > vectors.len ||
+        (first_row + max_rows) * 2 * (Py_ssize_t)sizeof(int64_t) > bounds.len) {
+        PyErr_SetString(PyExc_ValueError, "parse_binary: arguments out of range");
+        goto done;
+    }
+    const char *base = (const char *)text.buf;
+    float *out = (float *)vectors.buf + first_row * dim;
+    int64_t *words = (int64_t *)bounds.buf + first_row * 2;
+    Py_ssize_t row = 0, record_bytes = dim * (Py_ssize_t)sizeof(float);
+    const char *p = base + start, *stop = base + end;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (row < max_rows) {
+        const char *w = p;
+        while (w < stop && *w == '\n') w++;
+        if (w == stop) { p = w; break; }
+        const char *space = memchr(w, ' ', (size_t)(stop - w));
+        if (space == NULL || stop - (space + 1) < record_bytes) {
+            if (final) failed = 1; /* truncated record, or no space after a word */
+            break;
+        }
+        if (space == w) { failed = 1; p = w; break; }
+        memcpy(out + row * dim, space + 1, (size_t)record_bytes); /* little-endian hosts */
+        words[2 * row] = w - base;
+        words[2 * row + 1] = space - base;
+        row++;
+        p = space + 1 + record_bytes;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("nnO", row, (Py_ssize_t)(p - base), failed ? Py_True : Py_False);
+done:
+    PyBuffer_Release(&text);
+    PyBuffer_Release(&vectors);
+    PyBuffer_Release(&bounds);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"count_lines", count_lines, METH_VARARGS, "Count newlines in a slice of a buffer (GIL released)."},
     {"parse_lines", parse_lines, METH_VARARGS, "Parse embedding text lines into float32 rows (GIL released)."},
     {"decode_words", decode_words, METH_VARARGS, "Decode the words at (start, end) offsets as UTF-8."},
+    {"parse_binary", parse_binary, METH_VARARGS, "Parse word2vec binary records into float32 rows (GIL released)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,8 +84,25 @@ def new_uid() -> str:
 
 
 @dataclass(frozen=True)
+class SetHeader:
+    """What is known of a set before its rows are: the row written first, completed by
+    :meth:`SetWriter.finish` with the count and the source's sha256."""
+
+    name: str
+    dim: int
+    format: str
+    source: str
+
+    def row_values(self, uid: str) -> dict[str, Any]:
+        """The set's row, ``created_at`` a naive UTC datetime (SQLite keeps no zone)."""
+        return {"uid": uid, "name": self.name, "dim": self.dim, "count": 0,
+                "rows_per_chunk": rows_per_chunk(self.dim), "format": self.format, "source": self.source,
+                "source_sha256": "", "created_at": datetime.now(UTC).replace(tzinfo=None)}
+
+
+@dataclass(frozen=True)
 class NewSet:
-    """A validated set ready to be written: words in row order and their float32 vectors."""
+    """A whole set in memory: words in row order and their float32 vectors."""
 
     name: str
     words: Sequence[str]
@@ -92,13 +110,6 @@ class NewSet:
     format: str
     source: str
     source_sha256: str
-
-    def row_values(self, uid: str) -> dict[str, Any]:
-        """The set's row, ``created_at`` a naive UTC datetime (SQLite keeps no zone)."""
-        count, dim = self.vectors.shape
-        return {"uid": uid, "name": self.name, "dim": dim, "count": count, "rows_per_chunk": rows_per_chunk(dim),
-                "format": self.format, "source": self.source, "source_sha256": self.source_sha256,
-                "created_at": datetime.now(UTC).replace(tzinfo=None)}
 
     def chunks(self) -> Iterator[tuple[int, memoryview, bytes]]:
         """(chunk number, float32 rows, ``\n``-joined UTF-8 words) for each chunk, in order."""
@@ -108,6 +119,30 @@ class NewSet:
             # memoryview: the driver reads the rows in place, no copy of the matrix
             yield (number, memoryview(vectors[start:start + per_chunk]),
                    "\n".join(self.words[start:start + per_chunk]).encode())
+
+
+class SetWriter(Protocol):
+    """Writes one set's chunks inside the transaction opened by ``Catalog.writing``."""
+
+    def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes) -> None: ...
+
+    def read_chunk(self, chunk_no: int) -> bytes: ...
+
+    def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview) -> None: ...
+
+    def finish(self, count: int, sha256: str) -> SetInfo:
+        """Complete the set's row; the transaction commits when the ``writing`` block ends."""
+        ...
+
+
+def write_whole_set(catalog: Catalog, new: NewSet, *, replace: SetInfo | None = None,
+                    uid: str | None = None) -> SetInfo:
+    """Write a set held in memory through ``catalog.writing`` (one transaction)."""
+    header = SetHeader(new.name, int(new.vectors.shape[1]), new.format, new.source)
+    with catalog.writing(header, uid or new_uid(), replace=replace) as writer:
+        for number, vectors, words in new.chunks():
+            writer.add_chunk(number, vectors, words)
+        return writer.finish(int(new.vectors.shape[0]), new.source_sha256)
 
 
 def saved_info(set_id: int, values: dict[str, Any]) -> SetInfo:
@@ -126,8 +161,10 @@ class Catalog(Protocol):
 
     def vector_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, bytes]]: ...
 
-    def write_set(self, new: NewSet, *, replace: SetInfo | None = None, uid: str | None = None) -> SetInfo:
-        """Insert ``new`` (removing ``replace`` first) in one transaction; return its row."""
+    def writing(self, header: SetHeader, uid: str, *,
+                replace: SetInfo | None = None) -> AbstractContextManager[SetWriter]:
+        """A transaction that removes ``replace``, inserts the set's row and lets the rows
+        be written; it commits when the block ends normally, rolls back otherwise."""
         ...
 
     def delete_set(self, info: SetInfo) -> None: ...
@@ -188,32 +225,32 @@ class SqliteCatalog:
             params = [set_id, *chunk_nos]
         return [(int(n), bytes(d)) for n, d in self._all(sql, params)]
 
-    def write_set(self, new: NewSet, *, replace: SetInfo | None = None, uid: str | None = None) -> SetInfo:
-        values = new.row_values(uid or new_uid())
+    @contextmanager
+    def writing(self, header: SetHeader, uid: str, *, replace: SetInfo | None = None) -> Iterator[SetWriter]:
+        values = header.row_values(uid)
         row = dict(values, created_at=values["created_at"].strftime("%Y-%m-%d %H:%M:%S.%f"))
-        columns = ", ".join(row)
         try:
             _run(self._db, "BEGIN IMMEDIATE")
             try:
                 if replace is not None:
                     self._delete(replace.id)
-                cursor = _run(self._db, f"INSERT INTO embedding_sets ({columns}) VALUES ({', '.join('?' * len(row))})",
-                              list(row.values()))
-                set_id = cursor.lastrowid
-                chunks = list(new.chunks())
-                _run(self._db, "INSERT INTO vector_chunks (set_id, chunk_no, data) VALUES (?, ?, ?)",
-                     [(set_id, n, vectors) for n, vectors, _ in chunks], many=True)
-                _run(self._db, "INSERT INTO word_chunks (set_id, chunk_no, data) VALUES (?, ?, ?)",
-                     [(set_id, n, words) for n, _, words in chunks], many=True)
+                cursor = _run(self._db, f"INSERT INTO embedding_sets ({', '.join(row)}) "
+                                        f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+                assert cursor.lastrowid is not None
+                writer = _SqliteSetWriter(self._db, cursor.lastrowid, values)
+                yield writer
+                if writer.info is None:
+                    raise RuntimeError("the set's rows were written but finish() was not called")
                 _run(self._db, "COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write set {new.name!r}: {exc}") from exc
-        assert set_id is not None
-        return saved_info(set_id, values)
+            raise StoreError(f"cannot write set {header.name!r}: {exc}") from exc
+
+    def write_set(self, new: NewSet, *, replace: SetInfo | None = None, uid: str | None = None) -> SetInfo:
+        return write_whole_set(self, new, replace=replace, uid=uid)
 
     def delete_set(self, info: SetInfo) -> None:
         try:
@@ -235,6 +272,33 @@ class SqliteCatalog:
 
     def close(self) -> None:
         self._db.close()
+
+
+class _SqliteSetWriter:
+    def __init__(self, db: sqlite3.Connection, set_id: int, values: dict[str, Any]) -> None:
+        self._db, self._set_id, self._values = db, set_id, values
+        self.info: SetInfo | None = None
+
+    def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes) -> None:
+        _run(self._db, "INSERT INTO vector_chunks (set_id, chunk_no, data) VALUES (?, ?, ?)",
+             [self._set_id, chunk_no, vectors])
+        _run(self._db, "INSERT INTO word_chunks (set_id, chunk_no, data) VALUES (?, ?, ?)",
+             [self._set_id, chunk_no, words])
+
+    def read_chunk(self, chunk_no: int) -> bytes:
+        (data,) = self._db.execute("SELECT data FROM vector_chunks WHERE set_id = ? AND chunk_no = ?",
+                                   [self._set_id, chunk_no]).fetchone()
+        return bytes(data)
+
+    def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview) -> None:
+        _run(self._db, "UPDATE vector_chunks SET data = ? WHERE set_id = ? AND chunk_no = ?",
+             [vectors, self._set_id, chunk_no])
+
+    def finish(self, count: int, sha256: str) -> SetInfo:
+        _run(self._db, "UPDATE embedding_sets SET count = ?, source_sha256 = ? WHERE id = ?",
+             [count, sha256, self._set_id])
+        self.info = saved_info(self._set_id, dict(self._values, count=count, source_sha256=sha256))
+        return self.info
 
 
 def _run(db: sqlite3.Connection, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> sqlite3.Cursor:

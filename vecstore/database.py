@@ -7,13 +7,37 @@ store exactly as it was (SQLite's WAL rolls an unfinished transaction back on op
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
-from vecstore.catalog import SCHEMA_HEAD, SET_COLUMNS, NewSet, SetInfo, new_uid, saved_info, set_info_from_row
+from vecstore.catalog import (
+    SCHEMA_HEAD,
+    SET_COLUMNS,
+    NewSet,
+    SetHeader,
+    SetInfo,
+    SetWriter,
+    saved_info,
+    set_info_from_row,
+    write_whole_set,
+)
 from vecstore.errors import StoreError
 from vecstore.location import StoreLocation
 from vecstore.schema import embedding_sets, vector_chunks, word_chunks
@@ -58,22 +82,23 @@ class Database:
 
     # -- writing ------------------------------------------------------------------------
 
-    def write_set(self, new: NewSet, *, replace: SetInfo | None = None, uid: str | None = None) -> SetInfo:
-        """Insert ``new`` (removing ``replace`` first) in one transaction; return its row."""
-        values = new.row_values(uid or new_uid())
+    @contextmanager
+    def writing(self, header: SetHeader, uid: str, *, replace: SetInfo | None = None) -> Iterator[SetWriter]:
+        values = header.row_values(uid)
         try:
             with self.engine.begin() as conn:
                 if replace is not None:
                     _delete_set(conn, replace.id)
                 set_id = conn.execute(insert(embedding_sets).values(**values)).inserted_primary_key[0]
-                chunks = list(new.chunks())
-                conn.execute(insert(vector_chunks), [
-                    {"set_id": set_id, "chunk_no": n, "data": vectors} for n, vectors, _ in chunks])
-                conn.execute(insert(word_chunks), [
-                    {"set_id": set_id, "chunk_no": n, "data": words} for n, _, words in chunks])
+                writer = _SetWriter(conn, set_id, values)
+                yield writer
+                if writer.info is None:
+                    raise RuntimeError("the set's rows were written but finish() was not called")
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write set {new.name!r} to {self.location.display()}: {exc}") from exc
-        return saved_info(set_id, values)
+            raise StoreError(f"cannot write set {header.name!r} to {self.location.display()}: {exc}") from exc
+
+    def write_set(self, new: NewSet, *, replace: SetInfo | None = None, uid: str | None = None) -> SetInfo:
+        return write_whole_set(self, new, replace=replace, uid=uid)
 
     def delete_set(self, info: SetInfo) -> None:
         try:
@@ -87,6 +112,32 @@ class Database:
             return self.engine.connect()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the store {self.location.display()}: {exc}") from exc
+
+
+class _SetWriter:
+    def __init__(self, conn: Connection, set_id: int, values: dict[str, Any]) -> None:
+        self._conn, self._set_id, self._values = conn, set_id, values
+        self.info: SetInfo | None = None
+
+    def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes) -> None:
+        self._conn.execute(insert(vector_chunks).values(set_id=self._set_id, chunk_no=chunk_no, data=vectors))
+        self._conn.execute(insert(word_chunks).values(set_id=self._set_id, chunk_no=chunk_no, data=words))
+
+    def _where(self):
+        return (vector_chunks.c.set_id == self._set_id) & (vector_chunks.c.chunk_no == bindparam("chunk"))
+
+    def read_chunk(self, chunk_no: int) -> bytes:
+        query = select(vector_chunks.c.data).where(self._where())
+        return bytes(self._conn.execute(query, {"chunk": chunk_no}).scalar_one())
+
+    def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview) -> None:
+        self._conn.execute(update(vector_chunks).where(self._where()).values(data=vectors), {"chunk": chunk_no})
+
+    def finish(self, count: int, sha256: str) -> SetInfo:
+        self._conn.execute(update(embedding_sets).where(embedding_sets.c.id == self._set_id)
+                           .values(count=count, source_sha256=sha256))
+        self.info = saved_info(self._set_id, dict(self._values, count=count, source_sha256=sha256))
+        return self.info
 
 
 def _delete_set(conn, set_id: int) -> None:

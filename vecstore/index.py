@@ -103,6 +103,12 @@ class IndexFolder:
 
         index = faiss.IndexFlatIP(unit_vectors.shape[1])
         index.add(unit_vectors)
+        return self.prepare_built(uid, index)
+
+    def prepare_built(self, uid: str, index: faiss.Index) -> PreparedIndex:
+        """Write an index built elsewhere (an import builds it block by block) to a temp file."""
+        import faiss
+
         tmp = self.folder / f"{uid}.faiss.{os.getpid()}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

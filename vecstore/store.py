@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vecstore.catalog import Catalog, SetInfo, SqliteCatalog
+import numpy as np
+
+from vecstore.catalog import Catalog, SetHeader, SetInfo, SqliteCatalog
 from vecstore.embeddings import EmbeddingSet
 from vecstore.errors import InvalidArgumentError, SetExistsError, SetNotFoundError
-from vecstore.index import IndexFolder, normalized
+from vecstore.index import IndexFolder
 from vecstore.location import StoreLocation, resolve
 
 if TYPE_CHECKING:
     from vecstore.database import Database
-    from vecstore.textformat import Embeddings
+    from vecstore.importer import ImportCounts, Progress
+    from vecstore.textformat import EmbeddingFile, ReadOptions
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,11 @@ class ImportResult:
     info: SetInfo
     status: str
     seconds: float
+    counts: ImportCounts | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"status": self.status, "seconds": round(self.seconds, 3), **self.info.to_dict()}
+        counts = self.counts.to_dict() if self.counts is not None else {}
+        return {"status": self.status, "seconds": round(self.seconds, 3), **self.info.to_dict(), **counts}
 
 
 class Store:
@@ -120,16 +127,21 @@ class Store:
     # -- importing ------------------------------------------------------------------------
 
     def import_file(self, path: str | os.PathLike[str], name: str | None = None, *,
-                    format: str | None = None, replace: bool = False) -> ImportResult:
-        """Import a GloVe or word2vec text file as set ``name`` (default: the file name's stem).
+                    options: ReadOptions | None = None, replace: bool = False,
+                    progress: Progress | None = None) -> ImportResult:
+        """Import an embedding file (GloVe, word2vec text or binary, fastText ``.vec``; plain,
+        ``.gz``, ``.bz2`` or ``.zip``) as set ``name`` (default: the file name's stem).
 
-        All or nothing: on any error the store is left exactly as it was. Importing the same
-        file (same sha256) under the same name again does nothing unless ``replace``.
+        The file is streamed: memory holds the index and the vocabulary, never the text.
+        All or nothing: on any error, or a kill, the store is left exactly as it was.
+        Importing the same file (same sha256) under the same name again does nothing
+        unless ``replace``.
         """
-        from vecstore.textformat import file_sha256, read_text
+        from vecstore.textformat import EmbeddingFile, ReadOptions, file_sha256
 
         path = Path(path)
-        name = _check_name(name if name is not None else path.stem)
+        options = options or ReadOptions()
+        name = _check_name(name if name is not None else default_set_name(path))
         started = time.perf_counter()
         existing = self.catalog.find_set(name)
         if existing is not None and not replace:
@@ -137,11 +149,16 @@ class Store:
                 return ImportResult(existing, "unchanged", time.perf_counter() - started)
             raise SetExistsError(f"a set named {name!r} already exists (from {existing.source}); "
                                  "pass --replace to overwrite it or --name to import under another name")
-        return self._write(read_text(path, format=format), name, existing, started)
+        with EmbeddingFile(path, options) as source, ThreadPoolExecutor(1) as hasher:
+            digest = hasher.submit(file_sha256, path)  # hashlib releases the GIL: overlaps the parse
+            header = SetHeader(name, source.layout.dim, source.layout.format, str(path.resolve()))
+            info, counts = self._stream(header, existing, source, options, digest.result, progress)
+        return ImportResult(info, "replaced" if existing else "imported", time.perf_counter() - started, counts)
 
     def import_builtin(self, source: str, name: str | None = None, *, replace: bool = False) -> ImportResult:
         """Import a built-in source (see :data:`vecstore.builtin.BUILTINS`) as set ``name``."""
         from vecstore.builtin import load_builtin
+        from vecstore.importer import ImportCounts
 
         name = _check_name(name if name is not None else source)
         started = time.perf_counter()
@@ -152,30 +169,75 @@ class Store:
                 return ImportResult(existing, "unchanged", time.perf_counter() - started)
             raise SetExistsError(f"a set named {name!r} already exists (from {existing.source}); "
                                  "pass --replace to overwrite it")
-        return self._write(embeddings, name, existing, started)
+        header = SetHeader(name, embeddings.dim, embeddings.format, embeddings.source)
+        info, stored = self._write_rows(header, existing, [(embeddings.words, embeddings.vectors)],
+                                        lambda: embeddings.sha256)
+        return ImportResult(info, "replaced" if existing else "imported", time.perf_counter() - started,
+                            ImportCounts(stored, stored, 0, 0, False))
 
-    def _write(self, embeddings: Embeddings, name: str, existing: SetInfo | None, started: float) -> ImportResult:
-        from concurrent.futures import ThreadPoolExecutor
+    def _stream(self, header: SetHeader, existing: SetInfo | None, source: EmbeddingFile,
+                options: ReadOptions, sha256: Callable[[], str],
+                progress: Progress | None) -> tuple[SetInfo, ImportCounts]:
+        from vecstore.importer import ImportCounts, prefetched
+        from vecstore.textformat import RowFilter, check_complete
 
-        from vecstore.catalog import NewSet, new_uid
+        rows = RowFilter(source.path, options)
 
-        new = NewSet(name, embeddings.words, embeddings.vectors, embeddings.format, embeddings.source,
-                     embeddings.sha256)
+        def accepted() -> Iterator[tuple[list[str], np.ndarray]]:
+            for block in prefetched(source.blocks()):
+                yield rows.accept(block)
+                if progress is not None:
+                    progress(source.bytes_read, source.size, len(rows.rows))
+                if rows.full:
+                    return
+            if progress is not None:
+                progress(source.size, source.size, len(rows.rows))
+
+        def complete(stored: int) -> dict[int, np.ndarray]:
+            check_complete(source.path, source.layout, rows, stored)
+            return rows.patches
+
+        info, stored = self._write_rows(header, existing, accepted(), sha256, complete)
+        return info, ImportCounts(rows.lines_read, stored, rows.duplicates, rows.case_merged, rows.full)
+
+    def _write_rows(self, header: SetHeader, existing: SetInfo | None,
+                    blocks: Iterable[tuple[list[str], np.ndarray]], sha256: Callable[[], str],
+                    complete: Callable[[int], dict[int, np.ndarray]] | None = None) -> tuple[SetInfo, int]:
+        """Write a set's rows in one transaction and its index; return its row and row count."""
+        from vecstore.catalog import new_uid
+        from vecstore.importer import SetBuilder
+
         uid = new_uid()
         with ThreadPoolExecutor(1) as pool:
-            # Build and write the index while the database transaction is written.
-            prepared = pool.submit(lambda: self.indexes.prepare(uid, normalized(embeddings.vectors)))
+            pending = None
             try:
-                info = self.catalog.write_set(new, replace=existing, uid=uid)
+                with self.catalog.writing(header, uid, replace=existing) as writer:
+                    builder = SetBuilder(writer, header.dim)
+                    for words, vectors in blocks:
+                        builder.add(words, vectors)
+                    builder.finish(complete(builder.count) if complete is not None else {})
+                    # The index file is written while the transaction commits.
+                    pending = pool.submit(self.indexes.prepare_built, uid, builder.index)
+                    info = writer.finish(builder.count, sha256())
+                prepared = pending.result()
             except BaseException:
-                self.indexes.abandon(prepared.result())
+                if pending is not None:
+                    self.indexes.abandon(pending.result())
                 raise
         # Published after the commit: a crash in between leaves a missing index, which the
         # next query rebuilds, never an index without its set.
-        self.indexes.publish(info, prepared.result())
+        self.indexes.publish(info, prepared)
         if existing is not None:
             self.indexes.discard(existing.uid)
-        return ImportResult(info, "replaced" if existing else "imported", time.perf_counter() - started)
+        return info, builder.count
+
+
+def default_set_name(path: Path) -> str:
+    """A file's name without its compression and format suffixes: glove.6B.50d.txt.gz -> glove.6B.50d."""
+    name = path.name
+    for suffix in (".gz", ".bz2", ".zip", ".txt", ".vec", ".bin"):
+        name = name.removesuffix(suffix)
+    return name or path.name
 
 
 def _check_name(name: str) -> str:

@@ -1,32 +1,40 @@
-"""Reading GloVe and word2vec text files into words and a float32 matrix, or saying
-exactly which line is wrong.
+"""Reading embedding files (GloVe, word2vec text and binary, fastText ``.vec``), plain or
+compressed, as a stream of parsed blocks, or saying exactly which line is wrong.
 
-The fast path is a small C extension (``vecstore._fastparse``) that parses the file's
-bytes on both cores at once (GIL released) while a third thread hashes them; it is
-about 8x faster than the tutorial's ``line.split()`` loop and rounds every value
-correctly to float32. Where the extension could not be compiled, a pure-Python parser
-gives the same words and (but for the last bit of values with more than 7 significant
-digits) the same vectors, at the tutorial's speed.
+The file is read in blocks of :data:`BLOCK_BYTES`; the next block is read (and
+decompressed) in a background thread while the current one is parsed, so memory stays
+bounded whatever the file's size. The hot loop is a small C extension
+(``vecstore._fastparse``): each text block is split at a line near its middle and both
+halves are parsed at once with the GIL released, rounding every value correctly to
+float32. Where the extension could not be compiled, a pure-Python parser gives the same
+words and errors (values may differ in the last bit when they have more than 7
+significant digits), at the tutorial's speed.
 
-On any failure, :func:`find_problem` scans the file line by line and names the file,
-line and fault: that scan defines the format. GloVe lines are ``word v1 ... vd``
-separated by single spaces, ending in ``\n`` or ``\r\n``; a word2vec text file starts
-with a ``count dim`` header line.
+Text grammar (the line scan :func:`line_problem` defines it and words every error):
+a word, then ``dim`` decimal values, separated by single spaces (byte 0x20 only: NBSP,
+NEL and other Unicode spaces are word characters); trailing spaces and a ``\\r`` before
+the ``\\n`` are ignored; a word may itself contain spaces (GloVe 840B), the vector being
+the last ``dim`` fields. word2vec and fastText files start with a ``count dim`` header.
 """
 
 from __future__ import annotations
 
+import bz2
+import codecs
+import gzip
 import hashlib
-import mmap
-import os
 import re
+import sys
+import zipfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from vecstore.errors import InputFileError
+from vecstore.errors import InputFileError, InvalidArgumentError
 
 try:
     from vecstore import _fastparse
@@ -35,7 +43,64 @@ except ImportError:  # no C compiler at install time: the Python parser below
 
 GLOVE = "glove"
 WORD2VEC = "word2vec"
-FORMATS = (GLOVE, WORD2VEC)
+FASTTEXT = "fasttext"
+WORD2VEC_BINARY = "word2vec-binary"
+FORMATS = (GLOVE, WORD2VEC, FASTTEXT, WORD2VEC_BINARY)
+DUPLICATE_POLICIES = ("first", "last", "error")
+ENCODING_ERRORS = ("strict", "replace")
+
+#: Bytes read per block: large enough that per-block costs vanish, small enough that
+#: memory stays bounded (a block and the next one in flight).
+BLOCK_BYTES = 16 << 20
+
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a source: its format (None: detect), a zip member, and what to do with
+    bad bytes, repeated words, case and length."""
+
+    format: str | None = None
+    member: str | None = None
+    encoding_errors: str = "strict"
+    duplicates: str = "first"
+    limit: int | None = None
+    lowercase: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format is not None and self.format not in FORMATS:
+            raise InvalidArgumentError(f"unknown format {self.format!r} (choose from {', '.join(FORMATS)})")
+        if self.encoding_errors not in ENCODING_ERRORS:
+            raise InvalidArgumentError(f"--encoding-errors must be one of {', '.join(ENCODING_ERRORS)}")
+        if self.duplicates not in DUPLICATE_POLICIES:
+            raise InvalidArgumentError(f"--duplicates must be one of {', '.join(DUPLICATE_POLICIES)}")
+        if self.limit is not None and self.limit < 1:
+            raise InvalidArgumentError(f"--limit must be at least 1, not {self.limit}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the start of the file tells: format, vector length, the header's count."""
+
+    format: str
+    dim: int
+    header_count: int | None
+    compression: str | None
+
+    @property
+    def binary(self) -> bool:
+        return self.format == WORD2VEC_BINARY
+
+
+@dataclass
+class Block:
+    """Consecutive rows of the file, parsed: ``first_line`` is the 1-based line (or, for
+    binary files, record) number of ``words[0]``."""
+
+    words: list[str]
+    vectors: np.ndarray
+    first_line: int
 
 
 @dataclass(frozen=True)
@@ -53,19 +118,6 @@ class Embeddings:
         return int(self.vectors.shape[1])
 
 
-@dataclass(frozen=True)
-class Layout:
-    """What the first line tells: the format, the vector length, and the header's count."""
-
-    format: str
-    dim: int
-    header_count: int | None
-
-    @property
-    def skip_lines(self) -> int:
-        return 1 if self.format == WORD2VEC else 0
-
-
 def file_sha256(path: Path) -> str:
     """The sha256 of a file, read in 4 MiB blocks."""
     digest = hashlib.sha256()
@@ -75,171 +127,360 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def detect_layout(path: Path, format: str | None = None) -> Layout:
-    """Tell GloVe (no header) from word2vec text (``count dim`` header) by the first line."""
-    if format is not None and format not in FORMATS:
-        raise InputFileError(path, f"unknown text format {format!r} (choose from {', '.join(FORMATS)})")
+# -- opening --------------------------------------------------------------------------------
+
+@dataclass
+class EmbeddingFile:
+    """An open embedding file: its layout, and its rows as a stream of blocks."""
+
+    path: Path
+    options: ReadOptions
+    layout: Layout = field(init=False)
+    raw: BinaryIO = field(init=False)
+    size: int = field(init=False)
+    _stream: BinaryIO = field(init=False)
+    _head: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.raw, self.size = _open_raw(self.path)
+        try:
+            self._stream, compression = _decompressed(self.path, self.raw, self.options.member)
+            self._head = _read_full(self._stream, 1 << 20)
+            self.layout = _detect(self.path, self._head, self.options.format, compression)
+        except BaseException:
+            self.raw.close()
+            raise
+
+    def __enter__(self) -> EmbeddingFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stream.close()
+        self.raw.close()
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the file (compressed, if it is) consumed so far, for progress."""
+        try:
+            return self.raw.tell()
+        except (OSError, ValueError):
+            return 0
+
+    def blocks(self) -> Iterator[Block]:
+        """The file's rows in order, in blocks, each line validated."""
+        head = self._head.removeprefix(BOM)
+        skip = 0 if self.layout.header_count is None else head.index(b"\n") + 1 if b"\n" in head else len(head)
+        first = head[skip:]
+        if self.layout.binary:
+            yield from self._binary_blocks(first, 1)  # numbered by record
+        else:
+            yield from self._text_blocks(first, 1 if self.layout.header_count is None else 2)
+
+    def _chunks_of_bytes(self, first: bytes) -> Iterator[bytes]:
+        """The stream's bytes in blocks, the next one read in a background thread."""
+        with ThreadPoolExecutor(1) as reader:
+            pending = reader.submit(_read_full, self._stream, BLOCK_BYTES)
+            yield first
+            while True:
+                data = pending.result()
+                if not data:
+                    return
+                pending = reader.submit(_read_full, self._stream, BLOCK_BYTES)
+                yield data
+
+    def _text_blocks(self, first: bytes, line: int) -> Iterator[Block]:
+        carry = b""
+        pending: list[bytes] = []
+        for data in self._chunks_of_bytes(first):
+            pending.append(data)
+            if sum(map(len, pending)) < BLOCK_BYTES // 2:
+                continue  # the first block is small (the head): let it grow first
+            text = carry + b"".join(pending)
+            pending = []
+            cut = text.rfind(b"\n") + 1
+            if cut == 0:
+                carry = text
+                continue
+            block = self._parse_text(text, cut, line)
+            carry = text[cut:]
+            line += len(block.words)
+            yield block
+        text = carry + b"".join(pending)
+        if text:
+            yield self._parse_text(text, len(text), line)
+
+    def _parse_text(self, text: bytes, end: int, line: int) -> Block:
+        dim, errors = self.layout.dim, self.options.encoding_errors
+        if _fastparse is None:
+            return self._parse_text_python(text, end, line)
+        rows = _fastparse.count_lines(text, 0, end) + (0 if text[end - 1:end] == b"\n" else 1)
+        vectors = np.empty((rows, dim), dtype=np.float32)
+        bounds = np.empty((rows, 2), dtype=np.int64)
+        # Two line-aligned halves, one per core (small blocks are not worth a split).
+        middle = (text.find(b"\n", end // 2, end) + 1 or end) if rows > 1024 else end
+        first_rows = _fastparse.count_lines(text, 0, middle) if middle < end else rows
+        halves = [(0, middle, 0, first_rows)]
+        if middle < end:
+            halves.append((middle, end, first_rows, rows - first_rows))
+        with ThreadPoolExecutor(len(halves)) as pool:
+            results = list(pool.map(
+                lambda h: _fastparse.parse_lines(text, h[0], h[1], dim, vectors, bounds, h[2], h[3]), halves))
+        for (_, _, first_row, _), (parsed, failed) in zip(halves, results, strict=True):
+            if failed:
+                self._raise_at(text, line, first_row + parsed)
+        try:
+            words = _fastparse.decode_words(text, bounds, rows, errors)
+        except UnicodeError as exc:
+            self._raise_at(text, line, int(str(exc)))
+        self._check_finite(text, line, vectors)
+        return Block(words, vectors, line)
+
+    def _parse_text_python(self, text: bytes, end: int, line: int) -> Block:
+        dim, errors = self.layout.dim, self.options.encoding_errors
+        lines = text[:end].split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()  # the final newline ends the last line; it does not start another
+        words: list[str] = []
+        values: list[list[bytes]] = []
+        for row, raw in enumerate(lines):
+            fields = raw.rstrip(b" \r").split(b" ")
+            if len(fields) <= dim:
+                self._raise_at(text, line, row)
+            cut = len(fields) - dim
+            word = b" ".join(fields[:cut])
+            if not word.strip(b" ") or b"".join(fields[cut:]).translate(None, b"0123456789+-.eE"):
+                self._raise_at(text, line, row)  # (a character no decimal number has)
+            try:
+                words.append(word.decode("utf-8", errors))
+            except UnicodeDecodeError:
+                self._raise_at(text, line, row)
+            values.append(fields[cut:])
+        try:
+            with np.errstate(over="ignore"):  # beyond float32's range becomes inf, reported below
+                vectors = np.array(values, dtype=np.float32).reshape(len(words), dim)
+        except ValueError:
+            for row, fields in enumerate(values):
+                try:
+                    np.array(fields, dtype=np.float32)
+                except ValueError:
+                    self._raise_at(text, line, row)
+            raise
+        self._check_finite(text, line, vectors)
+        return Block(words, vectors, line)
+
+    def _check_finite(self, text: bytes, line: int, vectors: np.ndarray) -> None:
+        finite = np.isfinite(vectors).all(axis=1)
+        if not finite.all():
+            self._raise_at(text, line, int(np.argmin(finite)))
+
+    def _raise_at(self, text: bytes, first_line: int, row: int) -> None:
+        """Raise the error of the ``row``-th line of ``text`` (the block starting at ``first_line``)."""
+        start = 0
+        for _ in range(row):
+            start = text.index(b"\n", start) + 1
+        end = text.find(b"\n", start)
+        raw = text[start:] if end < 0 else text[start:end]
+        problem = line_problem(raw, self.layout.dim, self.options.encoding_errors)
+        if problem is None:  # the parsers and the scan disagree: a bug, reported as such
+            raise AssertionError(f"{self.path}:{first_line + row}: rejected, but the line scan finds no fault")
+        raise InputFileError(self.path, problem, first_line + row)
+
+    def _binary_blocks(self, first: bytes, record: int) -> Iterator[Block]:
+        dim, carry = self.layout.dim, b""
+        chunks = self._chunks_of_bytes(first)
+        data = next(chunks, b"")
+        while True:
+            following = next(chunks, None)
+            text = carry + data
+            final = following is None
+            most = len(text) // (4 * dim) + 1
+            vectors = np.empty((most, dim), dtype=np.float32)
+            bounds = np.empty((most, 2), dtype=np.int64)
+            rows, consumed, failed = _parse_binary(text, dim, vectors, bounds, most, final)
+            if failed:
+                what = "no space after the word" if text.find(b" ", consumed) < 0 else "the file ends inside it"
+                if text[consumed:].lstrip(b"\n").startswith(b" "):
+                    what = "the word is empty"
+                raise InputFileError(self.path, f"record {record + rows}: {what}")
+            if rows:
+                words = self._decode_binary_words(text, bounds, rows, record)
+                vectors = vectors[:rows]
+                if sys.byteorder == "big":
+                    vectors.byteswap(inplace=True)
+                finite = np.isfinite(vectors).all(axis=1)
+                if not finite.all():
+                    bad = int(np.argmin(finite))
+                    raise InputFileError(self.path, f"record {record + bad}: the vector of {words[bad]!r} "
+                                                    "holds a value that is not a finite number")
+                yield Block(words, vectors, record)
+                record += rows
+            carry = text[consumed:]
+            if final:
+                return
+            data = following
+
+    def _decode_binary_words(self, text: bytes, bounds: np.ndarray, rows: int, record: int) -> list[str]:
+        errors = self.options.encoding_errors
+        if _fastparse is not None:
+            try:
+                return _fastparse.decode_words(text, bounds, rows, errors)
+            except UnicodeError as exc:
+                bad = int(str(exc))
+        else:
+            try:
+                return [text[s:e].decode("utf-8", errors) for s, e in bounds[:rows].tolist()]
+            except UnicodeDecodeError:
+                bad = next(i for i, (s, e) in enumerate(bounds[:rows].tolist()) if not _is_utf8(text[s:e]))
+        s, e = bounds[bad].tolist()
+        raise InputFileError(self.path, f"record {record + bad}: the word is not valid UTF-8 ({text[s:e]!r})")
+
+
+def _is_utf8(data: bytes) -> bool:
     try:
-        with open(path, "rb") as f:
-            first = f.readline(1 << 20)
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _parse_binary(text: bytes, dim: int, vectors: np.ndarray, bounds: np.ndarray, most: int,
+                  final: bool) -> tuple[int, int, bool]:
+    if _fastparse is not None:
+        return _fastparse.parse_binary(text, 0, len(text), dim, vectors, bounds, 0, most, final)
+    size, p, row = 4 * dim, 0, 0
+    while row < most:
+        w = p
+        while w < len(text) and text[w] == 0x0A:
+            w += 1
+        if w == len(text):
+            p = w
+            break
+        space = text.find(b" ", w)
+        if space < 0 or len(text) - (space + 1) < size:
+            return row, p, final
+        if space == w:
+            return row, w, True
+        vectors[row] = np.frombuffer(text, dtype="<f4", count=dim, offset=space + 1)
+        bounds[row] = (w, space)
+        row += 1
+        p = space + 1 + size
+    return row, p, False
+
+
+def _open_raw(path: Path) -> tuple[BinaryIO, int]:
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by EmbeddingFile.close
     except FileNotFoundError:
         raise InputFileError(path, "no such file") from None
     except IsADirectoryError:
         raise InputFileError(path, "is a directory, not an embedding file") from None
     except OSError as exc:
         raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    line = first.rstrip(b"\r\n")
+    size = path.stat().st_size
+    if size == 0:
+        raw.close()
+        raise InputFileError(path, "empty file")
+    return raw, size
+
+
+def _decompressed(path: Path, raw: BinaryIO, member: str | None) -> tuple[BinaryIO, str | None]:
+    """The stream of the file's content, by its magic bytes: plain, gzip, bzip2 or a zip member."""
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw, mode="rb"), "gzip"
+    if magic.startswith(b"BZh"):
+        return bz2.BZ2File(raw, mode="rb"), "bzip2"
+    if magic.startswith(b"PK\x03\x04"):
+        try:
+            archive = zipfile.ZipFile(raw)
+        except zipfile.BadZipFile as exc:
+            raise InputFileError(path, f"not a readable zip file: {exc}") from None
+        names = [i.filename for i in archive.infolist() if not i.is_dir()]
+        if member is None:
+            if len(names) != 1:
+                raise InputFileError(path, f"the zip holds {len(names)} files; choose one with --member: "
+                                           + ", ".join(names))
+            member = names[0]
+        elif member not in names:
+            raise InputFileError(path, f"the zip has no member {member!r}; it holds: {', '.join(names)}")
+        return archive.open(member), "zip"
+    if member is not None:
+        raise InputFileError(path, "--member is for zip files, and this is not one")
+    return raw, None
+
+
+def _read_full(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes (fewer only at the end); decompression errors become input errors."""
+    try:
+        data = stream.read(size)
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        name = getattr(stream, "name", None) or getattr(getattr(stream, "fileobj", None), "name", "input")
+        raise InputFileError(str(name), f"cannot decompress: {exc}") from None
+    return data
+
+
+def _detect(path: Path, head: bytes, forced: str | None, compression: str | None) -> Layout:
+    """Tell GloVe (no header) from word2vec/fastText text and binary (``count dim`` header)."""
+    head = head.removeprefix(BOM)
+    end = head.find(b"\n")
+    line = (head if end < 0 else head[:end]).rstrip(b" \r")
     if not line:
-        raise InputFileError(path, "empty file" if not first else "the first line is empty", 1 if first else None)
+        raise InputFileError(path, "empty file" if not head else "the first line is empty", 1 if head else None)
     fields = line.split(b" ")
     is_header = len(fields) == 2 and all(f.isdigit() for f in fields)
-    if format == WORD2VEC and not is_header:
-        raise InputFileError(path, "word2vec text must start with a 'count dim' header line", 1)
-    if is_header and format != GLOVE:
+    if forced in (WORD2VEC, FASTTEXT, WORD2VEC_BINARY) and not is_header:
+        raise InputFileError(path, f"{forced} files start with a 'count dim' header line", 1)
+    if is_header and forced != GLOVE:
         count, dim = int(fields[0]), int(fields[1])
         if dim < 1:
             raise InputFileError(path, f"the header says {dim} dimensions", 1)
-        return Layout(WORD2VEC, dim, count)
+        body = head[end + 1:] if end >= 0 else b""
+        binary = forced == WORD2VEC_BINARY or (forced is None and _looks_binary(body, dim))
+        text_format = forced or (FASTTEXT if path.name.removesuffix(".gz").endswith(".vec") else WORD2VEC)
+        return Layout(WORD2VEC_BINARY if binary else text_format, dim, count, compression)
     if len(fields) < 2:
         raise InputFileError(path, "expected a word followed by its vector values", 1)
-    return Layout(GLOVE, len(fields) - 1, None)
+    return Layout(GLOVE, len(fields) - 1, None, compression)
 
 
-def read_text(path: str | os.PathLike[str], *, format: str | None = None) -> Embeddings:
-    """Parse a GloVe or word2vec text file, validated, or raise :class:`InputFileError`.
-
-    Checks: UTF-8, every line ``word`` + exactly ``dim`` values, every value a finite
-    number, no empty or repeated word, and a word2vec header that matches the body.
-    """
-    path = Path(path)
-    layout = detect_layout(path, format)
+def _looks_binary(body: bytes, dim: int) -> bool:
+    """After the header: a text file's first line parses as text; failing that, the bytes
+    after the first word tell: text is UTF-8 without control characters, while float32
+    data almost never is (0.1 is cd cc cc 3d)."""
+    end = body.find(b"\n")
+    if line_problem(body if end < 0 else body[:end], dim, "replace") is None:
+        return False
+    space = body.find(b" ")
+    if space < 0:
+        return False
     try:
-        # Mapped, not read: the parse and the hash read the page cache in place.
-        with (open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data,
-              ThreadPoolExecutor(1) as pool):
-            digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())  # overlaps the parse
-            body = _skip_lines(data, layout.skip_lines)
-            if _fastparse is not None:
-                words, vectors = _parse_fast(path, layout, data, body)
-            else:
-                words, vectors = _parse_python(path, layout, data[:], body)
-            sha256 = digest.result()
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    _check_rows(path, layout, words, vectors)
-    return Embeddings(words, vectors, layout.format, str(path.resolve()), sha256)
+        sample, _ = codecs.utf_8_decode(body[space + 1:space + 1 + 4 * dim], "strict", False)
+    except UnicodeDecodeError:
+        return True
+    return any(ord(c) < 32 and c not in "\n\r\t" for c in sample)
 
 
-def _skip_lines(data: bytes | mmap.mmap, count: int) -> int:
-    """The offset of the first byte after ``count`` lines."""
-    offset = 0
-    for _ in range(count):
-        end = data.find(b"\n", offset)
-        offset = len(data) if end < 0 else end + 1
-    return offset
+# -- the line scan --------------------------------------------------------------------------
 
-
-def _parse_fast(path: Path, layout: Layout, data: mmap.mmap, body: int) -> tuple[list[str], np.ndarray]:
-    assert _fastparse is not None
-    end = len(data)
-    rows = _fastparse.count_lines(data, body, end) + (0 if end == body or data[end - 1] == ord("\n") else 1)
-    vectors = np.empty((rows, layout.dim), dtype=np.float32)
-    bounds = np.empty((rows, 2), dtype=np.int64)
-    # Two line-aligned halves, one per core.
-    middle = data.find(b"\n", body + (end - body) // 2) + 1 or end
-    first_half = _fastparse.count_lines(data, body, middle)
-    halves = [(body, middle, 0, first_half), (middle, end, first_half, rows - first_half)]
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(
-            lambda h: _fastparse.parse_lines(data, h[0], h[1], layout.dim, vectors, bounds, h[2], h[3]), halves))
-    if any(failed for _, failed in results):
-        _raise_problem(path, layout)
+def line_problem(raw: bytes, dim: int, encoding_errors: str = "strict") -> str | None:
+    """What is wrong with one text line (without its ``\\n``), or None: the format's definition."""
+    body = raw.rstrip(b" \r")
     try:
-        words = _fastparse.decode_words(data, bounds, rows)
-    except UnicodeError:
-        _raise_problem(path, layout)
-    return words, vectors
-
-
-def _parse_python(path: Path, layout: Layout, data: bytes, body: int) -> tuple[list[str], np.ndarray]:
-    words: list[str] = []
-    values: list[list[str]] = []
-    lines = data[body:].split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the final newline ends the last line; it does not start another
-    for raw in lines:
-        fields = raw.removesuffix(b"\r").split(b" ")
-        if len(fields) != layout.dim + 1:
-            _raise_problem(path, layout)
-        try:
-            words.append(fields[0].decode("utf-8"))
-        except UnicodeDecodeError:
-            _raise_problem(path, layout)
-        if b"".join(fields[1:]).translate(None, b"0123456789+-.eE"):
-            _raise_problem(path, layout)  # a character no decimal number has (the C parser's grammar)
-        values.append(fields[1:])
-    try:
-        with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
-            vectors = np.array(values, dtype=np.float32).reshape(len(words), layout.dim)
-    except ValueError:
-        _raise_problem(path, layout)
-    return words, vectors
-
-
-def _raise_problem(path: Path, layout: Layout) -> None:
-    found = find_problem(path, layout)
-    if found is None:  # the fast parsers and the scan disagree: a bug, reported as such
-        raise AssertionError(f"{path}: the parser rejected the file but the line scan finds no fault")
-    line, reason = found
-    raise InputFileError(path, reason, line)
-
-
-def _check_rows(path: Path, layout: Layout, words: list[str], vectors: np.ndarray) -> None:
-    skip = layout.skip_lines
-    if not words:
-        raise InputFileError(path, "no vectors after the header" if skip else "no vectors", None)
-    if not np.isfinite(vectors).all():  # a number beyond float32's range
-        _raise_problem(path, layout)
-    if layout.header_count is not None and layout.header_count != len(words):
-        raise InputFileError(path, f"the header says {layout.header_count} vectors but the file has {len(words)}", 1)
-    unique = set(words)
-    if len(unique) == len(words) and "" not in unique:
-        return
-    seen: dict[str, int] = {}
-    for row, word in enumerate(words):
-        if not word:
-            raise InputFileError(path, "the line starts with a space: the word is empty", row + 1 + skip)
-        first = seen.setdefault(word, row)
-        if first != row:
-            raise InputFileError(path, f"the word {word!r} appears again (first on line {first + 1 + skip})",
-                                 row + 1 + skip)
-
-
-def find_problem(path: Path, layout: Layout) -> tuple[int, str] | None:
-    """Scan ``path`` line by line; return (line number, what is wrong) for the first bad line."""
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if number <= layout.skip_lines:
-                continue
-            problem = _line_problem(raw, layout.dim)
-            if problem is not None:
-                return number, problem
-    return None
-
-
-def _line_problem(raw: bytes, dim: int) -> str | None:
-    body = raw.rstrip(b"\n").removesuffix(b"\r")
-    try:
-        line = body.decode("utf-8")
+        line = body.decode("utf-8", encoding_errors)
     except UnicodeDecodeError as exc:
         return f"not valid UTF-8 (byte 0x{body[exc.start]:02x} at column {exc.start + 1})"
     if not line:
         return "empty line"
-    word, *values = line.split(" ")
-    if not word:
+    fields = line.split(" ")
+    if len(fields) <= dim:
+        return f"expected {dim} values after {fields[0]!r}, found {len(fields) - 1}"
+    word, values = " ".join(fields[:-dim]), fields[-dim:]
+    if not word.strip(" "):
         return "the line starts with a space: the word is empty"
-    if len(values) != dim:
-        return f"expected {dim} values after {word!r}, found {len(values)}"
     for i, value in enumerate(values, start=1):
         if _NUMBER.fullmatch(value):
             if abs(float(value)) < _FLOAT32_OVERFLOW:
@@ -257,3 +498,91 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 # Decimals from here up round to infinity in float32 (FLT_MAX plus half an ulp).
 _FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
+
+
+# -- whole files ----------------------------------------------------------------------------
+
+@dataclass
+class RowFilter:
+    """Applies the duplicate, case-folding and limit rules to rows as they stream in.
+
+    ``accept`` returns the rows of a block to store; ``patches`` collects, for the
+    ``last`` policy, the newest vector of each repeated word by its stored row.
+    """
+
+    path: Path
+    options: ReadOptions
+    rows: dict[str, int] = field(default_factory=dict)
+    originals: set[str] = field(default_factory=set)
+    patches: dict[int, np.ndarray] = field(default_factory=dict)
+    duplicates: int = 0
+    case_merged: int = 0
+    lines_read: int = 0
+    full: bool = False
+
+    def accept(self, block: Block) -> tuple[list[str], np.ndarray]:
+        words, keep = [], []
+        options, rows = self.options, self.rows
+        for i, original in enumerate(block.words):
+            if self.full:
+                break
+            self.lines_read += 1
+            word = original.lower() if options.lowercase else original
+            row = rows.get(word)
+            if row is None:
+                rows[word] = len(rows)
+                if options.lowercase:
+                    self.originals.add(original)
+                words.append(word)
+                keep.append(i)
+                self.full = options.limit is not None and len(rows) >= options.limit
+                continue
+            if options.lowercase and original not in self.originals:
+                self.originals.add(original)
+                self.case_merged += 1  # "Paris" after "paris": the first, most frequent, stays
+                continue
+            self.duplicates += 1
+            if options.duplicates == "error":
+                raise InputFileError(self.path, f"the word {original!r} appears again (first as row {row + 1}); "
+                                                "--duplicates first|last chooses one", block.first_line + i)
+            if options.duplicates == "last":
+                self.patches[row] = block.vectors[i].copy()
+        if len(keep) == len(block.words):
+            return words, block.vectors
+        return words, block.vectors[keep]
+
+
+def read_text(path: str | Path, options: ReadOptions | None = None, *,
+              progress: Callable[[int, int, int], None] | None = None) -> Embeddings:
+    """Read a whole embedding file into memory (the store streams instead; this is for
+    small files, tests and tools)."""
+    path = Path(path)
+    options = options or ReadOptions()
+    with EmbeddingFile(path, options) as source:
+        rows = RowFilter(path, options)
+        words: list[str] = []
+        parts: list[np.ndarray] = []
+        for block in source.blocks():
+            new_words, vectors = rows.accept(block)
+            words += new_words
+            parts.append(np.array(vectors, dtype=np.float32, copy=True))
+            if progress is not None:
+                progress(source.bytes_read, source.size, len(words))
+            if rows.full:
+                break
+        check_complete(path, source.layout, rows, len(words))
+        matrix = np.concatenate(parts) if parts else np.empty((0, source.layout.dim), np.float32)
+        for row, vector in rows.patches.items():
+            matrix[row] = vector
+        fmt = source.layout.format
+    return Embeddings(words, matrix, fmt, str(path.resolve()), file_sha256(path))
+
+
+def check_complete(path: Path, layout: Layout, rows: RowFilter, stored: int) -> None:
+    """After the last block: something was read, and a header's count matches the body."""
+    if stored == 0:
+        raise InputFileError(path, "no vectors after the header" if layout.header_count is not None else "no vectors")
+    if layout.header_count is not None and not rows.full and rows.lines_read != layout.header_count:
+        what = "records" if layout.binary else "vectors"
+        raise InputFileError(path, f"the header says {layout.header_count} {what} but the file has "
+                                   f"{rows.lines_read}", 1)

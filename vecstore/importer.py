@@ -1,0 +1,148 @@
+"""Streaming an embedding file into a store: chunks to the database, rows to the index.
+
+The file is parsed block by block (:mod:`vecstore.textformat`) in a producer thread
+while this module's consumer filters the rows (duplicates, case folding, limit), writes
+full chunks inside the import's transaction and adds the normalised rows to the FAISS
+index. Memory is bounded by the index (one float32 copy of the matrix), the vocabulary,
+and a few blocks in flight, never by the size of the file.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vecstore.catalog import SetWriter, rows_per_chunk
+from vecstore.index import normalized
+
+if TYPE_CHECKING:
+    import faiss
+
+#: progress(bytes of the file read, file size, rows stored)
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What the rules did to the file's rows."""
+
+    lines_read: int
+    stored: int
+    duplicates: int
+    case_merged: int
+    limited: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {"lines_read": self.lines_read, "stored": self.stored, "duplicates": self.duplicates,
+                "case_merged": self.case_merged, "limited": self.limited}
+
+
+class SetBuilder:
+    """Accumulates rows into chunks for the database and into an exact cosine index."""
+
+    def __init__(self, writer: SetWriter, dim: int) -> None:
+        import faiss
+
+        self.writer = writer
+        self.dim = dim
+        self.per_chunk = rows_per_chunk(dim)
+        self.index: faiss.Index = faiss.IndexFlatIP(dim)
+        self.count = 0
+        self._chunk_no = 0
+        self._buffer = np.empty((self.per_chunk, dim), dtype="<f4")
+        self._buffer_words: list[str] = []
+
+    def add(self, words: list[str], vectors: np.ndarray) -> None:
+        if not words:
+            return
+        self.index.add(normalized(vectors))
+        start = 0
+        while start < len(words):
+            filled = len(self._buffer_words)
+            take = min(self.per_chunk - filled, len(words) - start)
+            if filled == 0 and take == self.per_chunk:  # a whole chunk straight from the block
+                self._write(vectors[start:start + take], words[start:start + take])
+            else:
+                self._buffer[filled:filled + take] = vectors[start:start + take]
+                self._buffer_words += words[start:start + take]
+                if len(self._buffer_words) == self.per_chunk:
+                    self._write(self._buffer, self._buffer_words)
+                    self._buffer_words = []
+            start += take
+        self.count += len(words)
+
+    def _write(self, vectors: np.ndarray, words: list[str]) -> None:
+        data = memoryview(np.ascontiguousarray(vectors, dtype="<f4"))
+        self.writer.add_chunk(self._chunk_no, data, "\n".join(words).encode())
+        self._chunk_no += 1
+
+    def finish(self, patches: dict[int, np.ndarray]) -> None:
+        """Write the last partial chunk, then give repeated words their newest vectors."""
+        if self._buffer_words:
+            self._write(self._buffer[:len(self._buffer_words)], self._buffer_words)
+            self._buffer_words = []
+        if not patches:
+            return
+        import faiss
+
+        stored = faiss.rev_swig_ptr(self.index.get_xb(), self.index.ntotal * self.dim)
+        unit_rows = stored.reshape(self.index.ntotal, self.dim)  # the index's own storage, patched in place
+        by_chunk: dict[int, list[int]] = {}
+        for row in patches:
+            by_chunk.setdefault(row // self.per_chunk, []).append(row)
+        for chunk_no, rows in sorted(by_chunk.items()):
+            chunk = np.frombuffer(self.writer.read_chunk(chunk_no), dtype="<f4").reshape(-1, self.dim).copy()
+            for row in rows:
+                chunk[row % self.per_chunk] = patches[row]
+                unit_rows[row] = normalized(patches[row])
+            self.writer.replace_chunk(chunk_no, memoryview(chunk))
+
+
+def prefetched(blocks: Iterator, depth: int = 1) -> Iterator:
+    """Run ``blocks`` in a producer thread, ``depth`` items ahead: the next block is parsed
+    (the GIL released in C) while the caller stores the current one."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in blocks:
+                while not stop.is_set():
+                    try:
+                        items.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(("done", done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            items.put(("error", exc))
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()  # end the source's own reader thread here, not at garbage collection
+
+    thread = threading.Thread(target=produce, name="vecstore-parse", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                items.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
