@@ -23,6 +23,7 @@ import bz2
 import codecs
 import gzip
 import hashlib
+import mmap
 import re
 import sys
 import zipfile
@@ -173,11 +174,33 @@ class EmbeddingFile:
         """The file's rows in order, in blocks, each line validated."""
         head = self._head.removeprefix(BOM)
         skip = 0 if self.layout.header_count is None else head.index(b"\n") + 1 if b"\n" in head else len(head)
-        first = head[skip:]
-        if self.layout.binary:
-            yield from self._binary_blocks(first, 1)  # numbered by record
+        line = 1 if self.layout.binary else (1 if self.layout.header_count is None else 2)
+        if self.layout.compression is None and not self.layout.binary:
+            # A plain file is mapped: blocks are parsed in place, no copies, and each
+            # block's pages are released once parsed so memory stays bounded.
+            yield from self._mapped_text_blocks(len(self._head) - len(head) + skip, line)
+        elif self.layout.binary:
+            yield from self._binary_blocks(head[skip:], line)  # numbered by record
         else:
-            yield from self._text_blocks(first, 1 if self.layout.header_count is None else 2)
+            yield from self._text_blocks(head[skip:], line)
+
+    def _mapped_text_blocks(self, start: int, line: int) -> Iterator[Block]:
+        with mmap.mmap(self.raw.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            size = len(mapped)
+            while start < size:
+                end = min(start + BLOCK_BYTES, size)
+                cut = size if end == size else mapped.rfind(b"\n", start, end) + 1
+                while cut <= start:  # a line longer than a block: take more
+                    end = min(end + BLOCK_BYTES, size)
+                    cut = size if end == size else mapped.rfind(b"\n", start, end) + 1
+                block = self._parse_text(mapped, start, cut, line)
+                self.raw.seek(cut)  # for bytes_read (progress)
+                if hasattr(mapped, "madvise"):
+                    page = start - start % mmap.PAGESIZE
+                    mapped.madvise(mmap.MADV_DONTNEED, page, cut - page)
+                line += len(block.words)
+                start = cut
+                yield block
 
     def _chunks_of_bytes(self, first: bytes) -> Iterator[bytes]:
         """The stream's bytes in blocks, the next one read in a background thread."""
@@ -204,25 +227,26 @@ class EmbeddingFile:
             if cut == 0:
                 carry = text
                 continue
-            block = self._parse_text(text, cut, line)
+            block = self._parse_text(text, 0, cut, line)
             carry = text[cut:]
             line += len(block.words)
             yield block
         text = carry + b"".join(pending)
         if text:
-            yield self._parse_text(text, len(text), line)
+            yield self._parse_text(text, 0, len(text), line)
 
-    def _parse_text(self, text: bytes, end: int, line: int) -> Block:
+    def _parse_text(self, text: bytes | mmap.mmap, start: int, end: int, line: int) -> Block:
+        """Parse the lines of ``text[start:end]``, the first being line ``line`` of the file."""
         dim, errors = self.layout.dim, self.options.encoding_errors
         if _fastparse is None:
-            return self._parse_text_python(text, end, line)
-        rows = _fastparse.count_lines(text, 0, end) + (0 if text[end - 1:end] == b"\n" else 1)
+            return self._parse_text_python(bytes(text[start:end]), line)
+        rows = _fastparse.count_lines(text, start, end) + (0 if text[end - 1:end] == b"\n" else 1)
         vectors = np.empty((rows, dim), dtype=np.float32)
         bounds = np.empty((rows, 2), dtype=np.int64)
         # Two line-aligned halves, one per core (small blocks are not worth a split).
-        middle = (text.find(b"\n", end // 2, end) + 1 or end) if rows > 1024 else end
-        first_rows = _fastparse.count_lines(text, 0, middle) if middle < end else rows
-        halves = [(0, middle, 0, first_rows)]
+        middle = (text.find(b"\n", (start + end) // 2, end) + 1 or end) if rows > 1024 else end
+        first_rows = _fastparse.count_lines(text, start, middle) if middle < end else rows
+        halves = [(start, middle, 0, first_rows)]
         if middle < end:
             halves.append((middle, end, first_rows, rows - first_rows))
         with ThreadPoolExecutor(len(halves)) as pool:
@@ -230,17 +254,17 @@ class EmbeddingFile:
                 lambda h: _fastparse.parse_lines(text, h[0], h[1], dim, vectors, bounds, h[2], h[3]), halves))
         for (_, _, first_row, _), (parsed, failed) in zip(halves, results, strict=True):
             if failed:
-                self._raise_at(text, line, first_row + parsed)
+                self._raise_at(bytes(text[start:end]), line, first_row + parsed)
         try:
             words = _fastparse.decode_words(text, bounds, rows, errors)
         except UnicodeError as exc:
-            self._raise_at(text, line, int(str(exc)))
-        self._check_finite(text, line, vectors)
+            self._raise_at(bytes(text[start:end]), line, int(str(exc)))
+        self._check_finite(text, start, end, line, vectors)
         return Block(words, vectors, line)
 
-    def _parse_text_python(self, text: bytes, end: int, line: int) -> Block:
+    def _parse_text_python(self, text: bytes, line: int) -> Block:
         dim, errors = self.layout.dim, self.options.encoding_errors
-        lines = text[:end].split(b"\n")
+        lines = text.split(b"\n")
         if lines[-1] == b"":
             lines.pop()  # the final newline ends the last line; it does not start another
         words: list[str] = []
@@ -268,13 +292,13 @@ class EmbeddingFile:
                 except ValueError:
                     self._raise_at(text, line, row)
             raise
-        self._check_finite(text, line, vectors)
+        self._check_finite(text, 0, len(text), line, vectors)
         return Block(words, vectors, line)
 
-    def _check_finite(self, text: bytes, line: int, vectors: np.ndarray) -> None:
+    def _check_finite(self, text: bytes | mmap.mmap, start: int, end: int, line: int, vectors: np.ndarray) -> None:
         finite = np.isfinite(vectors).all(axis=1)
         if not finite.all():
-            self._raise_at(text, line, int(np.argmin(finite)))
+            self._raise_at(bytes(text[start:end]), line, int(np.argmin(finite)))
 
     def _raise_at(self, text: bytes, first_line: int, row: int) -> None:
         """Raise the error of the ``row``-th line of ``text`` (the block starting at ``first_line``)."""
@@ -521,6 +545,20 @@ class RowFilter:
     full: bool = False
 
     def accept(self, block: Block) -> tuple[list[str], np.ndarray]:
+        options, rows = self.options, self.rows
+        keys = [w.lower() for w in block.words] if options.lowercase else block.words
+        room = None if options.limit is None else options.limit - len(rows)
+        if ((room is None or len(keys) < room) and len(set(keys)) == len(keys)
+                and rows.keys().isdisjoint(keys)):
+            # No repeats and no limit in this block (the usual case): dict work in C.
+            rows.update(zip(keys, range(len(rows), len(rows) + len(keys)), strict=True))
+            if options.lowercase:
+                self.originals.update(block.words)
+            self.lines_read += len(keys)
+            return keys, block.vectors
+        return self._accept_row_by_row(block)
+
+    def _accept_row_by_row(self, block: Block) -> tuple[list[str], np.ndarray]:
         words, keep = [], []
         options, rows = self.options, self.rows
         for i, original in enumerate(block.words):
