@@ -317,6 +317,31 @@ def vector_command(
         typer.echo(" ".join(str(v) for v in values))
 
 
+@app.command("export")
+@reports_errors
+def export_command(
+    name: Annotated[str, typer.Argument(help="The set to export.")],
+    out: Annotated[Path, typer.Argument(help="The file to write (.gz or .bz2 compresses it).")],
+    format: Annotated[str, typer.Option(
+        help="glove, word2vec, word2vec-binary, or npy (the matrix; the words go to OUT.words.txt).")] = "glove",
+    as_json: JsonOption = False,
+) -> None:
+    """Write a set back out; importing the result gives bit-identical vectors.
+
+    Example: vecstore export glove-6b-50d glove.6B.50d.txt --format glove
+    """
+    from vecstore.export import export_set
+
+    with _store() as store:
+        result = export_set(store.get(name), out, format)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    also = f" (words in {result.words_path})" if result.words_path else ""
+    typer.echo(f"wrote {result.rows:,} vectors of {name} to {result.path} as {format}, "
+               f"{result.bytes / 1e6:,.1f} MB{also}")
+
+
 @app.command("remove")
 @reports_errors
 def remove_command(

@@ -285,7 +285,66 @@ done:
     return result;
 }
 
+/* The shortest "%.Ng" of v (N = 6..9) that reads back as the same float32. */
+static int format_shortest(char *out, size_t size, float v) {
+    int n = 0;
+    for (int precision = 6; precision <= 9; precision++) {
+        n = snprintf(out, size, "%.*g", precision, (double)v);
+        if (strtof(out, NULL) == v) break;
+    }
+    return n;
+}
+
+/*
+ * format_glove(words, vectors, rows, dim) -> bytes
+ * "word v1 ... vdim\n" for each row: words is the rows' words joined by "\n" (a word
+ * chunk as stored), vectors their float32 rows. Each value is printed with the fewest
+ * digits that read back as the same float32, so export then import is bit-identical.
+ */
+static PyObject *format_glove(PyObject *self, PyObject *args) {
+    Py_buffer words, vectors;
+    Py_ssize_t rows, dim;
+    if (!PyArg_ParseTuple(args, "y*y*nn", &words, &vectors, &rows, &dim)) return NULL;
+    PyObject *result = NULL;
+    if (rows < 0 || dim < 1 || rows * dim * (Py_ssize_t)sizeof(float) > vectors.len) {
+        PyErr_SetString(PyExc_ValueError, "format_glove: arguments out of range");
+        goto done;
+    }
+    Py_ssize_t capacity = words.len + rows * (dim * 17 + 2) + 1;
+    result = PyBytes_FromStringAndSize(NULL, capacity);
+    if (result == NULL) goto done;
+    char *out = PyBytes_AS_STRING(result), *start = out;
+    const char *w = (const char *)words.buf, *w_end = w + words.len;
+    const float *values = (const float *)vectors.buf;
+    Py_ssize_t row = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (; row < rows && w <= w_end; row++) {
+        const char *nl = memchr(w, '\n', (size_t)(w_end - w));
+        const char *word_end = nl ? nl : w_end;
+        memcpy(out, w, (size_t)(word_end - w));
+        out += word_end - w;
+        for (Py_ssize_t i = 0; i < dim; i++) {
+            *out++ = ' ';
+            out += format_shortest(out, 32, values[row * dim + i]);
+        }
+        *out++ = '\n';
+        w = word_end + 1;
+    }
+    Py_END_ALLOW_THREADS
+    if (row != rows) {
+        Py_CLEAR(result);
+        PyErr_SetString(PyExc_ValueError, "format_glove: fewer words than rows");
+        goto done;
+    }
+    if (_PyBytes_Resize(&result, out - start) < 0) result = NULL;
+done:
+    PyBuffer_Release(&words);
+    PyBuffer_Release(&vectors);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"format_glove", format_glove, METH_VARARGS, "Format rows as GloVe text with round-tripping float32 values."},
     {"count_lines", count_lines, METH_VARARGS, "Count newlines in a slice of a buffer (GIL released)."},
     {"parse_lines", parse_lines, METH_VARARGS, "Parse embedding text lines into float32 rows (GIL released)."},
     {"decode_words", decode_words, METH_VARARGS, "Decode the words at (start, end) offsets as UTF-8."},

@@ -177,6 +177,10 @@ class EmbeddingSet:
             raise StoreError(f"the store holds {matrix.shape[0]} vectors for set {self.name!r} of {self.info.count}")
         return matrix
 
+    def chunks(self, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
+        """(chunk number, float32 rows) of the given chunks (all when None), in order."""
+        return self._chunks(chunk_nos)
+
     def _chunks(self, chunk_nos: Sequence[int] | None) -> list[tuple[int, np.ndarray]]:
         return [(n, np.frombuffer(data, dtype="<f4").reshape(-1, self.dim))
                 for n, data in self._catalog.vector_chunks(self.info.id, chunk_nos)]

@@ -31,11 +31,20 @@ INDEX_KIND = "IndexFlatIP/cosine"
 
 
 def normalized(vectors: np.ndarray) -> np.ndarray:
-    """Unit-length float32 rows (all-zero rows stay zero)."""
+    """Unit-length float32 rows (all-zero rows stay zero).
+
+    Norms are taken in float64, 64k rows at a time: squaring float32 values beyond 1e19
+    would overflow to infinity and turn their rows into zeros.
+    """
     vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+    flat = vectors.reshape(-1, vectors.shape[-1])
+    out = np.empty(flat.shape, dtype=np.float32)
+    for start in range(0, flat.shape[0], 1 << 16):
+        part = flat[start:start + (1 << 16)].astype(np.float64)
+        norms = np.linalg.norm(part, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        out[start:start + len(part)] = part / norms
+    return out.reshape(vectors.shape)
 
 
 @dataclass(frozen=True)

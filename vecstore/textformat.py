@@ -27,6 +27,7 @@ import mmap
 import re
 import sys
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -468,7 +469,11 @@ def _detect(path: Path, head: bytes, forced: str | None, compression: str | None
         return Layout(WORD2VEC_BINARY if binary else text_format, dim, count, compression)
     if len(fields) < 2:
         raise InputFileError(path, "expected a word followed by its vector values", 1)
-    return Layout(GLOVE, len(fields) - 1, None, compression)
+    # The most common field count of the first lines: a first word holding spaces
+    # (GloVe 840B) must not set the dimension.
+    lines = [x.rstrip(b" \r") for x in head.split(b"\n")[:100]]
+    counts = Counter(x.count(b" ") for x in (lines[:-1] if len(lines) > 1 else lines) if x)
+    return Layout(GLOVE, counts.most_common(1)[0][0] if counts else len(fields) - 1, None, compression)
 
 
 def _looks_binary(body: bytes, dim: int) -> bool:

@@ -1,0 +1,142 @@
+"""Writing a stored set back out as GloVe, word2vec (text or binary) or NumPy files.
+
+Text values are printed with the fewest digits that read back as the same float32, so
+``import -> export -> import`` is bit-identical. The set is read chunk by chunk and
+written to a temp file that replaces the output only when complete: an interrupted
+export never leaves a truncated file under the output's name. ``.gz`` and ``.bz2``
+outputs are compressed.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from vecstore.embeddings import EmbeddingSet
+from vecstore.errors import InputFileError, InvalidArgumentError
+
+try:
+    from vecstore import _fastparse
+except ImportError:
+    _fastparse = None
+
+EXPORT_FORMATS = ("glove", "word2vec", "word2vec-binary", "npy")
+
+#: Chunks formatted per batch (both cores format one chunk each at a time).
+_BATCH = 8
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    format: str
+    rows: int
+    bytes: int
+    words_path: Path | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": str(self.path), "format": self.format, "rows": self.rows, "bytes": self.bytes,
+                "words_path": str(self.words_path) if self.words_path else None}
+
+
+def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format: str = "glove") -> ExportResult:
+    """Write ``embedding_set`` to ``out`` in ``format`` (see :data:`EXPORT_FORMATS`).
+
+    ``npy`` writes the float32 matrix to ``out`` and the words, one per line (line i is
+    row i), to ``out`` with ``.words.txt`` in place of ``.npy``.
+    """
+    if format not in EXPORT_FORMATS:
+        raise InvalidArgumentError(f"unknown export format {format!r} (choose from {', '.join(EXPORT_FORMATS)})")
+    out = Path(out)
+    if out.is_dir():
+        raise InputFileError(out, "is a directory; give a file name to export to")
+    if format == "npy":
+        words_path = out.with_name(out.name.removesuffix(".npy") + ".words.txt")
+        with _replacing(out) as f:
+            np.save(f, embedding_set.matrix(), allow_pickle=False)
+        with _replacing(words_path) as f:
+            f.write("".join(word + "\n" for word in embedding_set.words).encode())
+        return ExportResult(out, format, len(embedding_set), out.stat().st_size, words_path)
+    if format == "word2vec-binary":
+        spaced = next((w for w in embedding_set.words if " " in w), None)
+        if spaced is not None:
+            raise InvalidArgumentError(f"the word {spaced!r} holds a space, which word2vec's binary format cannot "
+                                       "store; export as glove or word2vec text instead")
+    with _replacing(out) as f:
+        if format != "glove":
+            f.write(f"{len(embedding_set)} {embedding_set.dim}\n".encode())
+        for piece in _pieces(embedding_set, binary=format == "word2vec-binary"):
+            f.write(piece)
+    return ExportResult(out, format, len(embedding_set), out.stat().st_size)
+
+
+def _pieces(embedding_set: EmbeddingSet, *, binary: bool) -> Iterator[bytes]:
+    """The body of the file, chunk by chunk, formatted on both cores."""
+    words = embedding_set.words
+    per_chunk = embedding_set.info.rows_per_chunk
+    chunk_count = -(-len(words) // per_chunk)
+    with ThreadPoolExecutor(2) as pool:
+        for first in range(0, chunk_count, _BATCH):
+            numbers = list(range(first, min(first + _BATCH, chunk_count)))
+            chunks = embedding_set.chunks(numbers)
+            jobs = []
+            for number, vectors in chunks:
+                chunk_words = words[number * per_chunk:number * per_chunk + len(vectors)]
+                jobs.append(pool.submit(_format_binary if binary else _format_text, chunk_words, vectors))
+            for job in jobs:
+                yield job.result()
+
+
+def _format_text(words: list[str], vectors: np.ndarray) -> bytes:
+    if _fastparse is not None:
+        return _fastparse.format_glove("\n".join(words).encode(), np.ascontiguousarray(vectors, "<f4"),
+                                       len(words), vectors.shape[1])
+    # str() of a float32 is its shortest round-tripping decimal (numpy's Dragon4).
+    return "".join(f"{word} {' '.join(str(v) for v in row)}\n" for word, row in zip(words, vectors, strict=True)
+                   ).encode()
+
+
+def _format_binary(words: list[str], vectors: np.ndarray) -> bytes:
+    data = np.ascontiguousarray(vectors, "<f4")
+    return b"".join(word.encode() + b" " + row.tobytes() + b"\n" for word, row in zip(words, data, strict=True))
+
+
+class _replacing:
+    """Open a temp file beside ``path`` (compressed by its suffix); move it over ``path`` on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+
+    def __enter__(self) -> BinaryIO:
+        try:
+            raw: BinaryIO = open(self.tmp, "wb")
+        except OSError as exc:
+            raise InputFileError(self.path, f"cannot write: {exc.strerror or exc}") from None
+        if self.path.suffix == ".gz":
+            self.file: BinaryIO = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6)  # type: ignore[assignment]
+        elif self.path.suffix == ".bz2":
+            self.file = bz2.BZ2File(raw, mode="wb")  # type: ignore[assignment]
+        else:
+            self.file = raw
+        self.raw = raw
+        return self.file
+
+    def __exit__(self, exc_type: object, *_rest: object) -> None:
+        try:
+            if self.file is not self.raw:
+                self.file.close()
+            self.raw.close()
+        finally:
+            if exc_type is None:
+                self.tmp.replace(self.path)
+            else:
+                self.tmp.unlink(missing_ok=True)
