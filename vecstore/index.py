@@ -33,18 +33,23 @@ INDEX_KIND = "IndexFlatIP/cosine"
 def normalized(vectors: np.ndarray) -> np.ndarray:
     """Unit-length float32 rows (all-zero rows stay zero).
 
-    Norms are taken in float64, 64k rows at a time: squaring float32 values beyond 1e19
-    would overflow to infinity and turn their rows into zeros.
+    Squared norms are summed in float32 (fast); rows whose sum overflows (values beyond
+    about 1e19) or underflows to zero while not zero are redone in float64.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
     flat = vectors.reshape(-1, vectors.shape[-1])
-    out = np.empty(flat.shape, dtype=np.float32)
-    for start in range(0, flat.shape[0], 1 << 16):
-        part = flat[start:start + (1 << 16)].astype(np.float64)
-        norms = np.linalg.norm(part, axis=1, keepdims=True)
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", flat, flat))
+    unsafe = ~np.isfinite(norms) | ((norms < 1e-18) & flat.any(axis=1))
+    if unsafe.any():
+        wide = flat[unsafe].astype(np.float64)
+        norms[unsafe] = np.linalg.norm(wide, axis=1)  # (the division below uses these float64 norms)
+        out = flat / np.where(norms == 0, 1.0, norms)[:, None]
+        out[unsafe] = (wide / np.linalg.norm(wide, axis=1, keepdims=True)).astype(np.float32)
+    else:
         norms[norms == 0] = 1.0
-        out[start:start + len(part)] = part / norms
-    return out.reshape(vectors.shape)
+        out = flat / norms[:, None]
+    return np.ascontiguousarray(out, dtype=np.float32).reshape(vectors.shape)
 
 
 @dataclass(frozen=True)

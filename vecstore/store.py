@@ -187,11 +187,11 @@ class Store:
             for block in prefetched(source.blocks()):
                 yield rows.accept(block)
                 if progress is not None:
-                    progress(source.bytes_read, source.size, len(rows.rows))
+                    progress(source.bytes_read, source.size, len(rows.stored))
                 if rows.full:
                     return
             if progress is not None:
-                progress(source.size, source.size, len(rows.rows))
+                progress(source.size, source.size, len(rows.stored))
 
         def complete(stored: int) -> dict[int, np.ndarray]:
             check_complete(source.path, source.layout, rows, stored)

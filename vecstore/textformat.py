@@ -541,50 +541,62 @@ class RowFilter:
 
     path: Path
     options: ReadOptions
-    rows: dict[str, int] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    stored: list[str] = field(default_factory=list)
     originals: set[str] = field(default_factory=set)
     patches: dict[int, np.ndarray] = field(default_factory=dict)
     duplicates: int = 0
     case_merged: int = 0
     lines_read: int = 0
     full: bool = False
+    _rows: dict[str, int] | None = None
 
     def accept(self, block: Block) -> tuple[list[str], np.ndarray]:
-        options, rows = self.options, self.rows
+        options = self.options
         keys = [w.lower() for w in block.words] if options.lowercase else block.words
-        room = None if options.limit is None else options.limit - len(rows)
-        if ((room is None or len(keys) < room) and len(set(keys)) == len(keys)
-                and rows.keys().isdisjoint(keys)):
-            # No repeats and no limit in this block (the usual case): dict work in C.
-            rows.update(zip(keys, range(len(rows), len(rows) + len(keys)), strict=True))
-            if options.lowercase:
-                self.originals.update(block.words)
-            self.lines_read += len(keys)
-            return keys, block.vectors
-        return self._accept_row_by_row(block)
+        room = None if options.limit is None else options.limit - len(self.stored)
+        if room is None or len(keys) < room:
+            fresh = set(keys)
+            if len(fresh) == len(keys) and self.seen.isdisjoint(fresh):
+                # No repeats and no limit in this block (the usual case): set work in C.
+                self.seen |= fresh
+                self.stored += keys
+                if options.lowercase:
+                    self.originals.update(block.words)
+                self.lines_read += len(keys)
+                return keys, block.vectors
+        return self._accept_row_by_row(block, keys)
 
-    def _accept_row_by_row(self, block: Block) -> tuple[list[str], np.ndarray]:
+    def row_of(self, word: str) -> int:
+        """The stored row of ``word`` (a dict built on the first repeat: repeats are rare)."""
+        if self._rows is None:
+            self._rows = {w: i for i, w in enumerate(self.stored)}
+        return self._rows[word]
+
+    def _accept_row_by_row(self, block: Block, keys: list[str]) -> tuple[list[str], np.ndarray]:
         words, keep = [], []
-        options, rows = self.options, self.rows
-        for i, original in enumerate(block.words):
+        options = self.options
+        for i, (original, word) in enumerate(zip(block.words, keys, strict=True)):
             if self.full:
                 break
             self.lines_read += 1
-            word = original.lower() if options.lowercase else original
-            row = rows.get(word)
-            if row is None:
-                rows[word] = len(rows)
+            if word not in self.seen:
+                self.seen.add(word)
+                if self._rows is not None:
+                    self._rows[word] = len(self.stored)
+                self.stored.append(word)
                 if options.lowercase:
                     self.originals.add(original)
                 words.append(word)
                 keep.append(i)
-                self.full = options.limit is not None and len(rows) >= options.limit
+                self.full = options.limit is not None and len(self.stored) >= options.limit
                 continue
             if options.lowercase and original not in self.originals:
                 self.originals.add(original)
                 self.case_merged += 1  # "Paris" after "paris": the first, most frequent, stays
                 continue
             self.duplicates += 1
+            row = self.row_of(word)
             if options.duplicates == "error":
                 raise InputFileError(self.path, f"the word {original!r} appears again (first as row {row + 1}); "
                                                 "--duplicates first|last chooses one", block.first_line + i)
