@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-formats bench-layout lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	$(BIN)/vecstore import glove-6b-50d
@@ -17,8 +17,14 @@ test: $(STAMP)  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  ## vecstore against gensim and the tutorial's loop on the real GloVe
+bench: $(STAMP)  ## import and cold query vs gensim and the tutorial's loop on the real GloVe (~3 min)
 	$(BIN)/python benchmarks/bench_glove.py
+
+bench-formats: $(STAMP)  ## import by format vs pandas, gensim, cat; synthetic 2M x 300 file (~10 min, 5 GB of disk)
+	$(BIN)/python benchmarks/bench_formats.py
+
+bench-layout: $(STAMP)  ## the storage layouts compared
+	$(BIN)/python benchmarks/bench_layout.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
