@@ -191,3 +191,23 @@ def test_store_import_reports_the_counts(tmp_path: Path) -> None:
     assert glove.words == ["a", "b", "c"]
     np.testing.assert_array_equal(glove.matrix(), [[3, 3], [2, 2], [5, 5]])
     assert glove.neighbours(vector=[3, 3], k=1)[0].word in {"a", "b"}
+
+
+def test_progress_reports_bytes_and_rows_up_to_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vecstore.textformat, "BLOCK_BYTES", 256)
+    lines = [f"w{i} {i} {i}" for i in range(500)]
+    path = write_lines(tmp_path / "p.txt", lines)
+    calls: list[tuple[int, int, int]] = []
+    Store().import_file(path, "p", progress=lambda done, total, rows: calls.append((done, total, rows)))
+    assert len(calls) > 5
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)  # bytes only grow
+    assert calls[-1] == (path.stat().st_size, path.stat().st_size, 500)
+
+
+def test_the_cli_draws_no_progress_bar_when_not_a_terminal(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+    from vecstore.cli.app import app
+
+    result = CliRunner().invoke(app, ["import", str(write_lines(tmp_path / "w.txt", GLOVE_LINES)), "-n", "w"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.startswith("w: imported 3 words x 3 dims (glove)")
