@@ -37,6 +37,8 @@ app.add_typer(db_app, name="db")
 SetOption = Annotated[str | None, typer.Option("--set", "-s", help="Set to query (default: the only set).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 KOption = Annotated[int, typer.Option("-k", "--k", min=1, help="How many results.")]
+RestrictOption = Annotated[int, typer.Option(help="Use only the first N (most frequent) words, as gensim.")]
+CaseOption = Annotated[bool, typer.Option("--case-sensitive", help="Do not fold case (gensim folds by default).")]
 
 
 class State:
@@ -365,8 +367,8 @@ def remove_command(
 def eval_analogies_command(
     questions: Annotated[Path, typer.Argument(help="A word2vec questions-words.txt style file.")],
     set_name: SetOption = None,
-    restrict_vocab: Annotated[int, typer.Option(help="Use only the first N (most frequent) words.")] = 300_000,
-    case_sensitive: Annotated[bool, typer.Option("--case-sensitive", help="Do not fold case.")] = False,
+    restrict_vocab: RestrictOption = 300_000,
+    case_sensitive: CaseOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Analogy accuracy per section and overall (as gensim's evaluate_word_analogies).
@@ -391,8 +393,8 @@ def eval_analogies_command(
 def eval_similarity_command(
     pairs: Annotated[Path, typer.Argument(help="A WordSim-353 / SimLex-999 style tab-separated file.")],
     set_name: SetOption = None,
-    restrict_vocab: Annotated[int, typer.Option(help="Use only the first N (most frequent) words.")] = 300_000,
-    case_sensitive: Annotated[bool, typer.Option("--case-sensitive", help="Do not fold case.")] = False,
+    restrict_vocab: RestrictOption = 300_000,
+    case_sensitive: CaseOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Spearman (and Pearson) correlation with human similarity judgements.

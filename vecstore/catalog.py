@@ -226,44 +226,41 @@ class SqliteCatalog:
         return [(int(n), bytes(d)) for n, d in self._all(sql, params)]
 
     @contextmanager
-    def writing(self, header: SetHeader, uid: str, *, replace: SetInfo | None = None) -> Iterator[SetWriter]:
-        values = header.row_values(uid)
-        row = dict(values, created_at=values["created_at"].strftime("%Y-%m-%d %H:%M:%S.%f"))
+    def _transaction(self, action: str) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (a kill rolls back too)."""
         try:
             _run(self._db, "BEGIN IMMEDIATE")
             try:
-                if replace is not None:
-                    self._delete(replace.id)
-                cursor = _run(self._db, f"INSERT INTO embedding_sets ({', '.join(row)}) "
-                                        f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
-                assert cursor.lastrowid is not None
-                writer = _SqliteSetWriter(self._db, cursor.lastrowid, values)
-                yield writer
-                if writer.info is None:
-                    raise RuntimeError("the set's rows were written but finish() was not called")
+                yield
                 _run(self._db, "COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write set {header.name!r}: {exc}") from exc
+            raise StoreError(f"cannot {action}: {exc}") from exc
+
+    @contextmanager
+    def writing(self, header: SetHeader, uid: str, *, replace: SetInfo | None = None) -> Iterator[SetWriter]:
+        values = header.row_values(uid)
+        row = dict(values, created_at=values["created_at"].strftime("%Y-%m-%d %H:%M:%S.%f"))
+        with self._transaction(f"write set {header.name!r}"):
+            if replace is not None:
+                self._delete(replace.id)
+            cursor = _run(self._db, f"INSERT INTO embedding_sets ({', '.join(row)}) "
+                                    f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            assert cursor.lastrowid is not None
+            writer = _SqliteSetWriter(self._db, cursor.lastrowid, values)
+            yield writer
+            if writer.info is None:
+                raise RuntimeError("the set's rows were written but finish() was not called")
 
     def write_set(self, new: NewSet, *, replace: SetInfo | None = None, uid: str | None = None) -> SetInfo:
         return write_whole_set(self, new, replace=replace, uid=uid)
 
     def delete_set(self, info: SetInfo) -> None:
-        try:
-            _run(self._db, "BEGIN IMMEDIATE")
-            try:
-                self._delete(info.id)
-                _run(self._db, "COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot remove set {info.name!r}: {exc}") from exc
+        with self._transaction(f"remove set {info.name!r}"):
+            self._delete(info.id)
 
     def _delete(self, set_id: int) -> None:
         for table in ("vector_chunks", "word_chunks"):
