@@ -35,10 +35,6 @@ BUILTINS: dict[str, BuiltinSource] = {
 }
 
 
-def is_builtin(name: str) -> bool:
-    return name in BUILTINS
-
-
 def builtin_files(name: str) -> tuple[Path, Path]:
     """The (vectors .npy, words .parquet) files of an installed built-in source."""
     source = _source(name)

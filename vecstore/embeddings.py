@@ -163,7 +163,7 @@ class EmbeddingSet:
         per = self.info.rows_per_chunk
         wanted = np.asarray(rows, dtype=np.int64)
         chunk_nos = sorted({int(r) // per for r in wanted})
-        chunks = dict(self._chunks(chunk_nos))
+        chunks = dict(self.chunks(chunk_nos))
         out = np.empty((len(wanted), self.dim), dtype=np.float32)
         for i, r in enumerate(wanted):
             out[i] = chunks[int(r) // per][int(r) % per]
@@ -171,7 +171,7 @@ class EmbeddingSet:
 
     def matrix(self) -> np.ndarray:
         """All stored vectors, row i being the vector of ``words[i]``."""
-        parts = [m for _, m in self._chunks(None)]
+        parts = [m for _, m in self.chunks(None)]
         matrix = np.concatenate(parts) if parts else np.empty((0, self.dim), np.float32)
         if matrix.shape != (self.info.count, self.dim):
             raise StoreError(f"the store holds {matrix.shape[0]} vectors for set {self.name!r} of {self.info.count}")
@@ -179,9 +179,6 @@ class EmbeddingSet:
 
     def chunks(self, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
         """(chunk number, float32 rows) of the given chunks (all when None), in order."""
-        return self._chunks(chunk_nos)
-
-    def _chunks(self, chunk_nos: Sequence[int] | None) -> list[tuple[int, np.ndarray]]:
         return [(n, np.frombuffer(data, dtype="<f4").reshape(-1, self.dim))
                 for n, data in self._catalog.vector_chunks(self.info.id, chunk_nos)]
 

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vecstore.catalog import SetInfo
-from vecstore.errors import StoreError
 
 if TYPE_CHECKING:
     import faiss
@@ -154,15 +153,3 @@ class IndexFolder:
     def discard(self, uid: str) -> None:
         for path in self.paths(uid):
             path.unlink(missing_ok=True)
-
-    def prune(self, keep: set[str]) -> None:
-        """Delete index files of sets no longer in the store (replaced or removed elsewhere)."""
-        if not self.folder.is_dir():
-            return
-        for path in self.folder.iterdir():
-            uid = path.name.split(".", 1)[0]
-            if path.suffix in (".faiss", ".json") and uid not in keep:
-                try:
-                    path.unlink()
-                except OSError as exc:
-                    raise StoreError(f"cannot remove stale index file {path}: {exc}") from exc

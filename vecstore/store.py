@@ -73,7 +73,8 @@ class Store:
 
     @property
     def database(self) -> Database:
-        """The SQLAlchemy side (migrated on first use); writes always go through it."""
+        """The SQLAlchemy side, migrated on first use: creates and migrates stores, and serves
+        server URLs (a SQLite store at the head schema is read and written with sqlite3)."""
         if self._database is None:
             from vecstore.database import Database
 
@@ -145,10 +146,8 @@ class Store:
         started = time.perf_counter()
         existing = self.catalog.find_set(name)
         if existing is not None and not replace:
-            if path.is_file() and file_sha256(path) == existing.source_sha256:
-                return ImportResult(existing, "unchanged", time.perf_counter() - started)
-            raise SetExistsError(f"a set named {name!r} already exists (from {existing.source}); "
-                                 "pass --replace to overwrite it or --name to import under another name")
+            _same_source_or_raise(existing, lambda: file_sha256(path) if path.is_file() else "")
+            return ImportResult(existing, "unchanged", time.perf_counter() - started)
         with EmbeddingFile(path, options) as source, ThreadPoolExecutor(1) as hasher:
             digest = hasher.submit(file_sha256, path)  # hashlib releases the GIL: overlaps the parse
             header = SetHeader(name, source.layout.dim, source.layout.format, str(path.resolve()))
@@ -165,15 +164,12 @@ class Store:
         embeddings = load_builtin(source)
         existing = self.catalog.find_set(name)
         if existing is not None and not replace:
-            if embeddings.sha256 == existing.source_sha256:
-                return ImportResult(existing, "unchanged", time.perf_counter() - started)
-            raise SetExistsError(f"a set named {name!r} already exists (from {existing.source}); "
-                                 "pass --replace to overwrite it")
+            _same_source_or_raise(existing, lambda: embeddings.sha256)
+            return ImportResult(existing, "unchanged", time.perf_counter() - started)
         header = SetHeader(name, embeddings.dim, embeddings.format, embeddings.source)
-        info, stored = self._write_rows(header, existing, [(embeddings.words, embeddings.vectors)],
-                                        lambda: embeddings.sha256)
+        info = self._write_rows(header, existing, [(embeddings.words, embeddings.vectors)], lambda: embeddings.sha256)
         return ImportResult(info, "replaced" if existing else "imported", time.perf_counter() - started,
-                            ImportCounts(stored, stored, 0, 0, False))
+                            ImportCounts(info.count, info.count, 0, 0, False))
 
     def _stream(self, header: SetHeader, existing: SetInfo | None, source: EmbeddingFile,
                 options: ReadOptions, sha256: Callable[[], str],
@@ -197,13 +193,13 @@ class Store:
             check_complete(source.path, source.layout, rows, stored)
             return rows.patches
 
-        info, stored = self._write_rows(header, existing, accepted(), sha256, complete)
-        return info, ImportCounts(rows.lines_read, stored, rows.duplicates, rows.case_merged, rows.full)
+        info = self._write_rows(header, existing, accepted(), sha256, complete)
+        return info, ImportCounts(rows.lines_read, info.count, rows.duplicates, rows.case_merged, rows.full)
 
     def _write_rows(self, header: SetHeader, existing: SetInfo | None,
                     blocks: Iterable[tuple[list[str], np.ndarray]], sha256: Callable[[], str],
-                    complete: Callable[[int], dict[int, np.ndarray]] | None = None) -> tuple[SetInfo, int]:
-        """Write a set's rows in one transaction and its index; return its row and row count."""
+                    complete: Callable[[int], dict[int, np.ndarray]] | None = None) -> SetInfo:
+        """Write a set's rows in one transaction, and its index; return its row."""
         from vecstore.catalog import new_uid
         from vecstore.importer import SetBuilder
 
@@ -229,7 +225,14 @@ class Store:
         self.indexes.publish(info, prepared)
         if existing is not None:
             self.indexes.discard(existing.uid)
-        return info, builder.count
+        return info
+
+
+def _same_source_or_raise(existing: SetInfo, sha256: Callable[[], str]) -> None:
+    """Re-importing the same source under its name is a no-op; other content needs --replace."""
+    if sha256() != existing.source_sha256:
+        raise SetExistsError(f"a set named {existing.name!r} already exists (from {existing.source}); "
+                             "pass --replace to overwrite it or --name to import under another name")
 
 
 def default_set_name(path: Path) -> str:
