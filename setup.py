@@ -1,7 +1,7 @@
 """Build hook for the optional C parser; everything else is in pyproject.toml.
 
 ``optional=True``: where no C compiler is available the install still succeeds and
-imports fall back to Arrow's CSV reader (slower, same results).
+imports fall back to the pure-Python parser (slower, same results).
 """
 
 from setuptools import Extension, setup

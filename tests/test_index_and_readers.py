@@ -13,6 +13,8 @@ from vecstore import Store
 from vecstore.catalog import SqliteCatalog
 from vecstore.database import Database
 from vecstore.embeddings import EmbeddingSet
+from vecstore.index import normalized
+from vecstore.textformat import ReadOptions
 
 rng = np.random.default_rng(7)
 LINES = [f"w{i} " + " ".join(f"{x:.6g}" for x in row) for i, row in enumerate(rng.normal(size=(300, 8)).tolist())]
@@ -32,6 +34,39 @@ def index_files(store: Store) -> tuple[Path, Path]:
 
 def fresh_neighbours(store: Store) -> list[str]:
     return [h.word for h in Store(store.location.sqlite_path).get("w").neighbours("w0", k=5)]
+
+
+@pytest.mark.parametrize("duplicates", ["first", "last"])
+def test_streamed_index_file_is_what_faiss_writes(tmp_path: Path, duplicates: str) -> None:
+    # The import writes the IndexFlatIP file itself, block by block (and patches rows for
+    # --duplicates last): it must be byte for byte the file FAISS writes for those rows.
+    import faiss
+
+    lines = [*LINES, *(f"w{i} " + " ".join(["0.5"] * 8) for i in (3, 150, 299))]
+    s = Store(tmp_path / "s.db")
+    s.import_file(write_lines(tmp_path / "d.txt", lines), "w",
+                  options=ReadOptions(duplicates=duplicates))  # type: ignore[arg-type]
+    embedding_set = s.get("w")
+    expected_rows = VECTORS.copy()
+    if duplicates == "last":
+        expected_rows[[3, 150, 299]] = 0.5
+    assert np.array_equal(embedding_set.matrix(), expected_rows)
+    reference = faiss.IndexFlatIP(8)
+    reference.add(normalized(expected_rows))
+    faiss.write_index(reference, str(tmp_path / "reference.faiss"))
+    index_path, _ = s.indexes.paths(embedding_set.info.uid)
+    assert index_path.read_bytes() == (tmp_path / "reference.faiss").read_bytes()
+
+
+def test_an_unwritable_index_folder_costs_a_rebuild_not_the_import(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s.db")
+    s.indexes.folder.parent.mkdir(parents=True, exist_ok=True)
+    s.indexes.folder.write_text("not a folder")  # so no index file can be created in it
+    s.import_file(write_lines(tmp_path / "w.txt", LINES), "w")
+    assert [h.word for h in s.get("w").neighbours("w0", k=3)] == [
+        h.word for h in Store(tmp_path / "s.db").get("w").neighbours("w0", k=3)]
+    assert s.get("w").similarity("w1", "w1") == pytest.approx(1.0)
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name or p.suffix == ".faiss"]
 
 
 def test_import_persists_index_and_manifest(store: Store) -> None:

@@ -11,10 +11,12 @@
  * Numbers are rounded correctly to float32: a decimal with at most 7 significant
  * digits and a power of ten within 10^+-10 is exact in float32 on both sides, so one
  * multiplication or division rounds it once (Clinger's fast path); any other token is
- * handed to strtof, which rounds correctly too.
+ * handed to strtof, which rounds correctly too. A value beyond the float32 range
+ * fails its line like any other fault.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +82,8 @@ static const char *parse_float(const char *p, const char *end, float *out) {
     buffer[length] = '\0';
     char *stop = NULL;
     *out = strtof(buffer, &stop);
-    return stop == buffer + length ? p : NULL;
+    /* Beyond float32 is an error: Python names it (vecstore.textformat.line_problem). */
+    return stop == buffer + length && isfinite(*out) ? p : NULL;
 }
 
 /* Parse exactly dim space-separated values filling [q, line_end). Returns 1 on success. */
@@ -210,27 +213,6 @@ done:
     return list;
 }
 
-/* count_lines(buffer, start, end) -> number of "\n" in buffer[start:end] (GIL released). */
-static PyObject *count_lines(PyObject *self, PyObject *args) {
-    Py_buffer text;
-    Py_ssize_t start, end, count = 0;
-    if (!PyArg_ParseTuple(args, "y*nn", &text, &start, &end)) return NULL;
-    if (start < 0 || end > text.len || start > end) {
-        PyBuffer_Release(&text);
-        PyErr_SetString(PyExc_ValueError, "count_lines: range out of bounds");
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    const char *p = (const char *)text.buf + start, *stop = (const char *)text.buf + end;
-    while (p < stop && (p = memchr(p, '\n', (size_t)(stop - p))) != NULL) {
-        count++;
-        p++;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&text);
-    return PyLong_FromSsize_t(count);
-}
-
 /*
  * parse_binary(buffer, start, end, dim, vectors, bounds, first_row, max_rows, final)
  *   -> (rows_parsed, consumed_offset, failed)
@@ -345,7 +327,6 @@ done:
 
 static PyMethodDef methods[] = {
     {"format_glove", format_glove, METH_VARARGS, "Format rows as GloVe text with round-tripping float32 values."},
-    {"count_lines", count_lines, METH_VARARGS, "Count newlines in a slice of a buffer (GIL released)."},
     {"parse_lines", parse_lines, METH_VARARGS, "Parse embedding text lines into float32 rows (GIL released)."},
     {"decode_words", decode_words, METH_VARARGS, "Decode the words at (start, end) offsets as UTF-8."},
     {"parse_binary", parse_binary, METH_VARARGS, "Parse word2vec binary records into float32 rows (GIL released)."},

@@ -3,8 +3,8 @@
 The file is parsed block by block (:mod:`vecstore.textformat`) in a producer thread
 while this module's consumer filters the rows (duplicates, case folding, limit), writes
 full chunks inside the import's transaction and adds the normalised rows to the FAISS
-index. Memory is bounded by the index (one float32 copy of the matrix), the vocabulary,
-and a few blocks in flight, never by the size of the file.
+index file. Memory is bounded by the vocabulary and a few blocks in flight, never by the
+size of the file: neither the rows nor the index are kept in memory.
 """
 
 from __future__ import annotations
@@ -13,15 +13,11 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vecstore.catalog import SetWriter, rows_per_chunk
-from vecstore.index import normalized
-
-if TYPE_CHECKING:
-    import faiss
+from vecstore.index import IndexFileWriter, normalized
 
 #: progress(bytes of the file read, file size, rows stored)
 Progress = Callable[[int, int, int], None]
@@ -43,15 +39,13 @@ class ImportCounts:
 
 
 class SetBuilder:
-    """Accumulates rows into chunks for the database and into an exact cosine index."""
+    """Accumulates rows into chunks for the database, and their unit rows into the index file."""
 
-    def __init__(self, writer: SetWriter, dim: int) -> None:
-        import faiss
-
+    def __init__(self, writer: SetWriter, index: IndexFileWriter) -> None:
         self.writer = writer
-        self.dim = dim
+        self.index = index
+        self.dim = dim = index.dim
         self.per_chunk = rows_per_chunk(dim)
-        self.index: faiss.Index = faiss.IndexFlatIP(dim)
         self.count = 0
         self._chunk_no = 0
         self._buffer = np.empty((self.per_chunk, dim), dtype="<f4")
@@ -88,10 +82,6 @@ class SetBuilder:
             self._buffer_words = []
         if not patches:
             return
-        import faiss
-
-        stored = faiss.rev_swig_ptr(self.index.get_xb(), self.index.ntotal * self.dim)
-        unit_rows = stored.reshape(self.index.ntotal, self.dim)  # the index's own storage, patched in place
         by_chunk: dict[int, list[int]] = {}
         for row in patches:
             by_chunk.setdefault(row // self.per_chunk, []).append(row)
@@ -99,7 +89,7 @@ class SetBuilder:
             chunk = np.frombuffer(self.writer.read_chunk(chunk_no), dtype="<f4").reshape(-1, self.dim).copy()
             for row in rows:
                 chunk[row % self.per_chunk] = patches[row]
-                unit_rows[row] = normalized(patches[row])
+                self.index.replace(row, normalized(patches[row]))
             self.writer.replace_chunk(chunk_no, memoryview(chunk))
 
 

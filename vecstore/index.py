@@ -10,12 +10,15 @@ an ``IndexFlatIP``: inner product of unit vectors is cosine similarity, exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -39,7 +42,10 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
     flat = vectors.reshape(-1, vectors.shape[-1])
     with np.errstate(over="ignore", under="ignore"):
         norms = np.sqrt(np.einsum("ij,ij->i", flat, flat))
-    unsafe = ~np.isfinite(norms) | ((norms < 1e-18) & flat.any(axis=1))
+    unsafe = ~np.isfinite(norms)
+    tiny = np.flatnonzero(norms < 1e-18)  # zero rows, or rows whose squares underflowed
+    if tiny.size:
+        unsafe[tiny] = flat[tiny].any(axis=1)
     if unsafe.any():
         wide = flat[unsafe].astype(np.float64)
         norms[unsafe] = np.linalg.norm(wide, axis=1)  # (the division below uses these float64 norms)
@@ -51,12 +57,94 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32).reshape(vectors.shape)
 
 
+#: The header of a FAISS ``IndexFlatIP`` file, as ``faiss.write_index`` writes it: fourcc,
+#: d, ntotal, two unused int64, is_trained, metric type (0 = inner product), then the
+#: number of floats that follow. A test pins it to the installed FAISS byte for byte.
+_FLAT_IP_HEADER = struct.Struct("<4siqqq?iQ")
+
+
+def _flat_ip_header(dim: int, rows: int) -> bytes:
+    return _FLAT_IP_HEADER.pack(b"IxFI", dim, rows, 1 << 20, 1 << 20, True, 0, rows * dim)
+
+
 @dataclass(frozen=True)
 class PreparedIndex:
-    """A built index and the temp file it was written to (None if it could not be written)."""
+    """An index file written to a temp path, not yet visible (None if it could not be written)."""
 
-    index: faiss.Index
     tmp_path: Path | None
+
+
+class IndexFileWriter:
+    """Streams unit rows into a FAISS ``IndexFlatIP`` file while an import runs.
+
+    An import writes its index block by block as the rows arrive, instead of building a
+    FAISS index in memory and writing it at the end: the import holds no copy of the
+    matrix, and nothing is left to write after the last block. The row count in the
+    header is filled in by :meth:`finish`. If the folder cannot be written the writer
+    does nothing: the index is a cache, which the first query rebuilds.
+    """
+
+    def __init__(self, folder: Path, uid: str, dim: int) -> None:
+        self.dim = dim
+        self.rows = 0
+        self.tmp_path: Path | None = folder / f"{uid}.faiss.{os.getpid()}.tmp"
+        self._file: BinaryIO | None = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.tmp_path, "wb")  # noqa: SIM115 (closed by finish/abandon)
+            self._file.write(_flat_ip_header(dim, 0))
+        except OSError as exc:
+            log.warning("cannot persist an index in %s: %s", folder, exc)
+            self._drop()
+
+    def add(self, unit_rows: np.ndarray) -> None:
+        """Append rows (float32, already unit length)."""
+        self.rows += len(unit_rows)
+        if self._file is not None:
+            self._guarded(lambda f: f.write(memoryview(np.ascontiguousarray(unit_rows, dtype="<f4")).cast("B")))
+
+    def replace(self, row: int, unit_row: np.ndarray) -> None:
+        """Overwrite one row already added (a repeated word given its newest vector)."""
+        if self._file is not None:
+            offset = _FLAT_IP_HEADER.size + row * self.dim * 4
+            data = np.ascontiguousarray(unit_row, dtype="<f4").tobytes()
+            self._guarded(lambda f: os.pwrite(f.fileno(), data, offset))
+
+    def finish(self) -> PreparedIndex:
+        """Write the final header and close the file."""
+        if self._file is not None:
+            header = _flat_ip_header(self.dim, self.rows)
+
+            def complete(f: BinaryIO) -> None:
+                f.flush()
+                os.pwrite(f.fileno(), header, 0)
+                f.close()
+
+            self._guarded(complete)
+            self._file = None
+        return PreparedIndex(self.tmp_path)
+
+    def abandon(self) -> None:
+        """Close and delete the temp file (the import failed)."""
+        if self._file is not None:
+            self._file.close()
+        self._drop()
+
+    def _guarded(self, action: Callable[[BinaryIO], object]) -> None:
+        assert self._file is not None
+        try:
+            action(self._file)
+        except OSError as exc:  # a full disk costs a rebuild later, not the import
+            log.warning("cannot persist an index at %s: %s", self.tmp_path, exc)
+            self._file.close()
+            self._drop()
+
+    def _drop(self) -> None:
+        self._file = None
+        if self.tmp_path is not None:
+            with contextlib.suppress(OSError):
+                self.tmp_path.unlink(missing_ok=True)
+        self.tmp_path = None
 
 
 class IndexFolder:
@@ -69,11 +157,10 @@ class IndexFolder:
         return self.folder / f"{uid}.faiss", self.folder / f"{uid}.json"
 
     def manifest_for(self, info: SetInfo, file_size: int) -> dict[str, object]:
-        import faiss
-
+        # (No FAISS version: importing FAISS would cost an import 60 ms, and the file is
+        # checked by loading it anyway.)
         return {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
-                "source_sha256": info.source_sha256, "index": INDEX_KIND, "file_size": file_size,
-                "faiss_version": faiss.__version__}
+                "source_sha256": info.source_sha256, "index": INDEX_KIND, "file_size": file_size}
 
     def load(self, info: SetInfo) -> faiss.Index | None:
         """The persisted index of ``info`` if its manifest and shape match, else None."""
@@ -101,36 +188,19 @@ class IndexFolder:
         return index
 
     def save(self, info: SetInfo, unit_vectors: np.ndarray) -> faiss.Index:
-        """Build the index of ``info`` from its unit rows and persist it with its manifest."""
-        prepared = self.prepare(info.uid, unit_vectors)
-        self.publish(info, prepared)
-        return prepared.index
-
-    def prepare(self, uid: str, unit_vectors: np.ndarray) -> PreparedIndex:
-        """Build an index and write it to a temp file, not yet visible (see :meth:`publish`).
-
-        An import prepares the index while the database transaction is written (FAISS and
-        SQLite both release the GIL) and publishes it only after the commit.
-        """
+        """Build the index of ``info`` from its unit rows, persist it with its manifest, return it."""
         import faiss
 
-        index = faiss.IndexFlatIP(unit_vectors.shape[1])
+        writer = self.writer(info.uid, info.dim)
+        writer.add(unit_vectors)
+        self.publish(info, writer.finish())
+        index = faiss.IndexFlatIP(info.dim)
         index.add(unit_vectors)
-        return self.prepare_built(uid, index)
+        return index
 
-    def prepare_built(self, uid: str, index: faiss.Index) -> PreparedIndex:
-        """Write an index built elsewhere (an import builds it block by block) to a temp file."""
-        import faiss
-
-        tmp = self.folder / f"{uid}.faiss.{os.getpid()}.tmp"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            faiss.write_index(index, str(tmp))
-        except (OSError, RuntimeError) as exc:
-            # The index is a cache: a read-only folder costs a rebuild per process, not a failure.
-            log.warning("cannot persist an index in %s: %s", self.folder, exc)
-            return PreparedIndex(index, None)
-        return PreparedIndex(index, tmp)
+    def writer(self, uid: str, dim: int) -> IndexFileWriter:
+        """A temp index file for set ``uid``, filled as rows arrive and published after the commit."""
+        return IndexFileWriter(self.folder, uid, dim)
 
     def publish(self, info: SetInfo, prepared: PreparedIndex) -> None:
         """Move a prepared index into place, then its manifest (which makes it usable)."""
@@ -145,10 +215,6 @@ class IndexFolder:
             tmp_manifest.replace(manifest_path)
         except OSError as exc:
             log.warning("cannot persist the index of %s in %s: %s", info.name, self.folder, exc)
-
-    def abandon(self, prepared: PreparedIndex) -> None:
-        if prepared.tmp_path is not None:
-            prepared.tmp_path.unlink(missing_ok=True)
 
     def discard(self, uid: str) -> None:
         for path in self.paths(uid):

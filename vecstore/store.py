@@ -204,22 +204,18 @@ class Store:
         from vecstore.importer import SetBuilder
 
         uid = new_uid()
-        with ThreadPoolExecutor(1) as pool:
-            pending = None
-            try:
-                with self.catalog.writing(header, uid, replace=existing) as writer:
-                    builder = SetBuilder(writer, header.dim)
-                    for words, vectors in blocks:
-                        builder.add(words, vectors)
-                    builder.finish(complete(builder.count) if complete is not None else {})
-                    # The index file is written while the transaction commits.
-                    pending = pool.submit(self.indexes.prepare_built, uid, builder.index)
-                    info = writer.finish(builder.count, sha256())
-                prepared = pending.result()
-            except BaseException:
-                if pending is not None:
-                    self.indexes.abandon(pending.result())
-                raise
+        index = self.indexes.writer(uid, header.dim)
+        try:
+            with self.catalog.writing(header, uid, replace=existing) as writer:
+                builder = SetBuilder(writer, index)
+                for words, vectors in blocks:
+                    builder.add(words, vectors)
+                builder.finish(complete(builder.count) if complete is not None else {})
+                prepared = index.finish()
+                info = writer.finish(builder.count, sha256())
+        except BaseException:
+            index.abandon()
+            raise
         # Published after the commit: a crash in between leaves a missing index, which the
         # next query rebuilds, never an index without its set.
         self.indexes.publish(info, prepared)

@@ -194,14 +194,14 @@ class EmbeddingFile:
                 while cut <= start:  # a line longer than a block: take more
                     end = min(end + BLOCK_BYTES, size)
                     cut = size if end == size else mapped.rfind(b"\n", start, end) + 1
-                block = self._parse_text(mapped, start, cut, line)
+                blocks = self._parse_text(mapped, start, cut, line)
                 self.raw.seek(cut)  # for bytes_read (progress)
                 if hasattr(mapped, "madvise"):
                     page = start - start % mmap.PAGESIZE
                     mapped.madvise(mmap.MADV_DONTNEED, page, cut - page)
-                line += len(block.words)
+                line += sum(len(block.words) for block in blocks)
                 start = cut
-                yield block
+                yield from blocks
 
     def _chunks_of_bytes(self, first: bytes) -> Iterator[bytes]:
         """The stream's bytes in blocks, the next one read in a background thread."""
@@ -228,40 +228,48 @@ class EmbeddingFile:
             if cut == 0:
                 carry = text
                 continue
-            block = self._parse_text(text, 0, cut, line)
+            blocks = self._parse_text(text, 0, cut, line)
             carry = text[cut:]
-            line += len(block.words)
-            yield block
+            line += sum(len(block.words) for block in blocks)
+            yield from blocks
         text = carry + b"".join(pending)
         if text:
-            yield self._parse_text(text, 0, len(text), line)
+            yield from self._parse_text(text, 0, len(text), line)
 
-    def _parse_text(self, text: bytes | mmap.mmap, start: int, end: int, line: int) -> Block:
+    def _parse_text(self, text: bytes | mmap.mmap, start: int, end: int, line: int) -> list[Block]:
         """Parse the lines of ``text[start:end]``, the first being line ``line`` of the file."""
-        dim, errors = self.layout.dim, self.options.encoding_errors
         if _fastparse is None:
-            return self._parse_text_python(bytes(text[start:end]), line)
-        rows = _fastparse.count_lines(text, start, end) + (0 if text[end - 1:end] == b"\n" else 1)
-        vectors = np.empty((rows, dim), dtype=np.float32)
-        bounds = np.empty((rows, 2), dtype=np.int64)
+            return [self._parse_text_python(bytes(text[start:end]), line)]
         # Two line-aligned halves, one per core (small blocks are not worth a split).
-        middle = (text.find(b"\n", (start + end) // 2, end) + 1 or end) if rows > 1024 else end
-        first_rows = _fastparse.count_lines(text, start, middle) if middle < end else rows
-        halves = [(start, middle, 0, first_rows)]
-        if middle < end:
-            halves.append((middle, end, first_rows, rows - first_rows))
-        with ThreadPoolExecutor(len(halves)) as pool:
-            results = list(pool.map(
-                lambda h: _fastparse.parse_lines(text, h[0], h[1], dim, vectors, bounds, h[2], h[3]), halves))
-        for (_, _, first_row, _), (parsed, failed) in zip(halves, results, strict=True):
+        middle = (text.find(b"\n", (start + end) // 2, end) + 1 or end) if end - start > 1 << 16 else end
+        spans = [(start, middle), (middle, end)] if middle < end else [(start, end)]
+        with ThreadPoolExecutor(len(spans)) as pool:
+            halves = list(pool.map(lambda span: self._parse_span(text, *span), spans))
+        blocks = []
+        for (span_start, span_end), (vectors, bounds, rows, failed) in zip(spans, halves, strict=True):
             if failed:
-                self._raise_at(bytes(text[start:end]), line, first_row + parsed)
-        try:
-            words = _fastparse.decode_words(text, bounds, rows, errors)
-        except UnicodeError as exc:
-            self._raise_at(bytes(text[start:end]), line, int(str(exc)))
-        self._check_finite(text, start, end, line, vectors)
-        return Block(words, vectors, line)
+                self._raise_at(bytes(text[span_start:span_end]), line, rows)
+            try:
+                words = _fastparse.decode_words(text, bounds, rows, self.options.encoding_errors)
+            except UnicodeError as exc:
+                self._raise_at(bytes(text[span_start:span_end]), line, int(str(exc)))
+            blocks.append(Block(words, vectors[:rows], line))
+            line += rows
+        return blocks
+
+    def _parse_span(self, text: bytes | mmap.mmap, start: int, end: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
+        """C-parse ``text[start:end]`` into arrays sized for its most possible rows.
+
+        A line takes at least ``2 * dim + 1`` bytes (a word and dim one-digit values), so
+        that many rows always fit; counting the lines first would read the block twice.
+        The C parser also rejects values beyond float32, so no finiteness pass is needed.
+        """
+        dim = self.layout.dim
+        most = (end - start) // (2 * dim + 1) + 1
+        vectors = np.empty((most, dim), dtype=np.float32)
+        bounds = np.empty((most, 2), dtype=np.int64)
+        rows, failed = _fastparse.parse_lines(text, start, end, dim, vectors, bounds, 0, most)
+        return vectors, bounds, rows, failed
 
     def _parse_text_python(self, text: bytes, line: int) -> Block:
         dim, errors = self.layout.dim, self.options.encoding_errors
