@@ -49,6 +49,33 @@ def test_glove_text_values_are_exact(tmp_path: Path) -> None:
     assert parsed.sha256 == hashlib.sha256((tmp_path / "small.txt").read_bytes()).hexdigest()
 
 
+def random_decimal(rng: np.random.Generator) -> str:
+    """A decimal token of a random shape: sign, 0-9 integer digits (leading zeros too),
+    an optional point with 0-10 fraction digits, sometimes an exponent."""
+    digits = "".join(rng.choice(list("0123456789"), size=int(rng.integers(0, 10))))
+    if rng.random() < 0.8:
+        digits += "." + "".join(rng.choice(list("0123456789"), size=int(rng.integers(0, 11))))
+    if not any(c.isdigit() for c in digits):
+        digits = "0" + digits
+    exponent = f"e{int(rng.integers(-20, 21))}" if rng.random() < 0.15 else ""
+    return str(rng.choice(["", "-", "+"], p=[0.5, 0.45, 0.05])) + digits + exponent
+
+
+def test_every_number_shape_is_rounded_correctly_to_float32(tmp_path: Path) -> None:
+    # The C parser has a branch-free path for short decimals and a general one; both,
+    # and the Python parser, must give the correctly rounded float32 of every token.
+    rng = np.random.default_rng(2026)
+    rows = [[random_decimal(rng) for _ in range(7)] for _ in range(3000)]
+    lines = [f"w{i} " + " ".join(tokens) for i, tokens in enumerate(rows)]
+    parsed = read_text(write_lines(tmp_path / "shapes.txt", lines))
+    # float() rounds correctly to float64; rounding that to float32 rounds twice, which
+    # differs from one correct rounding only for a decimal within 2**-53 of a float32
+    # midpoint (about one token in 2**29): none of these fixed, seeded tokens.
+    expected = np.array([[float(t) for t in tokens] for tokens in rows]).astype(np.float32)
+    np.testing.assert_array_equal(parsed.vectors, expected)
+    assert np.array_equal(np.signbit(parsed.vectors), np.signbit(expected))  # -0 stays -0
+
+
 def test_word2vec_header_is_detected(tmp_path: Path) -> None:
     parsed = read_text(write_lines(tmp_path / "small.w2v.txt", ["3 3", *SMALL]))
     assert parsed.format == "word2vec"
