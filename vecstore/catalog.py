@@ -12,7 +12,10 @@ test pins :data:`SCHEMA_HEAD` to the Alembic head.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -175,8 +178,9 @@ class Catalog(Protocol):
 class SqliteCatalog:
     """Reads and writes a SQLite store at :data:`SCHEMA_HEAD` with the stdlib driver."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:
         self._db = connection
+        self._path = path
 
     @classmethod
     def open_if_current(cls, path: Path) -> SqliteCatalog | None:
@@ -195,7 +199,7 @@ class SqliteCatalog:
         if revision != SCHEMA_HEAD:
             db.close()
             return None
-        return cls(db)
+        return cls(db, path)
 
     def _all(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         try:
@@ -250,8 +254,9 @@ class SqliteCatalog:
             cursor = _run(self._db, f"INSERT INTO embedding_sets ({', '.join(row)}) "
                                     f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
             assert cursor.lastrowid is not None
-            writer = _SqliteSetWriter(self._db, cursor.lastrowid, values)
-            yield writer
+            with _WalFlusher(self._path) as flusher:
+                writer = _SqliteSetWriter(self._db, cursor.lastrowid, values, flusher)
+                yield writer
             if writer.info is None:
                 raise RuntimeError("the set's rows were written but finish() was not called")
 
@@ -271,9 +276,52 @@ class SqliteCatalog:
         self._db.close()
 
 
+class _WalFlusher:
+    """Syncs the WAL to disk in the background while a large transaction writes it.
+
+    A commit in WAL mode with ``synchronous=FULL`` waits for the disk to take everything
+    the transaction wrote: for an import, the whole matrix at the very end. Syncing the
+    WAL file every few MiB meanwhile (as PostgreSQL's ``wal_writer_flush_after`` and
+    RocksDB's ``wal_bytes_per_sync`` do) leaves the commit only the last few MiB to wait
+    for. It changes when pages reach the disk, never what the commit guarantees.
+    """
+
+    EVERY = 16 << 20
+
+    def __init__(self, db_path: Path | None) -> None:
+        self._fd: int | None = None
+        self._pending = 0
+        self._thread: threading.Thread | None = None
+        if db_path is not None:
+            with contextlib.suppress(OSError):  # no WAL file yet, or not readable: no early syncs
+                self._fd = os.open(f"{db_path}-wal", os.O_RDONLY)
+
+    def __enter__(self) -> _WalFlusher:
+        return self
+
+    def wrote(self, size: int) -> None:
+        self._pending += size
+        if self._fd is None or self._pending < self.EVERY or (self._thread and self._thread.is_alive()):
+            return
+        self._pending = 0
+        self._thread = threading.Thread(target=self._sync, args=(self._fd,), name="vecstore-wal-sync", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _sync(fd: int) -> None:
+        with contextlib.suppress(OSError):  # only an early start: the commit syncs regardless
+            os.fdatasync(fd)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._fd is not None:
+            os.close(self._fd)
+
+
 class _SqliteSetWriter:
-    def __init__(self, db: sqlite3.Connection, set_id: int, values: dict[str, Any]) -> None:
-        self._db, self._set_id, self._values = db, set_id, values
+    def __init__(self, db: sqlite3.Connection, set_id: int, values: dict[str, Any], flusher: _WalFlusher) -> None:
+        self._db, self._set_id, self._values, self._flusher = db, set_id, values, flusher
         self.info: SetInfo | None = None
 
     def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes) -> None:
@@ -281,6 +329,7 @@ class _SqliteSetWriter:
              [self._set_id, chunk_no, vectors])
         _run(self._db, "INSERT INTO word_chunks (set_id, chunk_no, data) VALUES (?, ?, ?)",
              [self._set_id, chunk_no, words])
+        self._flusher.wrote(memoryview(vectors).nbytes + len(words))
 
     def read_chunk(self, chunk_no: int) -> bytes:
         (data,) = self._db.execute("SELECT data FROM vector_chunks WHERE set_id = ? AND chunk_no = ?",
