@@ -111,12 +111,14 @@ def test_global_store_option_overrides_the_environment(small_file: Path, tmp_pat
 
 
 def test_db_upgrade(tmp_path: Path) -> None:
+    from vecstore.catalog import SCHEMA_HEAD
+
     first = invoke("--store", str(tmp_path / "new.db"), "db", "upgrade")
-    assert first.exit_code == 0 and "upgraded from empty to 0001" in first.stdout
+    assert first.exit_code == 0 and f"upgraded from empty to {SCHEMA_HEAD}" in first.stdout
     second = invoke("--store", str(tmp_path / "new.db"), "db", "upgrade")
-    assert "already at revision 0001" in second.stdout
+    assert f"already at revision {SCHEMA_HEAD}" in second.stdout
     as_json = json.loads(invoke("--store", str(tmp_path / "new.db"), "db", "upgrade", "--json").stdout)
-    assert as_json["from"] == as_json["to"] == "0001"
+    assert as_json["from"] == as_json["to"] == SCHEMA_HEAD
 
 
 def test_version() -> None:

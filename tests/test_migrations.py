@@ -53,3 +53,33 @@ def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("hello, this is not a database " * 100)
     with pytest.raises(StoreError, match="cannot open the store"):
         Store(path).sets()
+
+
+def test_a_store_at_revision_0001_is_migrated_and_keeps_its_sets(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from vecstore.database import migrations_dir
+
+    path = tmp_path / "old.db"
+    with Store(path) as store:
+        (tmp_path / "v.txt").write_text("a 1 2\nb 3 4\n")
+        store.import_file(tmp_path / "v.txt", "v")
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")  # as a store written by the previous vecstore
+    engine.dispose()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        assert "stats" not in [r[1] for r in db.execute("PRAGMA table_info(embedding_sets)")]
+    with Store(path) as store:  # opening migrates it
+        embedding_set = store.get("v")
+        assert embedding_set.info.stats is None and embedding_set.info.parent_uid is None
+        assert embedding_set.vector("b").tolist() == [3.0, 4.0]
+        assert embedding_set.stats().mean.tolist() == [2.0, 3.0]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_HEAD,)

@@ -29,7 +29,7 @@ import numpy as np
 from vecstore.errors import StoreError
 
 #: The Alembic revision the stdlib reader understands; see tests/test_migrations.py.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class SetInfo:
     source: str
     source_sha256: str
     created_at: datetime
+    parent_uid: str | None = None
+    stats: str | None = None  # JSON, see vecstore.stats.SetStats
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -56,6 +58,8 @@ class SetInfo:
             "source": self.source,
             "sha256": self.source_sha256,
             "created_at": self.created_at.isoformat(),
+            "uid": self.uid,
+            "parent_uid": self.parent_uid,
         }
 
 
@@ -68,11 +72,12 @@ def set_info_from_row(row: Sequence[object]) -> SetInfo:
     if created.tzinfo is None:  # SQLite keeps no zone; vecstore writes UTC
         created = created.replace(tzinfo=UTC)
     return SetInfo(int(row[0]), str(row[1]), str(row[2]), int(row[3]), int(row[4]), int(row[5]),
-                   str(row[6]), str(row[7]), str(row[8]), created)
+                   str(row[6]), str(row[7]), str(row[8]), created,
+                   None if row[10] is None else str(row[10]), None if row[11] is None else str(row[11]))
 
 
 SET_COLUMNS = ("id", "uid", "name", "dim", "count", "rows_per_chunk", "format", "source",
-               "source_sha256", "created_at")
+               "source_sha256", "created_at", "parent_uid", "stats")
 
 #: Rows per chunk are chosen so a chunk of vectors is about this many bytes.
 CHUNK_BYTES = 1 << 20
@@ -95,12 +100,14 @@ class SetHeader:
     dim: int
     format: str
     source: str
+    parent_uid: str | None = None
 
     def row_values(self, uid: str) -> dict[str, Any]:
         """The set's row, ``created_at`` a naive UTC datetime (SQLite keeps no zone)."""
         return {"uid": uid, "name": self.name, "dim": self.dim, "count": 0,
                 "rows_per_chunk": rows_per_chunk(self.dim), "format": self.format, "source": self.source,
-                "source_sha256": "", "created_at": datetime.now(UTC).replace(tzinfo=None)}
+                "source_sha256": "", "created_at": datetime.now(UTC).replace(tzinfo=None),
+                "parent_uid": self.parent_uid, "stats": None}
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,7 @@ class SetWriter(Protocol):
 
     def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview) -> None: ...
 
-    def finish(self, count: int, sha256: str) -> SetInfo:
+    def finish(self, count: int, sha256: str, stats: str | None = None) -> SetInfo:
         """Complete the set's row; the transaction commits when the ``writing`` block ends."""
         ...
 
@@ -141,11 +148,13 @@ class SetWriter(Protocol):
 def write_whole_set(catalog: Catalog, new: NewSet, *, replace: SetInfo | None = None,
                     uid: str | None = None) -> SetInfo:
     """Write a set held in memory through ``catalog.writing`` (one transaction)."""
+    from vecstore.stats import SetStats
+
     header = SetHeader(new.name, int(new.vectors.shape[1]), new.format, new.source)
     with catalog.writing(header, uid or new_uid(), replace=replace) as writer:
         for number, vectors, words in new.chunks():
             writer.add_chunk(number, vectors, words)
-        return writer.finish(int(new.vectors.shape[0]), new.source_sha256)
+        return writer.finish(int(new.vectors.shape[0]), new.source_sha256, SetStats.of(new.vectors).to_json())
 
 
 def saved_info(set_id: int, values: dict[str, Any]) -> SetInfo:
@@ -171,6 +180,10 @@ class Catalog(Protocol):
         ...
 
     def delete_set(self, info: SetInfo) -> None: ...
+
+    def save_stats(self, info: SetInfo, stats: str) -> None:
+        """Record statistics computed after the import (sets from before revision 0002)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -267,6 +280,10 @@ class SqliteCatalog:
         with self._transaction(f"remove set {info.name!r}"):
             self._delete(info.id)
 
+    def save_stats(self, info: SetInfo, stats: str) -> None:
+        with self._transaction(f"update set {info.name!r}"):
+            _run(self._db, "UPDATE embedding_sets SET stats = ? WHERE id = ? AND uid = ?", [stats, info.id, info.uid])
+
     def _delete(self, set_id: int) -> None:
         for table in ("vector_chunks", "word_chunks"):
             _run(self._db, f"DELETE FROM {table} WHERE set_id = ?", [set_id])
@@ -340,10 +357,10 @@ class _SqliteSetWriter:
         _run(self._db, "UPDATE vector_chunks SET data = ? WHERE set_id = ? AND chunk_no = ?",
              [vectors, self._set_id, chunk_no])
 
-    def finish(self, count: int, sha256: str) -> SetInfo:
-        _run(self._db, "UPDATE embedding_sets SET count = ?, source_sha256 = ? WHERE id = ?",
-             [count, sha256, self._set_id])
-        self.info = saved_info(self._set_id, dict(self._values, count=count, source_sha256=sha256))
+    def finish(self, count: int, sha256: str, stats: str | None = None) -> SetInfo:
+        _run(self._db, "UPDATE embedding_sets SET count = ?, source_sha256 = ?, stats = ? WHERE id = ?",
+             [count, sha256, stats, self._set_id])
+        self.info = saved_info(self._set_id, dict(self._values, count=count, source_sha256=sha256, stats=stats))
         return self.info
 
 

@@ -107,6 +107,14 @@ class Database:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot remove set {info.name!r}: {exc}") from exc
 
+    def save_stats(self, info: SetInfo, stats: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(update(embedding_sets).where((embedding_sets.c.id == info.id)
+                                                          & (embedding_sets.c.uid == info.uid)).values(stats=stats))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot update set {info.name!r}: {exc}") from exc
+
     def _connect(self):
         try:
             return self.engine.connect()
@@ -133,10 +141,10 @@ class _SetWriter:
     def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview) -> None:
         self._conn.execute(update(vector_chunks).where(self._where()).values(data=vectors), {"chunk": chunk_no})
 
-    def finish(self, count: int, sha256: str) -> SetInfo:
+    def finish(self, count: int, sha256: str, stats: str | None = None) -> SetInfo:
         self._conn.execute(update(embedding_sets).where(embedding_sets.c.id == self._set_id)
-                           .values(count=count, source_sha256=sha256))
-        self.info = saved_info(self._set_id, dict(self._values, count=count, source_sha256=sha256))
+                           .values(count=count, source_sha256=sha256, stats=stats))
+        self.info = saved_info(self._set_id, dict(self._values, count=count, source_sha256=sha256, stats=stats))
         return self.info
 
 

@@ -37,6 +37,11 @@ embedding_sets = Table(
     Column("source", Text, nullable=False),
     Column("source_sha256", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The set this one was derived from (a Keras embedding seeded from it), if any.
+    Column("parent_uid", String(32), nullable=True),
+    # JSON: the mean vector, and the mean and standard deviation of all values (for
+    # filling missing words); NULL until computed for sets imported before revision 0002.
+    Column("stats", Text, nullable=True),
 )
 
 vector_chunks = Table(
