@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -34,14 +33,6 @@ GENSIM_QUERY = (
 )
 
 
-def vecstore_cli() -> str:
-    """The ``vecstore`` console script of this interpreter's environment."""
-    beside = Path(PY).with_name("vecstore")
-    found = str(beside) if beside.exists() else shutil.which("vecstore")
-    if found is None:
-        raise SystemExit("the vecstore console script is not installed (pip install -e .)")
-    return found
-
 
 # -- the benchmark ------------------------------------------------------------------------
 
@@ -55,7 +46,7 @@ def bench(args: argparse.Namespace) -> None:
     with open(text, "rb") as f:  # warm the page cache so that no loader pays for the first read
         while f.read(1 << 24):
             pass
-    cli = vecstore_cli()
+    cli = common.which_vecstore()
     query_store, cli_store, kv_path = work / "query-store.db", work / "cli-store.db", work / "glove.kv"
 
     def run(cmd: list[str]) -> dict:

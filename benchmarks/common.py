@@ -174,6 +174,15 @@ def shape_error(r: dict, rows: int, dim: int) -> str | None:
     return None
 
 
+def which_vecstore() -> str:
+    """The ``vecstore`` console script of this interpreter's environment."""
+    beside = Path(PY).with_name("vecstore")
+    found = str(beside) if beside.exists() else shutil.which("vecstore")
+    if found is None:
+        raise SystemExit("the vecstore console script is not installed (pip install -e .)")
+    return found
+
+
 # -- stores and files ---------------------------------------------------------------------
 
 def fresh_store(path: Path) -> Path:

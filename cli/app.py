@@ -92,14 +92,7 @@ def _print_json(value: object) -> None:
 
 
 def _pick_set(store, name: str | None):
-    if name is not None:
-        return store.get(name)
-    names = [s.name for s in store.sets()]
-    if len(names) == 1:
-        return store.get(names[0])
-    if not names:
-        raise InvalidArgumentError("the store has no sets; import one first: vecstore import glove-6b-50d")
-    raise InvalidArgumentError(f"the store has {len(names)} sets; choose one with --set ({', '.join(names)})")
+    return store.pick(name)
 
 
 def _print_neighbours(hits, as_json: bool) -> None:
@@ -325,7 +318,8 @@ def export_command(
     name: Annotated[str, typer.Argument(help="The set to export.")],
     out: Annotated[Path, typer.Argument(help="The file to write (.gz or .bz2 compresses it).")],
     format: Annotated[str, typer.Option(
-        help="glove, word2vec, word2vec-binary, or npy (the matrix; the words go to OUT.words.txt).")] = "glove",
+        help="glove, word2vec, word2vec-binary, csv, or npy (the matrix; the words go to OUT.words.txt).")
+    ] = "glove",
     as_json: JsonOption = False,
 ) -> None:
     """Write a set back out; importing the result gives bit-identical vectors.
@@ -342,6 +336,101 @@ def export_command(
     also = f" (words in {result.words_path})" if result.words_path else ""
     typer.echo(f"wrote {result.rows:,} vectors of {name} to {result.path} as {format}, "
                f"{result.bytes / 1e6:,.1f} MB{also}")
+
+
+@app.command("matrix")
+@reports_errors
+def matrix_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .npy file to write (input_dim x dim, float32).")],
+    set_name: Annotated[str | None, typer.Option("--set", "-s", help="The set to take vectors from "
+                                                 "(default: the only set).")] = None,
+    vocab: Annotated[Path | None, typer.Option(
+        help="The model's vocabulary: a word list (line i = index i), a TextVectorization vocabulary "
+             "(one token per line or a JSON list) or a Keras Tokenizer JSON.")] = None,
+    texts: Annotated[Path | None, typer.Option(
+        help="Instead of --vocab: fit a vocabulary on these texts (one per line) as TextVectorization does.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        min=3, help="With --texts: the vocabulary size, padding and OOV included.")] = None,
+    min_count: Annotated[int, typer.Option(min=1, help="With --texts: drop words seen fewer times.")] = 1,
+    vocab_out: Annotated[Path | None, typer.Option(
+        help="With --texts: write the fitted vocabulary here (one token per line), for prediction time.")] = None,
+    oov: Annotated[str, typer.Option(
+        help="Fill the OOV row and missing words with: zeros, random (the set's mean and std) or mean.")] = "zeros",
+    seed: Annotated[int, typer.Option(help="Seed of --oov random.")] = 0,
+    case_fold: Annotated[bool, typer.Option(
+        "--case-fold/--no-case-fold", help="Look up 'Paris' as 'paris' when 'Paris' is missing.")] = True,
+    missing: Annotated[Path | None, typer.Option(help="Write the missing words here, one per line.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build the embedding matrix of a model's vocabulary: row i is the vector of index i.
+
+    Row 0 is padding (zeros) when the vocabulary has it; only the needed vectors are read.
+    Load it with keras.layers.Embedding(n, dim, embeddings_initializer=keras.initializers.Constant(np.load(OUT))).
+
+    Example: vecstore matrix --set glove-6b-50d --vocab vocab.txt --out matrix.npy --missing missing.txt
+    """
+    from vecstore.matrix import save_matrix
+    from vecstore.vocabulary import Vocabulary
+
+    if (vocab is None) == (texts is None):
+        raise InvalidArgumentError("give the vocabulary with --vocab FILE, or texts to fit one with --texts FILE")
+    if texts is not None:
+        from vecstore.errors import InputFileError
+
+        try:
+            lines = texts.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(texts, f"cannot read the texts: {exc}") from None
+        vocabulary = Vocabulary.fit(lines, max_tokens=max_tokens, min_count=min_count)
+        if vocab_out is not None:
+            vocabulary.write(vocab_out)
+    else:
+        assert vocab is not None
+        vocabulary = Vocabulary.read(vocab)
+    with _store() as store:
+        built = store.pick(set_name).embedding_matrix(vocabulary, oov=oov, case_fold=case_fold, seed=seed)
+        save_matrix(built, out, missing)
+    if as_json:
+        _print_json({"out": str(out), **built.coverage.to_dict()})
+        return
+    typer.echo(built.coverage.summary())
+    typer.echo(f"wrote {out}" + (f"; missing words in {missing}" if missing else ""))
+
+
+@app.command("import-keras")
+@reports_errors
+def import_keras_command(
+    model: Annotated[Path, typer.Argument(help="A Keras model file (.keras or .h5).")],
+    vocab: Annotated[Path, typer.Option(help="The model's vocabulary (as for `vecstore matrix --vocab`).")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the new set.")],
+    layer: Annotated[str | None, typer.Option(help="The embedding layer, when the model has several.")] = None,
+    parent: Annotated[str | None, typer.Option(
+        help="The set the embedding was seeded from (default: read from a vecstore_<uid> layer name).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite a set of that name.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Store a trained Keras embedding as a set, one vector per vocabulary word.
+
+    The model is loaded with safe_mode=True; padding and OOV rows are dropped.
+
+    Example: vecstore import-keras model.keras --vocab vocab.txt --name my-embedding
+    """
+    from vecstore.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary.read(vocab)
+    with _store() as store:
+        result = store.import_keras(model, vocabulary, name, layer=layer, parent=parent, replace=replace)
+        parent_name = next((s.name for s in store.sets() if s.uid == result.info.parent_uid), None)
+    if as_json:
+        _print_json({**result.to_dict(), "parent": parent_name})
+        return
+    info = result.info
+    if result.status == "unchanged":
+        typer.echo(f"{info.name}: already imported from the same model file (sha256 {info.source_sha256[:12]}); "
+                   "nothing to do (--replace re-imports)")
+        return
+    typer.echo(f"{info.name}: {result.status} {info.count:,} words x {info.dim} dims from {model}"
+               + (f" (seeded from {parent_name})" if parent_name else ""))
 
 
 @app.command("remove")

@@ -82,5 +82,25 @@ def test_export_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows"] == 2
     assert (tmp_path / "w.w2v.txt").read_text() == "2 2\na 1 2\nb 3.5 -4\n"
-    bad = runner.invoke(app, ["export", "w", str(tmp_path / "x"), "--format", "csv"])
-    assert bad.exit_code == 1 and "unknown export format 'csv'" in bad.stderr
+    bad = runner.invoke(app, ["export", "w", str(tmp_path / "x"), "--format", "tsv"])
+    assert bad.exit_code == 1 and "unknown export format 'tsv'" in bad.stderr
+
+
+def test_csv_export_quotes_words_and_round_trips_values(tmp_path: Path) -> None:
+    import csv
+
+    words = ["plain", "comma,word", 'say "hi"', "padded "]
+    lines = [f"{w} 0.1 -3e-05" for w in words[:3]]
+    store = Store(tmp_path / "s.db")
+    store.import_file(write_lines(tmp_path / "w.txt", lines), "w")
+    # a word ending in a space (the vector is the last fields; the other lines give the dim)
+    store.import_file(write_lines(tmp_path / "p.txt", [f"{words[3]} 1.5 2", "x 1 2", "y 3 4"]), "p")
+    export_set(store.get("w"), tmp_path / "w.csv", "csv")
+    with (tmp_path / "w.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["word", "v1", "v2"]
+    assert [r[0] for r in rows[1:]] == words[:3]
+    assert np.array_equal(np.array([r[1:] for r in rows[1:]], dtype=np.float32), store.get("w").matrix())
+    export_set(store.get("p"), tmp_path / "p.csv", "csv")
+    with (tmp_path / "p.csv").open(newline="", encoding="utf-8") as f:
+        assert list(csv.reader(f))[1] == ["padded ", "1.5", "2"]

@@ -56,6 +56,27 @@ def test_streamed_index_file_is_what_faiss_writes(tmp_path: Path, duplicates: st
     faiss.write_index(reference, str(tmp_path / "reference.faiss"))
     index_path, _ = s.indexes.paths(embedding_set.info.uid)
     assert index_path.read_bytes() == (tmp_path / "reference.faiss").read_bytes()
+    # ... and the raw copy of the rows beside it is the stored rows, byte for byte
+    assert s.indexes.rows_path(embedding_set.info.uid).read_bytes() == expected_rows.astype("<f4").tobytes()
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "old manifest"])
+def test_a_missing_or_stale_raw_copy_is_never_used(store: Store, damage: str) -> None:
+    info = store.get("w").info
+    rows_path = store.indexes.rows_path(info.uid)
+    assert store.indexes.rows(info) is not None
+    if damage == "delete":
+        rows_path.unlink()
+    elif damage == "truncate":
+        rows_path.write_bytes(rows_path.read_bytes()[:-4])
+    else:  # a manifest written before raw copies existed
+        _, manifest_path = index_files(store)
+        manifest = json.loads(manifest_path.read_text())
+        del manifest["rows_file_size"]
+        manifest_path.write_text(json.dumps(manifest))
+    assert store.indexes.rows(info) is None
+    fresh = Store(store.location.sqlite_path).get("w")
+    assert np.array_equal(fresh.vectors_of_rows([299, 0, 5]), VECTORS[[299, 0, 5]])  # from the chunks
 
 
 def test_an_unwritable_index_folder_costs_a_rebuild_not_the_import(tmp_path: Path) -> None:

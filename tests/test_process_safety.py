@@ -51,6 +51,14 @@ def test_queries_never_import_sqlalchemy_or_tensorflow(small_store: Path, comman
     assert [m for m in HEAVY if m in probe["modules"]] == []
 
 
+def test_building_a_matrix_never_imports_tensorflow(small_store: Path, tmp_path: Path) -> None:
+    (tmp_path / "vocab.txt").write_text("\n[UNK]\nking\nQueen\n")
+    probe = run_cli_probe(small_store, "matrix", "--vocab", str(tmp_path / "vocab.txt"), "--out",
+                          str(tmp_path / "m.npy"))
+    assert probe["exit"] in (0, None) and (tmp_path / "m.npy").exists()
+    assert [m for m in HEAVY if m in probe["modules"]] == []
+
+
 def test_the_library_never_imports_typer(small_store: Path) -> None:
     code = ("import sys; from vecstore import Store; s = Store(sys.argv[1]); s.get('w').neighbours('king');"
             "s.import_file(sys.argv[2], 'x'); s.remove('x'); print('typer' in sys.modules, 'click' in sys.modules)")

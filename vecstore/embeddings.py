@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,10 +19,18 @@ from vecstore.catalog import Catalog, SetInfo
 from vecstore.errors import InvalidArgumentError, StoreError, UnknownWordError
 from vecstore.index import IndexFolder, normalized
 
+try:
+    from vecstore import _fastparse
+except ImportError:  # built without a C compiler: the dict path is used
+    _fastparse = None
+
 if TYPE_CHECKING:
     import faiss
 
     from vecstore.evaluation import AnalogyReport, SimilarityReport
+    from vecstore.matrix import EmbeddingMatrix
+    from vecstore.stats import SetStats
+    from vecstore.vocabulary import Vocabulary
 
 log = logging.getLogger("vecstore")
 
@@ -36,7 +44,7 @@ class Neighbour:
         return {"word": self.word, "score": self.score}
 
 
-class Vocabulary:
+class SetWords:
     """The words of a set in row order, searchable without building a dict.
 
     A cold query looks up one word (a bytes search over the joined chunks) and names ten
@@ -65,6 +73,20 @@ class Vocabulary:
             self._blob = b"\n" + b"\n".join(self._chunks) + b"\n"
         at = self._blob.find(b"\n" + word.encode() + b"\n")
         return None if at < 0 else self._blob.count(b"\n", 0, at)
+
+    def rows_of(self, words: Sequence[str]) -> np.ndarray:
+        """Rows of many words (int64, -1 where absent): one pass of C over the set's words
+        instead of a dict of 400,000 str (see ``_fastparse.lookup_words``)."""
+        if self._rows is None and _fastparse is not None and self._count:
+            if self._blob is None:
+                self._blob = b"\n" + b"\n".join(self._chunks) + b"\n"
+            distinct = list(dict.fromkeys(words))
+            found = _fastparse.lookup_words(memoryview(self._blob)[1:-1], self._count,
+                                            [w.encode("utf-8", "surrogatepass") for w in distinct])
+            row_of = dict(zip(distinct, np.frombuffer(found, dtype=np.int64).tolist(), strict=True))
+            return np.array([row_of[w] for w in words], dtype=np.int64)
+        rows = self.index_many()
+        return np.array([rows.get(w, -1) for w in words], dtype=np.int64)
 
     def word(self, row: int) -> str:
         """The word of one row, decoding only its chunk."""
@@ -113,7 +135,7 @@ class EmbeddingSet:
         self.info = info
         self._catalog = catalog
         self._indexes = indexes
-        self._vocab: Vocabulary | None = None
+        self._words: SetWords | None = None
         self._index: faiss.Index | None = None
 
     def __repr__(self) -> str:
@@ -131,26 +153,45 @@ class EmbeddingSet:
         return self.info.count
 
     def __contains__(self, word: object) -> bool:
-        return isinstance(word, str) and self.vocabulary.row(word) is not None
+        return isinstance(word, str) and self.set_words.row(word) is not None
 
     @property
-    def vocabulary(self) -> Vocabulary:
-        if self._vocab is None:
-            self._vocab = Vocabulary(self._catalog.word_chunks(self.info.id), self.info.count,
-                                     self.info.rows_per_chunk)
-        return self._vocab
+    def set_words(self) -> SetWords:
+        """The set's words, searchable (loaded once, on first use)."""
+        if self._words is None:
+            self._words = SetWords(self._catalog.word_chunks(self.info.id), self.info.count,
+                                   self.info.rows_per_chunk)
+        return self._words
 
     @property
     def words(self) -> list[str]:
         """All words in row order (the source file's order: most frequent first for GloVe)."""
-        return self.vocabulary.words
+        return self.set_words.words
 
     def row(self, word: str) -> int:
         """The row of ``word``, or :class:`UnknownWordError` with close spellings."""
-        row = self.vocabulary.row(word)
+        row = self.set_words.row(word)
         if row is None:
-            raise UnknownWordError(word, self.name, self.vocabulary.suggestions(word))
+            raise UnknownWordError(word, self.name, self.set_words.suggestions(word))
         return row
+
+    def rows_of(self, words: Sequence[str]) -> np.ndarray:
+        """The rows of many words at once (int64, -1 where a word is not in the set)."""
+        return self.set_words.rows_of(words)
+
+    def stats(self) -> SetStats:
+        """The set's mean vector and the mean and standard deviation of its values.
+
+        Recorded at import; a set imported before they were is measured once, here, and
+        the result is saved with it.
+        """
+        from vecstore.stats import SetStats
+
+        if self.info.stats is None:
+            stats = SetStats.of(self.matrix())
+            self._catalog.save_stats(self.info, stats.to_json())
+            self.info = replace(self.info, stats=stats.to_json())
+        return SetStats.from_json(self.info.stats)
 
     # -- vectors --------------------------------------------------------------------------
 
@@ -158,16 +199,33 @@ class EmbeddingSet:
         """The stored float32 vector of ``word``, as imported."""
         return self.vectors_of_rows([self.row(word)])[0]
 
-    def vectors_of_rows(self, rows: Sequence[int]) -> np.ndarray:
+    def vectors_of_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Stored vectors of ``rows`` (in that order), reading only the chunks that hold them."""
+        wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if wanted.size == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        if (wanted.min() < 0 or wanted.max() >= self.info.count):
+            raise InvalidArgumentError(f"rows out of range for set {self.name!r} of {self.info.count}")
+        mapped = self._indexes.rows(self.info)
+        if mapped is not None:  # the raw copy beside the index: just these rows are read
+            return np.array(mapped[wanted], dtype=np.float32)
         per = self.info.rows_per_chunk
-        wanted = np.asarray(rows, dtype=np.int64)
-        chunk_nos = sorted({int(r) // per for r in wanted})
-        chunks = dict(self.chunks(chunk_nos))
-        out = np.empty((len(wanted), self.dim), dtype=np.float32)
-        for i, r in enumerate(wanted):
-            out[i] = chunks[int(r) // per][int(r) % per]
+        chunk_of = wanted // per
+        order = np.argsort(chunk_of, kind="stable")
+        chunk_nos, starts = np.unique(chunk_of[order], return_index=True)
+        chunks = dict(self.chunks(chunk_nos.tolist()))
+        out = np.empty((wanted.size, self.dim), dtype=np.float32)
+        for number, picked in zip(chunk_nos.tolist(), np.split(order, starts[1:]), strict=True):
+            out[picked] = chunks[number][wanted[picked] % per]
         return out
+
+    def embedding_matrix(self, vocabulary: Vocabulary, *, oov: str = "zeros", case_fold: bool = True,
+                         seed: int = 0) -> EmbeddingMatrix:
+        """The matrix for a model's vocabulary (row i = the vector of index i) and its
+        coverage report; see :func:`vecstore.matrix.build_matrix`."""
+        from vecstore.matrix import build_matrix
+
+        return build_matrix(self, vocabulary, oov=oov, case_fold=case_fold, seed=seed)
 
     def matrix(self) -> np.ndarray:
         """All stored vectors, row i being the vector of ``words[i]``."""
@@ -190,7 +248,8 @@ class EmbeddingSet:
             index = self._indexes.load(self.info)
             if index is None:
                 log.warning("building the index of %s (%d vectors)", self.name, self.info.count)
-                index = self._indexes.save(self.info, normalized(self.matrix()))
+                matrix = self.matrix()
+                index = self._indexes.save(self.info, normalized(matrix), matrix)
             self._index = index
         return self._index
 
@@ -233,7 +292,7 @@ class EmbeddingSet:
         scores, rows = index.search(unit_query.reshape(1, -1).astype(np.float32), want)
         hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)
                 if r >= 0 and int(r) not in exclude][:k]
-        return [Neighbour(self.vocabulary.word(r), s) for r, s in hits]
+        return [Neighbour(self.set_words.word(r), s) for r, s in hits]
 
     # -- evaluation -----------------------------------------------------------------------
 

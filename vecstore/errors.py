@@ -61,3 +61,7 @@ class InputFileError(VecstoreError):
 
 class InvalidArgumentError(VecstoreError):
     """An argument is out of range or inconsistent with the set (e.g. wrong vector length)."""
+
+
+class MissingDependencyError(VecstoreError):
+    """A feature needs an optional package that is not installed (e.g. TensorFlow for Keras)."""

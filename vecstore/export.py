@@ -1,4 +1,4 @@
-"""Writing a stored set back out as GloVe, word2vec (text or binary) or NumPy files.
+"""Writing a stored set back out as GloVe, word2vec (text or binary), CSV or NumPy files.
 
 Text values are printed with the fewest digits that read back as the same float32, so
 ``import -> export -> import`` is bit-identical. The set is read chunk by chunk and
@@ -28,7 +28,7 @@ try:
 except ImportError:
     _fastparse = None
 
-EXPORT_FORMATS = ("glove", "word2vec", "word2vec-binary", "npy")
+EXPORT_FORMATS = ("glove", "word2vec", "word2vec-binary", "csv", "npy")
 
 #: Chunks formatted per batch (both cores format one chunk each at a time).
 _BATCH = 8
@@ -51,7 +51,8 @@ def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format:
     """Write ``embedding_set`` to ``out`` in ``format`` (see :data:`EXPORT_FORMATS`).
 
     ``npy`` writes the float32 matrix to ``out`` and the words, one per line (line i is
-    row i), to ``out`` with ``.words.txt`` in place of ``.npy``.
+    row i), to ``out`` with ``.words.txt`` in place of ``.npy``. ``csv`` writes a header
+    ``word,v1,...,vN`` and one row per word (RFC 4180 quoting), for spreadsheets and pandas.
     """
     if format not in EXPORT_FORMATS:
         raise InvalidArgumentError(f"unknown export format {format!r} (choose from {', '.join(EXPORT_FORMATS)})")
@@ -60,9 +61,9 @@ def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format:
         raise InputFileError(out, "is a directory; give a file name to export to")
     if format == "npy":
         words_path = out.with_name(out.name.removesuffix(".npy") + ".words.txt")
-        with _replacing(out) as f:
+        with replacing(out) as f:
             np.save(f, embedding_set.matrix(), allow_pickle=False)
-        with _replacing(words_path) as f:
+        with replacing(words_path) as f:
             f.write("".join(word + "\n" for word in embedding_set.words).encode())
         return ExportResult(out, format, len(embedding_set), out.stat().st_size, words_path)
     if format == "word2vec-binary":
@@ -70,15 +71,17 @@ def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format:
         if spaced is not None:
             raise InvalidArgumentError(f"the word {spaced!r} holds a space, which word2vec's binary format cannot "
                                        "store; export as glove or word2vec text instead")
-    with _replacing(out) as f:
-        if format != "glove":
+    with replacing(out) as f:
+        if format in ("word2vec", "word2vec-binary"):
             f.write(f"{len(embedding_set)} {embedding_set.dim}\n".encode())
-        for piece in _pieces(embedding_set, binary=format == "word2vec-binary"):
+        elif format == "csv":
+            f.write(("word," + ",".join(f"v{i}" for i in range(1, embedding_set.dim + 1)) + "\n").encode())
+        for piece in _pieces(embedding_set, kind=format):
             f.write(piece)
     return ExportResult(out, format, len(embedding_set), out.stat().st_size)
 
 
-def _pieces(embedding_set: EmbeddingSet, *, binary: bool) -> Iterator[bytes]:
+def _pieces(embedding_set: EmbeddingSet, *, kind: str) -> Iterator[bytes]:
     """The body of the file, chunk by chunk, formatted on both cores."""
     words = embedding_set.words
     per_chunk = embedding_set.info.rows_per_chunk
@@ -90,7 +93,7 @@ def _pieces(embedding_set: EmbeddingSet, *, binary: bool) -> Iterator[bytes]:
             jobs = []
             for number, vectors in chunks:
                 chunk_words = words[number * per_chunk:number * per_chunk + len(vectors)]
-                jobs.append(pool.submit(_format_binary if binary else _format_text, chunk_words, vectors))
+                jobs.append(pool.submit(_FORMATTERS.get(kind, _format_text), chunk_words, vectors))
             for job in jobs:
                 yield job.result()
 
@@ -109,7 +112,23 @@ def _format_binary(words: list[str], vectors: np.ndarray) -> bytes:
     return b"".join(word.encode() + b" " + row.tobytes() + b"\n" for word, row in zip(words, data, strict=True))
 
 
-class _replacing:
+def _format_csv(words: list[str], vectors: np.ndarray) -> bytes:
+    """CSV rows: the GloVe text's values (shortest round-tripping), comma-separated."""
+    lines = _format_text(words, vectors).decode().split("\n")
+    return "".join(f"{_csv_field(word)},{line[len(word) + 1:].replace(' ', ',')}\n"
+                   for word, line in zip(words, lines, strict=False)).encode()
+
+
+def _csv_field(word: str) -> str:
+    if any(c in word for c in ',"\r\n') or word != word.strip():
+        return '"' + word.replace('"', '""') + '"'
+    return word
+
+
+_FORMATTERS = {"word2vec-binary": _format_binary, "csv": _format_csv}
+
+
+class replacing:
     """Open a temp file beside ``path`` (compressed by its suffix); move it over ``path`` on success."""
 
     def __init__(self, path: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from vecstore.catalog import SetWriter, rows_per_chunk
 from vecstore.index import IndexFileWriter, normalized
+from vecstore.stats import StatsAccumulator
 
 #: progress(bytes of the file read, file size, rows stored)
 Progress = Callable[[int, int, int], None]
@@ -46,6 +47,7 @@ class SetBuilder:
         self.index = index
         self.dim = dim = index.dim
         self.per_chunk = rows_per_chunk(dim)
+        self.stats = StatsAccumulator(dim)
         self.count = 0
         self._chunk_no = 0
         self._buffer = np.empty((self.per_chunk, dim), dtype="<f4")
@@ -54,7 +56,8 @@ class SetBuilder:
     def add(self, words: list[str], vectors: np.ndarray) -> None:
         if not words:
             return
-        self.index.add(normalized(vectors))
+        self.index.add(normalized(vectors), vectors)
+        self.stats.add(vectors)
         start = 0
         while start < len(words):
             filled = len(self._buffer_words)
@@ -88,8 +91,10 @@ class SetBuilder:
         for chunk_no, rows in sorted(by_chunk.items()):
             chunk = np.frombuffer(self.writer.read_chunk(chunk_no), dtype="<f4").reshape(-1, self.dim).copy()
             for row in rows:
+                self.stats.add(chunk[row % self.per_chunk], sign=-1)
+                self.stats.add(patches[row])
                 chunk[row % self.per_chunk] = patches[row]
-                self.index.replace(row, normalized(patches[row]))
+                self.index.replace(row, normalized(patches[row]), patches[row])
             self.writer.replace_chunk(chunk_no, memoryview(chunk))
 
 

@@ -69,86 +69,102 @@ def _flat_ip_header(dim: int, rows: int) -> bytes:
 
 @dataclass(frozen=True)
 class PreparedIndex:
-    """An index file written to a temp path, not yet visible (None if it could not be written)."""
+    """A set's files written to temp paths, not yet visible (None: could not be written)."""
 
-    tmp_path: Path | None
+    tmp_path: Path | None  # the FAISS index of unit rows
+    rows_tmp_path: Path | None = None  # the stored rows, raw float32
+
+
+class _TempFile:
+    """One file being streamed; on any OS error it is dropped (the files are caches)."""
+
+    def __init__(self, path: Path, head: bytes = b"") -> None:
+        self.path: Path | None = path
+        self.file: BinaryIO | None = None
+        try:
+            self.file = open(path, "wb")  # noqa: SIM115 (closed by close/drop)
+            self.file.write(head)
+        except OSError as exc:
+            log.warning("cannot persist %s: %s", path, exc)
+            self.drop()
+
+    def run(self, action: Callable[[BinaryIO], object]) -> None:
+        if self.file is None:
+            return
+        try:
+            action(self.file)
+        except OSError as exc:  # a full disk costs a rebuild later, not the import
+            log.warning("cannot persist %s: %s", self.path, exc)
+            self.drop()
+
+    def close(self) -> Path | None:
+        if self.file is not None:
+            self.run(lambda f: f.close())
+            self.file = None
+        return self.path
+
+    def drop(self) -> None:
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+        self.file = None
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
+        self.path = None
 
 
 class IndexFileWriter:
-    """Streams unit rows into a FAISS ``IndexFlatIP`` file while an import runs.
+    """Streams a set's rows into its two files beside the store while an import runs:
+    the FAISS ``IndexFlatIP`` of its unit rows, and a raw float32 copy of its rows.
 
-    An import writes its index block by block as the rows arrive, instead of building a
-    FAISS index in memory and writing it at the end: the import holds no copy of the
-    matrix, and nothing is left to write after the last block. The row count in the
-    header is filled in by :meth:`finish`. If the folder cannot be written the writer
-    does nothing: the index is a cache, which the first query rebuilds.
+    An import writes them block by block as the rows arrive, instead of building a FAISS
+    index in memory and writing it at the end: the import holds no copy of the matrix,
+    and nothing is left to write after the last block. The row count in the index header
+    is filled in by :meth:`finish`. The raw copy lets a matrix read just the rows it
+    needs (a mapping, not 1 MiB chunks). Both are caches: if they cannot be written,
+    queries rebuild the index and matrices read the stored chunks.
     """
 
     def __init__(self, folder: Path, uid: str, dim: int) -> None:
         self.dim = dim
         self.rows = 0
-        self.tmp_path: Path | None = folder / f"{uid}.faiss.{os.getpid()}.tmp"
-        self._file: BinaryIO | None = None
-        try:
+        with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.tmp_path, "wb")  # noqa: SIM115 (closed by finish/abandon)
-            self._file.write(_flat_ip_header(dim, 0))
-        except OSError as exc:
-            log.warning("cannot persist an index in %s: %s", folder, exc)
-            self._drop()
+        suffix = f".{os.getpid()}.tmp"
+        self._index = _TempFile(folder / f"{uid}.faiss{suffix}", _flat_ip_header(dim, 0))
+        self._raw = _TempFile(folder / f"{uid}.rows{suffix}")
 
-    def add(self, unit_rows: np.ndarray) -> None:
-        """Append rows (float32, already unit length)."""
+    def add(self, unit_rows: np.ndarray, rows: np.ndarray) -> None:
+        """Append rows: unit length (for the index) and as stored (for the raw copy)."""
         self.rows += len(unit_rows)
-        if self._file is not None:
-            self._guarded(lambda f: f.write(memoryview(np.ascontiguousarray(unit_rows, dtype="<f4")).cast("B")))
+        self._index.run(lambda f: f.write(_bytes_of(unit_rows)))
+        self._raw.run(lambda f: f.write(_bytes_of(rows)))
 
-    def replace(self, row: int, unit_row: np.ndarray) -> None:
+    def replace(self, row: int, unit_row: np.ndarray, stored_row: np.ndarray) -> None:
         """Overwrite one row already added (a repeated word given its newest vector)."""
-        if self._file is not None:
-            offset = _FLAT_IP_HEADER.size + row * self.dim * 4
-            data = np.ascontiguousarray(unit_row, dtype="<f4").tobytes()
-            self._guarded(lambda f: os.pwrite(f.fileno(), data, offset))
+        at = row * self.dim * 4
+        self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(unit_row), _FLAT_IP_HEADER.size + at)))
+        self._raw.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(stored_row), at)))
 
     def finish(self) -> PreparedIndex:
-        """Write the final header and close the file."""
-        if self._file is not None:
-            header = _flat_ip_header(self.dim, self.rows)
-
-            def complete(f: BinaryIO) -> None:
-                f.flush()
-                os.pwrite(f.fileno(), header, 0)
-                f.close()
-
-            self._guarded(complete)
-            self._file = None
-        return PreparedIndex(self.tmp_path)
+        """Write the final index header and close both files."""
+        header = _flat_ip_header(self.dim, self.rows)
+        self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), header, 0)))
+        return PreparedIndex(self._index.close(), self._raw.close())
 
     def abandon(self) -> None:
-        """Close and delete the temp file (the import failed)."""
-        if self._file is not None:
-            self._file.close()
-        self._drop()
+        """Delete the temp files (the import failed)."""
+        self._index.drop()
+        self._raw.drop()
 
-    def _guarded(self, action: Callable[[BinaryIO], object]) -> None:
-        assert self._file is not None
-        try:
-            action(self._file)
-        except OSError as exc:  # a full disk costs a rebuild later, not the import
-            log.warning("cannot persist an index at %s: %s", self.tmp_path, exc)
-            self._file.close()
-            self._drop()
 
-    def _drop(self) -> None:
-        self._file = None
-        if self.tmp_path is not None:
-            with contextlib.suppress(OSError):
-                self.tmp_path.unlink(missing_ok=True)
-        self.tmp_path = None
+def _bytes_of(rows: np.ndarray) -> memoryview:
+    return memoryview(np.ascontiguousarray(rows, dtype="<f4")).cast("B")
 
 
 class IndexFolder:
-    """The folder of persisted indexes of one store."""
+    """The folder of persisted indexes (and raw row copies) of one store."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -156,24 +172,38 @@ class IndexFolder:
     def paths(self, uid: str) -> tuple[Path, Path]:
         return self.folder / f"{uid}.faiss", self.folder / f"{uid}.json"
 
-    def manifest_for(self, info: SetInfo, file_size: int) -> dict[str, object]:
+    def rows_path(self, uid: str) -> Path:
+        return self.folder / f"{uid}.rows"
+
+    def manifest_for(self, info: SetInfo, file_size: int, rows_file_size: int | None = None) -> dict[str, object]:
         # (No FAISS version: importing FAISS would cost an import 60 ms, and the file is
         # checked by loading it anyway.)
         return {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
-                "source_sha256": info.source_sha256, "index": INDEX_KIND, "file_size": file_size}
+                "source_sha256": info.source_sha256, "index": INDEX_KIND, "file_size": file_size,
+                "rows_file_size": rows_file_size}
 
-    def load(self, info: SetInfo) -> faiss.Index | None:
-        """The persisted index of ``info`` if its manifest and shape match, else None."""
-        index_path, manifest_path = self.paths(info.uid)
+    def _manifest(self, info: SetInfo) -> dict[str, object] | None:
+        """The manifest of ``info``'s files if it describes this very set, else None."""
+        _, manifest_path = self.paths(info.uid)
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            size = index_path.stat().st_size
         except (OSError, ValueError):
             return None
         expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
-                    "source_sha256": info.source_sha256, "index": INDEX_KIND, "file_size": size}
-        if any(manifest.get(k) != v for k, v in expected.items()):
+                    "source_sha256": info.source_sha256, "index": INDEX_KIND}
+        if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
             log.info("index of %s is stale (manifest %s)", info.name, manifest_path)
+            return None
+        return manifest
+
+    def load(self, info: SetInfo) -> faiss.Index | None:
+        """The persisted index of ``info`` if its manifest and shape match, else None."""
+        index_path, _ = self.paths(info.uid)
+        manifest = self._manifest(info)
+        try:
+            if manifest is None or manifest.get("file_size") != index_path.stat().st_size:
+                return None
+        except OSError:
             return None
         import faiss
 
@@ -187,35 +217,57 @@ class IndexFolder:
             return None
         return index
 
-    def save(self, info: SetInfo, unit_vectors: np.ndarray) -> faiss.Index:
-        """Build the index of ``info`` from its unit rows, persist it with its manifest, return it."""
+    def rows(self, info: SetInfo) -> np.ndarray | None:
+        """The raw copy of ``info``'s rows, mapped read-only, if the manifest vouches for it."""
+        path = self.rows_path(info.uid)
+        manifest = self._manifest(info)
+        expected_size = info.count * info.dim * 4
+        try:
+            if manifest is None or not (manifest.get("rows_file_size") == path.stat().st_size == expected_size):
+                return None
+            if expected_size == 0:
+                return np.empty((0, info.dim), dtype="<f4")
+            return np.memmap(path, dtype="<f4", mode="r", shape=(info.count, info.dim))
+        except (OSError, ValueError):
+            return None
+
+    def save(self, info: SetInfo, unit_vectors: np.ndarray, rows: np.ndarray) -> faiss.Index:
+        """Build the index of ``info`` from its unit rows, persist it (and the raw rows) with
+        its manifest, return it."""
         import faiss
 
         writer = self.writer(info.uid, info.dim)
-        writer.add(unit_vectors)
+        writer.add(unit_vectors, rows)
         self.publish(info, writer.finish())
         index = faiss.IndexFlatIP(info.dim)
         index.add(unit_vectors)
         return index
 
     def writer(self, uid: str, dim: int) -> IndexFileWriter:
-        """A temp index file for set ``uid``, filled as rows arrive and published after the commit."""
+        """Temp files for set ``uid``, filled as rows arrive and published after the commit."""
         return IndexFileWriter(self.folder, uid, dim)
 
     def publish(self, info: SetInfo, prepared: PreparedIndex) -> None:
-        """Move a prepared index into place, then its manifest (which makes it usable)."""
+        """Move the prepared files into place, then the manifest (which makes them usable)."""
         if prepared.tmp_path is None:
+            if prepared.rows_tmp_path is not None:
+                prepared.rows_tmp_path.unlink(missing_ok=True)
             return
         index_path, manifest_path = self.paths(info.uid)
         try:
             size = prepared.tmp_path.stat().st_size
             prepared.tmp_path.replace(index_path)
+            rows_size = None
+            if prepared.rows_tmp_path is not None:
+                rows_size = prepared.rows_tmp_path.stat().st_size
+                prepared.rows_tmp_path.replace(self.rows_path(info.uid))
             tmp_manifest = manifest_path.with_name(manifest_path.name + f".{os.getpid()}.tmp")
-            tmp_manifest.write_text(json.dumps(self.manifest_for(info, size), indent=1), encoding="utf-8")
+            tmp_manifest.write_text(json.dumps(self.manifest_for(info, size, rows_size), indent=1),
+                                    encoding="utf-8")
             tmp_manifest.replace(manifest_path)
         except OSError as exc:
             log.warning("cannot persist the index of %s in %s: %s", info.name, self.folder, exc)
 
     def discard(self, uid: str) -> None:
-        for path in self.paths(uid):
+        for path in (*self.paths(uid), self.rows_path(uid)):
             path.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from vecstore.catalog import Catalog, SetHeader, SetInfo, SqliteCatalog
 from vecstore.embeddings import EmbeddingSet
-from vecstore.errors import InvalidArgumentError, SetExistsError, SetNotFoundError
+from vecstore.errors import InputFileError, InvalidArgumentError, SetExistsError, SetNotFoundError
 from vecstore.index import IndexFolder
 from vecstore.location import StoreLocation, resolve
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from vecstore.database import Database
     from vecstore.importer import ImportCounts, Progress
     from vecstore.textformat import EmbeddingFile, ReadOptions
+    from vecstore.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,18 @@ class Store:
     def __getitem__(self, name: str) -> EmbeddingSet:
         return self.get(name)
 
+    def pick(self, name: str | None = None) -> EmbeddingSet:
+        """The set ``name``; without a name, the store's only set (an error lists them
+        when there are several)."""
+        if name is not None:
+            return self.get(name)
+        names = [s.name for s in self.sets()]
+        if len(names) == 1:
+            return self.get(names[0])
+        if not names:
+            raise InvalidArgumentError("the store has no sets; import one first: vecstore import glove-6b-50d")
+        raise InvalidArgumentError(f"the store has {len(names)} sets; choose one with --set ({', '.join(names)})")
+
     def remove(self, name: str) -> SetInfo:
         """Delete a set and its index."""
         info = self.catalog.find_set(name)
@@ -171,6 +184,50 @@ class Store:
         return ImportResult(info, "replaced" if existing else "imported", time.perf_counter() - started,
                             ImportCounts(info.count, info.count, 0, 0, False))
 
+    def import_keras(self, model: str | os.PathLike[str], vocabulary: Vocabulary | str | os.PathLike[str],
+                     name: str, *, layer: str | None = None, parent: str | None = None,
+                     replace: bool = False) -> ImportResult:
+        """Store the trained embedding of a Keras model file (``.keras`` or ``.h5``) as set
+        ``name``: row i of the layer is the vector of vocabulary index i; the padding and
+        OOV rows are dropped. The set records the model file's sha256 and its parent set:
+        ``parent`` (a set name), or the set a ``vecstore_<uid>`` layer was seeded from.
+        """
+        from vecstore.textformat import file_sha256
+        from vecstore.vocabulary import Vocabulary
+
+        path = Path(model)
+        name = _check_name(name)
+        vocab = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary.read(vocabulary)
+        started = time.perf_counter()
+        if not path.is_file():
+            raise InputFileError(path, "no such model file")
+        sha256 = file_sha256(path)
+        existing = self.catalog.find_set(name)
+        if existing is not None and not replace:
+            _same_source_or_raise(existing, lambda: sha256)
+            return ImportResult(existing, "unchanged", time.perf_counter() - started)
+        parent_uid = self.get(parent).info.uid if parent is not None else None
+        from vecstore.keras import read_embedding  # TensorFlow starts here, after the cheap checks
+
+        trained = read_embedding(path, layer)
+        rows, dim = trained.weights.shape
+        if rows != len(vocab):
+            raise InvalidArgumentError(f"{path}: layer {trained.layer_name!r} has {rows} rows but the {vocab.kind} "
+                                       f"vocabulary has {len(vocab)} indexes: is it the model's vocabulary?")
+        keep = vocab.word_indexes()
+        words = [vocab.tokens[i] for i in keep]
+        vectors = np.ascontiguousarray(trained.weights[keep], dtype=np.float32)
+        if not np.isfinite(vectors).all():
+            bad = words[int(np.argmin(np.isfinite(vectors).all(axis=1)))]
+            raise InputFileError(path, f"the vector of {bad!r} holds a value that is not a finite number")
+        if any("\n" in w or "\r" in w for w in words):
+            raise InvalidArgumentError("a vocabulary token holds a line break, which a set's word cannot")
+        if parent_uid is None and trained.parent_uid is not None:
+            parent_uid = next((s.uid for s in self.sets() if s.uid == trained.parent_uid), None)
+        header = SetHeader(name, dim, "keras", f"{path.resolve()}#{trained.layer_name}", parent_uid)
+        info = self._write_rows(header, existing, [(words, vectors)], lambda: sha256)
+        return ImportResult(info, "replaced" if existing else "imported", time.perf_counter() - started)
+
     def _stream(self, header: SetHeader, existing: SetInfo | None, source: EmbeddingFile,
                 options: ReadOptions, sha256: Callable[[], str],
                 progress: Progress | None) -> tuple[SetInfo, ImportCounts]:
@@ -212,7 +269,7 @@ class Store:
                     builder.add(words, vectors)
                 builder.finish(complete(builder.count) if complete is not None else {})
                 prepared = index.finish()
-                info = writer.finish(builder.count, sha256())
+                info = writer.finish(builder.count, sha256(), builder.stats.result().to_json())
         except BaseException:
             index.abandon()
             raise

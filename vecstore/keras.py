@@ -1,0 +1,213 @@
+"""Keras 3: Embedding layers seeded from a stored set, and trained embeddings read back.
+
+This is the only module that imports Keras (and so TensorFlow), and only when it is
+itself imported: queries, imports and matrices never pay TensorFlow's start-up.
+
+- :func:`embedding_layer` returns a Keras ``Embedding`` whose rows are the set's vectors
+  for a vocabulary (frozen, fully trainable, or trainable only for the words the set
+  lacks), with the coverage report;
+- :func:`read_embedding` reads a trained embedding layer's weights from a ``.keras`` or
+  ``.h5`` model file (loaded with ``safe_mode=True``), for ``Store.import_keras``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vecstore.errors import InputFileError, InvalidArgumentError, MissingDependencyError
+
+try:
+    import keras
+    from keras import ops
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("Keras features need TensorFlow: pip install 'vecstore[keras]'") from exc
+
+if TYPE_CHECKING:
+    from vecstore.embeddings import EmbeddingSet
+    from vecstore.matrix import Coverage
+    from vecstore.store import Store
+    from vecstore.vocabulary import Vocabulary
+
+#: Layers made by embedding_layer are named so, letting import-keras find the parent set.
+LAYER_NAME_PREFIX = "vecstore_"
+_PARENT_IN_NAME = re.compile(rf"{LAYER_NAME_PREFIX}([0-9a-f]{{32}})")
+
+TRAINABLE_CHOICES = (False, True, "new")
+
+
+@keras.saving.register_keras_serializable(package="vecstore")
+class PartlyTrainableEmbedding(keras.layers.Layer):
+    """An embedding whose pretrained rows are frozen and whose other rows train.
+
+    Two weights: ``pretrained`` (input_dim x dim, not trainable; zeros in the new rows)
+    and ``new_rows`` (one trainable row per index in ``trainable_rows``). A lookup adds
+    the token's pretrained row and, for a new word, its trainable row; every other
+    index reads a constant zero row instead, so no gradient ever reaches a pretrained
+    vector. :attr:`embeddings` is the sum, the matrix the layer stands for.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, trainable_rows: Sequence[int], *,
+                 mask_zero: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_dim = int(input_dim)
+        self.output_dim = int(output_dim)
+        self.trainable_rows = [int(i) for i in trainable_rows]
+        self.mask_zero = bool(mask_zero)
+        slots = np.zeros(self.input_dim, dtype="int32")  # 0: the constant zero row
+        slots[self.trainable_rows] = np.arange(1, len(self.trainable_rows) + 1, dtype="int32")
+        self._slots = slots
+
+    def build(self, input_shape: Any = None) -> None:
+        self.pretrained = self.add_weight(shape=(self.input_dim, self.output_dim), initializer="zeros",
+                                          trainable=False, name="pretrained")
+        self.new_rows = self.add_weight(shape=(len(self.trainable_rows), self.output_dim), initializer="zeros",
+                                        trainable=True, name="new_rows")
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        ids = ops.cast(inputs, "int32")
+        zero_then_new = ops.concatenate([ops.zeros((1, self.output_dim), dtype=self.new_rows.dtype),
+                                         self.new_rows], axis=0)
+        slots = ops.take(ops.convert_to_tensor(self._slots), ids, axis=0)
+        return ops.take(self.pretrained, ids, axis=0) + ops.take(zero_then_new, slots, axis=0)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return ops.not_equal(inputs, 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return (*input_shape, self.output_dim)
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """The matrix the layer stands for: pretrained rows plus the trained new rows."""
+        matrix = np.array(ops.convert_to_numpy(self.pretrained), dtype=np.float32)
+        matrix[self.trainable_rows] += ops.convert_to_numpy(self.new_rows)
+        return matrix
+
+    def set_matrix(self, matrix: np.ndarray) -> None:
+        """Seed from a full matrix: its new rows start the trainable ones."""
+        if not self.built:
+            self.build()
+        frozen = np.array(matrix, dtype=np.float32)
+        frozen[self.trainable_rows] = 0.0
+        self.pretrained.assign(frozen)
+        self.new_rows.assign(np.asarray(matrix, dtype=np.float32)[self.trainable_rows])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "trainable_rows": self.trainable_rows, "mask_zero": self.mask_zero}
+
+
+def embedding_layer(store_or_set: Store | EmbeddingSet, vocabulary: Vocabulary | Sequence[str] | Any, *,
+                    trainable: bool | str = False, mask_zero: bool = True, oov: str = "zeros",
+                    case_fold: bool = True, seed: int = 0, set_name: str | None = None,
+                    name: str | None = None) -> tuple[keras.layers.Layer, Coverage]:
+    """A Keras 3 embedding layer seeded with the set's vectors for ``vocabulary``, and the
+    coverage report.
+
+    ``vocabulary``: a :class:`~vecstore.vocabulary.Vocabulary`, a token list in index
+    order (``TextVectorization.get_vocabulary()``), or a ``TextVectorization`` layer.
+    ``trainable``: ``False`` (frozen), ``True`` (every row trains) or ``"new"`` (only the
+    rows of words the set lacks, and the OOV row, train; see
+    :class:`PartlyTrainableEmbedding`). ``oov``, ``case_fold`` and ``seed`` are those of
+    :func:`vecstore.matrix.build_matrix`. The layer is named ``vecstore_<set uid>``
+    unless ``name`` is given, which lets ``import-keras`` record the parent set.
+    """
+    from vecstore.matrix import build_matrix
+
+    if trainable not in TRAINABLE_CHOICES:
+        raise InvalidArgumentError(f"trainable must be False, True or 'new', not {trainable!r}")
+    embedding_set = _the_set(store_or_set, set_name)
+    vocab = as_vocabulary(vocabulary)
+    built = build_matrix(embedding_set, vocab, oov=oov, case_fold=case_fold, seed=seed)
+    input_dim, dim = built.matrix.shape
+    name = name or f"{LAYER_NAME_PREFIX}{embedding_set.info.uid}"
+    if trainable == "new":
+        special = {i for i in (vocab.padding,) if i is not None}
+        new_rows = [i for i in range(input_dim) if not built.pretrained[i] and i not in special]
+        layer = PartlyTrainableEmbedding(input_dim, dim, new_rows, mask_zero=mask_zero, name=name)
+        layer.set_matrix(built.matrix)
+    else:
+        layer = keras.layers.Embedding(input_dim, dim, mask_zero=mask_zero, trainable=bool(trainable), name=name)
+        layer.build()
+        layer.set_weights([built.matrix])
+    return layer, built.coverage
+
+
+def as_vocabulary(vocabulary: Vocabulary | Sequence[str] | Any) -> Vocabulary:
+    """A Vocabulary from a Vocabulary, a token list, or a TextVectorization/StringLookup layer."""
+    from vecstore.vocabulary import Vocabulary
+
+    if isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    if hasattr(vocabulary, "get_vocabulary"):
+        return Vocabulary.from_tokens([str(t) for t in vocabulary.get_vocabulary()], "TextVectorization")
+    if isinstance(vocabulary, (str, Path)):
+        return Vocabulary.read(vocabulary)
+    return Vocabulary.from_tokens([str(t) for t in vocabulary])
+
+
+def _the_set(store_or_set: Store | EmbeddingSet, set_name: str | None) -> EmbeddingSet:
+    from vecstore.embeddings import EmbeddingSet
+
+    if isinstance(store_or_set, EmbeddingSet):
+        return store_or_set
+    return store_or_set.pick(set_name)
+
+
+@dataclass(frozen=True)
+class TrainedEmbedding:
+    """The weights of one embedding layer of a model file."""
+
+    layer_name: str
+    weights: np.ndarray  # (input_dim, dim) float32
+    parent_uid: str | None  # the set it was seeded from, if its name says so
+
+
+def read_embedding(path: str | Path, layer: str | None = None) -> TrainedEmbedding:
+    """The embedding weights of the model saved at ``path`` (``.keras`` or ``.h5``),
+    loaded with ``safe_mode=True``; ``layer`` names the layer when the model has several."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such model file")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many kinds for a file it cannot load
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(path, f"cannot load the model: {first_line}") from None
+    candidates = [lay for lay in _all_layers(model)
+                  if isinstance(lay, (keras.layers.Embedding, PartlyTrainableEmbedding))]
+    if layer is not None:
+        chosen = [lay for lay in candidates if lay.name == layer]
+        if not chosen:
+            names = ", ".join(lay.name for lay in candidates) or "none"
+            raise InputFileError(path, f"no embedding layer named {layer!r} (embedding layers: {names})")
+    elif len(candidates) != 1:
+        names = ", ".join(lay.name for lay in candidates)
+        raise InputFileError(path, f"the model has {len(candidates)} embedding layers"
+                                   + (f" ({names}): choose one with --layer" if candidates else ""))
+    else:
+        chosen = candidates
+    found = chosen[0]
+    if isinstance(found, PartlyTrainableEmbedding):
+        weights = found.embeddings
+    else:
+        weights = np.array(ops.convert_to_numpy(found.embeddings), dtype=np.float32)
+    match = _PARENT_IN_NAME.fullmatch(found.name)
+    return TrainedEmbedding(found.name, weights, match.group(1) if match else None)
+
+
+def _all_layers(model: Any) -> list[Any]:
+    """Every layer of a model, nested models included."""
+    found = []
+    for lay in getattr(model, "layers", []):
+        found.append(lay)
+        if hasattr(lay, "layers"):
+            found.extend(_all_layers(lay))
+    return found
