@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-formats bench-layout lint clean
+.PHONY: demo test bench bench-formats bench-matrix bench-layout lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	$(BIN)/vecstore import glove-6b-50d
@@ -12,6 +12,9 @@ demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	$(BIN)/vecstore neighbours king --set glove-6b-50d -k 10
 	$(BIN)/vecstore analogy man king woman --set glove-6b-50d -k 5
 	$(BIN)/vecstore similarity king queen --set glove-6b-50d
+	mkdir -p .demo
+	$(BIN)/vecstore matrix --set glove-6b-50d --texts examples/tutorial.txt --vocab-out .demo/vocab.txt \
+		--out .demo/matrix.npy
 
 test: $(STAMP)  ## lint, then the whole test suite
 	$(BIN)/ruff check .
@@ -22,6 +25,9 @@ bench: $(STAMP)  ## import and cold query vs gensim and the tutorial's loop on t
 
 bench-formats: $(STAMP)  ## import by format vs pandas, gensim, cat; synthetic 2M x 300 file (~10 min, 5 GB of disk)
 	$(BIN)/python benchmarks/bench_formats.py
+
+bench-matrix: $(STAMP)  ## a 20,000-word embedding matrix vs the tutorial's dict and gensim (~10 s)
+	$(BIN)/python benchmarks/bench_matrix.py
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py
@@ -36,4 +42,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .demo
