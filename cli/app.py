@@ -146,8 +146,7 @@ def import_command(
         return
     info = result.info
     if result.status == "unchanged":
-        typer.echo(f"{info.name}: already imported from the same source (sha256 {info.source_sha256[:12]}); "
-                   "nothing to do (--replace re-imports)")
+        _print_unchanged(info, "source")
         return
     typer.echo(f"{info.name}: {result.status} {info.count:,} words x {info.dim} dims ({info.format}) "
                f"in {result.seconds:.2f} s")
@@ -161,6 +160,11 @@ def import_command(
         if counts.limited:
             notes.append(f"stopped at --limit {limit:,} after {counts.lines_read:,} lines")
         typer.echo("  " + "; ".join(notes))
+
+
+def _print_unchanged(info, what: str) -> None:
+    typer.echo(f"{info.name}: already imported from the same {what} (sha256 {info.source_sha256[:12]}); "
+               "nothing to do (--replace re-imports)")
 
 
 @contextmanager
@@ -426,8 +430,7 @@ def import_keras_command(
         return
     info = result.info
     if result.status == "unchanged":
-        typer.echo(f"{info.name}: already imported from the same model file (sha256 {info.source_sha256[:12]}); "
-                   "nothing to do (--replace re-imports)")
+        _print_unchanged(info, "model file")
         return
     typer.echo(f"{info.name}: {result.status} {info.count:,} words x {info.dim} dims from {model}"
                + (f" (seeded from {parent_name})" if parent_name else ""))

@@ -54,6 +54,13 @@ def glove_store(tmp_path_factory: pytest.TempPathFactory, glove_text: Path) -> P
     return path
 
 
+@pytest.fixture(scope="module")
+def glove(glove_store: Path):
+    """The real GloVe set of ``glove_store``, opened once per test module (read only)."""
+    with Store(glove_store) as store:
+        yield store.get("glove")
+
+
 def write_lines(path: Path, lines: list[str] | bytes) -> Path:
     """Write a small embedding file from text lines (each ended by \\n) or raw bytes."""
     path.write_bytes(lines if isinstance(lines, bytes) else "".join(f"{line}\n" for line in lines).encode())

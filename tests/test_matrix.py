@@ -19,12 +19,6 @@ from vecstore.vocabulary import Vocabulary
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def glove(glove_store: Path):
-    with Store(glove_store) as store:
-        yield store.get("glove")
-
-
 def test_tutorial_matrix_rows_are_the_real_glove_vectors(glove, glove_arrays) -> None:
     words, vectors = glove_arrays
     row_of = {w: i for i, w in enumerate(words)}

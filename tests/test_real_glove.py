@@ -11,12 +11,6 @@ from vecstore import Store, UnknownWordError
 from vecstore.index import normalized
 
 
-@pytest.fixture(scope="module")
-def glove(glove_store: Path):
-    with Store(glove_store) as store:
-        yield store.get("glove")
-
-
 def test_text_import_is_bit_identical_to_the_published_vectors(glove, glove_arrays) -> None:
     words, vectors = glove_arrays
     assert glove.info.count == 400_000 and glove.dim == 50

@@ -28,13 +28,20 @@ _EXPORTS = {
     "UnknownWordError": "vecstore.errors",
     "InputFileError": "vecstore.errors",
     "InvalidArgumentError": "vecstore.errors",
+    "MissingDependencyError": "vecstore.errors",
+    "Vocabulary": "vecstore.vocabulary",
+    "Coverage": "vecstore.matrix",
+    "EmbeddingMatrix": "vecstore.matrix",
 }
 
 __all__ = [
+    "Coverage",
+    "EmbeddingMatrix",
     "EmbeddingSet",
     "ImportResult",
     "InputFileError",
     "InvalidArgumentError",
+    "MissingDependencyError",
     "Neighbour",
     "SetExistsError",
     "SetInfo",
@@ -43,6 +50,7 @@ __all__ = [
     "StoreError",
     "UnknownWordError",
     "VecstoreError",
+    "Vocabulary",
     "__version__",
 ]
 
@@ -52,13 +60,16 @@ if TYPE_CHECKING:
     from vecstore.errors import (
         InputFileError,
         InvalidArgumentError,
+        MissingDependencyError,
         SetExistsError,
         SetNotFoundError,
         StoreError,
         UnknownWordError,
         VecstoreError,
     )
+    from vecstore.matrix import Coverage, EmbeddingMatrix
     from vecstore.store import ImportResult, Store
+    from vecstore.vocabulary import Vocabulary
 
 
 def __getattr__(name: str) -> Any:

@@ -189,7 +189,10 @@ class EmbeddingSet:
 
         if self.info.stats is None:
             stats = SetStats.of(self.matrix())
-            self._catalog.save_stats(self.info, stats.to_json())
+            try:
+                self._catalog.save_stats(self.info, stats.to_json())
+            except StoreError as exc:  # a read-only store: measured again next time
+                log.info("cannot save the statistics of %s: %s", self.name, exc)
             self.info = replace(self.info, stats=stats.to_json())
         return SetStats.from_json(self.info.stats)
 
