@@ -35,7 +35,7 @@ bench-layout: $(STAMP)  ## the storage layouts compared
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py vecstore/_fastparse.c  # (an editable install compiles the C parser once)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[glove,test,bench]'
