@@ -168,3 +168,17 @@ def test_cli_matrix_errors_are_one_line(glove_store: Path, tmp_path: Path, monke
     assert result.exit_code == 1
     assert message in result.output and result.output.count("\n") == 1
     assert not (tmp_path / "m.npy").exists()
+
+
+def test_import_statistics_equal_a_float64_computation_even_for_extreme_values(tmp_path: Path) -> None:
+    # The import sums squares from the norms it computes anyway; rows beyond float32's
+    # squared range (1e20) or tiny ones (1e-30) take the float64 path there too.
+    lines = ["a 1e20 2e20 0", "b 1e-30 2e-30 0", "c 0 0 0", "d 0.5 -0.25 3", "e 1 2 3"]
+    with Store(tmp_path / "s.db") as store:
+        store.import_file(write_lines(tmp_path / "x.txt", lines), "x")
+        embedding_set = store.get("x")
+        stats = embedding_set.stats()
+        wide = embedding_set.matrix().astype(np.float64)
+    np.testing.assert_allclose(stats.mean, wide.mean(axis=0), rtol=1e-12)
+    assert stats.value_mean == pytest.approx(wide.mean(), rel=1e-12)
+    assert stats.value_std == pytest.approx(wide.std(), rel=1e-9)

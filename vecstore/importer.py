@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vecstore.catalog import SetWriter, rows_per_chunk
-from vecstore.index import IndexFileWriter, normalized
+from vecstore.index import IndexFileWriter, normalized, unit_rows
 from vecstore.stats import StatsAccumulator
 
 #: progress(bytes of the file read, file size, rows stored)
@@ -56,8 +56,9 @@ class SetBuilder:
     def add(self, words: list[str], vectors: np.ndarray) -> None:
         if not words:
             return
-        self.index.add(normalized(vectors), vectors)
-        self.stats.add(vectors)
+        unit, squares = unit_rows(vectors)
+        self.index.add(unit, vectors)
+        self.stats.add(vectors, squares=squares)
         start = 0
         while start < len(words):
             filled = len(self._buffer_words)

@@ -45,13 +45,16 @@ class StatsAccumulator:
         self._sum = np.zeros(dim, dtype=np.float64)
         self._squares = 0.0
 
-    def add(self, vectors: np.ndarray, sign: int = 1) -> None:
-        """Add rows (``sign=-1`` takes rows back out: a repeated word's replaced vector)."""
+    def add(self, vectors: np.ndarray, sign: int = 1, squares: float | None = None) -> None:
+        """Add rows (``sign=-1`` takes rows back out: a repeated word's replaced vector);
+        ``squares``, the sum of their squared values, when the caller has it already."""
         rows = np.asarray(vectors, dtype=np.float32).reshape(-1, self._sum.shape[0])
         self.rows += sign * rows.shape[0]
         # Summed in float64 without a float64 copy of the block.
         self._sum += sign * rows.sum(axis=0, dtype=np.float64)
-        self._squares += sign * float(np.einsum("ij,ij->", rows, rows, dtype=np.float64))
+        if squares is None:
+            squares = float(np.einsum("ij,ij->", rows, rows, dtype=np.float64))
+        self._squares += sign * squares
 
     def result(self) -> SetStats:
         values = self.rows * self._sum.shape[0]
