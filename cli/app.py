@@ -209,9 +209,16 @@ def sets_command(as_json: JsonOption = False) -> None:
     if not sets:
         typer.echo("The store has no sets. Import one: vecstore import glove-6b-50d")
         return
+    names = {s.uid: s.name for s in sets}
+
+    def source(s) -> str:
+        if s.parent_uid is None:
+            return s.source
+        return f"{s.source} (seeded from {names.get(s.parent_uid, 'a removed set')})"
+
     rows = [("name", "words", "dims", "format", "imported at (UTC)", "sha256", "source")]
     rows += [(s.name, f"{s.count:,}", str(s.dim), s.format, s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-              s.source_sha256[:12], s.source) for s in sets]
+              s.source_sha256[:12], source(s)) for s in sets]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1])

@@ -183,6 +183,8 @@ def test_cli_import_keras_and_csv_export(store: Store, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["status"] == "imported" and report["parent"] == "glove" and report["count"] == 14
+    listed = runner.invoke(app, ["--store", location, "sets"])
+    assert "m.keras#vecstore_" in listed.output and "(seeded from glove)" in listed.output
     out = tmp_path / "learned.csv"
     exported = runner.invoke(app, ["--store", location, "export", "learned", str(out), "--format", "csv"])
     assert exported.exit_code == 0, exported.output
