@@ -144,3 +144,10 @@ def test_encode_pads_at_the_end_and_maps_unknown_words_to_oov() -> None:
     index = {t: i for i, t in enumerate(vocab.tokens)}
     assert encoded.tolist() == [[index["good"], index["work"], 0, 0],
                                 [index["excellent"], 1, index["effort"], 0]]
+
+
+def test_encode_needs_a_padding_index_to_pad() -> None:
+    words = Vocabulary.from_tokens(["good", "work", "poor"])
+    assert words.encode(["good work", "poor good"]).tolist() == [[0, 1], [2, 0]]
+    with pytest.raises(InvalidArgumentError, match="no padding index"):
+        words.encode(["good work", "poor"])

@@ -123,8 +123,10 @@ def embedding_layer(store_or_set: Store | EmbeddingSet, vocabulary: Vocabulary |
 
     if trainable not in TRAINABLE_CHOICES:
         raise InvalidArgumentError(f"trainable must be False, True or 'new', not {trainable!r}")
+    from vecstore.vocabulary import Vocabulary
+
     embedding_set = _the_set(store_or_set, set_name)
-    vocab = as_vocabulary(vocabulary)
+    vocab = Vocabulary.of(vocabulary)
     built = build_matrix(embedding_set, vocab, oov=oov, case_fold=case_fold, seed=seed)
     input_dim, dim = built.matrix.shape
     name = name or f"{LAYER_NAME_PREFIX}{embedding_set.info.uid}"
@@ -138,19 +140,6 @@ def embedding_layer(store_or_set: Store | EmbeddingSet, vocabulary: Vocabulary |
         layer.build()
         layer.set_weights([built.matrix])
     return layer, built.coverage
-
-
-def as_vocabulary(vocabulary: Vocabulary | Sequence[str] | Any) -> Vocabulary:
-    """A Vocabulary from a Vocabulary, a token list, or a TextVectorization/StringLookup layer."""
-    from vecstore.vocabulary import Vocabulary
-
-    if isinstance(vocabulary, Vocabulary):
-        return vocabulary
-    if hasattr(vocabulary, "get_vocabulary"):
-        return Vocabulary.from_tokens([str(t) for t in vocabulary.get_vocabulary()], "TextVectorization")
-    if isinstance(vocabulary, (str, Path)):
-        return Vocabulary.read(vocabulary)
-    return Vocabulary.from_tokens([str(t) for t in vocabulary])
 
 
 def _the_set(store_or_set: Store | EmbeddingSet, set_name: str | None) -> EmbeddingSet:

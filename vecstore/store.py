@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -184,7 +184,7 @@ class Store:
         return ImportResult(info, "replaced" if existing else "imported", time.perf_counter() - started,
                             ImportCounts(info.count, info.count, 0, 0, False))
 
-    def import_keras(self, model: str | os.PathLike[str], vocabulary: Vocabulary | str | os.PathLike[str],
+    def import_keras(self, model: str | os.PathLike[str], vocabulary: Vocabulary | str | os.PathLike[str] | Any,
                      name: str, *, layer: str | None = None, parent: str | None = None,
                      replace: bool = False) -> ImportResult:
         """Store the trained embedding of a Keras model file (``.keras`` or ``.h5``) as set
@@ -197,7 +197,7 @@ class Store:
 
         path = Path(model)
         name = _check_name(name)
-        vocab = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary.read(vocabulary)
+        vocab = Vocabulary.of(vocabulary)  # a Vocabulary, a file, a TextVectorization layer or a token list
         started = time.perf_counter()
         if not path.is_file():
             raise InputFileError(path, "no such model file")

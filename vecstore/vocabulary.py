@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,18 @@ class Vocabulary:
         if kind is None:
             kind = "TextVectorization" if (padding, oov) == (0, 1) else "word list"
         return cls(tokens, padding, oov, kind)
+
+    @classmethod
+    def of(cls, vocabulary: Vocabulary | str | Path | Sequence[str] | Any) -> Vocabulary:
+        """A Vocabulary from what users hold: a Vocabulary, a file path (see :meth:`read`),
+        a ``TextVectorization``/``StringLookup`` layer, or a token list in index order."""
+        if isinstance(vocabulary, Vocabulary):
+            return vocabulary
+        if isinstance(vocabulary, (str, Path)):
+            return cls.read(vocabulary)
+        if hasattr(vocabulary, "get_vocabulary"):
+            return cls.from_tokens([str(t) for t in vocabulary.get_vocabulary()], "TextVectorization")
+        return cls.from_tokens([str(t) for t in vocabulary])
 
     @classmethod
     def from_tokenizer_json(cls, text: str, path: str | Path = "<tokenizer>") -> Vocabulary:
@@ -219,6 +232,9 @@ class Vocabulary:
             ids = [index.get(token, self.oov) for token in tokenize(text)]
             sequences.append([i for i in ids if i is not None])
         width = length if length is not None else max((len(s) for s in sequences), default=0)
+        if self.padding is None and any(len(s) < width for s in sequences):
+            raise InvalidArgumentError("this vocabulary has no padding index (its first token is a word), so "
+                                       "shorter texts cannot be padded; give it an empty first line")
         out = np.full((len(sequences), width), self.padding or 0, dtype=np.int64)
         for row, ids in enumerate(sequences):
             ids = ids[:width]
