@@ -129,3 +129,15 @@ def test_an_import_killed_at_any_step_is_all_or_nothing(tmp_path: Path, glove_te
             glove = reopened.get("glove")
             assert len(glove.words) == 400_000 and glove.matrix().shape == (400_000, 50)
             assert glove.neighbours("king", k=1)[0].word == "prince"
+
+
+def test_without_tensorflow_keras_features_are_a_one_line_error(small_store: Path, tmp_path: Path) -> None:
+    # As on an install without the keras extra: importing keras fails.
+    (tmp_path / "vocab.txt").write_text("\n[UNK]\nking\n")
+    (tmp_path / "model.keras").write_bytes(b"not really a model")
+    code = ("import sys; sys.modules['keras'] = None; sys.modules['tensorflow'] = None\n" + PROBE)
+    out = subprocess.run([sys.executable, "-c", code, str(small_store), "import-keras", str(tmp_path / "model.keras"),
+                          "--vocab", str(tmp_path / "vocab.txt"), "--name", "k"],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1])["exit"] == 1
+    assert out.stderr.strip() == "Error: Keras features need TensorFlow: pip install 'vecstore[keras]'"
