@@ -145,6 +145,20 @@ def cat_row(seconds: float, size_mb: float, extra_cols: int) -> list[str]:
             *(["-"] * extra_cols)]
 
 
+def report_runs(runs: dict[str, Runs], size_mb: float, cat_s: float, note: str, check: str | None,
+                crashed: list[str], matrix_mb: float | None = None) -> None:
+    """A section's table (its loaders and the raw read), errors, a note and the store check;
+    the labels of crashed loaders are added to ``crashed``."""
+    headers = ["loader", "load s", "MB/s", "wall s", "peak RSS MB", *(["x matrix"] if matrix_mb else []), "runs"]
+    table(headers, [*loader_rows(list(runs.values()), size_mb, matrix_mb),
+                    cat_row(cat_s, size_mb, len(headers) - 3)])
+    print_errors(list(runs.values()))
+    crashed += [r.label for r in runs.values() if r.error]
+    print(note)
+    if check:
+        print(f"  vecstore check: {check}")
+
+
 def print_errors(all_runs: list[Runs]) -> None:
     for runs in all_runs:
         if runs.error is not None:
@@ -276,6 +290,12 @@ class Bar:
     ok: bool | None  # None: could not be measured
 
 
+def add_bar(bars: list[Bar], bar: Bar) -> None:
+    """Record a bar and print its verdict."""
+    bars.append(bar)
+    print(f"  bar: {bar.name}: {verdict(bar.ok) if bar.ok is not None else 'FAIL (not measured)'}")
+
+
 def bench(args: argparse.Namespace) -> int:
     work: Path = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -304,14 +324,10 @@ def bench(args: argparse.Namespace) -> int:
         check = checked("GloVe", check_glove_store, store) if runs["vecstore"].ok else None
     finally:
         common.remove_store(store)
-    table(["loader", "load s", "MB/s", "wall s", "peak RSS MB", "runs"],
-          [*loader_rows(list(runs.values()), size_mb), cat_row(cat_s, size_mb, 3)])
-    print_errors(list(runs.values()))
-    crashed += [r.label for r in runs.values() if r.error]
-    print("  (the file was read once before the timed cat runs and the loads: the page cache is warm;")
-    print(f"   cat: median of {max(args.repeat, 3)} runs; vecstore's load includes hashing, storing and indexing)")
-    if check:
-        print(f"  vecstore check: {check}")
+    report_runs(runs, size_mb, cat_s,
+                "  (the file was read once before the timed cat runs and the loads: the page cache is warm;\n"
+                f"   cat: median of {max(args.repeat, 3)} runs; vecstore's load includes hashing, storing and "
+                "indexing)", check, crashed)
     r_pandas, r_tut, r_gensim = (ratio(runs[k], runs["vecstore"]) for k in ("pandas", "tutorial", "gensim"))
     print(f"  pandas / vecstore:   {show_ratio(r_pandas)}")
     print(f"  tutorial / vecstore: {show_ratio(r_tut)}")
@@ -322,8 +338,7 @@ def bench(args: argparse.Namespace) -> int:
             (f"GloVe text: vecstore >= {BAR_TUTORIAL:g}x faster than the tutorial", r_tut, BAR_TUTORIAL, "tutorial"),
             (f"GloVe text: vecstore >= {BAR_GENSIM:g}x faster than gensim", r_gensim, BAR_GENSIM, "gensim")):
         peer_s = f"{peer} {runs[peer].median('seconds'):.2f} s" if runs[peer].ok else f"{peer} failed"
-        bars.append(Bar(name, f"{show_ratio(value)} ({vec_s}, {peer_s})", None if value is None else value >= bar))
-        print(f"  bar: {name}: {verdict(bars[-1].ok) if bars[-1].ok is not None else 'FAIL (not measured)'}")
+        add_bar(bars, Bar(name, f"{show_ratio(value)} ({vec_s}, {peer_s})", None if value is None else value >= bar))
 
     # 2. word2vec binary ----------------------------------------------------------------
     binary = word2vec_binary(work)
@@ -341,20 +356,13 @@ def bench(args: argparse.Namespace) -> int:
         check = checked("binary", check_glove_store, store) if bruns["vecstore"].ok else None
     finally:
         common.remove_store(store)
-    table(["loader", "load s", "MB/s", "wall s", "peak RSS MB", "runs"],
-          [*loader_rows(list(bruns.values()), bin_mb), cat_row(cat_b, bin_mb, 3)])
-    print_errors(list(bruns.values()))
-    crashed += [r.label for r in bruns.values() if r.error]
-    print("  (page cache warm, as above)")
-    if check:
-        print(f"  vecstore check: {check}")
+    report_runs(bruns, bin_mb, cat_b, "  (page cache warm, as above)", check, crashed)
     r_bin = ratio(bruns["gensim"], bruns["vecstore"])
     print(f"  gensim / vecstore:   {show_ratio(r_bin)}")
     name = "word2vec binary: vecstore at least as fast as gensim"
     detail = (f" (vecstore {bruns['vecstore'].median('seconds'):.2f} s, "
               f"gensim {bruns['gensim'].median('seconds'):.2f} s)" if r_bin is not None else "")
-    bars.append(Bar(name, show_ratio(r_bin) + detail, None if r_bin is None else r_bin >= BAR_BINARY))
-    print(f"  bar: {name}: {verdict(bars[-1].ok) if bars[-1].ok is not None else 'FAIL (not measured)'}")
+    add_bar(bars, Bar(name, show_ratio(r_bin) + detail, None if r_bin is None else r_bin >= BAR_BINARY))
 
     # 3. synthetic 2M x 300 -------------------------------------------------------------
     if args.skip_synthetic:
@@ -376,25 +384,18 @@ def bench(args: argparse.Namespace) -> int:
         finally:
             common.remove_store(store)
         run_loader(sruns["gensim"], common.load_cmd("gensim-text", syn), work, SYN_ROWS, SYN_DIM)
-        table(["loader", "load s", "MB/s", "wall s", "peak RSS MB", "x matrix", "runs"],
-              [*loader_rows(list(sruns.values()), syn_mb, matrix_mb), cat_row(cat_y, syn_mb, 4)])
-        print_errors(list(sruns.values()))
-        crashed += [r.label for r in sruns.values() if r.error]
-        print("  (page cache warm: the file was read once before; cat: median of 3; the store was deleted after the"
-              " check)")
-        if check:
-            print(f"  vecstore check: {check}")
+        report_runs(sruns, syn_mb, cat_y, "  (page cache warm: the file was read once before; cat: median of 3; "
+                    "the store was deleted after the check)", check, crashed, matrix_mb)
         print(f"  gensim / vecstore:   {show_ratio(ratio(sruns['gensim'], sruns['vecstore']))}")
         name = f"synthetic 2M x 300: vecstore peak RSS < {BAR_SYN_RSS:g}x the float32 matrix"
         if sruns["vecstore"].ok:
             peak = sruns["vecstore"].peak()
-            bars.append(Bar(name, f"{peak:,.0f} MB = {peak / matrix_mb:.2f}x of {matrix_mb:,.0f} MB "
-                                  f"(import {sruns['vecstore'].median('seconds'):.1f} s, "
-                                  f"{syn_mb / sruns['vecstore'].median('seconds'):.0f} MB/s)",
-                            peak < BAR_SYN_RSS * matrix_mb))
+            add_bar(bars, Bar(name, f"{peak:,.0f} MB = {peak / matrix_mb:.2f}x of {matrix_mb:,.0f} MB "
+                                    f"(import {sruns['vecstore'].median('seconds'):.1f} s, "
+                                    f"{syn_mb / sruns['vecstore'].median('seconds'):.0f} MB/s)",
+                              peak < BAR_SYN_RSS * matrix_mb))
         else:
-            bars.append(Bar(name, "vecstore failed", None))
-        print(f"  bar: {name}: {verdict(bars[-1].ok) if bars[-1].ok is not None else 'FAIL (not measured)'}")
+            add_bar(bars, Bar(name, "vecstore failed", None))
 
     print("\nSummary")
     table(["bar", "measured", "result"],

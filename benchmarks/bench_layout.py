@@ -18,9 +18,9 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+import common
 import numpy as np
 import pyarrow.parquet as pq
 
@@ -95,15 +95,6 @@ def read_all_matrix_file(db: sqlite3.Connection, folder: Path) -> np.ndarray:
     return np.load(folder / "vectors.npy")
 
 
-def timed(func: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     vectors_path, words_path = builtin_files("glove-6b-50d")
     vectors = np.ascontiguousarray(np.load(vectors_path))
@@ -131,8 +122,8 @@ def main() -> None:
             db = connect(folder / "s0.db")
             assert np.array_equal(lookup(db, folder, "king"), vectors[words.index("king")])
             assert np.array_equal(read_all(db, folder), vectors)
-            one = timed(lambda db=db, folder=folder, lookup=lookup: lookup(db, folder, "zsombor"), 20)
-            everything = timed(lambda db=db, folder=folder, read_all=read_all: read_all(db, folder), 3)
+            one = common.median_seconds(lambda db=db, folder=folder, lookup=lookup: lookup(db, folder, "zsombor"), 20)
+            everything = common.median_seconds(lambda db=db, folder=folder, read_all=read_all: read_all(db, folder), 3)
             db.close()
         print(f"{name:<28}{statistics.median(write_times):>9.3f}{size:>9.1f}{one * 1000:>13.2f}{everything:>15.3f}")
     print("The matrix file is fastest but lives outside the database: it cannot follow a PostgreSQL store,")

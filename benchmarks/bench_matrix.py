@@ -20,7 +20,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import common
@@ -78,15 +77,6 @@ def gensim_fill(kv, tokens: list[str]) -> np.ndarray:
     return matrix
 
 
-def median_time(action, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = common.make_parser(__doc__, "where the store and vocabulary go")
     parser.add_argument("--runs", type=int, default=7, help="runs per measurement (default: %(default)s)")
@@ -125,10 +115,10 @@ def main() -> int:
 
     # The peers, their data already in memory
     parsed = dict(zip(glove.words, glove.vectors, strict=True))
-    tutorial = median_time(lambda: tutorial_fill(parsed, tokens, 50), args.runs)
+    tutorial = common.median_seconds(lambda: tutorial_fill(parsed, tokens, 50), args.runs)
     kv = KeyedVectors(50)
     kv.add_vectors(glove.words, glove.vectors)
-    gensim = median_time(lambda: gensim_fill(kv, tokens), args.runs)
+    gensim = common.median_seconds(lambda: gensim_fill(kv, tokens), args.runs)
 
     ours = np.load(work / "matrix.npy")
     theirs = gensim_fill(kv, tokens)
@@ -136,7 +126,7 @@ def main() -> int:
     same = bool(np.array_equal(ours[exact], theirs[exact]))
 
     common.table(["way", "median s", "what is timed"], [
-        ["vecstore in process, cold", common.fmt(cold, 4), "reading the words and the needed chunks from the store"],
+        ["vecstore in process, cold", common.fmt(cold, 4), "the words, the lookup and the needed rows, from the store"],
         ["vecstore in process, warm", common.fmt(warm, 4), "a second matrix in the same process"],
         ["vecstore matrix (cold CLI)", common.fmt(cli_wall, 3), "the whole command: start-up, build, write .npy"],
         ["tutorial dict, parsed", common.fmt(tutorial, 4), "the fill loop only (parsing the file not counted)"],

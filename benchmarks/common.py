@@ -20,6 +20,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,6 +173,16 @@ def shape_error(r: dict, rows: int, dim: int) -> str | None:
     if (got, r["dim"]) != (rows, dim) or r.get("status", "imported") != "imported":
         return f"loaded {got} x {r['dim']} (status {r.get('status', '-')}), expected {rows} x {dim}"
     return None
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    """The median wall time of ``repeat`` calls of ``action`` in this process."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def which_vecstore() -> str:
