@@ -151,3 +151,10 @@ def test_encode_needs_a_padding_index_to_pad() -> None:
     assert words.encode(["good work", "poor good"]).tolist() == [[0, 1], [2, 0]]
     with pytest.raises(InvalidArgumentError, match="no padding index"):
         words.encode(["good work", "poor"])
+
+
+def test_tokens_given_in_python_follow_the_same_rule_as_files() -> None:
+    with pytest.raises(InvalidArgumentError, match="vocabulary index 2 is an empty token"):
+        Vocabulary.from_tokens(["", "a", ""])
+    with pytest.raises(InvalidArgumentError, match=r"vocabulary token '\[UNK\]' is at index 1 and 3"):
+        Vocabulary.from_tokens(["", "[UNK]", "a", "[UNK]"])

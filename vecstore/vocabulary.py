@@ -57,6 +57,16 @@ def tokenize(text: str) -> list[str]:
     return [token for token in _WHITESPACE.split(standardize(text)) if token]
 
 
+class _TokenFault(InvalidArgumentError):
+    """Index ``index`` of a vocabulary is empty (``earlier`` None) or repeats index ``earlier``."""
+
+    def __init__(self, tokens: Sequence[str], index: int, earlier: int | None) -> None:
+        self.index, self.earlier = index, earlier
+        super().__init__(f"vocabulary index {index} is an empty token (only the padding, index 0, may be)"
+                         if earlier is None else
+                         f"vocabulary token {tokens[index]!r} is at index {earlier} and {index}")
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """Input index i of a model stands for ``tokens[i]``; ``padding`` and ``oov`` are the
@@ -68,14 +78,13 @@ class Vocabulary:
     kind: str  # where it came from: "word list", "TextVectorization", "Tokenizer JSON", "fitted"
 
     def __post_init__(self) -> None:
+        # One rule for every source: only the padding index may be empty, no token repeats.
         seen: dict[str, int] = {}
         for index, token in enumerate(self.tokens):
-            if index in (self.padding, self.oov):
-                continue
-            if not token:
-                raise InvalidArgumentError(f"vocabulary index {index} is an empty token (only index 0 may be)")
+            if not token and index != self.padding:
+                raise _TokenFault(self.tokens, index, None)
             if token in seen:
-                raise InvalidArgumentError(f"vocabulary token {token!r} is at index {seen[token]} and {index}")
+                raise _TokenFault(self.tokens, index, seen[token])
             seen[token] = index
 
     def __len__(self) -> int:
@@ -180,15 +189,12 @@ class Vocabulary:
     def _checked(cls, tokens: list[str], path: Path) -> Vocabulary:
         if not tokens:
             raise InputFileError(path, "the vocabulary is empty")
-        seen: dict[str, int] = {}
-        for index, token in enumerate(tokens):
-            if token == PADDING and index > 0:
-                raise InputFileError(path, "empty token (only the first line, the padding, may be empty)",
-                                     index + 1)
-            if token in seen:
-                raise InputFileError(path, f"{token!r} is also on line {seen[token] + 1}", index + 1)
-            seen[token] = index
-        return cls.from_tokens(tokens)
+        try:
+            return cls.from_tokens(tokens)
+        except _TokenFault as fault:  # the same fault, told by line
+            message = ("empty token (only the first line, the padding, may be empty)" if fault.earlier is None
+                       else f"{tokens[fault.index]!r} is also on line {fault.earlier + 1}")
+            raise InputFileError(path, message, fault.index + 1) from None
 
     @classmethod
     def fit(cls, texts: Iterable[str], *, max_tokens: int | None = None, min_count: int = 1) -> Vocabulary:
