@@ -122,9 +122,7 @@ static const uint64_t POW10U[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 1000
  */
 static inline const char *parse_float_short(const char *p, const char *line_end, const char *readable_end,
                                             float *out) {
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    return NULL; /* the 8-byte loads assume little-endian order */
-#endif
+    if (!IS_LITTLE_ENDIAN) return NULL; /* the 8-byte loads assume little-endian order */
     if (readable_end - p < 18) return NULL; /* both loads and the byte after them stay readable */
     int negative = *p == '-';
     p += negative;

@@ -69,19 +69,22 @@ class SetWords:
             return self._rows.get(word)
         if "\n" in word or not word:
             return None
+        blob = self._joined()
+        at = blob.find(b"\n" + word.encode() + b"\n")
+        return None if at < 0 else blob.count(b"\n", 0, at)
+
+    def _joined(self) -> bytes:
+        """All words, each between two ``\\n`` (joined once, on first use)."""
         if self._blob is None:
             self._blob = b"\n" + b"\n".join(self._chunks) + b"\n"
-        at = self._blob.find(b"\n" + word.encode() + b"\n")
-        return None if at < 0 else self._blob.count(b"\n", 0, at)
+        return self._blob
 
     def rows_of(self, words: Sequence[str]) -> np.ndarray:
         """Rows of many words (int64, -1 where absent): one pass of C over the set's words
         instead of a dict of 400,000 str (see ``_fastparse.lookup_words``)."""
         if self._rows is None and _fastparse is not None and self._count:
-            if self._blob is None:
-                self._blob = b"\n" + b"\n".join(self._chunks) + b"\n"
             distinct = list(dict.fromkeys(words))
-            found = _fastparse.lookup_words(memoryview(self._blob)[1:-1], self._count,
+            found = _fastparse.lookup_words(memoryview(self._joined())[1:-1], self._count,
                                             [w.encode("utf-8", "surrogatepass") for w in distinct])
             row_of = dict(zip(distinct, np.frombuffer(found, dtype=np.int64).tolist(), strict=True))
             return np.array([row_of[w] for w in words], dtype=np.int64)
@@ -203,7 +206,8 @@ class EmbeddingSet:
         return self.vectors_of_rows([self.row(word)])[0]
 
     def vectors_of_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Stored vectors of ``rows`` (in that order), reading only the chunks that hold them."""
+        """Stored vectors of ``rows`` (in that order), reading only those rows from the raw
+        copy beside the index or, without one, only the chunks that hold them."""
         wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
         if wanted.size == 0:
             return np.empty((0, self.dim), dtype=np.float32)
