@@ -131,6 +131,7 @@ def test_h5_models_and_layer_choice(store: Store, tmp_path: Path) -> None:
         store.import_keras(path, vocab, "x")
     with pytest.raises(InputFileError, match="no embedding layer named 'nope'"):
         store.import_keras(path, vocab, "x", layer="nope")
+    assert [s.name for s in store.sets()] == ["glove"]  # refused before anything was written
     result = store.import_keras(path, vocab, "b", layer="words_b", parent="glove")
     assert result.info.dim == 8 and result.info.parent_uid == store.get("glove").info.uid
     second_weights = np.asarray(second.get_weights()[0])
@@ -156,6 +157,9 @@ def test_a_vocabulary_of_the_wrong_size_is_refused(store: Store, tmp_path: Path)
         store.import_keras(tmp_path / "m.keras", Vocabulary.fit(TUTORIAL_DOCS, max_tokens=10), "x")
     with pytest.raises(InputFileError, match="no such model file"):
         store.import_keras(tmp_path / "none.keras", Vocabulary.fit(TUTORIAL_DOCS), "x")
+    assert [s.name for s in store.sets()] == ["glove"]  # the store is as it was
+    # (the copied GloVe has no index files yet, so any file there would be a leftover)
+    assert not store.indexes.folder.exists() or list(store.indexes.folder.iterdir()) == []
 
 
 def test_textvectorization_layer_as_the_vocabulary(store: Store) -> None:
