@@ -1,15 +1,20 @@
 """The ``vecstore`` command line: parses options, calls the library, prints results.
 
 Library errors (:class:`vecstore.errors.VecstoreError`) become one line on stderr and
-exit code 1; anything else is a bug and keeps its traceback. Heavy modules are imported
-inside commands so that ``vecstore neighbours`` pays only for what it uses.
+exit code 1 (usage errors: 2, from Typer); anything else is a bug and keeps its
+traceback. The library words its messages for Python callers; :func:`cli_message` says
+the same with this command line's flags. Heavy modules are imported inside commands so
+that ``vecstore neighbours`` pays only for what it uses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,28 +22,49 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from vecstore.errors import InvalidArgumentError, VecstoreError
+from vecstore.errors import (
+    DamagedStoreError,
+    InvalidArgumentError,
+    OutputExistsError,
+    SetChoiceError,
+    SetExistsError,
+    StoreNotFoundError,
+    VecstoreError,
+    ZipMemberError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES = "Exit codes: 0 success, 1 an error (one line on stderr), 2 a usage error."
 
 app = typer.Typer(
     name="vecstore",
     help="Import word embeddings once; query them from every project.\n\n"
-    "Example: vecstore import glove-6b-50d && vecstore neighbours king",
+    "Example:\n\n  vecstore import glove-6b-50d\n\n  vecstore neighbours king",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-eval_app = typer.Typer(help="Evaluate a set on analogy or word-similarity benchmarks.", no_args_is_help=True)
-db_app = typer.Typer(help="Manage the store's database schema.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate a set on analogy or word-similarity benchmarks.\n\n"
+    "Example:\n\n  vecstore eval analogies \\\n    questions-words.txt --set glove-6b-50d",
+    no_args_is_help=True, epilog=EXIT_CODES)
+db_app = typer.Typer(help="Manage the store's database schema.\n\nExample:\n\n  vecstore db upgrade",
+                     no_args_is_help=True, epilog=EXIT_CODES)
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
 
+#: The most neighbours one query prints (vecstore.embeddings.MAX_K).
+MAX_K = 10_000
+
 SetOption = Annotated[str | None, typer.Option("--set", "-s", help="Set to query (default: the only set).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-KOption = Annotated[int, typer.Option("-k", "--k", min=1, help="How many results.")]
+KOption = Annotated[int, typer.Option("-k", "--k", min=1, max=MAX_K, help=f"How many results (at most {MAX_K:,}).")]
 RestrictOption = Annotated[int, typer.Option(help="Use only the first N (most frequent) words, as gensim.")]
 CaseOption = Annotated[bool, typer.Option("--case-sensitive", help="Do not fold case (gensim folds by default).")]
+ForceOption = Annotated[bool, typer.Option(
+    "--force", help="Overwrite output files that exist (never the store's own files).")]
 
 
 class State:
@@ -46,6 +72,39 @@ class State:
 
 
 state = State()
+
+# The library's words for its parameters, and this command line's.
+_FLAG_WORDS = (
+    ("duplicates='first' or 'last' keeps one", "--duplicates first|last keeps one"),
+    ("encoding_errors must be", "--encoding-errors must be"),
+    ("duplicates must be", "--duplicates must be"),
+    ("limit must be", "--limit must be"),
+    ("k must be from", "-k must be from"),
+    ("a zip member was named", "--member was given"),
+)
+
+
+def cli_message(exc: VecstoreError) -> str:
+    """A library error in this command line's words (its flags, its commands)."""
+    if isinstance(exc, SetExistsError):
+        return exc.describe("pass --replace to overwrite it, or --name to import under another name")
+    if isinstance(exc, SetChoiceError):
+        return str(exc).replace("name the one to use", "choose one with --set") if exc.available else \
+            "the store has no sets; import one first: vecstore import glove-6b-50d"
+    if isinstance(exc, ZipMemberError) and exc.asked is None and exc.members:
+        return str(exc).replace("name the one to import", "choose one with --member NAME")
+    if isinstance(exc, OutputExistsError):
+        return f"{exc.path} exists; pass --force to overwrite it"
+    if isinstance(exc, DamagedStoreError):
+        return (f"{exc.location} is not a readable vecstore store ({exc.detail}); "
+                f"run: vecstore --store {exc.location} check")
+    if isinstance(exc, StoreNotFoundError):
+        return (f"no store at {exc.location}: nothing has been imported there (check --store or "
+                "VECSTORE_STORE; vecstore import creates a store)")
+    message = str(exc)
+    for python, flag in _FLAG_WORDS:
+        message = message.replace(python, flag)
+    return message
 
 
 def _print_version(value: bool) -> None:
@@ -81,7 +140,7 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except VecstoreError as exc:
-            typer.echo(f"Error: {exc}", err=True)
+            typer.echo(f"Error: {cli_message(exc)}", err=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -91,8 +150,8 @@ def _print_json(value: object) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
 
-def _pick_set(store, name: str | None):
-    return store.pick(name)
+def _note(text: str) -> None:
+    typer.echo(f"note: {text}", err=True)
 
 
 def _print_neighbours(hits, as_json: bool) -> None:
@@ -104,13 +163,19 @@ def _print_neighbours(hits, as_json: bool) -> None:
         typer.echo(f"{h.word:<{width}}  {h.score:.4f}")
 
 
+def _say_if_fewer(hits: list, k: int, set_name: str) -> None:
+    if len(hits) < k:
+        _note(f"set {set_name!r} has only {len(hits):,} other words; showing all of them (-k {k:,} asked for more)")
+
+
 @app.command("import")
 @reports_errors
 def import_command(
     source: Annotated[str, typer.Argument(
         help="An embedding file (GloVe, word2vec text or binary, fastText .vec; plain, .gz, .bz2 or .zip), "
              "or a built-in source name.")],
-    name: Annotated[str | None, typer.Option("--name", "-n", help="Set name (default: file stem or source).")] = None,
+    name: Annotated[str | None, typer.Option(
+        "--name", "-n", help="Set name (default: the file's, or zip member's, name without suffixes).")] = None,
     format: Annotated[str | None, typer.Option(
         help="Force the format: glove, word2vec, fasttext or word2vec-binary (default: detected).")] = None,
     member: Annotated[str | None, typer.Option(help="The file to import from a zip holding several.")] = None,
@@ -129,7 +194,10 @@ def import_command(
 ) -> None:
     """Import embeddings into the store, all or nothing, and build their index.
 
-    Example: vecstore import ~/glove.6B.100d.txt --name glove-100d
+    Example:
+
+      vecstore import ~/glove.6B.100d.txt \\
+        --name glove-100d
     """
     from vecstore.builtin import BUILTINS
     from vecstore.textformat import ReadOptions
@@ -168,8 +236,9 @@ def _print_unchanged(info, what: str) -> None:
 
 
 @contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]:
-    """A progress bar on stderr (rows, MB/s, ETA) when it is a terminal."""
+def _progress_bar(enabled: bool, label: str = "importing",
+                  units: str = "bytes") -> Iterator[Callable[..., None] | None]:
+    """A progress bar on stderr when it is a terminal: bytes (MB/s, rows, ETA) or items."""
     if not enabled:
         yield None
         return
@@ -177,35 +246,50 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, int], None] | N
     from rich.progress import (
         BarColumn,
         DownloadColumn,
+        MofNCompleteColumn,
         Progress,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
-    columns = (TextColumn("importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn())
+    if units == "bytes":
+        columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn())
+    else:
+        columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(units), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("import", total=None, rows=0)
+        task = bar.add_task(label, total=None, rows=0)
 
-        def update(done: int, total: int, rows: int) -> None:
+        def update(done: int, total: int, rows: int = 0) -> None:
             bar.update(task, completed=done, total=total, rows=rows)
 
         yield update
 
 
+def _describe_store(info) -> list[str]:
+    sizes = f"database {info.database_bytes / 1e6:,.1f} MB, " if info.database_bytes is not None else ""
+    return [f"store: {info.location} ({info.backend}, schema {info.revision})",
+            f"disk: {sizes}derived files {info.derived_bytes / 1e6:,.1f} MB in {info.derived_folder}"]
+
+
 @app.command("sets")
 @reports_errors
 def sets_command(as_json: JsonOption = False) -> None:
-    """List the sets in the store.
+    """List the sets in the store (on a terminal, with where the store is).
 
-    Example: vecstore sets --json
+    Example:
+
+      vecstore sets --json
     """
     with _store() as store:
         sets = store.sets()
+        header = _describe_store(store.info()) if sys.stdout.isatty() and not as_json else []
     if as_json:
         _print_json([s.to_dict() for s in sets])
         return
+    for line in header:
+        typer.echo(line)
     if not sets:
         typer.echo("The store has no sets. Import one: vecstore import glove-6b-50d")
         return
@@ -224,20 +308,77 @@ def sets_command(as_json: JsonOption = False) -> None:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1])
 
 
+@app.command("info")
+@reports_errors
+def info_command(as_json: JsonOption = False) -> None:
+    """Where the store is, its schema revision, its sets and the disk they use.
+
+    Example:
+
+      vecstore --store ~/team.db info
+    """
+    with _store() as store:
+        info = store.info()
+    if as_json:
+        _print_json(info.to_dict())
+        return
+    for line in _describe_store(info):
+        typer.echo(line)
+    typer.echo(f"sets: {len(info.sets)}" + (": " + ", ".join(f"{s.name} ({s.count:,} x {s.dim})" for s in info.sets)
+                                            if info.sets else ""))
+
+
+@app.command("check")
+@reports_errors
+def check_command(
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="Rebuild derived files that are missing or wrong, remove orphans and leftovers "
+                         "(never a set's stored vectors).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Verify every byte: schema, every set's chunks and content checksum, every derived
+    file, orphaned files. Exits 1 with one line per finding when anything is wrong.
+
+    Example:
+
+      vecstore check --repair
+    """
+    with _store() as store:
+        report = store.check(repair=repair)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for finding in report.findings:
+            typer.echo(finding.line(), err=finding.severity == "problem" and not finding.repaired)
+        typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def _read_vector(spec: str) -> list[float]:
+    """A query vector: numbers separated by spaces, a JSON list, or the JSON object
+    ``vector --json`` prints (``{"word", "vector"}``)."""
     from vecstore.errors import InputFileError
+    from vecstore.files import read_whole
 
     label = "stdin" if spec == "-" else spec
+    limit = 16 << 20  # a vector of 65,536 values is about 1 MB of text
+    raw = sys.stdin.buffer.read(limit + 1) if spec == "-" else read_whole(Path(spec), limit, "vector")
+    if len(raw) > limit:
+        raise InputFileError(label, f"more than {limit:,} bytes: not one vector")
     try:
-        text = sys.stdin.read() if spec == "-" else Path(spec).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(label, f"cannot read the vector: {exc}") from None
-    text = text.strip()
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InputFileError(label, "not valid UTF-8") from None
     try:
-        values = json.loads(text) if text.startswith("[") else [float(v) for v in text.split()]
+        values = json.loads(text) if text[:1] in "[{" and text else [float(v) for v in text.split()]
     except ValueError:
-        raise InputFileError(label, "expected numbers separated by spaces, or a JSON list") from None
-    if not values or not all(isinstance(v, int | float) for v in values):
+        raise InputFileError(label, "expected numbers separated by spaces, a JSON list, or the JSON of "
+                                    "'vecstore vector --json'") from None
+    if isinstance(values, dict):
+        values = values.get("vector")
+    if not isinstance(values, list) or not values or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         raise InputFileError(label, "expected a non-empty list of numbers")
     return [float(v) for v in values]
 
@@ -249,19 +390,26 @@ def neighbours_command(
     set_name: SetOption = None,
     k: KOption = 10,
     vector: Annotated[str | None, typer.Option(
-        help="Find the neighbours of a vector read from this file ('-' for stdin) instead.")] = None,
+        help="Find the neighbours of a vector read from this file ('-' for stdin): numbers, a JSON list, "
+             "or what 'vecstore vector --json' prints.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The k nearest words by cosine similarity (the word itself excluded).
 
-    Example: vecstore neighbours king --set glove-6b-50d -k 10
+    Example:
+
+      vecstore neighbours king -k 10
+
+      vecstore vector king --json | vecstore neighbours --vector -
     """
     if (word is None) == (vector is None):
         raise InvalidArgumentError("give a word or --vector FILE, not both")
     query = _read_vector(vector) if vector is not None else None
     with _store() as store:
-        hits = _pick_set(store, set_name).neighbours(word, vector=query, k=k)
+        embedding_set = store.pick(set_name)
+        hits = embedding_set.neighbours(word, vector=query, k=k)
     _print_neighbours(hits, as_json)
+    _say_if_fewer(hits, k, embedding_set.name)
 
 
 @app.command("similarity")
@@ -274,10 +422,12 @@ def similarity_command(
 ) -> None:
     """Cosine similarity of two words.
 
-    Example: vecstore similarity king queen --set glove-6b-50d
+    Example:
+
+      vecstore similarity king queen
     """
     with _store() as store:
-        score = _pick_set(store, set_name).similarity(first, second)
+        score = store.pick(set_name).similarity(first, second)
     if as_json:
         _print_json({"first": first, "second": second, "score": score})
     else:
@@ -296,11 +446,15 @@ def analogy_command(
 ) -> None:
     """a is to b as c is to ?  (3CosAdd: nearest to b - a + c; a, b, c excluded).
 
-    Example: vecstore analogy man king woman --set glove-6b-50d   # queen
+    Example:
+
+      vecstore analogy man king woman -k 1
     """
     with _store() as store:
-        hits = _pick_set(store, set_name).analogy(a, b, c, k=k)
+        embedding_set = store.pick(set_name)
+        hits = embedding_set.analogy(a, b, c, k=k)
     _print_neighbours(hits, as_json)
+    _say_if_fewer(hits, k, embedding_set.name)
 
 
 @app.command("vector")
@@ -312,10 +466,12 @@ def vector_command(
 ) -> None:
     """Print the stored vector of a word.
 
-    Example: vecstore vector king --set glove-6b-50d --json
+    Example:
+
+      vecstore vector king --json
     """
     with _store() as store:
-        values = _pick_set(store, set_name).vector(word)
+        values = store.pick(set_name).vector(word)
     if as_json:
         # str() of a float32 is its shortest exact decimal: the JSON round-trips bit for bit.
         _print_json({"word": word, "vector": [float(str(v)) for v in values]})
@@ -331,16 +487,19 @@ def export_command(
     format: Annotated[str, typer.Option(
         help="glove, word2vec, word2vec-binary, csv, or npy (the matrix; the words go to OUT.words.txt).")
     ] = "glove",
+    force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Write a set back out; importing the result gives bit-identical vectors.
+    """Write a set back out; importing the result gives bit-identical vectors. An existing
+    file is kept unless --force; the store's own files are never written.
 
-    Example: vecstore export glove-6b-50d glove.6B.50d.txt --format glove
+    Example:
+
+      vecstore export glove-6b-50d \\
+        glove.6B.50d.txt --format glove
     """
-    from vecstore.export import export_set
-
     with _store() as store:
-        result = export_set(store.get(name), out, format)
+        result = store.export(name, out, format, overwrite=force)
     if as_json:
         _print_json(result.to_dict())
         return
@@ -371,41 +530,72 @@ def matrix_command(
     case_fold: Annotated[bool, typer.Option(
         "--case-fold/--no-case-fold", help="Look up 'Paris' as 'paris' when 'Paris' is missing.")] = True,
     missing: Annotated[Path | None, typer.Option(help="Write the missing words here, one per line.")] = None,
+    force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Build the embedding matrix of a model's vocabulary: row i is the vector of index i.
 
     Row 0 is padding (zeros) when the vocabulary has it; only the needed vectors are read.
-    Load it with keras.layers.Embedding(n, dim, embeddings_initializer=keras.initializers.Constant(np.load(OUT))).
+    Load it with keras.layers.Embedding(n, dim, embeddings_initializer=
+    keras.initializers.Constant(np.load(OUT))).
 
-    Example: vecstore matrix --set glove-6b-50d --vocab vocab.txt --out matrix.npy --missing missing.txt
+    Example:
+
+      vecstore matrix --vocab vocab.txt \\
+        --out matrix.npy --missing missing.txt
     """
+    from vecstore.files import check_output
     from vecstore.matrix import save_matrix
     from vecstore.vocabulary import Vocabulary
 
     if (vocab is None) == (texts is None):
         raise InvalidArgumentError("give the vocabulary with --vocab FILE, or texts to fit one with --texts FILE")
-    if texts is not None:
-        from vecstore.errors import InputFileError
-
-        try:
-            lines = texts.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputFileError(texts, f"cannot read the texts: {exc}") from None
-        vocabulary = Vocabulary.fit(lines, max_tokens=max_tokens, min_count=min_count)
-        if vocab_out is not None:
-            vocabulary.write(vocab_out)
-    else:
-        assert vocab is not None
-        vocabulary = Vocabulary.read(vocab)
     with _store() as store:
+        protected = store.location.protected()
+        for path in (out, missing, vocab_out):  # every output is checked before anything is written
+            if path is not None:
+                check_output(path, overwrite=force, protected=protected)
+        if texts is not None:
+            from vecstore.errors import InputFileError
+            from vecstore.files import read_whole
+
+            try:
+                lines = read_whole(texts, 1 << 30, "texts").decode("utf-8").splitlines()
+            except UnicodeDecodeError as exc:
+                raise InputFileError(texts, f"not valid UTF-8 (byte {exc.start})") from None
+            vocabulary = Vocabulary.fit(lines, max_tokens=max_tokens, min_count=min_count)
+        else:
+            assert vocab is not None
+            vocabulary = Vocabulary.read(vocab)
         built = store.pick(set_name).embedding_matrix(vocabulary, oov=oov, case_fold=case_fold, seed=seed)
-        save_matrix(built, out, missing)
+        save_matrix(built, out, missing, overwrite=force, protected=protected)
+        if vocab_out is not None:
+            vocabulary.write(vocab_out, overwrite=force)
     if as_json:
         _print_json({"out": str(out), **built.coverage.to_dict()})
         return
     typer.echo(built.coverage.summary())
     typer.echo(f"wrote {out}" + (f"; missing words in {missing}" if missing else ""))
+
+
+@contextmanager
+def _native_stderr_quiet(enabled: bool) -> Iterator[None]:
+    """Send what native code (TensorFlow's C++ logging: CUDA probes, CPU features, absl)
+    writes to file descriptor 2 to a temp file while the block runs."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError, OSError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 @app.command("import-keras")
@@ -418,19 +608,26 @@ def import_keras_command(
     parent: Annotated[str | None, typer.Option(
         help="The set the embedding was seeded from (default: read from a vecstore_<uid> layer name).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a set of that name.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log lines.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Store a trained Keras embedding as a set, one vector per vocabulary word.
 
     The model is loaded with safe_mode=True; padding and OOV rows are dropped.
 
-    Example: vecstore import-keras model.keras --vocab vocab.txt --name my-embedding
+    Example:
+
+      vecstore import-keras model.keras \\
+        --vocab vocab.txt --name my-embedding
     """
     from vecstore.vocabulary import Vocabulary
 
     vocabulary = Vocabulary.read(vocab)
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _store() as store:
-        result = store.import_keras(model, vocabulary, name, layer=layer, parent=parent, replace=replace)
+        with _native_stderr_quiet(not verbose):
+            result = store.import_keras(model, vocabulary, name, layer=layer, parent=parent, replace=replace)
         parent_name = next((s.name for s in store.sets() if s.uid == result.info.parent_uid), None)
     if as_json:
         _print_json({**result.to_dict(), "parent": parent_name})
@@ -449,9 +646,11 @@ def remove_command(
     name: Annotated[str, typer.Argument(help="The set to delete.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Delete a set and its index from the store.
+    """Delete a set and its derived files from the store.
 
-    Example: vecstore remove glove-100d
+    Example:
+
+      vecstore remove glove-100d
     """
     with _store() as store:
         info = store.remove(name)
@@ -472,11 +671,14 @@ def eval_analogies_command(
 ) -> None:
     """Analogy accuracy per section and overall (as gensim's evaluate_word_analogies).
 
-    Example: vecstore eval analogies questions-words.txt --set glove-6b-50d
+    Example:
+
+      vecstore eval analogies \\
+        questions-words.txt --set glove-6b-50d
     """
-    with _store() as store:
-        report = _pick_set(store, set_name).evaluate_analogies(
-            questions, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive)
+    with _store() as store, _progress_bar(not as_json and sys.stderr.isatty(), "answering", "questions") as bar:
+        report = store.pick(set_name).evaluate_analogies(
+            questions, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive, progress=bar)
     if as_json:
         _print_json(report.to_dict())
         return
@@ -498,10 +700,13 @@ def eval_similarity_command(
 ) -> None:
     """Spearman (and Pearson) correlation with human similarity judgements.
 
-    Example: vecstore eval similarity wordsim353.tsv --set glove-6b-50d
+    Example:
+
+      vecstore eval similarity \\
+        wordsim353.tsv --set glove-6b-50d
     """
     with _store() as store:
-        report = _pick_set(store, set_name).evaluate_similarity(
+        report = store.pick(set_name).evaluate_similarity(
             pairs, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive)
     if as_json:
         _print_json(report.to_dict())
@@ -513,9 +718,12 @@ def eval_similarity_command(
 @db_app.command("upgrade")
 @reports_errors
 def db_upgrade_command(as_json: JsonOption = False) -> None:
-    """Apply the schema migrations (also done automatically when a store is opened).
+    """Create the store if needed and apply the schema migrations (also done automatically
+    when a store is opened).
 
-    Example: vecstore db upgrade
+    Example:
+
+      vecstore db upgrade
     """
     with _store() as store:
         before, now = store.upgrade()

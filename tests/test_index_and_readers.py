@@ -14,7 +14,10 @@ from vecstore.catalog import SqliteCatalog
 from vecstore.database import Database
 from vecstore.embeddings import EmbeddingSet
 from vecstore.index import normalized
+from vecstore.integrity import _TRAILER
 from vecstore.textformat import ReadOptions
+
+TRAILER_SIZE = _TRAILER.size
 
 rng = np.random.default_rng(7)
 LINES = [f"w{i} " + " ".join(f"{x:.6g}" for x in row) for i, row in enumerate(rng.normal(size=(300, 8)).tolist())]
@@ -55,13 +58,21 @@ def test_streamed_index_file_is_what_faiss_writes(tmp_path: Path, duplicates: st
     reference.add(normalized(expected_rows))
     faiss.write_index(reference, str(tmp_path / "reference.faiss"))
     index_path, _ = s.indexes.paths(embedding_set.info.uid)
-    assert index_path.read_bytes() == (tmp_path / "reference.faiss").read_bytes()
+    assert payload(index_path) == (tmp_path / "reference.faiss").read_bytes()
     # ... and the raw copy of the rows beside it is the stored rows, byte for byte
-    assert s.indexes.rows_path(embedding_set.info.uid).read_bytes() == expected_rows.astype("<f4").tobytes()
+    assert payload(s.indexes.rows_path(embedding_set.info.uid)) == expected_rows.astype("<f4").tobytes()
 
 
-@pytest.mark.parametrize("damage", ["delete", "truncate", "old manifest"])
-def test_a_missing_or_stale_raw_copy_is_never_used(store: Store, damage: str) -> None:
+def payload(path: Path) -> bytes:
+    """A derived file without its checksum footer (which FAISS ignores)."""
+    data = path.read_bytes()
+    assert data.endswith(b"VSFOOTER")
+    blocks = int.from_bytes(data[-24:-16], "little")
+    return data[:len(data) - blocks * 8 - TRAILER_SIZE]
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "another set's file", "a flipped byte"])
+def test_a_missing_stale_or_altered_raw_copy_is_never_used(store: Store, tmp_path: Path, damage: str) -> None:
     info = store.get("w").info
     rows_path = store.indexes.rows_path(info.uid)
     assert store.indexes.rows(info) is not None
@@ -69,14 +80,19 @@ def test_a_missing_or_stale_raw_copy_is_never_used(store: Store, damage: str) ->
         rows_path.unlink()
     elif damage == "truncate":
         rows_path.write_bytes(rows_path.read_bytes()[:-4])
-    else:  # a manifest written before raw copies existed
-        _, manifest_path = index_files(store)
-        manifest = json.loads(manifest_path.read_text())
-        del manifest["rows_file_size"]
-        manifest_path.write_text(json.dumps(manifest))
-    assert store.indexes.rows(info) is None
+    elif damage == "another set's file":  # same shape, other numbers
+        store.import_file(write_lines(tmp_path / "v.txt", [f"v{i} " + " ".join(["0.5"] * 8) for i in range(300)]),
+                          "v")
+        rows_path.write_bytes(store.indexes.rows_path(store.get("v").info.uid).read_bytes())
+    else:
+        data = bytearray(rows_path.read_bytes())
+        data[299 * 8 * 4 + 1] ^= 0x40  # a value of row 299
+        rows_path.write_bytes(bytes(data))
+    if damage != "a flipped byte":
+        assert store.indexes.rows(info) is None  # refused on open (footer: size, set uid, content)
     fresh = Store(store.location.sqlite_path).get("w")
     assert np.array_equal(fresh.vectors_of_rows([299, 0, 5]), VECTORS[[299, 0, 5]])  # from the chunks
+    assert np.array_equal(fresh.vector("w299"), VECTORS[299])
 
 
 def test_an_unwritable_index_folder_costs_a_rebuild_not_the_import(tmp_path: Path) -> None:
@@ -95,13 +111,13 @@ def test_import_persists_index_and_manifest(store: Store) -> None:
     manifest = json.loads(manifest_path.read_text())
     info = store.get("w").info
     assert manifest["rows"] == 300 and manifest["dim"] == 8
-    assert manifest["source_sha256"] == info.source_sha256 and manifest["set_uid"] == info.uid
+    assert manifest["content_checksum"] == info.content_checksum and manifest["set_uid"] == info.uid
     assert manifest["file_size"] == index_path.stat().st_size
     assert store.indexes.load(info) is not None
 
 
 @pytest.mark.parametrize("damage", ["delete index", "delete manifest", "truncate index", "wrong rows",
-                                    "wrong sha256"])
+                                    "wrong content checksum"])
 def test_stale_or_missing_index_is_rebuilt_not_used(store: Store, damage: str) -> None:
     expected = fresh_neighbours(store)
     index_path, manifest_path = index_files(store)
@@ -114,8 +130,8 @@ def test_stale_or_missing_index_is_rebuilt_not_used(store: Store, damage: str) -
         index_path.write_bytes(index_path.read_bytes()[:1000])
     elif damage == "wrong rows":
         manifest_path.write_text(json.dumps({**manifest, "rows": 299}))
-    elif damage == "wrong sha256":
-        manifest_path.write_text(json.dumps({**manifest, "source_sha256": "0" * 64}))
+    elif damage == "wrong content checksum":
+        manifest_path.write_text(json.dumps({**manifest, "content_checksum": "0" * 32}))
     assert store.indexes.load(store.get("w").info) is None
     assert fresh_neighbours(store) == expected  # rebuilt from the stored vectors ...
     assert store.indexes.load(store.get("w").info) is not None  # ... and persisted again
@@ -167,21 +183,26 @@ def test_both_readers_return_the_same_sets_words_and_vectors(store: Store) -> No
 
 @pytest.mark.parametrize("writer", ["sqlite3", "sqlalchemy"])
 def test_what_either_backend_writes_the_other_reads(tmp_path: Path, writer: str) -> None:
-    from vecstore.catalog import NewSet
+    from vecstore.catalog import SetHeader
+    from vecstore.importer import write_set
 
     store = Store(tmp_path / "s.db")
     store.upgrade()
     chosen = backends(store)
-    new = NewSet("w", [f"w{i}" for i in range(300)], VECTORS, "glove", "test", "0" * 64)
-    info = chosen[writer].write_set(new)
+    words = [f"w{i}" for i in range(300)]
+    header = SetHeader("w", 8, "glove", "test")
+    info, _ = write_set(chosen[writer], store.indexes, header, [(words, VECTORS)], lambda: "0" * 64)
     reader = chosen["sqlalchemy" if writer == "sqlite3" else "sqlite3"]
     assert reader.find_set("w") == info
     assert np.array_equal(EmbeddingSet(info, reader, store.indexes).matrix(), VECTORS)
-    assert EmbeddingSet(info, reader, store.indexes).words == new.words
-    chosen[writer].write_set(NewSet("w", ["a"], VECTORS[:1], "glove", "test", "1" * 64), replace=info)
+    assert EmbeddingSet(info, reader, store.indexes).words == words
+    assert store.check().ok
+    again, replaced_info = write_set(chosen[writer], store.indexes, header, [(["a"], VECTORS[:1])],
+                                     lambda: "1" * 64, replace=True)
+    assert replaced_info == info
     (replaced,) = reader.list_sets()
-    assert replaced.count == 1 and replaced.source_sha256 == "1" * 64
-    chosen[writer].delete_set(replaced)
+    assert replaced == again and replaced.count == 1 and replaced.source_sha256 == "1" * 64
+    assert chosen[writer].delete_set("w") == replaced
     assert reader.list_sets() == [] and reader.word_chunks(replaced.id) == []
     assert reader.vector_chunks(replaced.id) == []
     for backend in chosen.values():

@@ -30,9 +30,7 @@ def store(glove_store: Path, tmp_path: Path) -> Store:
         glove = shared.get("glove")
         top = glove.words[:20_000]
         vectors = glove.vectors_of_rows(range(20_000))
-    from vecstore.catalog import NewSet
-
-    s.catalog.write_set(NewSet("glove", top, vectors, "glove", "test copy", "0" * 64))
+    s.import_vectors("glove", top, vectors, source="test copy", source_sha256="0" * 64, format="glove")
     return s
 
 
@@ -153,13 +151,13 @@ def test_models_are_loaded_in_safe_mode(store: Store, tmp_path: Path) -> None:
 def test_a_vocabulary_of_the_wrong_size_is_refused(store: Store, tmp_path: Path) -> None:
     layer, _ = vskeras.embedding_layer(store, Vocabulary.fit(TUTORIAL_DOCS), mask_zero=False)
     tutorial_model(layer).save(tmp_path / "m.keras")
+    files_before = sorted((p.name, p.stat().st_size) for p in store.indexes.folder.iterdir())
     with pytest.raises(InvalidArgumentError, match="has 16 rows but the fitted vocabulary has 10 indexes"):
         store.import_keras(tmp_path / "m.keras", Vocabulary.fit(TUTORIAL_DOCS, max_tokens=10), "x")
     with pytest.raises(InputFileError, match="no such model file"):
         store.import_keras(tmp_path / "none.keras", Vocabulary.fit(TUTORIAL_DOCS), "x")
-    assert [s.name for s in store.sets()] == ["glove"]  # the store is as it was
-    # (the copied GloVe has no index files yet, so any file there would be a leftover)
-    assert not store.indexes.folder.exists() or list(store.indexes.folder.iterdir()) == []
+    assert [s.name for s in store.sets()] == ["glove"]  # the store is as it was, and its folder: no leftovers
+    assert sorted((p.name, p.stat().st_size) for p in store.indexes.folder.iterdir()) == files_before
 
 
 def test_textvectorization_layer_as_the_vocabulary(store: Store) -> None:

@@ -137,8 +137,11 @@ def test_cli_matrix_with_a_word_list_and_missing_words(glove_store: Path, tmp_pa
     with Store(glove_store) as store:
         glove = store.get("glove")
         assert np.array_equal(matrix[2], glove.vector("king")) and np.array_equal(matrix[3], glove.vector("queen"))
+    refused = runner.invoke(app, ["--store", str(glove_store), "matrix", "--vocab", str(tmp_path / "vocab.txt"),
+                                  "--out", str(out)])
+    assert refused.exit_code == 1 and refused.stderr.strip() == f"Error: {out} exists; pass --force to overwrite it"
     human = runner.invoke(app, ["--store", str(glove_store), "matrix", "--vocab", str(tmp_path / "vocab.txt"),
-                                "--out", str(out)])
+                                "--out", str(out), "--force"])
     assert human.exit_code == 0 and "found 2 (66.7%): 1 exactly, 1 by case folding" in human.output
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine
 from vecstore import Store, StoreError
 from vecstore.catalog import SCHEMA_HEAD, SqliteCatalog
 from vecstore.database import head_revision
+from vecstore.errors import StoreNotFoundError
 from vecstore.schema import metadata
 
 
@@ -29,8 +30,13 @@ def test_migrations_produce_exactly_the_schema_module(tmp_path: Path) -> None:
     assert diff == []
 
 
-def test_opening_a_store_creates_and_migrates_it(tmp_path: Path) -> None:
+def test_reading_never_creates_a_store_and_the_first_write_does(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "folder" / "s.db"
+    with pytest.raises(StoreNotFoundError, match=f"no store at {path}"):
+        Store(path).sets()
+    assert not path.parent.exists()
+    assert not Store(path).exists()
+    assert Store(path).upgrade() == (None, SCHEMA_HEAD)
     assert Store(path).sets() == []
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_HEAD,)
@@ -39,7 +45,7 @@ def test_opening_a_store_creates_and_migrates_it(tmp_path: Path) -> None:
 
 def test_reader_declines_a_store_at_another_revision(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    Store(path).sets()
+    Store(path).upgrade()
     assert SqliteCatalog.open_if_current(path) is not None
     with sqlite3.connect(path) as db:
         db.execute("UPDATE alembic_version SET version_num = 'ffff'")
@@ -51,7 +57,7 @@ def test_reader_declines_a_store_at_another_revision(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello, this is not a database " * 100)
-    with pytest.raises(StoreError, match="cannot open the store"):
+    with pytest.raises(StoreError, match=f"^{path} is not a readable vecstore store \\(file is not a database\\)"):
         Store(path).sets()
 
 

@@ -184,7 +184,7 @@ def test_other_content_under_an_existing_name_needs_replace(tmp_path: Path) -> N
     store = Store()
     store.import_file(write_lines(tmp_path / "a.txt", SMALL), "small")
     changed = write_lines(tmp_path / "b.txt", [*SMALL[:2], "dog 9 9 9"])
-    with pytest.raises(SetExistsError, match="--replace"):
+    with pytest.raises(SetExistsError, match="replace=True"):
         store.import_file(changed, "small")
     result = store.import_file(changed, "small", replace=True)
     assert result.status == "replaced"

@@ -27,6 +27,9 @@
 #define IS_LITTLE_ENDIAN 0
 #endif
 
+/* The longest line (or binary word) read; vecstore.textformat.MAX_LINE_BYTES, pinned by a test. */
+#define MAX_LINE_BYTES (4 << 20)
+
 static const float POW10F[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
 
 /*
@@ -146,6 +149,31 @@ static inline const char *parse_float_short(const char *p, const char *line_end,
     return q;
 }
 
+/*
+ * Whether [p, end) is one decimal number as a vector value is written:
+ * [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?  (textformat._NUMBER).
+ */
+static int is_decimal(const char *p, const char *end) {
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    const char *digits = p;
+    while (p < end && (unsigned)(*p - '0') < 10) p++;
+    int seen = p != digits;
+    if (p < end && *p == '.') {
+        const char *fraction = ++p;
+        while (p < end && (unsigned)(*p - '0') < 10) p++;
+        seen |= p != fraction;
+    }
+    if (!seen) return 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        const char *exponent = p;
+        while (p < end && (unsigned)(*p - '0') < 10) p++;
+        if (p == exponent) return 0;
+    }
+    return p == end;
+}
+
 /* Parse exactly dim space-separated values filling [q, line_end). Returns 1 on success. */
 static int parse_values(const char *q, const char *line_end, const char *readable_end, Py_ssize_t dim,
                         float *values) {
@@ -169,8 +197,10 @@ static int parse_values(const char *q, const char *line_end, const char *readabl
  * A line is a word, a space, and dim values separated by single spaces; trailing
  * spaces and a "\r" before the "\n" are ignored (fastText writes a trailing space).
  * A word may itself hold spaces (GloVe 840B has such lines): the vector is the last
- * dim fields, the word everything before them. Other Unicode spaces (NBSP, NEL) are
- * word characters: only the byte 0x20 separates.
+ * dim fields, the word everything before them, unless the word's last field is itself
+ * a number: that line has more values than the file's vectors (a ragged line), not a
+ * word with spaces. Other Unicode spaces (NBSP, NEL) are word characters: only the
+ * byte 0x20 separates. A line longer than MAX_LINE_BYTES fails.
  */
 static PyObject *parse_lines(PyObject *self, PyObject *args) {
     Py_buffer text, vectors, bounds;
@@ -197,6 +227,7 @@ static PyObject *parse_lines(PyObject *self, PyObject *args) {
         if (row >= max_rows) { failed = 1; break; }
         const char *eol = memchr(p, '\n', (size_t)(stop - p));
         const char *line_end = eol ? eol : stop;
+        if (line_end - p > MAX_LINE_BYTES) { failed = 1; break; }
         while (line_end > p && (line_end[-1] == ' ' || line_end[-1] == '\r')) line_end--;
         float *values = out + row * dim;
         const char *space = memchr(p, ' ', (size_t)(line_end - p));
@@ -214,7 +245,10 @@ static PyObject *parse_lines(PyObject *self, PyObject *args) {
             if (seen == dim && r > p && parse_values(r + 1, line_end, readable_end, dim, values)) {
                 const char *w = p;
                 while (w < r && *w == ' ') w++;
-                if (w < r) split = r; /* a word that is not only spaces */
+                const char *last = r; /* the word's last field */
+                while (last > p && last[-1] != ' ') last--;
+                /* a word that is not only spaces, and does not end in a number (a ragged line) */
+                if (w < r && !(last > p && is_decimal(last, r))) split = r;
             }
         }
         if (split == NULL) { failed = 1; break; }
@@ -309,7 +343,9 @@ static PyObject *parse_binary(PyObject *self, PyObject *args) {
         const char *w = p;
         while (w < stop && *w == '\n') w++;
         if (w == stop) { p = w; break; }
-        const char *space = memchr(w, ' ', (size_t)(stop - w));
+        Py_ssize_t look = stop - w < MAX_LINE_BYTES + 1 ? stop - w : MAX_LINE_BYTES + 1;
+        const char *space = memchr(w, ' ', (size_t)look);
+        if (space == NULL && look > MAX_LINE_BYTES) { failed = 1; p = w; break; } /* a word too long */
         if (space == NULL || stop - (space + 1) < record_bytes) {
             if (final) failed = 1; /* truncated record, or no space after a word */
             break;
@@ -537,4 +573,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastparse", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__fastparse(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fastparse(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "MAX_LINE_BYTES", MAX_LINE_BYTES) < 0) Py_CLEAR(m);
+    return m;
+}

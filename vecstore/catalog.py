@@ -8,15 +8,20 @@ server URL) goes through :class:`vecstore.database.Database`, which migrates fir
 uses SQLAlchemy Core on the tables of :mod:`vecstore.schema`. The schema has one
 definition, the Alembic migrations; both backends run the same tests against it, and a
 test pins :data:`SCHEMA_HEAD` to the Alembic head.
+
+Writers are serialised per set name: the name is looked up again inside the write
+transaction (which holds SQLite's write lock, or a PostgreSQL advisory lock on the
+name), so two imports of one name at once either replace one another in turn or the
+second is told the name was taken meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -24,17 +29,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
-from vecstore.errors import StoreError
+from vecstore.errors import (
+    DamagedStoreError,
+    ForeignDatabaseError,
+    SetExistsError,
+    StoreBusyError,
+    StoreError,
+    printable_path,
+)
 
 #: The Alembic revision the stdlib reader understands; see tests/test_migrations.py.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
+
+#: Seconds a writer waits for another writer's transaction before giving up.
+BUSY_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
 class SetInfo:
-    """One embedding set's row: what it is and where it came from."""
+    """One embedding set's row: what it is, where it came from, its content checksum."""
 
     id: int
     uid: str
@@ -48,6 +61,8 @@ class SetInfo:
     created_at: datetime
     parent_uid: str | None = None
     stats: str | None = None  # JSON, see vecstore.stats.SetStats
+    content_checksum: str = ""
+    read_options: str | None = None  # JSON of the options that shaped the set
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -60,24 +75,30 @@ class SetInfo:
             "created_at": self.created_at.isoformat(),
             "uid": self.uid,
             "parent_uid": self.parent_uid,
+            "content_checksum": self.content_checksum,
+            "read_options": json.loads(self.read_options) if self.read_options else {},
         }
+
+
+SET_COLUMNS = ("id", "uid", "name", "dim", "count", "rows_per_chunk", "format", "source",
+               "source_sha256", "created_at", "parent_uid", "stats", "content_checksum", "read_options")
 
 
 def set_info_from_row(row: Sequence[object]) -> SetInfo:
     """Build a :class:`SetInfo` from the columns in :data:`SET_COLUMNS` order."""
-    created = row[9]
+    values = dict(zip(SET_COLUMNS, row, strict=True))
+    created = values["created_at"]
     if isinstance(created, str):  # sqlite3 returns SQLAlchemy's DateTime text
         created = datetime.fromisoformat(created)
     assert isinstance(created, datetime)
     if created.tzinfo is None:  # SQLite keeps no zone; vecstore writes UTC
         created = created.replace(tzinfo=UTC)
-    return SetInfo(int(row[0]), str(row[1]), str(row[2]), int(row[3]), int(row[4]), int(row[5]),
-                   str(row[6]), str(row[7]), str(row[8]), created,
-                   None if row[10] is None else str(row[10]), None if row[11] is None else str(row[11]))
+    optional = {k: None if values[k] is None else str(values[k]) for k in ("parent_uid", "stats", "read_options")}
+    return SetInfo(int(values["id"]), str(values["uid"]), str(values["name"]), int(values["dim"]),
+                   int(values["count"]), int(values["rows_per_chunk"]), str(values["format"]),
+                   str(values["source"]), str(values["source_sha256"]), created,
+                   content_checksum=str(values["content_checksum"] or ""), **optional)
 
-
-SET_COLUMNS = ("id", "uid", "name", "dim", "count", "rows_per_chunk", "format", "source",
-               "source_sha256", "created_at", "parent_uid", "stats")
 
 #: Rows per chunk are chosen so a chunk of vectors is about this many bytes.
 CHUNK_BYTES = 1 << 20
@@ -88,78 +109,84 @@ def rows_per_chunk(dim: int) -> int:
 
 
 def new_uid() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits naming one import (and its derived files)."""
+    return os.urandom(16).hex()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One stored chunk: its number, bytes, and the checksum recorded when it was written."""
+
+    number: int
+    data: bytes
+    checksum: str
 
 
 @dataclass(frozen=True)
 class SetHeader:
     """What is known of a set before its rows are: the row written first, completed by
-    :meth:`SetWriter.finish` with the count and the source's sha256."""
+    :meth:`SetWriter.finish` with the count, checksums and statistics."""
 
     name: str
     dim: int
     format: str
     source: str
     parent_uid: str | None = None
+    read_options: str | None = None
 
     def row_values(self, uid: str) -> dict[str, Any]:
         """The set's row, ``created_at`` a naive UTC datetime (SQLite keeps no zone)."""
         return {"uid": uid, "name": self.name, "dim": self.dim, "count": 0,
-                "rows_per_chunk": rows_per_chunk(self.dim), "format": self.format, "source": self.source,
-                "source_sha256": "", "created_at": datetime.now(UTC).replace(tzinfo=None),
-                "parent_uid": self.parent_uid, "stats": None}
+                "rows_per_chunk": rows_per_chunk(self.dim), "format": self.format,
+                "source": printable_path(self.source), "source_sha256": "",
+                "created_at": datetime.now(UTC).replace(tzinfo=None), "parent_uid": self.parent_uid,
+                "stats": None, "content_checksum": "", "read_options": self.read_options}
 
 
 @dataclass(frozen=True)
-class NewSet:
-    """A whole set in memory: words in row order and their float32 vectors."""
+class Completion:
+    """What :meth:`SetWriter.finish` records once every row is written."""
 
-    name: str
-    words: Sequence[str]
-    vectors: np.ndarray
-    format: str
-    source: str
+    count: int
     source_sha256: str
-
-    def chunks(self) -> Iterator[tuple[int, memoryview, bytes]]:
-        """(chunk number, float32 rows, ``\n``-joined UTF-8 words) for each chunk, in order."""
-        vectors = np.ascontiguousarray(self.vectors, dtype="<f4")
-        per_chunk = rows_per_chunk(vectors.shape[1])
-        for number, start in enumerate(range(0, vectors.shape[0], per_chunk)):
-            # memoryview: the driver reads the rows in place, no copy of the matrix
-            yield (number, memoryview(vectors[start:start + per_chunk]),
-                   "\n".join(self.words[start:start + per_chunk]).encode())
+    content_checksum: str
+    stats: str | None = None
 
 
 class SetWriter(Protocol):
     """Writes one set's chunks inside the transaction opened by ``Catalog.writing``."""
 
-    def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes) -> None: ...
+    #: The set this write replaces (found by name inside the transaction), if any.
+    replaced: SetInfo | None
+
+    def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes,
+                  vectors_checksum: str, words_checksum: str) -> None: ...
 
     def read_chunk(self, chunk_no: int) -> bytes: ...
 
-    def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview) -> None: ...
+    def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview, checksum: str) -> None: ...
 
-    def finish(self, count: int, sha256: str, stats: str | None = None) -> SetInfo:
+    def finish(self, done: Completion) -> SetInfo:
         """Complete the set's row; the transaction commits when the ``writing`` block ends."""
         ...
-
-
-def write_whole_set(catalog: Catalog, new: NewSet, *, replace: SetInfo | None = None,
-                    uid: str | None = None) -> SetInfo:
-    """Write a set held in memory through ``catalog.writing`` (one transaction)."""
-    from vecstore.stats import SetStats
-
-    header = SetHeader(new.name, int(new.vectors.shape[1]), new.format, new.source)
-    with catalog.writing(header, uid or new_uid(), replace=replace) as writer:
-        for number, vectors, words in new.chunks():
-            writer.add_chunk(number, vectors, words)
-        return writer.finish(int(new.vectors.shape[0]), new.source_sha256, SetStats.of(new.vectors).to_json())
 
 
 def saved_info(set_id: int, values: dict[str, Any]) -> SetInfo:
     return SetInfo(id=int(set_id), created_at=values["created_at"].replace(tzinfo=UTC),
                    **{k: v for k, v in values.items() if k != "created_at"})
+
+
+def completed_values(values: dict[str, Any], done: Completion) -> dict[str, Any]:
+    return dict(values, count=done.count, source_sha256=done.source_sha256, stats=done.stats,
+                content_checksum=done.content_checksum)
+
+
+def name_taken(current: SetInfo, replace: bool) -> None:
+    """Inside a write transaction: a set of the name exists now. Without ``replace`` it
+    was imported by another process since this import looked (it would have said so
+    then), which is an error a person can act on."""
+    if not replace:
+        raise SetExistsError(current.name, current.source, "was imported by another process while this one ran")
 
 
 class Catalog(Protocol):
@@ -169,46 +196,92 @@ class Catalog(Protocol):
 
     def find_set(self, name: str) -> SetInfo | None: ...
 
-    def word_chunks(self, set_id: int) -> list[bytes]: ...
+    def word_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]: ...
 
-    def vector_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, bytes]]: ...
-
-    def writing(self, header: SetHeader, uid: str, *,
-                replace: SetInfo | None = None) -> AbstractContextManager[SetWriter]:
-        """A transaction that removes ``replace``, inserts the set's row and lets the rows
-        be written; it commits when the block ends normally, rolls back otherwise."""
+    def chunk_numbers(self, set_id: int) -> tuple[list[int], list[int]]:
+        """The numbers of the set's vector chunks and of its word chunks, as stored."""
         ...
 
-    def delete_set(self, info: SetInfo) -> None: ...
+    def vector_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]: ...
+
+    def writing(self, header: SetHeader, uid: str, *, replace: bool = False) -> AbstractContextManager[SetWriter]:
+        """A transaction that inserts the set's row and lets the rows be written; with
+        ``replace`` it first removes the set of that name found inside the transaction.
+        It commits when the block ends normally, rolls back otherwise."""
+        ...
+
+    def delete_set(self, name: str) -> SetInfo | None:
+        """Remove the set called ``name`` now; return it (None if there was none)."""
+        ...
 
     def save_stats(self, info: SetInfo, stats: str) -> None:
         """Record statistics computed after the import (sets from before revision 0002)."""
         ...
 
+    def revision(self) -> str | None: ...
+
     def close(self) -> None: ...
+
+
+def error_text(exc: BaseException) -> str:
+    """The driver's own words for a database error: one line, without SQLAlchemy's
+    statement dump or its "Background on this error" link."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line for line in str(orig).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else type(orig).__name__
+    text = text.split("(Background on this error at:")[0].strip()
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def store_error(exc: BaseException, action: str, location: str) -> StoreError:
+    """A database error as the :class:`StoreError` a person can act on."""
+    text = error_text(exc)
+    low = text.lower()
+    if "database is locked" in low or "database is busy" in low or "database table is locked" in low:
+        return StoreBusyError(location, BUSY_TIMEOUT)
+    if "not a database" in low or "malformed" in low or "file is encrypted" in low:
+        return DamagedStoreError(location, text)
+    return StoreError(f"cannot {action} {location}: {text}")
 
 
 class SqliteCatalog:
     """Reads and writes a SQLite store at :data:`SCHEMA_HEAD` with the stdlib driver."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self._path = path
+        self._where = printable_path(path)
 
     @classmethod
     def open_if_current(cls, path: Path) -> SqliteCatalog | None:
-        """The backend for ``path``, or None when the file is missing or not at the head revision."""
+        """The backend for ``path``, or None when the file is missing, empty (a new store),
+        or not at the head revision (the SQLAlchemy side migrates it or says why not).
+        A file that is not a SQLite database, or a database of another program, is a
+        :class:`StoreError` naming it."""
         if not path.is_file():
             return None
+        where = printable_path(path)
         try:
-            # Autocommit mode: write_set opens its own explicit transaction.
-            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # Autocommit mode: writing() opens its own explicit transaction.
+            db = sqlite3.connect(os.fsencode(path), timeout=BUSY_TIMEOUT, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise store_error(exc, "open the store", where) from None
+        try:
             # As vecstore.database sets them (WAL itself is a property of the file).
             db.execute("PRAGMA synchronous = FULL")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "alembic_version" not in tables:
+                if tables - {"sqlite_sequence"}:
+                    raise ForeignDatabaseError(where, sorted(tables))
+                db.close()
+                return None  # an empty database: a new store, created by the SQLAlchemy side
             (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone() or (None,)
-        except sqlite3.DatabaseError:
-            # Not at the head (or not a store yet): the SQLAlchemy side migrates or reports it.
-            return None
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise store_error(exc, "open the store", where) from None
+        except BaseException:
+            db.close()
+            raise
         if revision != SCHEMA_HEAD:
             db.close()
             return None
@@ -218,7 +291,16 @@ class SqliteCatalog:
         try:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot read the store: {exc}") from exc
+            raise store_error(exc, "read the store", self._where) from None
+
+    def revision(self) -> str | None:
+        rows = self._all("SELECT version_num FROM alembic_version")
+        return rows[0][0] if rows else None
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's own check of the file's structure: [] when it is sound."""
+        rows = self._all("PRAGMA integrity_check")
+        return [] if [r[0] for r in rows] == ["ok"] else [str(r[0]) for r in rows]
 
     def list_sets(self) -> list[SetInfo]:
         rows = self._all(f"SELECT {', '.join(SET_COLUMNS)} FROM embedding_sets ORDER BY name")
@@ -228,19 +310,26 @@ class SqliteCatalog:
         rows = self._all(f"SELECT {', '.join(SET_COLUMNS)} FROM embedding_sets WHERE name = ?", (name,))
         return set_info_from_row(rows[0]) if rows else None
 
-    def word_chunks(self, set_id: int) -> list[bytes]:
-        rows = self._all("SELECT data FROM word_chunks WHERE set_id = ? ORDER BY chunk_no", (set_id,))
-        return [bytes(r[0]) for r in rows]
+    def word_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]:
+        return self._chunks("word_chunks", set_id, chunk_nos)
 
-    def vector_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, bytes]]:
-        if chunk_nos is None:
-            sql, params = "SELECT chunk_no, data FROM vector_chunks WHERE set_id = ? ORDER BY chunk_no", [set_id]
-        else:
-            marks = ", ".join("?" * len(chunk_nos))
-            sql = ("SELECT chunk_no, data FROM vector_chunks"
-                   f" WHERE set_id = ? AND chunk_no IN ({marks}) ORDER BY chunk_no")
-            params = [set_id, *chunk_nos]
-        return [(int(n), bytes(d)) for n, d in self._all(sql, params)]
+    def vector_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]:
+        return self._chunks("vector_chunks", set_id, chunk_nos)
+
+    def _chunks(self, table: str, set_id: int, chunk_nos: Sequence[int] | None) -> list[Chunk]:
+        # (CAST: a chunk changed by hand into TEXT still reads as bytes, and fails its checksum)
+        sql = f"SELECT chunk_no, CAST(data AS BLOB), checksum FROM {table} WHERE set_id = ?"
+        params = [set_id]
+        if chunk_nos is not None:
+            sql += f" AND chunk_no IN ({', '.join('?' * len(chunk_nos))})"
+            params += list(chunk_nos)
+        return [Chunk(int(n), bytes(d), str(c)) for n, d, c in self._all(sql + " ORDER BY chunk_no", params)]
+
+    def chunk_numbers(self, set_id: int) -> tuple[list[int], list[int]]:
+        return tuple(  # type: ignore[return-value]
+            [int(r[0]) for r in self._all(f"SELECT chunk_no FROM {table} WHERE set_id = ? ORDER BY chunk_no",
+                                          (set_id,))]
+            for table in ("vector_chunks", "word_chunks"))
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[None]:
@@ -255,33 +344,35 @@ class SqliteCatalog:
                     self._db.execute("ROLLBACK")
                 raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot {action}: {exc}") from exc
+            raise store_error(exc, action, self._where) from None
 
     @contextmanager
-    def writing(self, header: SetHeader, uid: str, *, replace: SetInfo | None = None) -> Iterator[SetWriter]:
+    def writing(self, header: SetHeader, uid: str, *, replace: bool = False) -> Iterator[SetWriter]:
         values = header.row_values(uid)
         row = dict(values, created_at=values["created_at"].strftime("%Y-%m-%d %H:%M:%S.%f"))
-        with self._transaction(f"write set {header.name!r}"):
-            if replace is not None:
-                self._delete(replace.id)
+        with self._transaction(f"write set {header.name!r} to"):
+            current = self.find_set(header.name)  # again, now that this transaction holds the lock
+            if current is not None:
+                name_taken(current, replace)
+                self._delete(current.id)
             cursor = _run(self._db, f"INSERT INTO embedding_sets ({', '.join(row)}) "
                                     f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
             assert cursor.lastrowid is not None
             with _WalFlusher(self._path) as flusher:
-                writer = _SqliteSetWriter(self._db, cursor.lastrowid, values, flusher)
+                writer = _SqliteSetWriter(self._db, cursor.lastrowid, values, flusher, current)
                 yield writer
             if writer.info is None:
                 raise RuntimeError("the set's rows were written but finish() was not called")
 
-    def write_set(self, new: NewSet, *, replace: SetInfo | None = None, uid: str | None = None) -> SetInfo:
-        return write_whole_set(self, new, replace=replace, uid=uid)
-
-    def delete_set(self, info: SetInfo) -> None:
-        with self._transaction(f"remove set {info.name!r}"):
-            self._delete(info.id)
+    def delete_set(self, name: str) -> SetInfo | None:
+        with self._transaction(f"remove set {name!r} from"):
+            current = self.find_set(name)
+            if current is not None:
+                self._delete(current.id)
+        return current
 
     def save_stats(self, info: SetInfo, stats: str) -> None:
-        with self._transaction(f"update set {info.name!r}"):
+        with self._transaction(f"update set {info.name!r} in"):
             _run(self._db, "UPDATE embedding_sets SET stats = ? WHERE id = ? AND uid = ?", [stats, info.id, info.uid])
 
     def _delete(self, set_id: int) -> None:
@@ -311,7 +402,7 @@ class _WalFlusher:
         self._thread: threading.Thread | None = None
         if db_path is not None:
             with contextlib.suppress(OSError):  # no WAL file yet, or not readable: no early syncs
-                self._fd = os.open(f"{db_path}-wal", os.O_RDONLY)
+                self._fd = os.open(f"{os.fsdecode(db_path)}-wal", os.O_RDONLY)
 
     def __enter__(self) -> _WalFlusher:
         return self
@@ -337,15 +428,18 @@ class _WalFlusher:
 
 
 class _SqliteSetWriter:
-    def __init__(self, db: sqlite3.Connection, set_id: int, values: dict[str, Any], flusher: _WalFlusher) -> None:
+    def __init__(self, db: sqlite3.Connection, set_id: int, values: dict[str, Any], flusher: _WalFlusher,
+                 replaced: SetInfo | None) -> None:
         self._db, self._set_id, self._values, self._flusher = db, set_id, values, flusher
+        self.replaced = replaced
         self.info: SetInfo | None = None
 
-    def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes) -> None:
-        _run(self._db, "INSERT INTO vector_chunks (set_id, chunk_no, data) VALUES (?, ?, ?)",
-             [self._set_id, chunk_no, vectors])
-        _run(self._db, "INSERT INTO word_chunks (set_id, chunk_no, data) VALUES (?, ?, ?)",
-             [self._set_id, chunk_no, words])
+    def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes,
+                  vectors_checksum: str, words_checksum: str) -> None:
+        _run(self._db, "INSERT INTO vector_chunks (set_id, chunk_no, data, checksum) VALUES (?, ?, ?, ?)",
+             [self._set_id, chunk_no, vectors, vectors_checksum])
+        _run(self._db, "INSERT INTO word_chunks (set_id, chunk_no, data, checksum) VALUES (?, ?, ?, ?)",
+             [self._set_id, chunk_no, words, words_checksum])
         self._flusher.wrote(memoryview(vectors).nbytes + len(words))
 
     def read_chunk(self, chunk_no: int) -> bytes:
@@ -353,14 +447,15 @@ class _SqliteSetWriter:
                                    [self._set_id, chunk_no]).fetchone()
         return bytes(data)
 
-    def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview) -> None:
-        _run(self._db, "UPDATE vector_chunks SET data = ? WHERE set_id = ? AND chunk_no = ?",
-             [vectors, self._set_id, chunk_no])
+    def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview, checksum: str) -> None:
+        _run(self._db, "UPDATE vector_chunks SET data = ?, checksum = ? WHERE set_id = ? AND chunk_no = ?",
+             [vectors, checksum, self._set_id, chunk_no])
 
-    def finish(self, count: int, sha256: str, stats: str | None = None) -> SetInfo:
-        _run(self._db, "UPDATE embedding_sets SET count = ?, source_sha256 = ?, stats = ? WHERE id = ?",
-             [count, sha256, stats, self._set_id])
-        self.info = saved_info(self._set_id, dict(self._values, count=count, source_sha256=sha256, stats=stats))
+    def finish(self, done: Completion) -> SetInfo:
+        _run(self._db, "UPDATE embedding_sets SET count = ?, source_sha256 = ?, stats = ?, content_checksum = ? "
+                       "WHERE id = ?",
+             [done.count, done.source_sha256, done.stats, done.content_checksum, self._set_id])
+        self.info = saved_info(self._set_id, completed_values(self._values, done))
         return self.info
 
 

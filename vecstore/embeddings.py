@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vecstore.catalog import Catalog, SetInfo
-from vecstore.errors import InvalidArgumentError, StoreError, UnknownWordError
+from vecstore.catalog import Catalog, Chunk, SetInfo
+from vecstore.errors import CorruptionError, InvalidArgumentError, StoreError, UnknownWordError
 from vecstore.index import IndexFolder, normalized
+from vecstore.integrity import DerivedFileError, VerifiedFile, digest
 
 try:
     from vecstore import _fastparse
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
     from vecstore.vocabulary import Vocabulary
 
 log = logging.getLogger("vecstore")
+
+#: The most neighbours one query returns (a larger k is a listing, not a query).
+MAX_K = 10_000
+#: How far an index's score may stray from the score recomputed from the stored rows
+#: (float32 sums in another order differ by about 1e-7).
+RESCORE_TOLERANCE = 1e-4
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise InvalidArgumentError(f"k must be from 1 to {MAX_K:,}, not {k:,}")
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,12 @@ class SetWords:
             return self._rows.get(word)
         if "\n" in word or not word:
             return None
+        try:
+            encoded = word.encode()
+        except UnicodeEncodeError:  # a lone surrogate (bytes that were not UTF-8): no stored word has one
+            return None
         blob = self._joined()
-        at = blob.find(b"\n" + word.encode() + b"\n")
+        at = blob.find(b"\n" + encoded + b"\n")
         return None if at < 0 else blob.count(b"\n", 0, at)
 
     def _joined(self) -> bytes:
@@ -118,6 +134,8 @@ class SetWords:
 
     def suggestions(self, word: str, limit: int = 5) -> list[str]:
         """Words of the set one edit away from ``word`` (or equal ignoring case), most frequent first."""
+        if len(word) > 60:  # no word is one edit from a paragraph; don't build its thousands of edits
+            return []
         rows = self.index_many()
         letters = set("abcdefghijklmnopqrstuvwxyz") | set(word.lower())
         splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
@@ -140,6 +158,7 @@ class EmbeddingSet:
         self._indexes = indexes
         self._words: SetWords | None = None
         self._index: faiss.Index | None = None
+        self._rows: VerifiedFile | bool | None = False  # False: not opened yet
 
     def __repr__(self) -> str:
         return f"EmbeddingSet({self.info.name!r}, count={self.info.count}, dim={self.info.dim})"
@@ -160,11 +179,19 @@ class EmbeddingSet:
 
     @property
     def set_words(self) -> SetWords:
-        """The set's words, searchable (loaded once, on first use)."""
+        """The set's words, searchable (loaded once, on first use; every chunk verified)."""
         if self._words is None:
-            self._words = SetWords(self._catalog.word_chunks(self.info.id), self.info.count,
-                                   self.info.rows_per_chunk)
+            chunks = self._verified(self._catalog.word_chunks(self.info.id), "word")
+            self._words = SetWords([c.data for c in chunks], self.info.count, self.info.rows_per_chunk)
         return self._words
+
+    def _verified(self, chunks: list[Chunk], what: str) -> list[Chunk]:
+        """``chunks`` after checking each against the checksum stored with it."""
+        for chunk in chunks:
+            if digest(chunk.data) != chunk.checksum:
+                raise CorruptionError(f"set {self.name!r}: {what} chunk {chunk.number} fails its checksum: the "
+                                      "store is damaged (Store.check() lists what is; re-import the set)", self.name)
+        return chunks
 
     @property
     def words(self) -> list[str]:
@@ -213,13 +240,20 @@ class EmbeddingSet:
             return np.empty((0, self.dim), dtype=np.float32)
         if (wanted.min() < 0 or wanted.max() >= self.info.count):
             raise InvalidArgumentError(f"rows out of range for set {self.name!r} of {self.info.count}")
-        mapped = self._indexes.rows(self.info)
-        if mapped is not None:  # the raw copy beside the index: just these rows are read
-            return np.array(mapped[wanted], dtype=np.float32)
+        raw = self._raw_rows()
+        if raw is not None:  # the raw copy beside the index: just these rows are read, and verified
+            try:
+                return raw.rows(wanted, self.dim)
+            except DerivedFileError as exc:
+                log.warning("not using the raw rows of %s: %s", self.name, exc)
+                raw.close()
+                self._rows = None
         per = self.info.rows_per_chunk
         chunk_of = wanted // per
         order = np.argsort(chunk_of, kind="stable")
-        chunk_nos, starts = np.unique(chunk_of[order], return_index=True)
+        grouped = chunk_of[order]
+        starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))  # (np.unique costs 35 ms cold)
+        chunk_nos = grouped[starts]
         chunks = dict(self.chunks(chunk_nos.tolist()))
         out = np.empty((wanted.size, self.dim), dtype=np.float32)
         for number, picked in zip(chunk_nos.tolist(), np.split(order, starts[1:]), strict=True):
@@ -234,6 +268,18 @@ class EmbeddingSet:
 
         return build_matrix(self, vocabulary, oov=oov, case_fold=case_fold, seed=seed)
 
+    def _raw_rows(self) -> VerifiedFile | None:
+        if self._rows is False:
+            self._rows = self._indexes.rows(self.info)
+        return self._rows if isinstance(self._rows, VerifiedFile) else None
+
+    def close(self) -> None:
+        """Release the mapped derived files (also done when the set is garbage collected)."""
+        if isinstance(self._rows, VerifiedFile):
+            self._rows.close()
+        self._rows = False
+        self._index = None
+
     def matrix(self) -> np.ndarray:
         """All stored vectors, row i being the vector of ``words[i]``."""
         parts = [m for _, m in self.chunks(None)]
@@ -244,8 +290,8 @@ class EmbeddingSet:
 
     def chunks(self, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
         """(chunk number, float32 rows) of the given chunks (all when None), in order."""
-        return [(n, np.frombuffer(data, dtype="<f4").reshape(-1, self.dim))
-                for n, data in self._catalog.vector_chunks(self.info.id, chunk_nos)]
+        chunks = self._verified(self._catalog.vector_chunks(self.info.id, chunk_nos), "vector")
+        return [(c.number, np.frombuffer(c.data, dtype="<f4").reshape(-1, self.dim)) for c in chunks]
 
     # -- index and queries ----------------------------------------------------------------
 
@@ -261,18 +307,21 @@ class EmbeddingSet:
         return self._index
 
     def unit_vector(self, word: str) -> np.ndarray:
-        return self.index().reconstruct(self.row(word))
+        """The unit-length vector of ``word``, from its verified stored row."""
+        return normalized(self.vector(word))
 
     def neighbours(self, word: str | None = None, *, vector: np.ndarray | Sequence[float] | None = None,
                    k: int = 10) -> list[Neighbour]:
-        """The ``k`` most cosine-similar words to ``word`` (itself excluded) or to ``vector``."""
+        """The ``k`` most cosine-similar words to ``word`` (itself excluded) or to ``vector``.
+
+        Fewer come back when the set has fewer other words. ``k`` is at most :data:`MAX_K`.
+        """
         if (word is None) == (vector is None):
             raise InvalidArgumentError("give either a word or a vector")
-        if k < 1:
-            raise InvalidArgumentError(f"k must be at least 1, not {k}")
+        _check_k(k)
         if word is not None:
             row = self.row(word)
-            return self._search(self.index().reconstruct(row), k, exclude={row})
+            return self._search(self.unit_vector(word), k, exclude={row})
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise InvalidArgumentError(f"the vector has {query.shape[0]} values; set {self.name!r} has {self.dim}")
@@ -288,18 +337,32 @@ class EmbeddingSet:
         """``a`` is to ``b`` as ``c`` is to ?: 3CosAdd, the nearest words to b - a + c (unit vectors),
         the three query words excluded (as gensim's ``most_similar(positive=[b, c], negative=[a])``).
         """
+        _check_k(k)
         rows = [self.row(w) for w in (a, b, c)]
-        index = self.index()
-        ua, ub, uc = (index.reconstruct(r) for r in rows)
+        ua, ub, uc = normalized(self.vectors_of_rows(rows))
         return self._search(normalized(ub - ua + uc), k, exclude=set(rows))
 
     def _search(self, unit_query: np.ndarray, k: int, exclude: set[int]) -> list[Neighbour]:
-        index = self.index()
-        want = min(k + len(exclude), index.ntotal)
-        scores, rows = index.search(unit_query.reshape(1, -1).astype(np.float32), want)
-        hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)
-                if r >= 0 and int(r) not in exclude][:k]
-        return [Neighbour(self.set_words.word(r), s) for r, s in hits]
+        """Search the index, then re-score the hits from the verified stored rows: a score
+        printed is never one the index file alone vouches for. A hit whose index score
+        disagrees means the index is wrong: it is rebuilt and the search run again."""
+        for _attempt in (1, 2):
+            index = self.index()
+            want = min(k + len(exclude), index.ntotal)
+            if want == 0:
+                return []
+            scores, rows = index.search(unit_query.reshape(1, -1).astype(np.float32), want)
+            hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)
+                    if r >= 0 and int(r) not in exclude][:k]
+            stored = normalized(self.vectors_of_rows([r for r, _ in hits])) if hits else np.empty((0, self.dim))
+            exact = stored @ unit_query.astype(np.float32)
+            if all(abs(float(e) - s) <= RESCORE_TOLERANCE for e, (_, s) in zip(exact, hits, strict=True)):
+                return [Neighbour(self.set_words.word(r), float(e)) for (r, _), e in zip(hits, exact, strict=True)]
+            log.warning("the index of %s disagrees with its stored vectors; rebuilding it", self.name)
+            self._indexes.discard(self.info.uid)
+            self.close()
+        raise CorruptionError(f"set {self.name!r}: its index disagrees with its stored vectors even after a rebuild",
+                              self.name)
 
     # -- evaluation -----------------------------------------------------------------------
 

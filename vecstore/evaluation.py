@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,8 @@ _CANDIDATES = _GENSIM_TOPN + 3
 
 # Queries per FAISS search call: bounds the candidate/re-score arrays' memory.
 _QUERY_BATCH = 4096
+#: The largest benchmark file read (questions-words.txt is 600 KB).
+MAX_BENCHMARK_BYTES = 256 << 20
 
 PathLike = str | os.PathLike[str]
 
@@ -164,17 +167,18 @@ def _read_lines(path: PathLike) -> Iterator[tuple[int, str]]:
     The file is read in binary and decoded per line, like gensim reads analogy files,
     so a decoding error can name its line.
     """
-    try:
-        with open(path, "rb") as handle:
-            for line_no, raw in enumerate(handle, start=1):
-                try:
-                    yield line_no, raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InputFileError(
-                        path, f"not valid UTF-8 ({exc.reason} at byte {exc.start} of the line)", line=line_no
-                    ) from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read file: {exc.strerror or exc}") from None
+    from vecstore.files import read_whole
+
+    parts = read_whole(Path(path), MAX_BENCHMARK_BYTES, "benchmark").split(b"\n")
+    for line_no, raw in enumerate(parts, start=1):
+        if line_no == len(parts) and not raw:
+            return  # the final newline ends the last line
+        try:
+            yield line_no, raw.decode("utf-8") + ("\n" if line_no < len(parts) else "")
+        except UnicodeDecodeError as exc:
+            raise InputFileError(
+                path, f"not valid UTF-8 ({exc.reason} at byte {exc.start} of the line)", line=line_no
+            ) from None
 
 
 def _universal_lines(text: str) -> list[str]:
@@ -246,7 +250,8 @@ def _query_vectors(unit: np.ndarray, ia: np.ndarray, ib: np.ndarray, ic: np.ndar
 
 
 def _ranked_candidates(
-    rows: np.ndarray, norms: np.ndarray, unit: np.ndarray, ia: np.ndarray, ib: np.ndarray, ic: np.ndarray
+    rows: np.ndarray, norms: np.ndarray, unit: np.ndarray, ia: np.ndarray, ib: np.ndarray, ic: np.ndarray,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """For each question, the row ids of its best candidates, best first (-1 = none).
 
@@ -276,6 +281,8 @@ def _ranked_candidates(
         ranked[start:stop] = np.where(
             np.take_along_axis(valid, order, axis=-1), np.take_along_axis(labels, order, axis=-1), -1
         )
+        if progress is not None:
+            progress(min(stop, len(ia)), len(ia))
     return ranked
 
 
@@ -286,6 +293,7 @@ def evaluate_analogies(
     *,
     restrict_vocab: int = 300_000,
     case_insensitive: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AnalogyReport:
     """Score the embedding on an analogy file (``a b c d``: a is to b as c is to d).
 
@@ -301,6 +309,7 @@ def evaluate_analogies(
             answer candidates; limits the search to frequent, well-trained words.
         case_insensitive: compare upper-cased words (the file's casing and the model's
             need not match); the most frequent casing of a word stands for it.
+        progress: called with (questions answered, questions to answer) as the search goes.
 
     Raises:
         InputFileError: unreadable or non-UTF-8 file, a question line before the first
@@ -347,7 +356,7 @@ def evaluate_analogies(
         ib = np.fromiter((vocab[q[1]] for q in question_words), dtype=np.int64, count=len(question_words))
         ic = np.fromiter((vocab[q[2]] for q in question_words), dtype=np.int64, count=len(question_words))
         norms, unit = _unit_rows(rows)
-        ranked = _ranked_candidates(rows, norms, unit, ia, ib, ic).tolist()
+        ranked = _ranked_candidates(rows, norms, unit, ia, ib, ic, progress).tolist()
         input_rows = list(zip(ia.tolist(), ib.tolist(), ic.tolist(), strict=True))
         for n, (a, b, c, expected) in enumerate(question_words):
             inputs = input_rows[n]

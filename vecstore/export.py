@@ -1,27 +1,29 @@
 """Writing a stored set back out as GloVe, word2vec (text or binary), CSV or NumPy files.
 
 Text values are printed with the fewest digits that read back as the same float32, so
-``import -> export -> import`` is bit-identical. The set is read chunk by chunk and
-written to a temp file that replaces the output only when complete: an interrupted
-export never leaves a truncated file under the output's name. ``.gz`` and ``.bz2``
-outputs are compressed.
+``import -> export -> import`` is bit-identical. The set is read chunk by chunk (each
+chunk verified against its checksum) and written through :class:`vecstore.files.AtomicOutput`:
+an existing file is kept unless overwriting is asked for, the store's own files never
+written, and an interrupted export never leaves a truncated file under the output's
+name. ``.gz`` and ``.bz2`` outputs are compressed.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vecstore.embeddings import EmbeddingSet
-from vecstore.errors import InputFileError, InvalidArgumentError
+from vecstore.errors import InvalidArgumentError, quoted
+from vecstore.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
+
+if TYPE_CHECKING:
+    from vecstore.embeddings import EmbeddingSet
 
 try:
     from vecstore import _fastparse
@@ -47,31 +49,34 @@ class ExportResult:
                 "words_path": str(self.words_path) if self.words_path else None}
 
 
-def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format: str = "glove") -> ExportResult:
+def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format: str = "glove", *,
+               overwrite: bool = False, protected: ProtectedFiles = NOTHING_PROTECTED) -> ExportResult:
     """Write ``embedding_set`` to ``out`` in ``format`` (see :data:`EXPORT_FORMATS`).
 
     ``npy`` writes the float32 matrix to ``out`` and the words, one per line (line i is
     row i), to ``out`` with ``.words.txt`` in place of ``.npy``. ``csv`` writes a header
     ``word,v1,...,vN`` and one row per word (RFC 4180 quoting), for spreadsheets and pandas.
+    An existing output is refused unless ``overwrite``; ``protected`` files (the store's
+    own, see :meth:`vecstore.store.Store.export`) are refused always. Every output is
+    checked before anything is written.
     """
     if format not in EXPORT_FORMATS:
-        raise InvalidArgumentError(f"unknown export format {format!r} (choose from {', '.join(EXPORT_FORMATS)})")
+        raise InvalidArgumentError(f"unknown export format {quoted(format)} (choose from {', '.join(EXPORT_FORMATS)})")
     out = Path(out)
-    if out.is_dir():
-        raise InputFileError(out, "is a directory; give a file name to export to")
     if format == "npy":
         words_path = out.with_name(out.name.removesuffix(".npy") + ".words.txt")
-        with replacing(out) as f:
+        check_output(words_path, overwrite=overwrite, protected=protected)
+        with AtomicOutput(out, overwrite=overwrite, protected=protected, compress=False) as f:
             np.save(f, embedding_set.matrix(), allow_pickle=False)
-        with replacing(words_path) as f:
+        with AtomicOutput(words_path, overwrite=overwrite, protected=protected, compress=False) as f:
             f.write("".join(word + "\n" for word in embedding_set.words).encode())
         return ExportResult(out, format, len(embedding_set), out.stat().st_size, words_path)
     if format == "word2vec-binary":
         spaced = next((w for w in embedding_set.words if " " in w), None)
         if spaced is not None:
-            raise InvalidArgumentError(f"the word {spaced!r} holds a space, which word2vec's binary format cannot "
-                                       "store; export as glove or word2vec text instead")
-    with replacing(out) as f:
+            raise InvalidArgumentError(f"the word {quoted(spaced)} holds a space, which word2vec's binary format "
+                                       "cannot store; export as glove or word2vec text instead")
+    with AtomicOutput(out, overwrite=overwrite, protected=protected) as f:
         if format in ("word2vec", "word2vec-binary"):
             f.write(f"{len(embedding_set)} {embedding_set.dim}\n".encode())
         elif format == "csv":
@@ -126,36 +131,3 @@ def _csv_field(word: str) -> str:
 
 
 _FORMATTERS = {"word2vec-binary": _format_binary, "csv": _format_csv}
-
-
-class replacing:
-    """Open a temp file beside ``path`` (compressed by its suffix); move it over ``path`` on success."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-
-    def __enter__(self) -> BinaryIO:
-        try:
-            raw: BinaryIO = open(self.tmp, "wb")
-        except OSError as exc:
-            raise InputFileError(self.path, f"cannot write: {exc.strerror or exc}") from None
-        if self.path.suffix == ".gz":
-            self.file: BinaryIO = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6)  # type: ignore[assignment]
-        elif self.path.suffix == ".bz2":
-            self.file = bz2.BZ2File(raw, mode="wb")  # type: ignore[assignment]
-        else:
-            self.file = raw
-        self.raw = raw
-        return self.file
-
-    def __exit__(self, exc_type: object, *_rest: object) -> None:
-        try:
-            if self.file is not self.raw:
-                self.file.close()
-            self.raw.close()
-        finally:
-            if exc_type is None:
-                self.tmp.replace(self.path)
-            else:
-                self.tmp.unlink(missing_ok=True)

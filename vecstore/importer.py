@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from vecstore.catalog import SetWriter, rows_per_chunk
-from vecstore.index import IndexFileWriter, normalized, unit_rows
+from vecstore.catalog import Catalog, Completion, SetHeader, SetInfo, SetWriter, new_uid, rows_per_chunk
+from vecstore.errors import InvalidArgumentError, quoted
+from vecstore.index import IndexFileWriter, IndexFolder, normalized, unit_rows
+from vecstore.integrity import content_checksum, digest
 from vecstore.stats import StatsAccumulator
 
 #: progress(bytes of the file read, file size, rows stored)
@@ -40,7 +42,8 @@ class ImportCounts:
 
 
 class SetBuilder:
-    """Accumulates rows into chunks for the database, and their unit rows into the index file."""
+    """Accumulates rows into checksummed chunks for the database, and their unit rows into
+    the derived files; keeps the chunk digests the set's content checksum is made of."""
 
     def __init__(self, writer: SetWriter, index: IndexFileWriter) -> None:
         self.writer = writer
@@ -49,7 +52,7 @@ class SetBuilder:
         self.per_chunk = rows_per_chunk(dim)
         self.stats = StatsAccumulator(dim)
         self.count = 0
-        self._chunk_no = 0
+        self.digests: list[tuple[str, str]] = []
         self._buffer = np.empty((self.per_chunk, dim), dtype="<f4")
         self._buffer_words: list[str] = []
 
@@ -76,16 +79,17 @@ class SetBuilder:
 
     def _write(self, vectors: np.ndarray, words: list[str]) -> None:
         data = memoryview(np.ascontiguousarray(vectors, dtype="<f4"))
-        self.writer.add_chunk(self._chunk_no, data, "\n".join(words).encode())
-        self._chunk_no += 1
+        joined = _joined_words(words, len(self.digests) * self.per_chunk)
+        vectors_digest, words_digest = digest(data.cast("B")), digest(joined)
+        self.writer.add_chunk(len(self.digests), data, joined, vectors_digest, words_digest)
+        self.digests.append((vectors_digest, words_digest))
 
-    def finish(self, patches: dict[int, np.ndarray]) -> None:
-        """Write the last partial chunk, then give repeated words their newest vectors."""
+    def finish(self, patches: dict[int, np.ndarray]) -> str:
+        """Write the last partial chunk, give repeated words their newest vectors; return
+        the set's content checksum."""
         if self._buffer_words:
             self._write(self._buffer[:len(self._buffer_words)], self._buffer_words)
             self._buffer_words = []
-        if not patches:
-            return
         by_chunk: dict[int, list[int]] = {}
         for row in patches:
             by_chunk.setdefault(row // self.per_chunk, []).append(row)
@@ -96,7 +100,61 @@ class SetBuilder:
                 self.stats.add(patches[row])
                 chunk[row % self.per_chunk] = patches[row]
                 self.index.replace(row, normalized(patches[row]), patches[row])
-            self.writer.replace_chunk(chunk_no, memoryview(chunk))
+            data = memoryview(chunk).cast("B")
+            vectors_digest = digest(data)
+            self.writer.replace_chunk(chunk_no, data, vectors_digest)
+            self.digests[chunk_no] = (vectors_digest, self.digests[chunk_no][1])
+        return content_checksum(self.dim, self.count, self.digests)
+
+
+def _joined_words(words: list[str], first_row: int) -> bytes:
+    """The chunk's words joined by ``\\n`` in UTF-8, refusing a word that would break that
+    (empty, holding a line break, or not encodable): every import path passes here."""
+    joined = "\n".join(words)
+    if joined.count("\n") != len(words) - 1 or "" in words:
+        bad = next(i for i, w in enumerate(words) if not w or "\n" in w)
+        raise InvalidArgumentError(f"row {first_row + bad + 1}: the word {quoted(words[bad])} "
+                                   + ("is empty" if not words[bad] else "holds a line break") +
+                                   ", which a stored word cannot")
+    try:
+        return joined.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        row = joined.count("\n", 0, exc.start)
+        raise InvalidArgumentError(f"row {first_row + row + 1}: the word {quoted(words[row])} is not valid "
+                                   "Unicode (it holds a lone surrogate)") from None
+
+
+def write_set(catalog: Catalog, indexes: IndexFolder, header: SetHeader,
+              blocks: Iterable[tuple[list[str], np.ndarray]], sha256: Callable[[], str], *,
+              replace: bool = False,
+              complete: Callable[[int], dict[int, np.ndarray]] | None = None) -> tuple[SetInfo, SetInfo | None]:
+    """Write a set's rows in one transaction, and its derived files; return its row and
+    the set it replaced (found by name inside the transaction).
+
+    All or nothing: on any error, or a kill, the store is left as it was and the derived
+    files' temp files are removed (or, after a kill, reclaimed by the next writer).
+    """
+    uid = new_uid()
+    indexes.reclaim()
+    index = indexes.writer(uid, header.dim)
+    try:
+        with catalog.writing(header, uid, replace=replace) as writer:
+            builder = SetBuilder(writer, index)
+            for words, vectors in blocks:
+                builder.add(words, vectors)
+            checksum = builder.finish(complete(builder.count) if complete is not None else {})
+            info = writer.finish(Completion(builder.count, sha256(), checksum, builder.stats.result().to_json()))
+            prepared = index.finish(info)
+            replaced = writer.replaced
+    except BaseException:
+        index.abandon()
+        raise
+    # Published after the commit: a crash in between leaves a missing index, which the
+    # next query rebuilds, never an index without its set.
+    indexes.publish(info, prepared)
+    if replaced is not None:
+        indexes.discard(replaced.uid)
+    return info, replaced
 
 
 def prefetched(blocks: Iterator, depth: int = 1) -> Iterator:

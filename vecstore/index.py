@@ -1,11 +1,14 @@
-"""The exact cosine FAISS index of each set, persisted beside the store.
+"""The exact cosine FAISS index of each set, and the raw copy of its rows, beside the store.
 
-An index is ``<uid>.faiss`` plus a manifest ``<uid>.json`` recording what it was built
-from (set uid, rows, dim, source sha256, file size). It is used only when the manifest
-matches the set's row in the store and the loaded index has the right shape; otherwise
-it is rebuilt from the stored vectors and written atomically (temp file + rename), so a
-stale, truncated or missing index is never used. The index holds L2-normalised rows in
-an ``IndexFlatIP``: inner product of unit vectors is cosine similarity, exactly.
+A set's derived files are ``<uid>.faiss`` (an ``IndexFlatIP`` over its L2-normalised
+rows: the inner product of unit vectors is cosine similarity, exactly), ``<uid>.rows``
+(its rows as stored, raw float32, so a matrix reads just the rows it needs) and a
+manifest ``<uid>.json``. Each data file ends with a checksum footer binding it to the
+set's uid and content checksum (:mod:`vecstore.integrity`; FAISS ignores bytes after an
+index). A file is used only when its manifest and footer match the set's row and the
+blocks it is read from match their digests; otherwise it is rebuilt from the stored,
+checksummed vectors and written through an exclusive temp file and a rename, so a
+stale, swapped, truncated, altered or missing file is never used.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +27,8 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from vecstore.catalog import SetInfo
+from vecstore.files import create_exclusive, reclaim_temp_files, temp_path
+from vecstore.integrity import DerivedFileError, VerifiedFile, append_footer
 
 if TYPE_CHECKING:
     import faiss
@@ -77,6 +83,15 @@ def _flat_ip_header(dim: int, rows: int) -> bytes:
     return _FLAT_IP_HEADER.pack(b"IxFI", dim, rows, 1 << 20, 1 << 20, True, 0, rows * dim)
 
 
+#: Footer kinds of the two derived files (vecstore.integrity).
+INDEX_FILE_KIND = "faiss-flat-ip"
+ROWS_FILE_KIND = "raw-rows-f32"
+
+
+def index_payload_size(count: int, dim: int) -> int:
+    return _FLAT_IP_HEADER.size + count * dim * 4
+
+
 @dataclass(frozen=True)
 class PreparedIndex:
     """A set's files written to temp paths, not yet visible (None: could not be written)."""
@@ -92,7 +107,7 @@ class _TempFile:
         self.path: Path | None = path
         self.file: BinaryIO | None = None
         try:
-            self.file = open(path, "wb")  # noqa: SIM115 (closed by close/drop)
+            self.file = create_exclusive(path)  # never through a symlink planted at the name
             self.file.write(head)
         except OSError as exc:
             log.warning("cannot persist %s: %s", path, exc)
@@ -107,10 +122,17 @@ class _TempFile:
             log.warning("cannot persist %s: %s", self.path, exc)
             self.drop()
 
-    def close(self) -> Path | None:
+    def close(self, kind: str, info: SetInfo) -> Path | None:
+        """Close the file and append its footer, binding it to ``info``'s content."""
         if self.file is not None:
             self.run(lambda f: f.close())
             self.file = None
+        if self.path is not None:
+            try:
+                append_footer(self.path, kind, info.uid, info.content_checksum)
+            except OSError as exc:
+                log.warning("cannot persist %s: %s", self.path, exc)
+                self.drop()
         return self.path
 
     def drop(self) -> None:
@@ -125,15 +147,15 @@ class _TempFile:
 
 
 class IndexFileWriter:
-    """Streams a set's rows into its two files beside the store while an import runs:
-    the FAISS ``IndexFlatIP`` of its unit rows, and a raw float32 copy of its rows.
+    """Streams a set's rows into its two derived files beside the store while an import
+    runs: the FAISS ``IndexFlatIP`` of its unit rows, and a raw float32 copy of its rows.
 
     An import writes them block by block as the rows arrive, instead of building a FAISS
-    index in memory and writing it at the end: the import holds no copy of the matrix,
-    and nothing is left to write after the last block. The row count in the index header
-    is filled in by :meth:`finish`. The raw copy lets a matrix read just the rows it
-    needs (a mapping, not 1 MiB chunks). Both are caches: if they cannot be written,
-    queries rebuild the index and matrices read the stored chunks.
+    index in memory and writing it at the end: the import holds no copy of the matrix.
+    The row count in the index header is filled in, and each file's checksum footer
+    appended, by :meth:`finish`. The raw copy lets a matrix read just the rows it needs
+    (a mapping, not 1 MiB chunks). Both are caches: if they cannot be written, queries
+    rebuild the index and matrices read the stored chunks.
     """
 
     def __init__(self, folder: Path, uid: str, dim: int) -> None:
@@ -141,9 +163,8 @@ class IndexFileWriter:
         self.rows = 0
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
-        suffix = f".{os.getpid()}.tmp"
-        self._index = _TempFile(folder / f"{uid}.faiss{suffix}", _flat_ip_header(dim, 0))
-        self._raw = _TempFile(folder / f"{uid}.rows{suffix}")
+        self._index = _TempFile(temp_path(folder / f"{uid}.faiss"), _flat_ip_header(dim, 0))
+        self._raw = _TempFile(temp_path(folder / f"{uid}.rows"))
 
     def add(self, unit_rows: np.ndarray, rows: np.ndarray) -> None:
         """Append rows: unit length (for the index) and as stored (for the raw copy)."""
@@ -157,11 +178,11 @@ class IndexFileWriter:
         self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(unit_row), _FLAT_IP_HEADER.size + at)))
         self._raw.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(stored_row), at)))
 
-    def finish(self) -> PreparedIndex:
-        """Write the final index header and close both files."""
+    def finish(self, info: SetInfo) -> PreparedIndex:
+        """Write the final index header, close both files and bind them to ``info``."""
         header = _flat_ip_header(self.dim, self.rows)
         self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), header, 0)))
-        return PreparedIndex(self._index.close(), self._raw.close())
+        return PreparedIndex(self._index.close(INDEX_FILE_KIND, info), self._raw.close(ROWS_FILE_KIND, info))
 
     def abandon(self) -> None:
         """Delete the temp files (the import failed)."""
@@ -173,8 +194,11 @@ def _bytes_of(rows: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(rows, dtype="<f4")).cast("B")
 
 
+_DERIVED = re.compile(r"^(?P<uid>[0-9a-f]{32})\.(?:faiss|rows|json)$")
+
+
 class IndexFolder:
-    """The folder of persisted indexes (and raw row copies) of one store."""
+    """The folder of derived files (indexes, raw row copies, manifests) of one store."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -185,14 +209,17 @@ class IndexFolder:
     def rows_path(self, uid: str) -> Path:
         return self.folder / f"{uid}.rows"
 
+    def files_of(self, uid: str) -> list[Path]:
+        return [*self.paths(uid), self.rows_path(uid)]
+
     def manifest_for(self, info: SetInfo, file_size: int, rows_file_size: int | None = None) -> dict[str, object]:
         # (No FAISS version: importing FAISS would cost an import 60 ms, and the file is
         # checked by loading it anyway.)
         return {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
-                "source_sha256": info.source_sha256, "index": INDEX_KIND, "file_size": file_size,
+                "content_checksum": info.content_checksum, "index": INDEX_KIND, "file_size": file_size,
                 "rows_file_size": rows_file_size}
 
-    def _manifest(self, info: SetInfo) -> dict[str, object] | None:
+    def manifest(self, info: SetInfo) -> dict[str, object] | None:
         """The manifest of ``info``'s files if it describes this very set, else None."""
         _, manifest_path = self.paths(info.uid)
         try:
@@ -200,20 +227,36 @@ class IndexFolder:
         except (OSError, ValueError):
             return None
         expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
-                    "source_sha256": info.source_sha256, "index": INDEX_KIND}
+                    "content_checksum": info.content_checksum, "index": INDEX_KIND}
         if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
-            log.info("index of %s is stale (manifest %s)", info.name, manifest_path)
+            log.info("the derived files of %s are stale (manifest %s)", info.name, manifest_path)
             return None
         return manifest
 
-    def load(self, info: SetInfo) -> faiss.Index | None:
-        """The persisted index of ``info`` if its manifest and shape match, else None."""
+    def open_index_file(self, info: SetInfo) -> VerifiedFile:
+        """The index file of ``info``, its footer checked (cheap); raises DerivedFileError."""
         index_path, _ = self.paths(info.uid)
-        manifest = self._manifest(info)
+        return VerifiedFile(index_path, INDEX_FILE_KIND, info.uid, info.content_checksum,
+                            index_payload_size(info.count, info.dim))
+
+    def load(self, info: SetInfo) -> faiss.Index | None:
+        """The persisted index of ``info`` if its manifest, footer and every block check
+        out, else None (the caller rebuilds it).
+
+        Every block is verified, not just the footer: an exact search reads every row
+        anyway, and a row changed on disk would otherwise change answers silently.
+        """
+        index_path, _ = self.paths(info.uid)
+        if self.manifest(info) is None:
+            return None
         try:
-            if manifest is None or manifest.get("file_size") != index_path.stat().st_size:
-                return None
-        except OSError:
+            verified = self.open_index_file(info)
+            try:
+                verified.verify()
+            finally:
+                verified.close()
+        except DerivedFileError as exc:
+            log.warning("not using the index of %s: %s; rebuilding it", info.name, exc)
             return None
         import faiss
 
@@ -221,24 +264,22 @@ class IndexFolder:
             # Map the file instead of reading it: opening costs milliseconds, not a copy.
             index = faiss.read_index(str(index_path), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
         except RuntimeError:
-            log.info("index of %s cannot be read; rebuilding", info.name)
+            log.warning("the index of %s cannot be read; rebuilding it", info.name)
             return None
         if index.ntotal != info.count or index.d != info.dim:
             return None
         return index
 
-    def rows(self, info: SetInfo) -> np.ndarray | None:
-        """The raw copy of ``info``'s rows, mapped read-only, if the manifest vouches for it."""
-        path = self.rows_path(info.uid)
-        manifest = self._manifest(info)
-        expected_size = info.count * info.dim * 4
+    def rows(self, info: SetInfo) -> VerifiedFile | None:
+        """The raw copy of ``info``'s rows, mapped read-only, its footer checked; each read
+        verifies the blocks it touches. None when it is missing or does not belong."""
+        if info.count == 0 or self.manifest(info) is None:
+            return None
         try:
-            if manifest is None or not (manifest.get("rows_file_size") == path.stat().st_size == expected_size):
-                return None
-            if expected_size == 0:
-                return np.empty((0, info.dim), dtype="<f4")
-            return np.memmap(path, dtype="<f4", mode="r", shape=(info.count, info.dim))
-        except (OSError, ValueError):
+            return VerifiedFile(self.rows_path(info.uid), ROWS_FILE_KIND, info.uid, info.content_checksum,
+                                info.count * info.dim * 4)
+        except DerivedFileError as exc:
+            log.warning("not using the raw rows of %s: %s", info.name, exc)
             return None
 
     def save(self, info: SetInfo, unit_vectors: np.ndarray, rows: np.ndarray) -> faiss.Index:
@@ -246,9 +287,10 @@ class IndexFolder:
         its manifest, return it."""
         import faiss
 
+        self.reclaim()
         writer = self.writer(info.uid, info.dim)
         writer.add(unit_vectors, rows)
-        self.publish(info, writer.finish())
+        self.publish(info, writer.finish(info))
         index = faiss.IndexFlatIP(info.dim)
         index.add(unit_vectors)
         return index
@@ -265,19 +307,42 @@ class IndexFolder:
             return
         index_path, manifest_path = self.paths(info.uid)
         try:
+            manifest_path.unlink(missing_ok=True)  # (files are replaced before a manifest vouches for them)
             size = prepared.tmp_path.stat().st_size
             prepared.tmp_path.replace(index_path)
             rows_size = None
             if prepared.rows_tmp_path is not None:
                 rows_size = prepared.rows_tmp_path.stat().st_size
                 prepared.rows_tmp_path.replace(self.rows_path(info.uid))
-            tmp_manifest = manifest_path.with_name(manifest_path.name + f".{os.getpid()}.tmp")
-            tmp_manifest.write_text(json.dumps(self.manifest_for(info, size, rows_size), indent=1),
-                                    encoding="utf-8")
+            tmp_manifest = temp_path(manifest_path)
+            with create_exclusive(tmp_manifest) as f:
+                f.write(json.dumps(self.manifest_for(info, size, rows_size), indent=1).encode())
             tmp_manifest.replace(manifest_path)
         except OSError as exc:
             log.warning("cannot persist the index of %s in %s: %s", info.name, self.folder, exc)
 
     def discard(self, uid: str) -> None:
-        for path in (*self.paths(uid), self.rows_path(uid)):
-            path.unlink(missing_ok=True)
+        for path in self.files_of(uid):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+
+    def reclaim(self) -> list[Path]:
+        """Remove the temp files of writers that died (see :func:`vecstore.files.reclaim_temp_files`)."""
+        removed = reclaim_temp_files(self.folder)
+        for path in removed:
+            log.info("removed %s, left by an interrupted write", path)
+        return removed
+
+    def orphans(self, uids: set[str]) -> list[Path]:
+        """Derived files whose set is gone (a set removed by a process killed before it
+        deleted them), and temp files of dead writers."""
+        try:
+            names = sorted(os.listdir(self.folder))
+        except OSError:
+            return []
+        found = []
+        for name in names:
+            match = _DERIVED.match(name)
+            if match is not None and match["uid"] not in uids:
+                found.append(self.folder / name)
+        return found

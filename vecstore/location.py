@@ -11,6 +11,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vecstore.files import ProtectedFiles
 
 STORE_ENV = "VECSTORE_STORE"
 _URL = re.compile(r"^[a-z][a-z0-9+]*://", re.IGNORECASE)
@@ -27,6 +31,20 @@ class StoreLocation:
     @property
     def is_sqlite_file(self) -> bool:
         return self.sqlite_path is not None
+
+    def own_files(self) -> list[Path]:
+        """The database and the files SQLite keeps beside it (nothing for a server store)."""
+        if self.sqlite_path is None:
+            return []
+        return [self.sqlite_path, *(self.sqlite_path.with_name(self.sqlite_path.name + suffix)
+                                    for suffix in ("-wal", "-shm", "-journal"))]
+
+    def protected(self) -> ProtectedFiles:
+        """What no output may overwrite and no import may read: the database and its
+        companions, and the folder of derived files."""
+        from vecstore.files import ProtectedFiles
+
+        return ProtectedFiles(self.own_files(), [self.index_dir])
 
     def display(self) -> str:
         """The location for messages, without a password."""
@@ -47,7 +65,14 @@ def resolve(location: str | os.PathLike[str] | None = None) -> StoreLocation:
     raw = location if location is not None else os.environ.get(STORE_ENV) or None
     if raw is None:
         return _sqlite_location(default_store_path())
-    text = os.fspath(raw)
+    text = os.fsdecode(raw)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        from vecstore.errors import StoreError, printable_path
+
+        raise StoreError(f"the store path {printable_path(text)} is not valid UTF-8, which SQLite's file "
+                         "names must be; choose another path") from None
     if _URL.match(text):
         if text.startswith("sqlite:///") and len(text) > len("sqlite:///"):
             return _sqlite_location(Path(text[len("sqlite:///") :]))

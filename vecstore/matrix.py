@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vecstore.errors import InvalidArgumentError
+from vecstore.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
 
 if TYPE_CHECKING:
     from vecstore.embeddings import EmbeddingSet
@@ -88,15 +89,18 @@ class EmbeddingMatrix:
     set_uid: str
 
 
-def save_matrix(built: EmbeddingMatrix, out: str | Path, missing: str | Path | None = None) -> None:
+def save_matrix(built: EmbeddingMatrix, out: str | Path, missing: str | Path | None = None, *,
+                overwrite: bool = False, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
     """Write the matrix as ``.npy`` (and the missing words, one per line, to ``missing``);
-    each file appears complete or not at all."""
-    from vecstore.export import replacing
-
-    with replacing(Path(out)) as f:
+    each file appears complete or not at all, and an existing one is kept unless
+    ``overwrite`` (both are checked before either is written)."""
+    outputs = [Path(out)] + ([Path(missing)] if missing is not None else [])
+    for path in outputs:
+        check_output(path, overwrite=overwrite, protected=protected)
+    with AtomicOutput(outputs[0], overwrite=overwrite, protected=protected, compress=False) as f:
         np.save(f, built.matrix, allow_pickle=False)
     if missing is not None:
-        with replacing(Path(missing)) as f:
+        with AtomicOutput(outputs[1], overwrite=overwrite, protected=protected, compress=False) as f:
             f.write("".join(word + "\n" for word in built.coverage.missing).encode())
 
 

@@ -42,6 +42,12 @@ embedding_sets = Table(
     # JSON: the mean vector, and the mean and standard deviation of all values (for
     # filling missing words); NULL until computed for sets imported before revision 0002.
     Column("stats", Text, nullable=True),
+    # XXH3-128 over the dimension, the row count and every chunk's digest, in order
+    # (vecstore.integrity): derived files are bound to it, `check` recomputes it.
+    Column("content_checksum", String(32), nullable=False),
+    # JSON of the read options that shaped the set (zip member, limit, lowercase, ...):
+    # with source_sha256, the identity of what was imported. NULL: imported before 0003.
+    Column("read_options", Text, nullable=True),
 )
 
 vector_chunks = Table(
@@ -50,6 +56,7 @@ vector_chunks = Table(
     Column("set_id", Integer, ForeignKey("embedding_sets.id", ondelete="CASCADE"), primary_key=True),
     Column("chunk_no", Integer, primary_key=True),
     Column("data", LargeBinary, nullable=False),
+    Column("checksum", String(16), nullable=False),  # XXH3-64 of data, checked on every read
 )
 
 word_chunks = Table(
@@ -58,4 +65,5 @@ word_chunks = Table(
     Column("set_id", Integer, ForeignKey("embedding_sets.id", ondelete="CASCADE"), primary_key=True),
     Column("chunk_no", Integer, primary_key=True),
     Column("data", LargeBinary, nullable=False),
+    Column("checksum", String(16), nullable=False),  # XXH3-64 of data, checked on every read
 )

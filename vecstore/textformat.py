@@ -24,9 +24,11 @@ import codecs
 import gzip
 import hashlib
 import mmap
+import os
 import re
 import sys
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +38,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from vecstore.errors import InputFileError, InvalidArgumentError
+from vecstore.errors import InputFileError, InvalidArgumentError, ZipMemberError, quoted
+from vecstore.files import special_file_kind
 
 try:
     from vecstore import _fastparse
@@ -55,6 +58,13 @@ ENCODING_ERRORS = ("strict", "replace")
 #: memory stays bounded (a block and the next one in flight).
 BLOCK_BYTES = 16 << 20
 
+#: The longest line of a text file (and the longest word of a binary one) vecstore reads:
+#: about a thousand times a real file's longest line (GloVe 840B: about 4 KB; even 65,536
+#: values of 14 characters fit), so that one broken line cannot take gigabytes of memory.
+MAX_LINE_BYTES = 4 << 20
+#: The most dimensions a set may have (real embeddings have at most a few thousand).
+MAX_DIM = 65_536
+
 BOM = b"\xef\xbb\xbf"
 
 
@@ -72,13 +82,21 @@ class ReadOptions:
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in FORMATS:
-            raise InvalidArgumentError(f"unknown format {self.format!r} (choose from {', '.join(FORMATS)})")
+            raise InvalidArgumentError(f"unknown format {quoted(self.format)} (choose from {', '.join(FORMATS)})")
         if self.encoding_errors not in ENCODING_ERRORS:
-            raise InvalidArgumentError(f"--encoding-errors must be one of {', '.join(ENCODING_ERRORS)}")
+            raise InvalidArgumentError(f"encoding_errors must be one of {', '.join(ENCODING_ERRORS)}, "
+                                       f"not {quoted(self.encoding_errors)}")
         if self.duplicates not in DUPLICATE_POLICIES:
-            raise InvalidArgumentError(f"--duplicates must be one of {', '.join(DUPLICATE_POLICIES)}")
+            raise InvalidArgumentError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                                       f"not {quoted(self.duplicates)}")
         if self.limit is not None and self.limit < 1:
-            raise InvalidArgumentError(f"--limit must be at least 1, not {self.limit}")
+            raise InvalidArgumentError(f"limit must be at least 1, not {self.limit}")
+
+    def shaping(self, member: str | None = None) -> dict[str, object]:
+        """The options that decide what a file's import holds, with the zip member actually
+        read: with the source's sha256, what makes two imports the same."""
+        return {"member": member, "encoding_errors": self.encoding_errors, "duplicates": self.duplicates,
+                "limit": self.limit, "lowercase": self.lowercase}
 
 
 @dataclass(frozen=True)
@@ -151,6 +169,7 @@ class EmbeddingFile:
     path: Path
     options: ReadOptions
     layout: Layout = field(init=False)
+    member: str | None = field(init=False)  # the zip member read, if the file is a zip
     raw: BinaryIO = field(init=False)
     size: int = field(init=False)
     _stream: BinaryIO = field(init=False)
@@ -159,8 +178,8 @@ class EmbeddingFile:
     def __post_init__(self) -> None:
         self.raw, self.size = _open_raw(self.path)
         try:
-            self._stream, compression = _decompressed(self.path, self.raw, self.options.member)
-            self._head = _read_full(self._stream, 1 << 20)
+            self._stream, compression, self.member = _decompressed(self.path, self.raw, self.options.member)
+            self._head = _read_full(self._stream, 1 << 20, self.path)
             self.layout = _detect(self.path, self._head, self.options.format, compression)
         except BaseException:
             self.raw.close()
@@ -204,7 +223,9 @@ class EmbeddingFile:
             while start < size:
                 end = min(start + BLOCK_BYTES, size)
                 cut = size if end == size else mapped.rfind(b"\n", start, end) + 1
-                while cut <= start:  # a line longer than a block: take more
+                while cut <= start:  # a line longer than a block: take more, up to the limit
+                    if end - start > MAX_LINE_BYTES:
+                        raise _too_long(self.path, line)
                     end = min(end + BLOCK_BYTES, size)
                     cut = size if end == size else mapped.rfind(b"\n", start, end) + 1
                 blocks = self._parse_text(mapped, start, cut, line)
@@ -219,13 +240,13 @@ class EmbeddingFile:
     def _chunks_of_bytes(self, first: bytes) -> Iterator[bytes]:
         """The stream's bytes in blocks, the next one read in a background thread."""
         with ThreadPoolExecutor(1) as reader:
-            pending = reader.submit(_read_full, self._stream, BLOCK_BYTES)
+            pending = reader.submit(_read_full, self._stream, BLOCK_BYTES, self.path)
             yield first
             while True:
                 data = pending.result()
                 if not data:
                     return
-                pending = reader.submit(_read_full, self._stream, BLOCK_BYTES)
+                pending = reader.submit(_read_full, self._stream, BLOCK_BYTES, self.path)
                 yield data
 
     def _text_blocks(self, first: bytes, line: int) -> Iterator[Block]:
@@ -239,6 +260,8 @@ class EmbeddingFile:
             pending = []
             cut = text.rfind(b"\n") + 1
             if cut == 0:
+                if len(text) > MAX_LINE_BYTES:
+                    raise _too_long(self.path, line)
                 carry = text
                 continue
             blocks = self._parse_text(text, 0, cut, line)
@@ -292,6 +315,8 @@ class EmbeddingFile:
         words: list[str] = []
         values: list[list[bytes]] = []
         for row, raw in enumerate(lines):
+            if len(raw) > MAX_LINE_BYTES:
+                self._raise_at(text, line, row)
             fields = raw.rstrip(b" \r").split(b" ")
             if len(fields) <= dim:
                 self._raise_at(text, line, row)
@@ -299,6 +324,8 @@ class EmbeddingFile:
             word = b" ".join(fields[:cut])
             if not word.strip(b" ") or b"".join(fields[cut:]).translate(None, b"0123456789+-.eE"):
                 self._raise_at(text, line, row)  # (a character no decimal number has)
+            if cut > 1 and _NUMBER_BYTES.fullmatch(fields[cut - 1]):
+                self._raise_at(text, line, row)  # a ragged line, not a word with spaces
             try:
                 words.append(word.decode("utf-8", errors))
             except UnicodeDecodeError:
@@ -347,9 +374,16 @@ class EmbeddingFile:
             bounds = np.empty((most, 2), dtype=np.int64)
             rows, consumed, failed = _parse_binary(text, dim, vectors, bounds, most, final)
             if failed:
-                what = "no space after the word" if text.find(b" ", consumed) < 0 else "the file ends inside it"
-                if text[consumed:].lstrip(b"\n").startswith(b" "):
+                rest = text[consumed:].lstrip(b"\n")
+                space = rest.find(b" ", 0, MAX_LINE_BYTES + 1)
+                if rest.startswith(b" "):
                     what = "the word is empty"
+                elif space < 0 and len(rest) > MAX_LINE_BYTES:
+                    what = f"no space within {MAX_LINE_BYTES:,} bytes: a word longer than vecstore reads"
+                elif space < 0:
+                    what = "no space after the word"
+                else:
+                    what = "the file ends inside it"
                 raise InputFileError(self.path, f"record {record + rows}: {what}")
             if rows:
                 words = self._decode_binary_words(text, bounds, rows, record)
@@ -366,22 +400,36 @@ class EmbeddingFile:
             carry = text[consumed:]
             if final:
                 return
+            if len(carry) > MAX_LINE_BYTES + 4 * dim:
+                raise InputFileError(self.path, f"record {record}: no space within {MAX_LINE_BYTES:,} bytes: "
+                                                "a word longer than vecstore reads")
             data = following
 
     def _decode_binary_words(self, text: bytes, bounds: np.ndarray, rows: int, record: int) -> list[str]:
         errors = self.options.encoding_errors
+        words: list[str] | None = None
         if _fastparse is not None:
             try:
-                return _fastparse.decode_words(text, bounds, rows, errors)
+                words = _fastparse.decode_words(text, bounds, rows, errors)
             except UnicodeError as exc:
                 bad = int(str(exc))
         else:
             try:
-                return [text[s:e].decode("utf-8", errors) for s, e in bounds[:rows].tolist()]
+                words = [text[s:e].decode("utf-8", errors) for s, e in bounds[:rows].tolist()]
             except UnicodeDecodeError:
                 bad = next(i for i, (s, e) in enumerate(bounds[:rows].tolist()) if not _is_utf8(text[s:e]))
+        if words is not None:
+            if "\n".join(words).count("\n") != len(words) - 1:  # a line break inside a word (C-speed check)
+                bad = next(i for i, w in enumerate(words) if "\n" in w)
+                raise InputFileError(self.path, f"record {record + bad}: the word {quoted(words[bad])} holds "
+                                                "a line break")
+            return words
         s, e = bounds[bad].tolist()
-        raise InputFileError(self.path, f"record {record + bad}: the word is not valid UTF-8 ({text[s:e]!r})")
+        raise InputFileError(self.path, f"record {record + bad}: the word is not valid UTF-8 ({quoted(text[s:e])})")
+
+
+def _too_long(path: Path, line: int) -> InputFileError:
+    return InputFileError(path, f"the line is longer than {MAX_LINE_BYTES:,} bytes, the longest vecstore reads", line)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -404,7 +452,9 @@ def _parse_binary(text: bytes, dim: int, vectors: np.ndarray, bounds: np.ndarray
         if w == len(text):
             p = w
             break
-        space = text.find(b" ", w)
+        space = text.find(b" ", w, w + MAX_LINE_BYTES + 1)
+        if space < 0 and len(text) - w > MAX_LINE_BYTES:
+            return row, w, True  # a word too long
         if space < 0 or len(text) - (space + 1) < size:
             return row, p, final
         if space == w:
@@ -417,55 +467,97 @@ def _parse_binary(text: bytes, dim: int, vectors: np.ndarray, bounds: np.ndarray
 
 
 def _open_raw(path: Path) -> tuple[BinaryIO, int]:
+    """Open a regular file for reading. A device, FIFO, socket or folder is refused by
+    what it is before it is opened (opening a FIFO would wait for a writer; /dev/zero
+    would never end)."""
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed by EmbeddingFile.close
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(path, "is a directory, not an embedding file") from None
+        raise InputFileError(path, "no such file" if not os.path.islink(path) else
+                             "a symbolic link to a file that does not exist") from None
     except OSError as exc:
         raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    size = path.stat().st_size
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise InputFileError(path, f"is {kind}, not an embedding file (vecstore reads regular files)")
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by EmbeddingFile.close
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    size = os.fstat(raw.fileno()).st_size
     if size == 0:
         raw.close()
         raise InputFileError(path, "empty file")
     return raw, size
 
 
-def _decompressed(path: Path, raw: BinaryIO, member: str | None) -> tuple[BinaryIO, str | None]:
-    """The stream of the file's content, by its magic bytes: plain, gzip, bzip2 or a zip member."""
+def _decompressed(path: Path, raw: BinaryIO, member: str | None) -> tuple[BinaryIO, str | None, str | None]:
+    """The stream of the file's content, by its magic bytes: plain, gzip, bzip2 or a zip
+    member; its compression; and the zip member it reads, if any."""
     magic = raw.read(4)
     raw.seek(0)
     if magic.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=raw, mode="rb"), "gzip"
+        _no_member(path, member)
+        return gzip.GzipFile(fileobj=raw, mode="rb"), "gzip", None
     if magic.startswith(b"BZh"):
-        return bz2.BZ2File(raw, mode="rb"), "bzip2"
-    if magic.startswith(b"PK\x03\x04"):
+        _no_member(path, member)
+        return bz2.BZ2File(raw, mode="rb"), "bzip2", None
+    if magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip (the second: one with no files)
+        archive, member = _zip_member(path, raw, member)
         try:
-            archive = zipfile.ZipFile(raw)
-        except zipfile.BadZipFile as exc:
-            raise InputFileError(path, f"not a readable zip file: {exc}") from None
-        names = [i.filename for i in archive.infolist() if not i.is_dir()]
-        if member is None:
-            if len(names) != 1:
-                raise InputFileError(path, f"the zip holds {len(names)} files; choose one with --member: "
-                                           + ", ".join(names))
-            member = names[0]
-        elif member not in names:
-            raise InputFileError(path, f"the zip has no member {member!r}; it holds: {', '.join(names)}")
-        return archive.open(member), "zip"
+            return archive.open(member), "zip", member
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError) as exc:
+            raise InputFileError(path, f"cannot read member {quoted(member)} of the zip: {exc}") from None
+    _no_member(path, member)
+    return raw, None, None
+
+
+def _no_member(path: Path, member: str | None) -> None:
     if member is not None:
-        raise InputFileError(path, "--member is for zip files, and this is not one")
-    return raw, None
+        raise InputFileError(path, "a zip member was named, but this is not a zip file")
 
 
-def _read_full(stream: BinaryIO, size: int) -> bytes:
+def _zip_member(path: Path, raw: BinaryIO, member: str | None) -> tuple[zipfile.ZipFile, str]:
+    """The zip archive and the member to read: ``member``, or the only file it holds."""
+    try:
+        archive = zipfile.ZipFile(raw)
+        names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise InputFileError(path, f"not a readable zip file: {exc}") from None
+    if member is None:
+        if len(names) != 1:
+            raise ZipMemberError(path, names, None)
+        return archive, names[0]
+    if member not in names:
+        raise ZipMemberError(path, names, member)
+    return archive, member
+
+
+def source_identity(path: Path, member: str | None = None) -> tuple[str, str | None]:
+    """The sha256 of the content an import reads, and the zip member it is in.
+
+    A plain or gzip/bzip2 file is hashed whole; a zip's member is hashed by its own
+    (decompressed) bytes, so two members of one zip are two sources.
+    """
+    raw, _ = _open_raw(path)
+    with raw:
+        stream, compression, member = _decompressed(path, raw, member)
+        if compression != "zip":
+            return file_sha256(path), None
+        digest = hashlib.sha256()
+        with stream:
+            while block := _read_full(stream, 1 << 22, path):
+                digest.update(block)
+        return digest.hexdigest(), member
+
+
+def _read_full(stream: BinaryIO, size: int, path: Path | None = None) -> bytes:
     """Up to ``size`` bytes (fewer only at the end); decompression errors become input errors."""
     try:
         data = stream.read(size)
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        name = getattr(stream, "name", None) or getattr(getattr(stream, "fileobj", None), "name", "input")
-        raise InputFileError(str(name), f"cannot decompress: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError) as exc:
+        name = path or getattr(stream, "name", None) or getattr(getattr(stream, "fileobj", None), "name", "input")
+        raise InputFileError(str(name), f"cannot decompress: {quoted(str(exc))[1:-1]}") from None
     return data
 
 
@@ -477,13 +569,16 @@ def _detect(path: Path, head: bytes, forced: str | None, compression: str | None
     if not line:
         raise InputFileError(path, "empty file" if not head else "the first line is empty", 1 if head else None)
     fields = line.split(b" ")
-    is_header = len(fields) == 2 and all(f.isdigit() for f in fields)
+    is_header = len(fields) == 2 and all(f.isdigit() and f.isascii() for f in fields)
     if forced in (WORD2VEC, FASTTEXT, WORD2VEC_BINARY) and not is_header:
         raise InputFileError(path, f"{forced} files start with a 'count dim' header line", 1)
     if is_header and forced != GLOVE:
+        if any(len(f) > 15 for f in fields):
+            raise InputFileError(path, f"the header {quoted(line)} holds a number too large to be a count "
+                                       "or a dimension", 1)
         count, dim = int(fields[0]), int(fields[1])
-        if dim < 1:
-            raise InputFileError(path, f"the header says {dim} dimensions", 1)
+        if not 1 <= dim <= MAX_DIM:
+            raise InputFileError(path, f"the header says {dim:,} dimensions (vecstore reads 1 to {MAX_DIM:,})", 1)
         body = head[end + 1:] if end >= 0 else b""
         binary = forced == WORD2VEC_BINARY or (forced is None and _looks_binary(body, dim))
         text_format = forced or (FASTTEXT if path.name.removesuffix(".gz").endswith(".vec") else WORD2VEC)
@@ -494,7 +589,16 @@ def _detect(path: Path, head: bytes, forced: str | None, compression: str | None
     # (GloVe 840B) must not set the dimension.
     lines = [x.rstrip(b" \r") for x in head.split(b"\n")[:100]]
     counts = Counter(x.count(b" ") for x in (lines[:-1] if len(lines) > 1 else lines) if x)
-    return Layout(GLOVE, counts.most_common(1)[0][0] if counts else len(fields) - 1, None, compression)
+    dim = counts.most_common(1)[0][0] if counts else len(fields) - 1
+    if dim < 1:
+        # Most of the first lines hold no space: whatever this is, it is not word vectors.
+        problem = line_problem(line, 1, "strict") or "expected a word followed by its vector values"
+        raise InputFileError(path, problem if problem.startswith("not valid UTF-8") else
+                             "most of the first lines hold no values: not an embedding file", 1)
+    if dim > MAX_DIM:
+        raise InputFileError(path, f"the first lines hold {dim:,} values (vecstore reads 1 to {MAX_DIM:,} "
+                                   "dimensions)", 1)
+    return Layout(GLOVE, dim, None, compression)
 
 
 def _looks_binary(body: bytes, dim: int) -> bool:
@@ -517,7 +621,15 @@ def _looks_binary(body: bytes, dim: int) -> bool:
 # -- the line scan --------------------------------------------------------------------------
 
 def line_problem(raw: bytes, dim: int, encoding_errors: str = "strict") -> str | None:
-    """What is wrong with one text line (without its ``\\n``), or None: the format's definition."""
+    """What is wrong with one text line (without its ``\\n``), or None: the format's definition.
+
+    A word may hold spaces (GloVe 840B has a few such tokens, e.g. ``. . .``): the vector
+    is the last ``dim`` fields and the word everything before them. But a word whose last
+    field is itself a number is not a word with spaces: the line has more values than
+    the file's vectors (a ragged line), and it is refused.
+    """
+    if len(raw) > MAX_LINE_BYTES:
+        return f"the line is longer than {MAX_LINE_BYTES:,} bytes, the longest vecstore reads"
     body = raw.rstrip(b" \r")
     try:
         line = body.decode("utf-8", encoding_errors)
@@ -527,7 +639,7 @@ def line_problem(raw: bytes, dim: int, encoding_errors: str = "strict") -> str |
         return "empty line"
     fields = line.split(" ")
     if len(fields) <= dim:
-        return f"expected {dim} values after {fields[0]!r}, found {len(fields) - 1}"
+        return f"expected {dim} values after {quoted(fields[0])}, found {len(fields) - 1}"
     word, values = " ".join(fields[:-dim]), fields[-dim:]
     if not word.strip(" "):
         return "the line starts with a space: the word is empty"
@@ -535,16 +647,20 @@ def line_problem(raw: bytes, dim: int, encoding_errors: str = "strict") -> str |
         if _NUMBER.fullmatch(value):
             if abs(float(value)) < _FLOAT32_OVERFLOW:
                 continue
-            return f"value {i} of {word!r} is {value!r}, beyond the float32 range"
+            return f"value {i} of {quoted(word)} is {quoted(value)}, beyond the float32 range"
         if _NON_FINITE.fullmatch(value):
-            return f"value {i} of {word!r} is {value!r}, not a finite number"
-        return f"value {i} of {word!r} is {value!r}, not a number"
+            return f"value {i} of {quoted(word)} is {quoted(value)}, not a finite number"
+        return f"value {i} of {quoted(word)} is {quoted(value)}, not a number"
+    if len(fields) > dim + 1 and _NUMBER.fullmatch(fields[-dim - 1]):
+        return (f"expected {dim} values after {quoted(fields[0])}, found {len(fields) - 1} (a word may hold "
+                "spaces, but not end in a number: this line has more values than the file's vectors)")
     return None
 
 
 # The decimal numbers a vector value may be (what the C parser accepts), and the
 # spellings of infinity and NaN that deserve their own message.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NUMBER_BYTES = re.compile(_NUMBER.pattern.encode())
 _NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 # Decimals from here up round to infinity in float32 (FLT_MAX plus half an ulp).
 _FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
@@ -619,8 +735,9 @@ class RowFilter:
             self.duplicates += 1
             row = self.row_of(word)
             if options.duplicates == "error":
-                raise InputFileError(self.path, f"the word {original!r} appears again (first as row {row + 1}); "
-                                                "--duplicates first|last chooses one", block.first_line + i)
+                raise InputFileError(self.path, f"the word {quoted(original)} appears again (first as row "
+                                                f"{row + 1}); duplicates='first' or 'last' keeps one",
+                                     block.first_line + i)
             if options.duplicates == "last":
                 self.patches[row] = block.vectors[i].copy()
         if len(keep) == len(block.words):
@@ -651,7 +768,9 @@ def read_text(path: str | Path, options: ReadOptions | None = None, *,
         for row, vector in rows.patches.items():
             matrix[row] = vector
         fmt = source.layout.format
-    return Embeddings(words, matrix, fmt, str(path.resolve()), file_sha256(path))
+        sha256, member = source_identity(path, source.member)
+    where = f"{path.resolve()}#{member}" if member else str(path.resolve())
+    return Embeddings(words, matrix, fmt, where, sha256)
 
 
 def check_complete(path: Path, layout: Layout, rows: RowFilter, stored: int) -> None:

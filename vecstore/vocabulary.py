@@ -33,10 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from vecstore.errors import InputFileError, InvalidArgumentError
+from vecstore.errors import InputFileError, InvalidArgumentError, quoted
 
 PADDING = ""
 OOV = "[UNK]"
+#: The largest vocabulary file read (about 20 million words; real ones hold thousands).
+MAX_VOCABULARY_BYTES = 256 << 20
 
 # TextVectorization's default standardisation, "lower_and_strip_punctuation": lower
 # case (tf.strings.lower: ASCII letters only, "Über" stays "Über"), then delete these
@@ -64,7 +66,7 @@ class _TokenFault(InvalidArgumentError):
         self.index, self.earlier = index, earlier
         super().__init__(f"vocabulary index {index} is an empty token (only the padding, index 0, may be)"
                          if earlier is None else
-                         f"vocabulary token {tokens[index]!r} is at index {earlier} and {index}")
+                         f"vocabulary token {quoted(tokens[index])} is at index {earlier} and {index}")
 
 
 @dataclass(frozen=True)
@@ -157,13 +159,10 @@ class Vocabulary:
     @classmethod
     def read(cls, path: str | Path) -> Vocabulary:
         """A vocabulary file: a Tokenizer JSON, a JSON list of tokens, or a word list."""
+        from vecstore.files import read_whole
+
         path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise InputFileError(path, "no such file") from None
-        except OSError as exc:
-            raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+        raw = read_whole(path, MAX_VOCABULARY_BYTES, "vocabulary")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -193,7 +192,7 @@ class Vocabulary:
             return cls.from_tokens(tokens)
         except _TokenFault as fault:  # the same fault, told by line
             message = ("empty token (only the first line, the padding, may be empty)" if fault.earlier is None
-                       else f"{tokens[fault.index]!r} is also on line {fault.earlier + 1}")
+                       else f"{quoted(tokens[fault.index])} is also on line {fault.earlier + 1}")
             raise InputFileError(path, message, fault.index + 1) from None
 
     @classmethod
@@ -220,13 +219,23 @@ class Vocabulary:
         """The tokens of the word indexes, in order (no padding or OOV token)."""
         return [self.tokens[i] for i in self.word_indexes()]
 
-    def write(self, path: str | Path) -> None:
+    def write(self, path: str | Path, *, overwrite: bool = False) -> None:
         """One token per line in index order, the padding an empty first line:
-        :meth:`read` reads it back as the same vocabulary."""
+        :meth:`read` reads it back as the same vocabulary. An existing file is kept
+        unless ``overwrite``."""
+        from vecstore.files import AtomicOutput
+
         for index, token in enumerate(self.tokens):
             if "\n" in token or "\r" in token:
-                raise InvalidArgumentError(f"token {index} ({token!r}) holds a line break: it cannot go in a word list")
-        Path(path).write_text("".join(f"{t}\n" for t in self.tokens), encoding="utf-8")
+                raise InvalidArgumentError(f"token {index} ({quoted(token)}) holds a line break: it cannot go in a "
+                                           "word list")
+        try:
+            data = "".join(f"{t}\n" for t in self.tokens).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(f"a token holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which "
+                                       "UTF-8 cannot store") from None
+        with AtomicOutput(Path(path), overwrite=overwrite, compress=False) as f:
+            f.write(data)
 
     def encode(self, texts: Sequence[str], length: int | None = None) -> np.ndarray:
         """Index sequences for ``texts`` (standardised and split like :meth:`fit`), padded

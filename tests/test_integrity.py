@@ -1,0 +1,257 @@
+"""Checksums: every stored chunk and every derived file is bound to its set's content.
+
+For each kind of file a set has (its FAISS index, the raw copy of its rows, its
+manifest, and its vector and word chunks in the database), damage it the ways a disk,
+a careless user or a hostile tester would, then show that every answer is exact (the
+same as from the undamaged store) or refused with an error naming the set, and that
+``check`` finds it and ``check --repair`` mends what is derived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_lines
+from typer.testing import CliRunner
+from vecstore.cli.app import app
+
+from vecstore import Store
+from vecstore.errors import CorruptionError
+from vecstore.index import normalized
+
+rng = np.random.default_rng(11)
+COUNT, DIM = 3000, 16
+VECTORS = rng.normal(size=(COUNT, DIM)).astype(np.float32)
+WORDS = [f"w{i}" for i in range(COUNT)]
+LINES = [f"{w} " + " ".join(str(x) for x in row) for w, row in zip(WORDS, VECTORS.tolist(), strict=True)]
+QUERIES = ["w0", "w7", "w1500", "w2999"]
+
+
+def exact_neighbours(word: str, k: int = 10) -> list[str]:
+    unit = normalized(VECTORS)
+    scores = unit @ unit[WORDS.index(word)]
+    scores[WORDS.index(word)] = -np.inf
+    return [WORDS[i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "s.db")
+    s.import_file(write_lines(tmp_path / "w.txt", LINES), "w")
+    # Another set of the same shape: its files are what a swapped file would be.
+    s.import_file(write_lines(tmp_path / "v.txt", [f"{w} " + " ".join(str(x) for x in row) for w, row in
+                                                   zip(WORDS, rng.normal(size=(COUNT, DIM)).tolist(), strict=True)]),
+                  "v")
+    s.close()
+    return Store(tmp_path / "s.db")
+
+
+def files_of(store: Store, name: str) -> dict[str, Path]:
+    uid = store.get(name).info.uid
+    index, manifest = store.indexes.paths(uid)
+    return {"index": index, "rows": store.indexes.rows_path(uid), "manifest": manifest}
+
+
+def flip(path: Path, offset: int, mask: int = 0x40) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ mask]))
+
+
+def answers(path: Path) -> dict[str, object]:
+    """Every kind of answer, from a fresh process-like opening of the store."""
+    with Store(path) as s:
+        w = s.get("w")
+        return {
+            "neighbours": {q: [(h.word, round(h.score, 5)) for h in w.neighbours(q, k=10)] for q in QUERIES},
+            "vector": {q: w.vector(q).tolist() for q in QUERIES},
+            "rows": w.vectors_of_rows([2999, 0, 1234]).tolist(),
+            "matrix": w.matrix().tobytes(),
+            "similarity": round(w.similarity("w1", "w2"), 6),
+            "analogy": [h.word for h in w.analogy("w1", "w2", "w3", k=5)],
+        }
+
+
+def row_offset(kind: str, row: int, column: int = 3) -> int:
+    header = 45 if kind == "index" else 0  # the FAISS IndexFlatIP header
+    return header + (row * DIM + column) * 4
+
+
+# The damage done to a derived file: each must leave every answer exact.
+DERIVED_DAMAGE = {
+    "flip a byte of a neighbour's row": lambda store, path, kind: flip(
+        path, row_offset(kind, WORDS.index(exact_neighbours("w0")[0]))),
+    "flip the exponent of a far row": lambda store, path, kind: flip(path, row_offset(kind, 2500) + 3, 0x7F),
+    "another set's file of the same shape": lambda store, path, kind: shutil.copy(
+        files_of(store, "v")[kind], path),
+    "truncated": lambda store, path, kind: path.write_bytes(path.read_bytes()[:-100]),
+    "footer removed": lambda store, path, kind: path.write_bytes(path.read_bytes()[:row_offset(kind, COUNT, 0)]),
+    "zero-filled": lambda store, path, kind: path.write_bytes(bytes(path.stat().st_size)),
+    "deleted": lambda store, path, kind: path.unlink(),
+}
+
+
+@pytest.mark.parametrize("kind", ["index", "rows"])
+@pytest.mark.parametrize("damage", list(DERIVED_DAMAGE))
+def test_a_damaged_derived_file_never_changes_an_answer(store: Store, kind: str, damage: str) -> None:
+    path = store.location.sqlite_path
+    assert path is not None
+    expected = answers(path)
+    assert [w for w, _ in expected["neighbours"]["w0"]] == exact_neighbours("w0")
+    DERIVED_DAMAGE[damage](store, files_of(store, "w")[kind], kind)
+    report = store.check()
+    if damage != "deleted":
+        assert not report.ok and any(f.subject == "set 'w'" and f.severity == "problem" for f in report.findings)
+    assert answers(path) == expected  # exact: the file was refused, or rebuilt, before any answer used it
+    assert store.check(repair=True).ok and store.check().ok
+
+
+def test_an_edited_manifest_is_never_trusted(store: Store) -> None:
+    path = store.location.sqlite_path
+    expected = answers(path)
+    manifest = files_of(store, "w")["manifest"]
+    other = json.loads(files_of(store, "v")["manifest"].read_text())
+    manifest.write_text(json.dumps(other))  # another set's manifest under this set's name
+    assert answers(path) == expected
+    assert store.check().ok  # the first answer rebuilt the files
+
+
+def test_a_changed_chunk_is_refused_naming_the_set_and_check_finds_it(store: Store) -> None:
+    path = store.location.sqlite_path
+    w = store.get("w").info
+    store.close()
+    with sqlite3.connect(path) as db:  # 16 bytes changed inside a chunk: SQLite's own check still passes
+        db.execute("UPDATE vector_chunks SET data = CAST(substr(data, 1, 100) || zeroblob(16) || substr(data, 117) "
+                   "AS BLOB) WHERE set_id = ? AND chunk_no = 0", (w.id,))
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Store(path) as s:
+        for read in (lambda: s.get("w").matrix(), lambda: s.export("w", path.parent / "out.txt")):
+            with pytest.raises(CorruptionError, match="set 'w': vector chunk 0 fails its checksum"):
+                read()
+        assert not (path.parent / "out.txt").exists()
+        assert s.get("v").neighbours("w1")  # the other set is fine
+        report = s.check(repair=True)
+    assert not report.ok
+    assert [f.line() for f in report.findings if not f.repaired] == [
+        "problem: set 'w': chunk 0: its vectors fail their checksum"]
+    with sqlite3.connect(path) as db:  # repair never touches stored vectors
+        (data,) = db.execute("SELECT data FROM vector_chunks WHERE set_id = ? AND chunk_no = 0", (w.id,)).fetchone()
+    assert data[100:116] == bytes(16)
+
+
+def test_a_changed_word_chunk_is_refused(store: Store) -> None:
+    path = store.location.sqlite_path
+    set_id = store.get("w").info.id
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE word_chunks SET data = replace(data, CAST('w17' AS BLOB), CAST('w71' AS BLOB)) "
+                   "WHERE set_id = ?", (set_id,))
+    with Store(path) as s, pytest.raises(CorruptionError, match="set 'w': word chunk 0 fails its checksum"):
+        s.get("w").neighbours("w1")
+    result = CliRunner().invoke(app, ["--store", str(path), "check"])
+    assert result.exit_code == 1
+    assert "problem: set 'w': chunk 0: its words fail their checksum" in result.stderr
+
+
+def test_a_chunk_whose_checksum_was_forged_still_fails_the_content_checksum(store: Store) -> None:
+    # Changing a chunk and its recorded checksum together (as a careless repair script
+    # might) is caught by the set's content checksum, over every chunk's checksum.
+    from vecstore.integrity import digest
+
+    path = store.location.sqlite_path
+    set_id = store.get("w").info.id
+    store.close()
+    with sqlite3.connect(path) as db:
+        (data,) = db.execute("SELECT data FROM vector_chunks WHERE set_id = ? AND chunk_no = 0", (set_id,)).fetchone()
+        changed = bytes(16) + data[16:]
+        db.execute("UPDATE vector_chunks SET data = ?, checksum = ? WHERE set_id = ? AND chunk_no = 0",
+                   (changed, digest(changed), set_id))
+    report = Store(path).check()
+    assert "problem: set 'w': its content checksum does not match its chunks' checksums" in [
+        f.line() for f in report.findings]
+
+
+def test_check_reports_and_repairs_orphans_and_leftovers(store: Store, tmp_path: Path) -> None:
+    folder = store.indexes.folder
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited
+    leftover = folder / f"{'a' * 32}.faiss.{pid}.0badc0de.tmp"
+    leftover.write_bytes(b"half an index")
+    orphan = folder / f"{'b' * 32}.rows"
+    orphan.write_bytes(b"rows of a removed set")
+    alive = folder / f"{'c' * 32}.rows.{os.getpid()}.12345678.tmp"  # a live writer's: never touched
+    alive.write_bytes(b"being written")
+    result = CliRunner().invoke(app, ["--store", str(store.location.sqlite_path), "check", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert {(f["subject"], f["repaired"]) for f in report["findings"]} == {
+        (f"file {orphan.name}", False), (f"file {leftover.name}", False)}
+    repaired = CliRunner().invoke(app, ["--store", str(store.location.sqlite_path), "check", "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert not leftover.exists() and not orphan.exists() and alive.exists()
+    assert CliRunner().invoke(app, ["--store", str(store.location.sqlite_path), "check"]).exit_code == 0
+
+
+KILLED_IMPORT = """
+import sys, threading, os, signal, time
+import vecstore.importer
+from vecstore import Store
+original = vecstore.importer.SetBuilder.add
+def add_then_die(self, words, vectors):
+    original(self, words, vectors)
+    if self.count > 100_000:  # the temp files are half written
+        os.kill(os.getpid(), signal.SIGKILL)
+vecstore.importer.SetBuilder.add = add_then_die
+Store(sys.argv[1]).import_file(sys.argv[2], "killed")
+"""
+
+
+def test_the_leftovers_of_a_killed_import_are_reclaimed_by_the_next_write(tmp_path: Path, glove_text: Path) -> None:
+    store_path = tmp_path / "s.db"
+    Store(store_path).import_file(write_lines(tmp_path / "a.txt", ["a 1 2"]), "a")
+    folder = Store(store_path).indexes.folder
+    seen: set[str] = set()
+    for _ in range(3):  # each killed import leaves its two temp files; the next import reclaims them
+        killed = subprocess.run([sys.executable, "-c", KILLED_IMPORT, str(store_path), str(glove_text)])
+        assert killed.returncode == -signal.SIGKILL
+        leftovers = [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+        assert len(leftovers) == 2 and sum(p.stat().st_size for p in leftovers) > 10_000_000
+        assert not seen & {p.name for p in leftovers}
+        seen |= {p.name for p in leftovers}
+    with Store(store_path) as store:
+        assert [s.name for s in store.sets()] == ["a"]  # the killed imports left nothing in the store
+        store.import_file(write_lines(tmp_path / "b.txt", ["b 3 4"]), "b")  # the next write
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert Store(store_path).check().ok
+
+
+def test_check_on_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("hello " * 1000)
+    result = CliRunner().invoke(app, ["--store", str(notes), "check"])
+    assert result.exit_code == 1
+    assert f"problem: store: {notes} is not a readable vecstore store (file is not a database)" in result.output
+
+
+def test_check_verifies_the_real_glove_and_repair_builds_its_files(glove_store: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "store.db"
+    shutil.copy(glove_store, copy)  # the database only: no derived files beside it
+    report = Store(copy).check()
+    assert report.ok, [f.line() for f in report.findings]
+    assert [(s.name, s.count, s.stored_ok) for s in report.sets] == [("glove", 400_000, True)]
+    assert [f.line() for f in report.findings] == ["note: set 'glove': no derived files yet (they are built on "
+                                                   "first use)"]
+    assert Store(copy).check(repair=True).findings[0].repaired
+    again = Store(copy).check()
+    assert again.ok and again.findings == []

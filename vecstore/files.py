@@ -1,0 +1,278 @@
+"""Writing files safely: exclusive temp files, atomic publication, no surprise overwrites.
+
+Every file vecstore writes (an export, a matrix, a vocabulary, a derived index file) is
+first written to a temp file created exclusively in the destination folder
+(``O_CREAT | O_EXCL | O_NOFOLLOW``: never through a symlink planted at its name, never
+over another process's temp file) and locked while it is written. Only a complete file
+is moved to its name. A killed writer's temp file carries its pid; the next writer to
+that folder removes it once no process holds its lock and its process is gone
+(:func:`reclaim_temp_files`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from vecstore.errors import InputFileError, OutputExistsError, ProtectedPathError, printable_path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: temp files are reclaimed by their pid and age only
+    fcntl = None  # type: ignore[assignment]
+
+#: A temp file: ``<name>.<pid>.<token>.<tmp|part>``, maybe behind a leading dot.
+_TEMP = re.compile(r"^(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.(?:tmp|part)$")
+#: A temp file this old is reclaimed even if its pid now names a live process (reused).
+STALE_AFTER = 24 * 3600.0
+
+
+def temp_path(path: Path, suffix: str = "tmp", hidden: bool = False) -> Path:
+    """A fresh temp name beside ``path``, naming this process."""
+    dot = "." if hidden else ""
+    return path.with_name(f"{dot}{path.name}.{os.getpid()}.{os.urandom(4).hex()}.{suffix}")
+
+
+def create_exclusive(path: Path) -> BinaryIO:
+    """Create ``path`` for writing; fail if anything (even a dangling symlink) is there.
+
+    The file is locked (``flock``) until closed, which tells :func:`reclaim_temp_files`
+    that its writer is alive.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
+def reclaim_temp_files(folder: Path, names: Iterable[str] | None = None, *, dry_run: bool = False) -> list[Path]:
+    """Remove the temp files in ``folder`` left by writers that died (killed, crashed).
+
+    A temp file is reclaimed when no process holds its lock and its pid names no live
+    process (or it is older than :data:`STALE_AFTER`, the pid having been reused).
+    ``names`` restricts it to the temp files of those final names. Returns what it
+    removed (with ``dry_run``, what it would remove).
+    """
+    wanted = None if names is None else set(names)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP.match(entry.name.removeprefix("."))
+        if match is None or (wanted is not None and match["name"] not in wanted):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if _writer_alive(int(match["pid"])) and age < STALE_AFTER:
+            continue
+        if not _lock_free(Path(entry.path)):
+            continue
+        if dry_run:
+            removed.append(Path(entry.path))
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # alive under another user (or unknowable): leave it
+    return True
+
+
+def _lock_free(path: Path) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def special_file_kind(mode: int) -> str | None:
+    """What a non-regular file is ("a character device", ...), or None for a regular file."""
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def read_whole(path: Path, limit: int, what: str) -> bytes:
+    """A small input file's bytes (a vocabulary, texts, a vector): refused by what it is
+    when it is not a regular file, and when larger than ``limit`` bytes."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    kind = special_file_kind(info.st_mode)
+    if kind is not None:
+        raise InputFileError(path, f"is {kind}, not a {what} file")
+    if info.st_size > limit:
+        raise InputFileError(path, f"is {info.st_size:,} bytes; a {what} file may hold at most {limit:,}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:  # it grew meanwhile
+        raise InputFileError(path, f"a {what} file may hold at most {limit:,} bytes")
+    return data
+
+
+class ProtectedFiles:
+    """The files only the store itself may write: its database (with its WAL, SHM and
+    journal) and its folder of derived files. Matched by resolved path and by inode,
+    so a symlink or a hard link to them is caught too."""
+
+    def __init__(self, files: Iterable[Path], folders: Iterable[Path]) -> None:
+        self.files = [Path(os.path.realpath(p)) for p in files]
+        self.folders = [Path(os.path.realpath(p)) for p in folders]
+
+    def reason(self, path: Path) -> str | None:
+        """Why ``path`` is protected, or None."""
+        real = Path(os.path.realpath(path))
+        for folder in self.folders:
+            if real == folder or folder in real.parents:
+                return "inside the store's folder of derived files" if real != folder else \
+                    "the store's folder of derived files"
+        if real in self.files:
+            return "one of the store's own files (its database)"
+        try:
+            target = os.stat(path)
+        except OSError:
+            return None
+        for own in self.files:
+            with contextlib.suppress(OSError):
+                mine = os.stat(own)
+                if (mine.st_dev, mine.st_ino) == (target.st_dev, target.st_ino):
+                    return "a link to the store's database"
+        return None
+
+    def check(self, path: Path) -> None:
+        reason = self.reason(path)
+        if reason is not None:
+            raise ProtectedPathError(path, reason)
+
+
+NOTHING_PROTECTED = ProtectedFiles((), ())
+
+
+class AtomicOutput:
+    """Write ``path`` through an exclusive temp file beside it; publish it only when complete.
+
+    Without ``overwrite`` an existing ``path`` is refused before anything is written, and
+    the publication itself never replaces a file that appeared meanwhile (``link`` fails
+    if the name is taken). ``.gz`` and ``.bz2`` names are compressed. The store's own
+    files (``protected``) are refused even with ``overwrite``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, overwrite: bool = False,
+                 protected: ProtectedFiles = NOTHING_PROTECTED, compress: bool = True) -> None:
+        self.path = Path(path)
+        self.overwrite = overwrite
+        self.compress = compress
+        check_output(self.path, overwrite=overwrite, protected=protected)
+        self.tmp = temp_path(self.path, "part", hidden=True)
+
+    def __enter__(self) -> BinaryIO:
+        reclaim_temp_files(self.path.parent, [self.path.name])
+        try:
+            raw = create_exclusive(self.tmp)
+        except OSError as exc:
+            raise InputFileError(self.path, f"cannot write: {exc.strerror or exc}") from None
+        self.raw = raw
+        self.file: BinaryIO = raw
+        if self.compress and self.path.suffix == ".gz":
+            import gzip
+
+            self.file = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6)  # type: ignore[assignment]
+        elif self.compress and self.path.suffix == ".bz2":
+            import bz2
+
+            self.file = bz2.BZ2File(raw, mode="wb")  # type: ignore[assignment]
+        return self.file
+
+    def __exit__(self, exc_type: object, *_rest: object) -> None:
+        try:
+            if self.file is not self.raw:
+                self.file.close()
+            self.raw.flush()
+            os.fsync(self.raw.fileno())
+            self.raw.close()
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        try:
+            self._publish()
+        except OSError as exc:
+            self.tmp.unlink(missing_ok=True)
+            if isinstance(exc, FileExistsError):
+                raise OutputExistsError(self.path) from None
+            raise InputFileError(self.path, f"cannot write: {exc.strerror or exc}") from None
+
+    def _publish(self) -> None:
+        if self.overwrite:
+            os.replace(self.tmp, self.path)
+            return
+        try:
+            os.link(self.tmp, self.path)  # fails if the name was taken meanwhile: nothing is overwritten
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: the check before writing must do
+            if os.path.lexists(self.path):
+                raise FileExistsError(self.path) from None
+            os.replace(self.tmp, self.path)
+            return
+        os.unlink(self.tmp)
+
+
+def check_output(path: Path, *, overwrite: bool, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
+    """Refuse to write ``path`` where it is protected, a folder, or exists without ``overwrite``."""
+    protected.check(path)
+    if path.is_dir():
+        raise InputFileError(path, "is a directory; give a file name to write to")
+    if not overwrite and os.path.lexists(path):
+        raise OutputExistsError(path)
+    if not path.parent.is_dir():
+        raise InputFileError(path, f"the folder {printable_path(path.parent)} does not exist")
