@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-formats bench-matrix bench-layout lint clean
+.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-layout lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	$(BIN)/vecstore import glove-6b-50d
@@ -14,7 +14,8 @@ demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	$(BIN)/vecstore similarity king queen --set glove-6b-50d
 	mkdir -p .demo
 	$(BIN)/vecstore matrix --set glove-6b-50d --texts examples/tutorial.txt --vocab-out .demo/vocab.txt \
-		--out .demo/matrix.npy
+		--out .demo/matrix.npy --force
+	$(BIN)/vecstore check
 
 test: $(STAMP)  ## lint, then the whole test suite
 	$(BIN)/ruff check .
@@ -28,6 +29,9 @@ bench-formats: $(STAMP)  ## import by format vs pandas, gensim, cat; synthetic 2
 
 bench-matrix: $(STAMP)  ## a 20,000-word embedding matrix vs the tutorial's dict and gensim (~10 s)
 	$(BIN)/python benchmarks/bench_matrix.py
+
+bench-checks: $(STAMP)  ## what the checksums cost: import, open, query, matrix, check on the real GloVe (~1 min)
+	$(BIN)/python benchmarks/bench_checks.py
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py

@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ from vecstore.errors import (
     StoreNotFoundError,
     VecstoreError,
     ZipMemberError,
+    listed,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,6 +81,7 @@ _FLAG_WORDS = (
     ("limit must be", "--limit must be"),
     ("k must be from", "-k must be from"),
     ("a zip member was named", "--member was given"),
+    ("pass layer= to choose one", "choose one with --layer"),
 )
 
 
@@ -89,8 +90,9 @@ def cli_message(exc: VecstoreError) -> str:
     if isinstance(exc, SetExistsError):
         return exc.describe("pass --replace to overwrite it, or --name to import under another name")
     if isinstance(exc, SetChoiceError):
-        return str(exc).replace("name the one to use", "choose one with --set") if exc.available else \
-            "the store has no sets; import one first: vecstore import glove-6b-50d"
+        if not exc.available:
+            return "the store has no sets; import one first: vecstore import glove-6b-50d"
+        return f"the store has {len(exc.available)} sets ({listed(exc.available)}); choose one with --set"
     if isinstance(exc, ZipMemberError) and exc.asked is None and exc.members:
         return str(exc).replace("name the one to import", "choose one with --member NAME")
     if isinstance(exc, OutputExistsError):
@@ -585,6 +587,8 @@ def _native_stderr_quiet(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
+    import tempfile
+
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:

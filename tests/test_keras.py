@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras  # the test extra installs TensorFlow: these tests never skip
@@ -125,7 +128,7 @@ def test_h5_models_and_layer_choice(store: Store, tmp_path: Path) -> None:
     model = keras.Model(inputs, keras.layers.Dense(1)(merged))
     path = tmp_path / "two.h5"
     model.save(path)
-    with pytest.raises(InputFileError, match=r"2 embedding layers \(words_a, words_b\): choose one with --layer"):
+    with pytest.raises(InputFileError, match=r"2 embedding layers \(words_a, words_b\); pass layer= to choose one"):
         store.import_keras(path, vocab, "x")
     with pytest.raises(InputFileError, match="no embedding layer named 'nope'"):
         store.import_keras(path, vocab, "x", layer="nope")
@@ -202,3 +205,21 @@ def test_cli_import_keras_and_csv_export(store: Store, tmp_path: Path) -> None:
     bad = runner.invoke(app, ["--store", location, "import-keras", str(tmp_path / "m.keras"),
                               "--vocab", str(tmp_path / "vocab.txt"), "--name", "x", "--layer", "nope"])
     assert bad.exit_code == 1 and "no embedding layer named 'nope'" in bad.output
+
+
+def test_import_keras_is_quiet_unless_verbose(store: Store, tmp_path: Path) -> None:
+    # In a fresh process TensorFlow logs its CUDA probe and CPU features at start-up;
+    # the command prints its own result line and nothing else unless --verbose.
+    vocab = Vocabulary.fit(TUTORIAL_DOCS)
+    layer, _ = vskeras.embedding_layer(store, vocab, mask_zero=False)
+    tutorial_model(layer).save(tmp_path / "m.keras")
+    vocab.write(tmp_path / "vocab.txt")
+    code = "import sys; from vecstore.cli.app import main; sys.argv = ['vecstore', *sys.argv[1:]]; main()"
+    base = [sys.executable, "-c", code, "--store", str(store.location.sqlite_path), "import-keras",
+            str(tmp_path / "m.keras"), "--vocab", str(tmp_path / "vocab.txt")]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([*base, "--name", "quiet"], capture_output=True, text=True, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "" and quiet.stdout.startswith("quiet: imported 14 words x 50 dims from ")
+    verbose = subprocess.run([*base, "--name", "verbose", "--verbose"], capture_output=True, text=True, env=env)
+    assert verbose.returncode == 0 and verbose.stdout.startswith("verbose: imported")

@@ -140,13 +140,12 @@ class SetExistsError(VecstoreError):
 class SetChoiceError(VecstoreError):
     """No set was named and the store does not hold exactly one."""
 
-    def __init__(self, available: Sequence[str]) -> None:
+    def __init__(self, available: Sequence[str], how: str = "name the one to use") -> None:
         self.available = list(available)
         if not self.available:
             message = "the store has no sets; import one first"
         else:
-            message = (f"the store has {len(self.available)} sets ({listed(self.available)}); "
-                       "name the one to use")
+            message = f"the store has {len(self.available)} sets ({listed(self.available)}); {how}"
         super().__init__(message)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vecstore.errors import InputFileError, InvalidArgumentError, MissingDependencyError
+from vecstore.errors import InputFileError, InvalidArgumentError, MissingDependencyError, SetChoiceError
 
 try:
     import keras
@@ -147,7 +147,11 @@ def _the_set(store_or_set: Store | EmbeddingSet, set_name: str | None) -> Embedd
 
     if isinstance(store_or_set, EmbeddingSet):
         return store_or_set
-    return store_or_set.pick(set_name)
+    try:
+        return store_or_set.pick(set_name)
+    except SetChoiceError as exc:
+        raise SetChoiceError(exc.available, "pass set_name=, or the set itself (store.get(name)), "
+                                            "to choose one") from None
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,7 @@ def read_embedding(path: str | Path, layer: str | None = None) -> TrainedEmbeddi
     elif len(candidates) != 1:
         names = ", ".join(lay.name for lay in candidates)
         raise InputFileError(path, f"the model has {len(candidates)} embedding layers"
-                                   + (f" ({names}): choose one with --layer" if candidates else ""))
+                                   + (f" ({names}); pass layer= to choose one" if candidates else ""))
     else:
         chosen = candidates
     found = chosen[0]

@@ -6,7 +6,6 @@ stdlib ``sqlite3`` reader can serve, before SQLAlchemy is ever imported.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -76,9 +75,11 @@ def resolve(location: str | os.PathLike[str] | None = None) -> StoreLocation:
     if _URL.match(text):
         if text.startswith("sqlite:///") and len(text) > len("sqlite:///"):
             return _sqlite_location(Path(text[len("sqlite:///") :]))
+        # Indexes of a server store are a local cache keyed by the URL (no password).
+        import hashlib  # (here: a cold query of a SQLite store does not pay for it)
+
         from platformdirs import user_cache_path
 
-        # Indexes of a server store are a local cache keyed by the URL (no password).
         key = hashlib.sha256(re.sub(r"://([^:/@]+):[^@]*@", r"://\1@", text).encode()).hexdigest()[:16]
         return StoreLocation(url=text, sqlite_path=None,
                              index_dir=user_cache_path("vecstore", appauthor=False) / "indexes" / key)

@@ -14,7 +14,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -242,6 +241,8 @@ class Store:
                 sha256, _ = source_identity(path, source.member)
                 _same_source_or_raise(existing, sha256, shaping, options.format)
                 return ImportResult(existing, "unchanged", time.perf_counter() - started)
+            from concurrent.futures import ThreadPoolExecutor  # (imports only: queries need no threads)
+
             with ThreadPoolExecutor(1) as hasher:
                 # hashlib releases the GIL: the hash overlaps the parse
                 digest = hasher.submit(source_identity, path, source.member)

@@ -1,0 +1,160 @@
+"""What a new user meets: which store is in use, the README's Python, help, limits, logs.
+
+Issue 8's items 12 (a mistyped store is never created; ``info``), 13 (every Python block
+of the README runs as written; library messages name parameters, not flags) and 15
+(-k capped, ``vector --json`` piped into ``neighbours``, help examples that do not wrap,
+exit codes, progress on long evaluations, quiet TensorFlow).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import write_lines
+from typer.testing import CliRunner
+from vecstore.cli.app import app
+
+from vecstore import Store
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ["king 1 0 0", "queen 0.9 0.1 0", "man 0.5 -0.5 0", "woman 0.4 -0.4 0.2", "apple 0 0 1"]
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, isolated_store: Path) -> Path:
+    result = runner.invoke(app, ["import", str(write_lines(tmp_path / "tiny.txt", WORDS)), "--name", "tiny"])
+    assert result.exit_code == 0, result.output
+    return isolated_store
+
+
+@pytest.mark.parametrize("command", [["sets"], ["neighbours", "king"], ["vector", "king"], ["info"], ["check"],
+                                     ["export", "tiny", "out.txt"], ["remove", "tiny"]])
+def test_a_mistyped_store_is_never_created(tmp_path: Path, command: list[str]) -> None:
+    typo = tmp_path / "sotre.db"
+    for args in (["--store", str(typo), *command], command):
+        env = {"VECSTORE_STORE": str(typo)} if args is command else {}
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 1
+        assert f"no store at {typo}" in result.output
+    assert not typo.exists() and not typo.with_name("sotre.db.indexes").exists()
+
+
+def test_info_says_where_the_store_is_and_what_it_holds(tiny: Path) -> None:
+    from vecstore.catalog import SCHEMA_HEAD
+
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"store: {tiny} (sqlite, schema {SCHEMA_HEAD})"
+    assert re.fullmatch(rf"disk: database [\d.]+ MB, derived files [\d.]+ MB in {re.escape(str(tiny))}\.indexes",
+                        lines[1])
+    assert lines[2] == "sets: 1: tiny (5 x 3)"
+    data = json.loads(runner.invoke(app, ["info", "--json"]).stdout)
+    assert data["store"] == str(tiny) and data["revision"] == SCHEMA_HEAD and data["derived_bytes"] > 0
+    assert [s["name"] for s in data["sets"]] == ["tiny"]
+
+
+def test_k_larger_than_the_set_is_capped_and_said(tiny: Path) -> None:
+    result = runner.invoke(app, ["neighbours", "king", "-k", "100"])
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4
+    assert result.stderr == "note: set 'tiny' has only 4 other words; showing all of them (-k 100 asked for more)\n"
+    too_many = runner.invoke(app, ["neighbours", "king", "-k", "1000000"])
+    assert too_many.exit_code == 2 and "10000" in too_many.stderr
+
+
+def test_vector_json_pipes_into_neighbours(tiny: Path) -> None:
+    vector = runner.invoke(app, ["vector", "queen", "--json"]).stdout
+    hits = json.loads(runner.invoke(app, ["neighbours", "--vector", "-", "-k", "2", "--json"], input=vector).stdout)
+    assert [h["word"] for h in hits] == ["queen", "king"] and hits[0]["score"] == pytest.approx(1.0)
+
+
+def help_commands() -> list[list[str]]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    commands = []
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        commands.append([name])
+        commands += [[name, sub] for sub in getattr(command, "commands", {})]
+    return commands
+
+
+@pytest.mark.parametrize("columns", ["60", "80"])
+def test_every_help_has_an_example_that_does_not_wrap(columns: str) -> None:
+    for command in [[], *help_commands()]:
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": columns, "TERMINAL_WIDTH": columns})
+        assert result.exit_code == 0, command
+        text = result.stdout
+        assert "Example:" in text, command
+        example = text.split("Example:", 1)[1].split("╭")[0]
+        lines = [line.strip() for line in example.splitlines() if line.strip()]
+        assert lines and lines[0].startswith("vecstore"), (command, lines)
+        for line in lines:  # each line of an example is whole: a command, or a continuation of one
+            assert line.startswith(("vecstore", "--", "-")) or lines[lines.index(line) - 1].endswith("\\"), (
+                command, line)
+
+
+def test_exit_codes_are_documented() -> None:
+    assert "Exit codes: 0 success, 1 an error (one line on stderr), 2 a usage error." in runner.invoke(
+        app, ["--help"], env={"COLUMNS": "200"}).stdout
+    assert "Exit codes" in (ROOT / "README.md").read_text()
+
+
+def test_evaluation_reports_progress(glove) -> None:
+    questions = Path(__import__("gensim.test.utils", fromlist=["datapath"]).datapath("questions-words.txt"))
+    seen: list[tuple[int, int]] = []
+    glove.evaluate_analogies(questions, restrict_vocab=30_000, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1] > 0 and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def library_messages() -> list[tuple[str, int, str]]:
+    """Every string literal in a raise of the library (not the CLI), with where it is."""
+    found = []
+    for path in sorted((ROOT / "vecstore").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) or (isinstance(node, ast.ClassDef) and node.name.endswith("Error")):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+                        found.append((path.name, inner.lineno, inner.value))
+    return found
+
+
+def test_library_messages_name_parameters_not_command_line_flags() -> None:
+    flags = [(name, line, text) for name, line, text in library_messages()
+             if re.search(r"(^|\s)--[a-z]|\bvecstore (import|export|check|sets|info|neighbours|matrix|remove)\b",
+                          text)]
+    assert flags == []
+
+
+def readme_python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+
+
+def test_every_python_block_of_the_readme_runs_as_written(tmp_path: Path) -> None:
+    blocks = readme_python_blocks()
+    assert len(blocks) >= 2
+    env = {**os.environ, "VECSTORE_STORE": str(tmp_path / "store" / "store.db"),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for number, block in enumerate(blocks, start=1):
+        done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, f"README python block {number} failed:\n{block}\n{done.stderr[-3000:]}"
+
+
+def test_the_store_in_python_messages(tiny: Path) -> None:
+    from vecstore.errors import SetChoiceError
+
+    runner.invoke(app, ["import", str(write_lines(tiny.parent / "b.txt", WORDS)), "--name", "tiny2"])
+    with pytest.raises(SetChoiceError) as info:
+        Store().pick()
+    assert str(info.value) == "the store has 2 sets (tiny, tiny2); name the one to use"
