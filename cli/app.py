@@ -21,17 +21,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from vecstore.errors import (
-    DamagedStoreError,
-    InvalidArgumentError,
-    OutputExistsError,
-    SetChoiceError,
-    SetExistsError,
-    StoreNotFoundError,
-    VecstoreError,
-    ZipMemberError,
-    listed,
-)
+from vecstore.errors import InvalidArgumentError, SetChoiceError, VecstoreError, printable
+from vecstore.limits import MAX_K, MAX_TEXTS_BYTES, MAX_VECTOR_BYTES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,8 +46,6 @@ db_app = typer.Typer(help="Manage the store's database schema.\n\nExample:\n\n  
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
 
-#: The most neighbours one query prints (vecstore.embeddings.MAX_K).
-MAX_K = 10_000
 
 SetOption = Annotated[str | None, typer.Option("--set", "-s", help="Set to query (default: the only set).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -73,40 +62,38 @@ class State:
 
 state = State()
 
-# The library's words for its parameters, and this command line's.
-_FLAG_WORDS = (
-    ("duplicates='first' or 'last' keeps one", "--duplicates first|last keeps one"),
-    ("encoding_errors must be", "--encoding-errors must be"),
-    ("duplicates must be", "--duplicates must be"),
-    ("limit must be", "--limit must be"),
-    ("k must be from", "-k must be from"),
-    ("a zip member was named", "--member was given"),
-    ("pass layer= to choose one", "choose one with --layer"),
-)
+#: The flag of each library parameter an error can be about (its ``subject``).
+CLI_FLAGS = {
+    "format": "--format", "member": "--member", "encoding_errors": "--encoding-errors",
+    "duplicates": "--duplicates", "limit": "--limit", "k": "-k", "restrict_vocab": "--restrict-vocab",
+    "oov": "--oov", "max_tokens": "--max-tokens", "min_count": "--min-count", "layer": "--layer",
+}
+#: This command line's words for each suggestion (``hint``) the library makes; ``{...}``
+#: are the error's attributes.
+CLI_HINTS = {
+    "replace": "pass --replace to overwrite it, or --name to import under another name",
+    "set_name": "choose one with --set",
+    "member": "choose one with --member NAME",
+    "overwrite": "pass --force to overwrite it",
+    "create": "check --store or VECSTORE_STORE (vecstore import creates a store)",
+    "check": "run: vecstore --store {location} check",
+    "damage": "vecstore check lists the damage; import the set again to mend it",
+    "duplicates": "--duplicates first|last keeps one",
+    "layer": "choose one with --layer",
+    "name": "give it one with --name",
+    "no-member": "leave --member out",
+}
 
 
 def cli_message(exc: VecstoreError) -> str:
-    """A library error in this command line's words (its flags, its commands)."""
-    if isinstance(exc, SetExistsError):
-        return exc.describe("pass --replace to overwrite it, or --name to import under another name")
-    if isinstance(exc, SetChoiceError):
-        if not exc.available:
-            return "the store has no sets; import one first: vecstore import glove-6b-50d"
-        return f"the store has {len(exc.available)} sets ({listed(exc.available)}); choose one with --set"
-    if isinstance(exc, ZipMemberError) and exc.asked is None and exc.members:
-        return str(exc).replace("name the one to import", "choose one with --member NAME")
-    if isinstance(exc, OutputExistsError):
-        return f"{exc.path} exists; pass --force to overwrite it"
-    if isinstance(exc, DamagedStoreError):
-        return (f"{exc.location} is not a readable vecstore store ({exc.detail}); "
-                f"run: vecstore --store {exc.location} check")
-    if isinstance(exc, StoreNotFoundError):
-        return (f"no store at {exc.location}: nothing has been imported there (check --store or "
-                "VECSTORE_STORE; vecstore import creates a store)")
-    message = str(exc)
-    for python, flag in _FLAG_WORDS:
-        message = message.replace(python, flag)
-    return message
+    """A library error in this command line's words: its flags, its commands."""
+    if isinstance(exc, SetChoiceError) and not exc.available:
+        return "the store has no sets; import one first: vecstore import glove-6b-50d"
+    subject = CLI_FLAGS.get(exc.subject) if exc.subject else None
+    hint = None
+    if exc.hint is not None and exc.hint[0] in CLI_HINTS:
+        hint = CLI_HINTS[exc.hint[0]].format(**vars(exc))
+    return exc.render(subject, hint)
 
 
 def _print_version(value: bool) -> None:
@@ -160,9 +147,10 @@ def _print_neighbours(hits, as_json: bool) -> None:
     if as_json:
         _print_json([h.to_dict() for h in hits])
         return
-    width = max((len(h.word) for h in hits), default=0)
-    for h in hits:
-        typer.echo(f"{h.word:<{width}}  {h.score:.4f}")
+    words = [printable(h.word) for h in hits]  # a word may hold control characters; a terminal must not run them
+    width = max(map(len, words), default=0)
+    for word, h in zip(words, hits, strict=True):
+        typer.echo(f"{word:<{width}}  {h.score:.4f}")
 
 
 def _say_if_fewer(hits: list, k: int, set_name: str) -> None:
@@ -304,7 +292,7 @@ def sets_command(as_json: JsonOption = False) -> None:
 
     rows = [("name", "words", "dims", "format", "imported at (UTC)", "sha256", "source")]
     rows += [(s.name, f"{s.count:,}", str(s.dim), s.format, s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-              s.source_sha256[:12], source(s)) for s in sets]
+              s.source_sha256[:12], printable(source(s))) for s in sets]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1])
@@ -364,7 +352,7 @@ def _read_vector(spec: str) -> list[float]:
     from vecstore.files import read_whole
 
     label = "stdin" if spec == "-" else spec
-    limit = 16 << 20  # a vector of 65,536 values is about 1 MB of text
+    limit = MAX_VECTOR_BYTES
     raw = sys.stdin.buffer.read(limit + 1) if spec == "-" else read_whole(Path(spec), limit, "vector")
     if len(raw) > limit:
         raise InputFileError(label, f"more than {limit:,} bytes: not one vector")
@@ -374,7 +362,7 @@ def _read_vector(spec: str) -> list[float]:
         raise InputFileError(label, "not valid UTF-8") from None
     try:
         values = json.loads(text) if text[:1] in "[{" and text else [float(v) for v in text.split()]
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InputFileError(label, "expected numbers separated by spaces, a JSON list, or the JSON of "
                                     "'vecstore vector --json'") from None
     if isinstance(values, dict):
@@ -382,7 +370,10 @@ def _read_vector(spec: str) -> list[float]:
     if not isinstance(values, list) or not values or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         raise InputFileError(label, "expected a non-empty list of numbers")
-    return [float(v) for v in values]
+    try:
+        return [float(v) for v in values]
+    except OverflowError:
+        raise InputFileError(label, "a value is too large to be a float") from None
 
 
 @app.command("neighbours")
@@ -552,17 +543,19 @@ def matrix_command(
 
     if (vocab is None) == (texts is None):
         raise InvalidArgumentError("give the vocabulary with --vocab FILE, or texts to fit one with --texts FILE")
+    outputs = [path for path in (out, missing, vocab_out) if path is not None]
+    if len({os.path.realpath(path) for path in outputs}) != len(outputs):
+        raise InvalidArgumentError("--out, --missing and --vocab-out must be different files")
     with _store() as store:
         protected = store.location.protected()
-        for path in (out, missing, vocab_out):  # every output is checked before anything is written
-            if path is not None:
-                check_output(path, overwrite=force, protected=protected)
+        for path in outputs:  # every output is checked before anything is written
+            check_output(path, overwrite=force, protected=protected)
         if texts is not None:
             from vecstore.errors import InputFileError
             from vecstore.files import read_whole
 
             try:
-                lines = read_whole(texts, 1 << 30, "texts").decode("utf-8").splitlines()
+                lines = read_whole(texts, MAX_TEXTS_BYTES, "texts").decode("utf-8").splitlines()
             except UnicodeDecodeError as exc:
                 raise InputFileError(texts, f"not valid UTF-8 (byte {exc.start})") from None
             vocabulary = Vocabulary.fit(lines, max_tokens=max_tokens, min_count=min_count)

@@ -232,14 +232,15 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "a truncated zip": (file_case(zipped({"a.txt": GOOD_TEXT})[:60]), "not a readable zip file"),
     "an empty zip": (file_case(zipped({})), "input.txt: the zip holds no files"),
     "a member named for a plain file": (file_case(GOOD_TEXT, "--member", "a.txt"),
-                                        "--member was given, but this is not a zip file"),
+                                        "is not a zip file, so it has no member to choose; leave --member out"),
     "word2vec forced on a GloVe file": (file_case(GOOD_TEXT, "--format", "word2vec"),
                                         "word2vec files start with a 'count dim' header line"),
     "a repeated word with --duplicates error": (file_case(GOOD_TEXT + b"king 1 1 1\n", "--duplicates", "error"),
                                                 "input.txt:4: the word 'king' appears again"),
     "an unknown --encoding-errors": (file_case(GOOD_TEXT, "--encoding-errors", "ignore"),
                                      "--encoding-errors must be one of strict, replace"),
-    "an unknown --format": (file_case(GOOD_TEXT, "--format", "fasttext-bin"), "unknown format 'fasttext-bin'"),
+    "an unknown --format": (file_case(GOOD_TEXT, "--format", "fasttext-bin"),
+                           "--format must be one of glove, word2vec, fasttext, word2vec-binary, not 'fasttext-bin'"),
     "old Mac line ends (CR only)": (file_case(b"a 1 2\rb 1 2\rc 1 2\r"), "input.txt:1: "),
     # -- what the path is --------------------------------------------------------------------
     "a folder": (path_case(lambda tmp, s: str(tmp)), "is a directory, not an embedding file"),
@@ -269,7 +270,9 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "a store that is a text file": (store_case(lambda tmp: (tmp / "notes.txt").write_text("hi " * 999) and
                                                str(tmp / "notes.txt"), "sets"),
                                     "is not a readable vecstore store (file is not a database); run: vecstore"),
-    "a store that is a folder": (store_case(lambda tmp: str(tmp), "sets"), "is a directory; the store is a file"),
+    "a store that is a folder": (store_case(lambda tmp: str(tmp), "sets"), "is a directory; a store is a regular file"),
+    "a store that is /dev/zero": (store_case(lambda tmp: "/dev/zero", "import", "glove-6b-50d"),
+                                  "/dev/zero is a character device; a store is a regular file"),
     "a store path that is not UTF-8": (store_case(lambda tmp: os.fsdecode(os.fsencode(tmp) + b"/\xff.db"), "sets"),
                                        "is not valid UTF-8"),
     "a store that is another program's database": (store_case(foreign_db, "import", "glove-6b-50d"),
@@ -307,6 +310,30 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
                                          "is a character device"),
     "a query vector holding NaN": (lambda tmp, s: (tmp / "v.json").write_text("[1, NaN, 2]") and [
         "neighbours", "--vector", str(tmp / "v.json"), "--set", "good"], "not finite numbers"),
+    "a query vector nested 200,000 deep": (lambda tmp, s: (tmp / "v.json").write_text("[" * 200_000) and [
+        "neighbours", "--vector", str(tmp / "v.json"), "--set", "good"], "expected numbers separated by spaces"),
+    "a query vector of a 400-digit number": (lambda tmp, s: (tmp / "v.json").write_text(f"[1{'0' * 400}, 1, 2]") and [
+        "neighbours", "--vector", str(tmp / "v.json"), "--set", "good"], "a value is too large to be a float"),
+    "a vocabulary nested 200,000 deep": (vocab_case(b"[" * 200_000), "JSON nested too deeply to be a vocabulary"),
+    "a Tokenizer JSON nested 200,000 deep": (vocab_case(b'{"config": ' * 1 + b"[" * 200_000),
+                                             "vocab.txt: "),
+    "matrix outputs that are one file": (lambda tmp, s: (tmp / "vocab.txt").write_text("\nking\n") and [
+        "matrix", "--set", "good", "--vocab", str(tmp / "vocab.txt"), "--out", str(tmp / "m.npy"),
+        "--missing", str(tmp / "m.npy")], "--out, --missing and --vocab-out must be different files"),
+    "a set name with a terminal escape": (file_case(GOOD_TEXT, "--name", "evil\x1b[2J"),
+                                          "invalid set name 'evil\\x1b[2J'"),
+    "a file name that cannot name a set": (lambda tmp, s: (tmp / os.fsdecode(b"\xff.txt")).write_bytes(GOOD_TEXT)
+                                           and ["import", str(tmp / os.fsdecode(b"\xff.txt"))],
+                                           "cannot name a set (its bytes are not UTF-8, or it holds control "
+                                           "characters); give it one with --name"),
+    "export over another store's database": (lambda tmp, s: (Store(tmp / "other.db").upgrade() and None) or [
+        "export", "good", str(tmp / "other.db"), "--force"], "is a SQLite database (a store's, perhaps)"),
+    "export into another store's folder": (lambda tmp, s: (Store(tmp / "other.db").upgrade() and None) or (
+        tmp / "other.db.indexes").mkdir() or ["export", "good", str(tmp / "other.db.indexes" / "x.txt")],
+        "inside a store's folder of derived files"),
+    "eval similarity with a NaN score": (lambda tmp, s: (tmp / "pairs.tsv").write_text(
+        "king\tqueen\t9\nking\tapple\tnan\n") and ["eval", "similarity", str(tmp / "pairs.tsv"), "--set", "good"],
+        "pairs.tsv:2: the score 'nan' is not a finite number"),
 }
 
 
@@ -409,8 +436,14 @@ def fuzz_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     return store
 
 
+#: A file of several blocks when blocks are made small, and of more than the 64 KiB above
+#: which the C parser splits a block in two halves: mutations reach block edges and halves.
+LARGE = "".join(f"w{i} {i % 7}.5 -{i % 3} 0.{i}\n" for i in range(4000)).encode()
+
+
 @pytest.mark.parametrize("parser", ["C", "Python"])
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(source=st.sampled_from(sorted(VALID_FILES)), changes=edits, noise=st.binary(max_size=300),
        as_random=st.booleans(), duplicates=st.sampled_from(["first", "last", "error"]))
 def test_random_bytes_and_mutations_give_typed_errors_or_whole_sets(
@@ -426,6 +459,23 @@ def test_random_bytes_and_mutations_give_typed_errors_or_whole_sets(
         fuzz_import(fuzz_store, path.with_suffix(".gz"), gzip.compress(data), ReadOptions())
     finally:
         vecstore.textformat._fastparse = saved
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(st.integers(0, 5), st.integers(0, len(LARGE)), st.binary(max_size=6)),
+                        min_size=1, max_size=4),
+       block=st.sampled_from([4096, 1 << 16]), as_word2vec=st.booleans())
+def test_mutations_of_a_large_file_across_block_edges(
+        fuzz_store: Store, tmp_path_factory: pytest.TempPathFactory, changes: list[tuple[int, int, bytes]],
+        block: int, as_word2vec: bool) -> None:
+    data = mutate((b"4000 3\n" if as_word2vec else b"") + LARGE, changes)
+    saved = vecstore.textformat.BLOCK_BYTES
+    vecstore.textformat.BLOCK_BYTES = block  # many blocks; each over 64 KiB is parsed in two halves
+    try:
+        fuzz_import(fuzz_store, tmp_path_factory.getbasetemp() / "fuzz-large.txt", data, ReadOptions())
+    finally:
+        vecstore.textformat.BLOCK_BYTES = saved
 
 
 def test_the_c_and_python_parsers_pin_the_same_line_limit() -> None:

@@ -63,6 +63,12 @@ def test_streamed_index_file_is_what_faiss_writes(tmp_path: Path, duplicates: st
     assert payload(s.indexes.rows_path(embedding_set.info.uid)) == expected_rows.astype("<f4").tobytes()
 
 
+def rows_file(store: Store, info):
+    """The set's raw rows file as a query opens it (checked against the stored chunks' checksums)."""
+    checksums, _ = store.catalog.chunk_checksums(info.id)
+    return store.indexes.rows(info, [checksums[n] for n in sorted(checksums)])
+
+
 def payload(path: Path) -> bytes:
     """A derived file without its checksum footer (which FAISS ignores)."""
     data = path.read_bytes()
@@ -75,7 +81,7 @@ def payload(path: Path) -> bytes:
 def test_a_missing_stale_or_altered_raw_copy_is_never_used(store: Store, tmp_path: Path, damage: str) -> None:
     info = store.get("w").info
     rows_path = store.indexes.rows_path(info.uid)
-    assert store.indexes.rows(info) is not None
+    assert rows_file(store, info) is not None
     if damage == "delete":
         rows_path.unlink()
     elif damage == "truncate":
@@ -89,7 +95,7 @@ def test_a_missing_stale_or_altered_raw_copy_is_never_used(store: Store, tmp_pat
         data[299 * 8 * 4 + 1] ^= 0x40  # a value of row 299
         rows_path.write_bytes(bytes(data))
     if damage != "a flipped byte":
-        assert store.indexes.rows(info) is None  # refused on open (footer: size, set uid, content)
+        assert rows_file(store, info) is None  # refused on open (footer: size, set uid, content)
     fresh = Store(store.location.sqlite_path).get("w")
     assert np.array_equal(fresh.vectors_of_rows([299, 0, 5]), VECTORS[[299, 0, 5]])  # from the chunks
     assert np.array_equal(fresh.vector("w299"), VECTORS[299])

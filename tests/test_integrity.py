@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -167,39 +168,84 @@ def test_a_changed_word_chunk_is_refused(store: Store) -> None:
 def test_a_chunk_whose_checksum_was_forged_still_fails_the_content_checksum(store: Store) -> None:
     # Changing a chunk and its recorded checksum together (as a careless repair script
     # might) is caught by the set's content checksum, over every chunk's checksum.
-    from vecstore.integrity import digest
+    from vecstore.integrity import chunk_digest
 
     path = store.location.sqlite_path
-    set_id = store.get("w").info.id
+    info = store.get("w").info
     store.close()
     with sqlite3.connect(path) as db:
-        (data,) = db.execute("SELECT data FROM vector_chunks WHERE set_id = ? AND chunk_no = 0", (set_id,)).fetchone()
+        (data,) = db.execute("SELECT data FROM vector_chunks WHERE set_id = ? AND chunk_no = 0", (info.id,)).fetchone()
         changed = bytes(16) + data[16:]
         db.execute("UPDATE vector_chunks SET data = ?, checksum = ? WHERE set_id = ? AND chunk_no = 0",
-                   (changed, digest(changed), set_id))
+                   (changed, chunk_digest(changed, info.uid, "vectors", 0), info.id))
     report = Store(path).check()
     assert "problem: set 'w': its content checksum does not match its chunks' checksums" in [
         f.line() for f in report.findings]
+    with Store(path) as s, pytest.raises(CorruptionError, match="its chunks do not give its content checksum"):
+        s.get("w").matrix()  # any read of every chunk checks the content checksum too
+
+
+def test_a_chunk_swapped_between_sets_is_refused(store: Store, tmp_path: Path) -> None:
+    # The same chunk position in two sets of one shape: swap data and checksum together.
+    path = store.location.sqlite_path
+    w, v = store.get("w").info, store.get("v").info
+    store.close()
+    with sqlite3.connect(path) as db:
+        rows = {sid: db.execute("SELECT data, checksum FROM vector_chunks WHERE set_id = ? AND chunk_no = 0",
+                                (sid,)).fetchone() for sid in (w.id, v.id)}
+        for sid, other in ((w.id, v.id), (v.id, w.id)):
+            db.execute("UPDATE vector_chunks SET data = ?, checksum = ? WHERE set_id = ? AND chunk_no = 0",
+                       (*rows[other], sid))
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Store(path) as s:
+        shutil.rmtree(s.indexes.folder)  # so nothing derived stands between the query and the chunks
+        for read in (lambda: s.get("w").vector("w1"), lambda: s.get("w").neighbours("w1"),
+                     lambda: s.export("w", tmp_path / "exported.txt")):
+            with pytest.raises(CorruptionError, match="set 'w': vector chunk 0 fails its checksum"):
+                read()
+    assert not (tmp_path / "exported.txt").exists()
+
+
+def test_a_set_replaced_under_an_open_handle_is_said_not_mixed(tmp_path: Path) -> None:
+    from vecstore.errors import SetChangedError
+
+    path = tmp_path / "s.db"
+    with Store(path) as s:
+        s.import_file(write_lines(tmp_path / "a.txt", ["king 1 1 1", "queen 2 2 2"]), "a")
+    held = Store(path).get("a")  # a long-lived handle, rows not read yet
+    with Store(path) as other:  # another process removes it and imports another set: the row id is reused
+        other.remove("a")
+        other.import_file(write_lines(tmp_path / "b.txt", ["king -5 -5 -5", "queen -6 -6 -6"]), "b")
+        assert other.get("b").info.id == held.info.id
+    for read in (lambda: held.vector("king"), held.matrix):
+        with pytest.raises(SetChangedError, match="set 'a' was replaced or removed since it was opened"):
+            read()
 
 
 def test_check_reports_and_repairs_orphans_and_leftovers(store: Store, tmp_path: Path) -> None:
     folder = store.indexes.folder
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)  # a process that has exited
-    leftover = folder / f"{'a' * 32}.faiss.{pid}.0badc0de.tmp"
+    leftover = folder / f"{'a' * 32}.faiss.{pid}.t0badc0de.tmp"
     leftover.write_bytes(b"half an index")
     orphan = folder / f"{'b' * 32}.rows"
     orphan.write_bytes(b"rows of a removed set")
-    alive = folder / f"{'c' * 32}.rows.{os.getpid()}.12345678.tmp"  # a live writer's: never touched
+    alive = folder / f"{'c' * 32}.rows.{os.getpid()}.t12345678.tmp"  # a live writer's: never touched
     alive.write_bytes(b"being written")
+    legacy = folder / f"{'d' * 32}.faiss.{pid}.tmp"  # as vecstore named them before schema 0003
+    legacy.write_bytes(b"half an older index")
+    mine = folder / "notes.txt"  # not vecstore's: reported, left alone
+    mine.write_text("a user's file")
     result = CliRunner().invoke(app, ["--store", str(store.location.sqlite_path), "check", "--json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert {(f["subject"], f["repaired"]) for f in report["findings"]} == {
-        (f"file {orphan.name}", False), (f"file {leftover.name}", False)}
+    assert {(f["subject"], f["severity"], f["repaired"]) for f in report["findings"]} == {
+        (f"file {orphan.name}", "problem", False), (f"file {leftover.name}", "problem", False),
+        (f"file {legacy.name}", "problem", False), ("file notes.txt", "note", False)}
     repaired = CliRunner().invoke(app, ["--store", str(store.location.sqlite_path), "check", "--repair"])
     assert repaired.exit_code == 0, repaired.output
-    assert not leftover.exists() and not orphan.exists() and alive.exists()
+    assert not leftover.exists() and not orphan.exists() and not legacy.exists()
+    assert alive.exists() and mine.exists()
     assert CliRunner().invoke(app, ["--store", str(store.location.sqlite_path), "check"]).exit_code == 0
 
 
@@ -255,3 +301,43 @@ def test_check_verifies_the_real_glove_and_repair_builds_its_files(glove_store: 
     assert Store(copy).check(repair=True).findings[0].repaired
     again = Store(copy).check()
     assert again.ok and again.findings == []
+
+
+def test_check_goes_on_past_a_damaged_page(store: Store) -> None:
+    # Overwrite a page of the database file in the middle of the vector chunks: SQLite
+    # itself finds the file malformed; check says so, per set, instead of stopping.
+    path = store.location.sqlite_path
+    store.close()
+    with sqlite3.connect(path) as db:
+        page = db.execute("PRAGMA page_size").fetchone()[0]
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # a page holding vector chunk data (an overflow page of a chunk's blob)
+        number = db.execute("SELECT max(pageno) FROM dbstat WHERE name = 'vector_chunks' AND "
+                            "pagetype = 'overflow'").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    data[(number - 1) * page:number * page] = b"\xff" * page
+    path.write_bytes(bytes(data))
+    report = Store(path).check()
+    assert not report.ok
+    lines = [f.line() for f in report.findings]
+    assert any(line.startswith("problem: database: SQLite integrity check:") for line in lines), lines
+    assert len(report.sets) == 2, lines
+
+
+def test_orphans_of_a_kill_after_the_commit_go_at_a_later_write(store: Store, tmp_path: Path) -> None:
+    # A replace or remove killed after its commit, before it deleted the old set's files:
+    # once they are old enough that no import can be publishing them, the next write removes them.
+    from vecstore.index import ORPHAN_AGE
+
+    folder = store.indexes.folder
+    orphans = [folder / f"{'e' * 32}{suffix}" for suffix in (".faiss", ".rows", ".json")]
+    for path in orphans:
+        path.write_bytes(b"files of a set that is gone")
+    store.import_file(write_lines(tmp_path / "x.txt", ["x 1 2"]), "x")
+    assert all(p.exists() for p in orphans)  # young: perhaps another import's, about to be vouched for
+    old = time.time() - ORPHAN_AGE - 10
+    for path in orphans:
+        os.utime(path, (old, old))
+    store.remove("x")
+    assert not any(p.exists() for p in orphans)
+    assert store.check().ok

@@ -212,12 +212,17 @@ def test_readers_keep_answering_while_a_set_is_replaced(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
     Store(store).import_file(big_file(tmp_path / "one.txt", 0.25, rows=50_000), "x")
     answers: list[str] = []
+    failures: list[BaseException] = []
     stop = threading.Event()
 
     def read() -> None:
         while not stop.is_set():
-            with Store(store) as s:
-                answers.append(s.get("x").neighbours("w1", k=1)[0].word)
+            try:
+                with Store(store) as s:
+                    answers.append(s.get("x").neighbours("w1", k=1)[0].word)
+            except BaseException as exc:  # collected: a dying thread must fail the test, not vanish
+                failures.append(exc)
+                return
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -228,6 +233,7 @@ def test_readers_keep_answering_while_a_set_is_replaced(tmp_path: Path) -> None:
     finally:
         stop.set()
         reader.join()
+    assert failures == []
     assert len(answers) > 3 and all(a.startswith("w") for a in answers)
 
 

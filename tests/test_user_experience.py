@@ -158,3 +158,42 @@ def test_the_store_in_python_messages(tiny: Path) -> None:
     with pytest.raises(SetChoiceError) as info:
         Store().pick()
     assert str(info.value) == "the store has 2 sets (tiny, tiny2); name the one to use"
+
+
+def test_a_full_disk_during_an_export_is_one_line_and_leaves_no_file(tiny: Path, tmp_path: Path) -> None:
+    # A file size limit (as a full disk) hit halfway through the output.
+    big = write_lines(tmp_path / "big.txt", [f"w{i} {i} 0.5 -1" for i in range(30_000)])
+    assert runner.invoke(app, ["import", str(big), "--name", "big"]).exit_code == 0
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000));"
+            "from vecstore.cli.app import main; sys.argv = ['vecstore', *sys.argv[1:]]; main()")
+    out = tmp_path / "out.txt"
+    done = subprocess.run([sys.executable, "-c", code, "--store", str(tiny), "export", "big", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr == f"Error: {out}: cannot write: File too large\n"
+    assert list(tmp_path.glob("*out.txt*")) == []
+
+
+def test_words_with_control_characters_are_printed_escaped(tmp_path: Path, isolated_store: Path) -> None:
+    # A hostile file's words must not send escape sequences to the terminal.
+    path = write_lines(tmp_path / "evil.txt", ["king 1 0 0", "\x1b[2Jqueen 0.9 0.1 0", "apple 0 0 1"])
+    assert runner.invoke(app, ["import", str(path), "--name", "evil"]).exit_code == 0
+    shown = runner.invoke(app, ["neighbours", "king", "-k", "1"]).stdout
+    assert shown.startswith("\\x1b[2Jqueen") and "\x1b" not in shown
+    assert json.loads(runner.invoke(app, ["neighbours", "king", "-k", "1", "--json"]).stdout)[0]["word"] == \
+        "\x1b[2Jqueen"  # JSON keeps the word as it is (escaped by JSON itself)
+
+
+def test_python_outputs_never_overwrite_a_store_even_when_asked(tiny: Path, tmp_path: Path) -> None:
+    from vecstore.errors import ProtectedPathError
+    from vecstore.matrix import save_matrix
+    from vecstore.vocabulary import Vocabulary
+
+    vocab = Vocabulary.from_tokens(["", "king"])
+    built = Store(tiny).get("tiny").embedding_matrix(vocab)
+    before = tiny.read_bytes()
+    for write in (lambda: save_matrix(built, tiny, overwrite=True), lambda: vocab.write(tiny, overwrite=True),
+                  lambda: save_matrix(built, tiny.with_name("store.db.indexes") / "m.npy", overwrite=True)):
+        with pytest.raises(ProtectedPathError):
+            write()
+    assert tiny.read_bytes() == before

@@ -198,8 +198,9 @@ class Catalog(Protocol):
 
     def word_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]: ...
 
-    def chunk_numbers(self, set_id: int) -> tuple[list[int], list[int]]:
-        """The numbers of the set's vector chunks and of its word chunks, as stored."""
+    def chunk_checksums(self, set_id: int) -> tuple[dict[int, str], dict[int, str]]:
+        """The recorded checksum of each vector chunk and of each word chunk, by number
+        (no chunk data is read)."""
         ...
 
     def vector_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]: ...
@@ -297,6 +298,20 @@ class SqliteCatalog:
         rows = self._all("SELECT version_num FROM alembic_version")
         return rows[0][0] if rows else None
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read in one transaction: one consistent view of the store (WAL), whatever is
+        committed meanwhile."""
+        try:
+            self._db.execute("BEGIN")
+        except sqlite3.DatabaseError as exc:
+            raise store_error(exc, "read the store", self._where) from None
+        try:
+            yield
+        finally:
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
+
     def integrity_check(self) -> list[str]:
         """SQLite's own check of the file's structure: [] when it is sound."""
         rows = self._all("PRAGMA integrity_check")
@@ -325,10 +340,10 @@ class SqliteCatalog:
             params += list(chunk_nos)
         return [Chunk(int(n), bytes(d), str(c)) for n, d, c in self._all(sql + " ORDER BY chunk_no", params)]
 
-    def chunk_numbers(self, set_id: int) -> tuple[list[int], list[int]]:
+    def chunk_checksums(self, set_id: int) -> tuple[dict[int, str], dict[int, str]]:
         return tuple(  # type: ignore[return-value]
-            [int(r[0]) for r in self._all(f"SELECT chunk_no FROM {table} WHERE set_id = ? ORDER BY chunk_no",
-                                          (set_id,))]
+            {int(n): str(c) for n, c in self._all(f"SELECT chunk_no, checksum FROM {table} WHERE set_id = ?",
+                                                  (set_id,))}
             for table in ("vector_chunks", "word_chunks"))
 
     @contextmanager

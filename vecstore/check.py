@@ -20,25 +20,28 @@ words: damage there is reported, and the remedy is to import the set again.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vecstore.catalog import SCHEMA_HEAD, SetInfo, SqliteCatalog
+from vecstore.catalog import SCHEMA_HEAD, Catalog, Chunk, SetInfo, SqliteCatalog
 from vecstore.errors import StoreError
 from vecstore.files import reclaim_temp_files
-from vecstore.index import (
-    _FLAT_IP_HEADER,
-    INDEX_FILE_KIND,
-    ROWS_FILE_KIND,
-    _flat_ip_header,
-    index_payload_size,
-    normalized,
+from vecstore.index import FLAT_IP_HEADER, flat_ip_header, index_payload_size, normalized
+from vecstore.integrity import (
+    DerivedFileError,
+    Layout,
+    VerifiedFile,
+    chunk_digest,
+    content_checksum,
+    index_layout,
+    rows_layout,
 )
-from vecstore.integrity import BLOCK_BYTES, DerivedFileError, VerifiedFile, content_checksum, digest
 
 if TYPE_CHECKING:
     from vecstore.store import Store
@@ -124,19 +127,38 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
         report.revision = catalog.revision()
         sets = catalog.list_sets()
     except StoreError as exc:  # not found, damaged, of another program, busy
-        report.problem("store", str(exc))
+        report.problem("store", exc.message)
         return _done(report, started)
     if report.revision != SCHEMA_HEAD:
         report.problem("store", f"schema at revision {report.revision}, not {SCHEMA_HEAD}")
     if isinstance(catalog, SqliteCatalog):
-        for message in catalog.integrity_check()[:20]:
-            report.problem("database", f"SQLite integrity check: {message}")
+        try:
+            for message in catalog.integrity_check()[:20]:
+                report.problem("database", f"SQLite integrity check: {message}")
+        except StoreError as exc:
+            report.problem("database", exc.message)
     for info in sets:
         result = SetCheck(info.name, info.uid, info.count, info.content_checksum)
         report.sets.append(result)
-        _check_set(store, info, result, report, repair)
-    _check_folder(store, {s.uid for s in sets}, report, repair)
+        try:
+            with _snapshot(catalog):
+                _check_set(store, info, result, report, repair)
+        except StoreError as exc:  # a damaged page, or the set replaced while it was checked
+            report.problem(f"set {info.name!r}", exc.message)
+            result.stored_ok = False
+    _check_folder(store, report, repair)
     return _done(report, started)
+
+
+@contextlib.contextmanager
+def _snapshot(catalog: Catalog) -> Iterator[None]:
+    """Read one set in one read transaction where the backend has them (SQLite's WAL: a
+    consistent snapshot, whatever another process commits meanwhile)."""
+    if isinstance(catalog, SqliteCatalog):
+        with catalog.snapshot():
+            yield
+    else:
+        yield
 
 
 def _done(report: CheckReport, started: float) -> CheckReport:
@@ -148,7 +170,8 @@ class _Derived:
     """One derived file of a set under check: missing, wrong (``problem``), or open and
     so far matching the stored vectors."""
 
-    def __init__(self, path: Path, kind: str, info: SetInfo, payload_size: int, offset: int) -> None:
+    def __init__(self, path: Path, layout: Layout, info: SetInfo, payload_size: int, offset: int,
+                 expected: np.ndarray | None = None) -> None:
         self.path = path
         self.offset = offset  # where the rows start in the payload
         self.file: VerifiedFile | None = None
@@ -156,7 +179,7 @@ class _Derived:
         self.missing = not path.exists()
         if not self.missing:
             try:
-                self.file = VerifiedFile(path, kind, info.uid, info.content_checksum, payload_size)
+                self.file = VerifiedFile(path, layout, info.uid, info.content_checksum, payload_size, expected)
             except DerivedFileError as exc:
                 self.problem = _reason(exc)
 
@@ -174,17 +197,19 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
     catalog = store.catalog
     per = info.rows_per_chunk
     chunks = -(-info.count // per)
-    index_path, manifest_path = store.indexes.paths(info.uid)
-    files = [_Derived(index_path, INDEX_FILE_KIND, info, index_payload_size(info.count, info.dim),
-                      _FLAT_IP_HEADER.size),
-             _Derived(store.indexes.rows_path(info.uid), ROWS_FILE_KIND, info, info.count * info.dim * 4, 0)]
-    vector_nos, word_nos = catalog.chunk_numbers(info.id)
-    for table, numbers in (("vector", vector_nos), ("word", word_nos)):
-        extra = sorted(set(numbers) - set(range(chunks)))
+    vector_sums, word_sums = catalog.chunk_checksums(info.id)
+    for kind, recorded in (("vector", vector_sums), ("word", word_sums)):
+        extra = sorted(set(recorded) - set(range(chunks)))
         if extra:
-            report.problem(subject, f"{len(extra)} {table} chunks beyond its {info.count:,} rows "
+            report.problem(subject, f"{len(extra)} {kind} chunks beyond its {info.count:,} rows "
                                     f"(from chunk {extra[0]})")
             result.stored_ok = False
+    index_path, manifest_path = store.indexes.paths(info.uid)
+    expected_rows = np.array([int(vector_sums.get(n, "0"), 16) for n in range(chunks)], dtype="<u8")
+    files = [_Derived(index_path, index_layout(), info, index_payload_size(info.count, info.dim),
+                      FLAT_IP_HEADER.size),
+             _Derived(store.indexes.rows_path(info.uid), rows_layout(info.uid, per, info.dim), info,
+                      info.count * info.dim * 4, 0, expected_rows)]
     digests: list[tuple[str, str]] = []
     for first in range(0, chunks, _BATCH):
         numbers = list(range(first, min(first + _BATCH, chunks)))
@@ -192,7 +217,7 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
         words = {c.number: c for c in catalog.word_chunks(info.id, numbers)}
         for number in numbers:
             rows_here = min(per, info.count - number * per)
-            problem = _chunk_problem(vectors.get(number), words.get(number), rows_here, info.dim)
+            problem = _chunk_problem(info.uid, number, vectors.get(number), words.get(number), rows_here, info.dim)
             if problem is not None:
                 report.problem(subject, f"chunk {number}: {problem}")
                 result.stored_ok = False
@@ -206,7 +231,7 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
         result.stored_ok = False
     index = files[0]
     if index.file is not None and index.problem is None and \
-            bytes(index.file.payload[:_FLAT_IP_HEADER.size]) != _flat_ip_header(info.dim, info.count):
+            bytes(index.file.payload[:FLAT_IP_HEADER.size]) != flat_ip_header(info.dim, info.count):
         index.problem = "its FAISS header is not that of this set"
     for derived in files:
         derived.close()
@@ -242,12 +267,13 @@ def _reason(exc: DerivedFileError) -> str:
     return str(exc).split(": ", 1)[-1]
 
 
-def _chunk_problem(vectors, words, rows: int, dim: int) -> str | None:
+def _chunk_problem(uid: str, number: int, vectors: Chunk | None, words: Chunk | None, rows: int,
+                   dim: int) -> str | None:
     if vectors is None or words is None:
         return "missing from the " + ("vector" if vectors is None else "word") + " chunks"
-    if digest(vectors.data) != vectors.checksum:
+    if chunk_digest(vectors.data, uid, "vectors", number) != vectors.checksum:
         return "its vectors fail their checksum"
-    if digest(words.data) != words.checksum:
+    if chunk_digest(words.data, uid, "words", number) != words.checksum:
         return "its words fail their checksum"
     if len(vectors.data) != rows * dim * 4:
         return f"holds {len(vectors.data):,} bytes of vectors where its {rows:,} rows need {rows * dim * 4:,}"
@@ -270,18 +296,29 @@ def _compare(opened: VerifiedFile, expected: np.ndarray, offset: int) -> str | N
     except DerivedFileError as exc:
         return _reason(exc)
     if bytes(opened.payload[offset:end]) != data:
-        block = offset // BLOCK_BYTES
-        return f"holds other values than the stored vectors (from block {block})"
+        return f"holds other values than the stored vectors (from byte {offset:,})"
     return None
 
 
-def _check_folder(store: Store, uids: set[str], report: CheckReport, repair: bool) -> None:
+def _check_folder(store: Store, report: CheckReport, repair: bool) -> None:
+    """Orphans (derived files of no set), leftovers of dead writers, and unknown files.
+    Before anything is removed the sets are listed again: a set imported while the check
+    ran keeps its files."""
     folder = store.indexes.folder
-    for path in store.indexes.orphans(uids):
+    orphans = store.indexes.orphans({s.uid for s in store.catalog.list_sets()})
+    leftovers = reclaim_temp_files(folder, dry_run=True)
+    if repair:
+        current = {s.uid for s in store.catalog.list_sets()}
+        orphans = [p for p in orphans if p.name.split(".")[0] not in current]
+    for path in orphans:
         finding = report.problem(f"file {path.name}", "belongs to no set (an orphan)")
         if repair:
             path.unlink(missing_ok=True)
             finding.repaired = True
-    for path in reclaim_temp_files(folder, dry_run=not repair):
+    for path in leftovers:
         finding = report.problem(f"file {path.name}", "left by a write that was interrupted")
-        finding.repaired = repair
+        if repair:
+            path.unlink(missing_ok=True)
+            finding.repaired = True
+    for path in store.indexes.unknown_files():
+        report.note(f"file {path.name}", "not a file vecstore writes (left alone)")

@@ -97,9 +97,9 @@ class Database:
             query = query.where(table.c.chunk_no.in_(list(chunk_nos)))
         return [Chunk(int(n), bytes(d), str(c)) for n, d, c in self._rows(query.order_by(table.c.chunk_no))]
 
-    def chunk_numbers(self, set_id: int) -> tuple[list[int], list[int]]:
+    def chunk_checksums(self, set_id: int) -> tuple[dict[int, str], dict[int, str]]:
         return tuple(  # type: ignore[return-value]
-            [int(r[0]) for r in self._rows(select(t.c.chunk_no).where(t.c.set_id == set_id).order_by(t.c.chunk_no))]
+            {int(n): str(c) for n, c in self._rows(select(t.c.chunk_no, t.c.checksum).where(t.c.set_id == set_id))}
             for t in (vector_chunks, word_chunks))
 
     def _rows(self, query) -> list:

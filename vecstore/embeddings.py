@@ -16,9 +16,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vecstore.catalog import Catalog, Chunk, SetInfo
-from vecstore.errors import CorruptionError, InvalidArgumentError, StoreError, UnknownWordError
+from vecstore.errors import (
+    CorruptionError,
+    InvalidArgumentError,
+    SetChangedError,
+    StoreError,
+    UnknownWordError,
+    quoted,
+)
 from vecstore.index import IndexFolder, normalized
-from vecstore.integrity import DerivedFileError, VerifiedFile, digest
+from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
+from vecstore.limits import MAX_K
 
 try:
     from vecstore import _fastparse
@@ -35,8 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vecstore")
 
-#: The most neighbours one query returns (a larger k is a listing, not a query).
-MAX_K = 10_000
 #: How far an index's score may stray from the score recomputed from the stored rows
 #: (float32 sums in another order differ by about 1e-7).
 RESCORE_TOLERANCE = 1e-4
@@ -44,7 +50,7 @@ RESCORE_TOLERANCE = 1e-4
 
 def _check_k(k: int) -> None:
     if not 1 <= k <= MAX_K:
-        raise InvalidArgumentError(f"k must be from 1 to {MAX_K:,}, not {k:,}")
+        raise InvalidArgumentError(f"must be from 1 to {MAX_K:,}, not {k:,}", subject="k")
 
 
 @dataclass(frozen=True)
@@ -181,17 +187,33 @@ class EmbeddingSet:
     def set_words(self) -> SetWords:
         """The set's words, searchable (loaded once, on first use; every chunk verified)."""
         if self._words is None:
-            chunks = self._verified(self._catalog.word_chunks(self.info.id), "word")
+            chunks = self._verified(self._catalog.word_chunks(self.info.id), "words", self._chunk_count())
             self._words = SetWords([c.data for c in chunks], self.info.count, self.info.rows_per_chunk)
         return self._words
 
-    def _verified(self, chunks: list[Chunk], what: str) -> list[Chunk]:
-        """``chunks`` after checking each against the checksum stored with it."""
+    def _chunk_count(self) -> int:
+        return -(-self.info.count // self.info.rows_per_chunk)
+
+    def _verified(self, chunks: list[Chunk], kind: str, expected: int) -> list[Chunk]:
+        """``chunks`` after checking each against the checksum recorded with it (seeded by
+        this set's uid and the chunk's place), and that none is missing."""
         for chunk in chunks:
-            if digest(chunk.data) != chunk.checksum:
-                raise CorruptionError(f"set {self.name!r}: {what} chunk {chunk.number} fails its checksum: the "
-                                      "store is damaged (Store.check() lists what is; re-import the set)", self.name)
+            if chunk_digest(chunk.data, self.info.uid, kind, chunk.number) != chunk.checksum:
+                self._still_there()
+                raise CorruptionError(f"set {quoted(self.name)}: {kind[:-1]} chunk {chunk.number} fails its "
+                                      "checksum: the store is damaged", self.name)
+        if len(chunks) != expected:
+            self._still_there()
+            raise CorruptionError(f"set {quoted(self.name)}: {expected - len(chunks)} of its {kind[:-1]} chunks are "
+                                  "missing: the store is damaged", self.name)
         return chunks
+
+    def _still_there(self) -> None:
+        """Raise :class:`SetChangedError` if this set was replaced or removed since it was
+        opened (its row id may now be another set's)."""
+        current = self._catalog.find_set(self.info.name)
+        if current is None or current.uid != self.info.uid:
+            raise SetChangedError(self.info.name)
 
     @property
     def words(self) -> list[str]:
@@ -270,7 +292,8 @@ class EmbeddingSet:
 
     def _raw_rows(self) -> VerifiedFile | None:
         if self._rows is False:
-            self._rows = self._indexes.rows(self.info)
+            checksums, _ = self._catalog.chunk_checksums(self.info.id)
+            self._rows = self._indexes.rows(self.info, [checksums.get(n, "0") for n in range(self._chunk_count())])
         return self._rows if isinstance(self._rows, VerifiedFile) else None
 
     def close(self) -> None:
@@ -281,7 +304,8 @@ class EmbeddingSet:
         self._index = None
 
     def matrix(self) -> np.ndarray:
-        """All stored vectors, row i being the vector of ``words[i]``."""
+        """All stored vectors, row i being the vector of ``words[i]`` (every chunk verified,
+        and the set's content checksum with them)."""
         parts = [m for _, m in self.chunks(None)]
         matrix = np.concatenate(parts) if parts else np.empty((0, self.dim), np.float32)
         if matrix.shape != (self.info.count, self.dim):
@@ -289,8 +313,17 @@ class EmbeddingSet:
         return matrix
 
     def chunks(self, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
-        """(chunk number, float32 rows) of the given chunks (all when None), in order."""
-        chunks = self._verified(self._catalog.vector_chunks(self.info.id, chunk_nos), "vector")
+        """(chunk number, float32 rows) of the given chunks (all when None), in order, each
+        verified; reading them all verifies the set's content checksum too."""
+        numbers = range(self._chunk_count()) if chunk_nos is None else chunk_nos
+        chunks = self._verified(self._catalog.vector_chunks(self.info.id, chunk_nos), "vectors", len(numbers))
+        if chunk_nos is None:
+            _, words = self._catalog.chunk_checksums(self.info.id)
+            pairs = [(c.checksum, words.get(c.number, "0" * 16)) for c in chunks]
+            if content_checksum(self.dim, self.info.count, pairs) != self.info.content_checksum:
+                self._still_there()
+                raise CorruptionError(f"set {quoted(self.name)}: its chunks do not give its content checksum: the "
+                                      "store is damaged", self.name)
         return [(c.number, np.frombuffer(c.data, dtype="<f4").reshape(-1, self.dim)) for c in chunks]
 
     # -- index and queries ----------------------------------------------------------------

@@ -3,21 +3,25 @@
 Every error the library raises on purpose is a :class:`VecstoreError`; the CLI turns
 each into a one-line message and a non-zero exit code. Anything else is a bug.
 
-Messages are worded for a Python caller: they name parameters (``replace=True``), never
-command-line flags; the CLI words its own hints from the attributes these classes carry.
-Any token, value or name taken from the user's input is quoted with :func:`quoted`, so a
-message stays one short line whatever the input holds.
+Messages are worded for a Python caller. An error about one parameter's value names it
+as its ``subject`` (``limit must be at least 1``), and an error that suggests using a
+parameter carries the suggestion as a ``hint`` (the parameter, and the words for Python:
+``pass replace=True to overwrite it``). ``str(error)`` is the Python wording; the CLI
+renders the same error with its flags (:func:`vecstore.cli.app.cli_message`), so no
+library message ever names a command-line flag. Any token, value or name taken from the
+user's input is shortened with :func:`quoted`, so a message stays one short line
+whatever the input holds.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
-#: The most characters of one token, value or name that a message quotes.
-QUOTE_CHARS = 80
-#: The most names a message lists (sets, zip members).
-LIST_NAMES = 20
+from vecstore.limits import LIST_NAMES, QUOTE_CHARS
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def quoted(value: object, limit: int = QUOTE_CHARS) -> str:
@@ -33,9 +37,15 @@ def quoted(value: object, limit: int = QUOTE_CHARS) -> str:
     return f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (a terminal's escape sequences among them) shown
+    as ``\\xNN``, for printing words and names a file brought."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text) if _CONTROL.search(text) else text
+
+
 def listed(names: Sequence[str], limit: int = LIST_NAMES) -> str:
-    """Comma-separated names, at most ``limit`` of them (each shortened by :func:`quoted`'s rule)."""
-    shown = [n if len(n) <= QUOTE_CHARS else quoted(n) for n in names[:limit]]
+    """Comma-separated names, at most ``limit`` of them, each shortened and printable."""
+    shown = [printable(n) if len(n) <= QUOTE_CHARS else quoted(n) for n in names[:limit]]
     more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
     return ", ".join(shown) + more
 
@@ -47,14 +57,35 @@ def printable_path(path: str | Path) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return printable(text)
 
 
 class VecstoreError(Exception):
-    """Base class: a problem with the user's input, files or store, not a bug."""
+    """Base class: a problem with the user's input, files or store, not a bug.
+
+    ``message`` is what went wrong; ``subject`` the parameter whose value it is about
+    (the message then reads after it); ``hint`` a (parameter, suggestion) pair, the
+    suggestion worded for Python.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, subject: str | None = None,
+                 hint: tuple[str, str] | None = None) -> None:
+        self.message = message
+        self.subject = subject
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self, subject: str | None = None, hint: str | None = None) -> str:
+        """The message with ``subject`` and ``hint`` in other words (the CLI's), or Python's."""
+        text = self.message
+        if self.subject is not None:
+            text = f"{subject or self.subject} {text}"
+        if self.hint is not None:
+            text = f"{text}; {hint or self.hint[1]}"
+        return text
 
 
 class StoreError(VecstoreError):
@@ -63,12 +94,12 @@ class StoreError(VecstoreError):
 
 class StoreNotFoundError(StoreError):
     """A command that only reads was pointed at a store that does not exist (it is never
-    created by reading: a mistyped path must not become a new empty store)."""
+    created by reading: a mistyped path must not become a new, empty store)."""
 
     def __init__(self, location: str) -> None:
         self.location = location
-        super().__init__(f"no store at {location}: nothing has been imported there (check the path; "
-                         "an import creates the store)")
+        super().__init__(f"no store at {location}: nothing has been imported there",
+                         hint=("create", "check the path (an import creates the store)"))
 
 
 class StoreBusyError(StoreError):
@@ -87,8 +118,8 @@ class DamagedStoreError(StoreError):
     def __init__(self, location: str, detail: str) -> None:
         self.location = location
         self.detail = detail
-        super().__init__(f"{location} is not a readable vecstore store ({detail}); Store.check() reports "
-                         "what is wrong with it")
+        super().__init__(f"{location} is not a readable vecstore store ({detail})",
+                         hint=("check", "Store.check() reports what is wrong with it"))
 
 
 class ForeignDatabaseError(StoreError):
@@ -108,7 +139,15 @@ class CorruptionError(StoreError):
 
     def __init__(self, message: str, set_name: str | None = None) -> None:
         self.set_name = set_name
-        super().__init__(message)
+        super().__init__(message, hint=("damage", "Store.check() lists the damage; import the set again to mend it"))
+
+
+class SetChangedError(StoreError):
+    """A set was replaced or removed (by another process) after it was opened."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"set {quoted(name)} was replaced or removed since it was opened; open it again")
 
 
 class SetNotFoundError(VecstoreError):
@@ -129,12 +168,8 @@ class SetExistsError(VecstoreError):
         self.name = name
         self.source = source
         self.reason = reason
-        super().__init__(f"a set named {quoted(name)} {reason} (from {source}); pass replace=True to "
-                         "overwrite it, or import under another name")
-
-    def describe(self, replace_hint: str) -> str:
-        """The message with another way of saying how to overwrite (the CLI's flags)."""
-        return f"a set named {quoted(self.name)} {self.reason} (from {self.source}); {replace_hint}"
+        super().__init__(f"a set named {quoted(name)} {reason} (from {printable(source)})",
+                         hint=("replace", "pass replace=True to overwrite it, or import under another name"))
 
 
 class SetChoiceError(VecstoreError):
@@ -143,10 +178,10 @@ class SetChoiceError(VecstoreError):
     def __init__(self, available: Sequence[str], how: str = "name the one to use") -> None:
         self.available = list(available)
         if not self.available:
-            message = "the store has no sets; import one first"
+            super().__init__("the store has no sets; import one first")
         else:
-            message = f"the store has {len(self.available)} sets ({listed(self.available)}); {how}"
-        super().__init__(message)
+            super().__init__(f"the store has {len(self.available)} sets ({listed(self.available)})",
+                             hint=("set_name", how))
 
 
 class UnknownWordError(VecstoreError):
@@ -156,7 +191,7 @@ class UnknownWordError(VecstoreError):
         self.word = word
         self.set_name = set_name
         self.suggestions = list(suggestions)
-        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        hint = f"; did you mean {listed(self.suggestions)}?" if self.suggestions else ""
         super().__init__(f"{quoted(word)} is not in set {quoted(set_name)}{hint}")
 
 
@@ -166,12 +201,13 @@ class InputFileError(VecstoreError):
     ``line`` is 1-based where the problem is on one line.
     """
 
-    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+    def __init__(self, path: str | Path, message: str, line: int | None = None, *,
+                 hint: tuple[str, str] | None = None) -> None:
         self.path = printable_path(path)
         self.line = line
         self.reason = message
         where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {message}", hint=hint)
 
 
 class ZipMemberError(InputFileError):
@@ -182,12 +218,12 @@ class ZipMemberError(InputFileError):
         self.members = list(members)
         self.asked = asked
         if not self.members:
-            message = "the zip holds no files"
+            super().__init__(path, "the zip holds no files")
         elif asked is None:
-            message = f"the zip holds {len(self.members)} files ({listed(self.members)}); name the one to import"
+            super().__init__(path, f"the zip holds {len(self.members)} files ({listed(self.members)})",
+                             hint=("member", "name the one to import with member="))
         else:
-            message = f"the zip has no member {quoted(asked)}; it holds: {listed(self.members)}"
-        super().__init__(path, message)
+            super().__init__(path, f"the zip has no member {quoted(asked)}; it holds: {listed(self.members)}")
 
 
 class OutputExistsError(VecstoreError):
@@ -195,15 +231,16 @@ class OutputExistsError(VecstoreError):
 
     def __init__(self, path: str | Path) -> None:
         self.path = printable_path(path)
-        super().__init__(f"{self.path} exists; pass overwrite=True to replace it")
+        super().__init__(f"{self.path} exists", hint=("overwrite", "pass overwrite=True to replace it"))
 
 
 class ProtectedPathError(VecstoreError):
-    """An output (or an input to import) is one of the store's own files, which nothing
-    but the store itself may write, even when overwriting is asked for."""
+    """An output (or an input to import) is one of a store's own files, which nothing but
+    the store itself may write, even when overwriting is asked for."""
 
     def __init__(self, path: str | Path, what: str) -> None:
         self.path = printable_path(path)
+        self.what = what
         super().__init__(f"{self.path} is {what}; vecstore never writes over it (choose another file)")
 
 

@@ -26,7 +26,9 @@ norm) so that near-ties are ordered as gensim orders them.
 Deliberate differences, all where gensim would fail instead of returning a result:
 blank lines before the first section header are skipped (gensim raises), a file
 with no analogy question raises :class:`InputFileError` (gensim divides by zero),
-and fewer than two usable pairs give NaN correlations (scipy raises).
+and fewer than two usable pairs give NaN correlations (scipy raises). One where gensim
+returns a meaningless result: a human score that is not finite (``nan``, ``1e999``) is an
+error naming its line (gensim's correlations come out NaN).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from vecstore.errors import InputFileError, InvalidArgumentError
+from vecstore.errors import InputFileError, InvalidArgumentError, quoted
+from vecstore.limits import MAX_BENCHMARK_BYTES
 
 __all__ = [
     "TOTAL_SECTION_NAME",
@@ -63,8 +66,6 @@ _CANDIDATES = _GENSIM_TOPN + 3
 
 # Queries per FAISS search call: bounds the candidate/re-score arrays' memory.
 _QUERY_BATCH = 4096
-#: The largest benchmark file read (questions-words.txt is 600 KB).
-MAX_BENCHMARK_BYTES = 256 << 20
 
 PathLike = str | os.PathLike[str]
 
@@ -204,7 +205,7 @@ def _checked_matrix(words: Sequence[str], vectors: np.ndarray, restrict_vocab: i
     if len(words) != matrix.shape[0]:
         raise InvalidArgumentError(f"{len(words)} words for {matrix.shape[0]} vector rows")
     if restrict_vocab < 0:
-        raise InvalidArgumentError(f"restrict_vocab must be >= 0, got {restrict_vocab}")
+        raise InvalidArgumentError(f"must be >= 0, not {restrict_vocab}", subject="restrict_vocab")
     limit = min(restrict_vocab, matrix.shape[0])
     # gensim stores float32 rows in C order; its norms and dot products are computed on
     # that layout, and the float results depend on it (e.g. for a Fortran-order input).
@@ -468,7 +469,7 @@ def evaluate_similarity(
     gold: list[float] = []
     pair_rows: list[tuple[int, int]] = []
     oov = skipped = 0
-    for _, physical in _read_lines(path):
+    for line_no, physical in _read_lines(path):
         for line in _universal_lines(physical):
             if line.startswith("#"):
                 continue
@@ -476,14 +477,18 @@ def evaluate_similarity(
             if len(fields) != 3:
                 skipped += 1
                 continue
+            score_text = fields[2]
             if case_insensitive:
                 fields = [f.upper() for f in fields]
-            a, b, score_text = fields
+            a, b, _ = fields
             try:
                 score = float(score_text)
             except ValueError:
                 skipped += 1
                 continue
+            if not math.isfinite(score):  # gensim would return a NaN correlation
+                raise InputFileError(path, f"the score {quoted(score_text.strip())} is not a finite number",
+                                     line=line_no)
             if a not in vocab or b not in vocab:
                 oov += 1
                 continue

@@ -27,8 +27,12 @@ try:
 except ImportError:  # not POSIX: temp files are reclaimed by their pid and age only
     fcntl = None  # type: ignore[assignment]
 
-#: A temp file: ``<name>.<pid>.<token>.<tmp|part>``, maybe behind a leading dot.
-_TEMP = re.compile(r"^(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.(?:tmp|part)$")
+#: A temp file: ``<name>.<pid>.t<token>.<tmp|part>``, maybe behind a leading dot (the
+#: ``t`` keeps an all-digit token from reading as a pid); also ``<name>.<pid>.tmp`` and
+#: ``.<name>.<pid>.part``, as vecstore named them before schema 0003 (a store upgraded
+#: from then may still hold some).
+_TEMP = re.compile(r"^(?P<name>.+)\.(?P<pid>\d+)\.t(?P<token>[0-9a-f]{8})\.(?:tmp|part)$")
+_LEGACY_TEMP = re.compile(r"^(?P<name>.+)\.(?P<pid>\d+)\.(?:tmp|part)$")
 #: A temp file this old is reclaimed even if its pid now names a live process (reused).
 STALE_AFTER = 24 * 3600.0
 
@@ -36,7 +40,7 @@ STALE_AFTER = 24 * 3600.0
 def temp_path(path: Path, suffix: str = "tmp", hidden: bool = False) -> Path:
     """A fresh temp name beside ``path``, naming this process."""
     dot = "." if hidden else ""
-    return path.with_name(f"{dot}{path.name}.{os.getpid()}.{os.urandom(4).hex()}.{suffix}")
+    return path.with_name(f"{dot}{path.name}.{os.getpid()}.t{os.urandom(4).hex()}.{suffix}")
 
 
 def create_exclusive(path: Path) -> BinaryIO:
@@ -58,6 +62,16 @@ def create_exclusive(path: Path) -> BinaryIO:
         raise
 
 
+def _temp_match(name: str) -> re.Match | None:
+    bare = name.removeprefix(".")
+    return _TEMP.match(bare) or _LEGACY_TEMP.match(bare)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is that of a vecstore temp file."""
+    return _temp_match(name) is not None
+
+
 def reclaim_temp_files(folder: Path, names: Iterable[str] | None = None, *, dry_run: bool = False) -> list[Path]:
     """Remove the temp files in ``folder`` left by writers that died (killed, crashed).
 
@@ -73,7 +87,7 @@ def reclaim_temp_files(folder: Path, names: Iterable[str] | None = None, *, dry_
     except OSError:
         return removed
     for entry in entries:
-        match = _TEMP.match(entry.name.removeprefix("."))
+        match = _temp_match(entry.name)
         if match is None or (wanted is not None and match["name"] not in wanted):
             continue
         try:
@@ -167,7 +181,7 @@ class ProtectedFiles:
         self.folders = [Path(os.path.realpath(p)) for p in folders]
 
     def reason(self, path: Path) -> str | None:
-        """Why ``path`` is protected, or None."""
+        """Why ``path`` is protected, or None (any store's files are, not only this one's)."""
         real = Path(os.path.realpath(path))
         for folder in self.folders:
             if real == folder or folder in real.parents:
@@ -175,21 +189,43 @@ class ProtectedFiles:
                     "the store's folder of derived files"
         if real in self.files:
             return "one of the store's own files (its database)"
-        try:
+        with contextlib.suppress(OSError):
             target = os.stat(path)
-        except OSError:
-            return None
-        for own in self.files:
-            with contextlib.suppress(OSError):
-                mine = os.stat(own)
-                if (mine.st_dev, mine.st_ino) == (target.st_dev, target.st_ino):
-                    return "a link to the store's database"
-        return None
+            for own in self.files:
+                with contextlib.suppress(OSError):
+                    mine = os.stat(own)
+                    if (mine.st_dev, mine.st_ino) == (target.st_dev, target.st_ino):
+                        return "a link to the store's database"
+        return _any_store_file(real)
 
     def check(self, path: Path) -> None:
         reason = self.reason(path)
         if reason is not None:
             raise ProtectedPathError(path, reason)
+
+
+def _any_store_file(real: Path) -> str | None:
+    """Whether ``real`` (a resolved path) is a SQLite database, one of its companion files,
+    or inside a store's folder of derived files, whichever store it is."""
+    if _is_sqlite(real):
+        return "a SQLite database (a store's, perhaps)"
+    for suffix in ("-wal", "-shm", "-journal"):
+        if real.name.endswith(suffix) and _is_sqlite(real.with_name(real.name.removesuffix(suffix))):
+            return "a companion file of a SQLite database"
+    for folder in (real.parent, *real.parents):
+        if folder.name.endswith(".indexes") and _is_sqlite(folder.with_name(folder.name.removesuffix(".indexes"))):
+            return "inside a store's folder of derived files"
+    return None
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # (never open a FIFO or a device to look)
+            return False
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 NOTHING_PROTECTED = ProtectedFiles((), ())
@@ -230,18 +266,26 @@ class AtomicOutput:
             self.file = bz2.BZ2File(raw, mode="wb")  # type: ignore[assignment]
         return self.file
 
-    def __exit__(self, exc_type: object, *_rest: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
         try:
             if self.file is not self.raw:
                 self.file.close()
             self.raw.flush()
             os.fsync(self.raw.fileno())
             self.raw.close()
+        except OSError as error:  # a full disk, a file size limit
+            self.tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.raw.close()
+            if exc is None:
+                raise InputFileError(self.path, f"cannot write: {error.strerror or error}") from None
         except BaseException:
             self.tmp.unlink(missing_ok=True)
             raise
-        if exc_type is not None:
+        if exc is not None:
             self.tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):  # the writing itself failed: one line, the file named
+                raise InputFileError(self.path, f"cannot write: {exc.strerror or exc}") from None
             return
         try:
             self._publish()

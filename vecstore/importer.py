@@ -19,7 +19,7 @@ import numpy as np
 from vecstore.catalog import Catalog, Completion, SetHeader, SetInfo, SetWriter, new_uid, rows_per_chunk
 from vecstore.errors import InvalidArgumentError, quoted
 from vecstore.index import IndexFileWriter, IndexFolder, normalized, unit_rows
-from vecstore.integrity import content_checksum, digest
+from vecstore.integrity import chunk_digest, content_checksum
 from vecstore.stats import StatsAccumulator
 
 #: progress(bytes of the file read, file size, rows stored)
@@ -45,8 +45,9 @@ class SetBuilder:
     """Accumulates rows into checksummed chunks for the database, and their unit rows into
     the derived files; keeps the chunk digests the set's content checksum is made of."""
 
-    def __init__(self, writer: SetWriter, index: IndexFileWriter) -> None:
+    def __init__(self, writer: SetWriter, index: IndexFileWriter, set_uid: str) -> None:
         self.writer = writer
+        self.set_uid = set_uid
         self.index = index
         self.dim = dim = index.dim
         self.per_chunk = rows_per_chunk(dim)
@@ -79,9 +80,11 @@ class SetBuilder:
 
     def _write(self, vectors: np.ndarray, words: list[str]) -> None:
         data = memoryview(np.ascontiguousarray(vectors, dtype="<f4"))
-        joined = _joined_words(words, len(self.digests) * self.per_chunk)
-        vectors_digest, words_digest = digest(data.cast("B")), digest(joined)
-        self.writer.add_chunk(len(self.digests), data, joined, vectors_digest, words_digest)
+        number = len(self.digests)
+        joined = _joined_words(words, number * self.per_chunk)
+        vectors_digest = chunk_digest(data.cast("B"), self.set_uid, "vectors", number)
+        words_digest = chunk_digest(joined, self.set_uid, "words", number)
+        self.writer.add_chunk(number, data, joined, vectors_digest, words_digest)
         self.digests.append((vectors_digest, words_digest))
 
     def finish(self, patches: dict[int, np.ndarray]) -> str:
@@ -101,7 +104,7 @@ class SetBuilder:
                 chunk[row % self.per_chunk] = patches[row]
                 self.index.replace(row, normalized(patches[row]), patches[row])
             data = memoryview(chunk).cast("B")
-            vectors_digest = digest(data)
+            vectors_digest = chunk_digest(data, self.set_uid, "vectors", chunk_no)
             self.writer.replace_chunk(chunk_no, data, vectors_digest)
             self.digests[chunk_no] = (vectors_digest, self.digests[chunk_no][1])
         return content_checksum(self.dim, self.count, self.digests)
@@ -136,10 +139,11 @@ def write_set(catalog: Catalog, indexes: IndexFolder, header: SetHeader,
     """
     uid = new_uid()
     indexes.reclaim()
+    indexes.remove_orphans({s.uid for s in catalog.list_sets()})
     index = indexes.writer(uid, header.dim)
     try:
         with catalog.writing(header, uid, replace=replace) as writer:
-            builder = SetBuilder(writer, index)
+            builder = SetBuilder(writer, index, uid)
             for words, vectors in blocks:
                 builder.add(words, vectors)
             checksum = builder.finish(complete(builder.count) if complete is not None else {})

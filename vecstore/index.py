@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,8 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from vecstore.catalog import SetInfo
-from vecstore.files import create_exclusive, reclaim_temp_files, temp_path
-from vecstore.integrity import DerivedFileError, VerifiedFile, append_footer
+from vecstore.files import create_exclusive, is_temp_name, reclaim_temp_files, temp_path
+from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, index_layout, rows_layout
 
 if TYPE_CHECKING:
     import faiss
@@ -76,20 +77,17 @@ def unit_rows(vectors: np.ndarray) -> tuple[np.ndarray, float]:
 #: The header of a FAISS ``IndexFlatIP`` file, as ``faiss.write_index`` writes it: fourcc,
 #: d, ntotal, two unused int64, is_trained, metric type (0 = inner product), then the
 #: number of floats that follow. A test pins it to the installed FAISS byte for byte.
-_FLAT_IP_HEADER = struct.Struct("<4siqqq?iQ")
+FLAT_IP_HEADER = struct.Struct("<4siqqq?iQ")
 
 
-def _flat_ip_header(dim: int, rows: int) -> bytes:
-    return _FLAT_IP_HEADER.pack(b"IxFI", dim, rows, 1 << 20, 1 << 20, True, 0, rows * dim)
+def flat_ip_header(dim: int, rows: int) -> bytes:
+    return FLAT_IP_HEADER.pack(b"IxFI", dim, rows, 1 << 20, 1 << 20, True, 0, rows * dim)
 
 
-#: Footer kinds of the two derived files (vecstore.integrity).
-INDEX_FILE_KIND = "faiss-flat-ip"
-ROWS_FILE_KIND = "raw-rows-f32"
 
 
 def index_payload_size(count: int, dim: int) -> int:
-    return _FLAT_IP_HEADER.size + count * dim * 4
+    return FLAT_IP_HEADER.size + count * dim * 4
 
 
 @dataclass(frozen=True)
@@ -122,14 +120,14 @@ class _TempFile:
             log.warning("cannot persist %s: %s", self.path, exc)
             self.drop()
 
-    def close(self, kind: str, info: SetInfo) -> Path | None:
+    def close(self, layout: Layout, info: SetInfo) -> Path | None:
         """Close the file and append its footer, binding it to ``info``'s content."""
         if self.file is not None:
             self.run(lambda f: f.close())
             self.file = None
         if self.path is not None:
             try:
-                append_footer(self.path, kind, info.uid, info.content_checksum)
+                append_footer(self.path, layout, info.uid, info.content_checksum)
             except OSError as exc:
                 log.warning("cannot persist %s: %s", self.path, exc)
                 self.drop()
@@ -163,7 +161,7 @@ class IndexFileWriter:
         self.rows = 0
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
-        self._index = _TempFile(temp_path(folder / f"{uid}.faiss"), _flat_ip_header(dim, 0))
+        self._index = _TempFile(temp_path(folder / f"{uid}.faiss"), flat_ip_header(dim, 0))
         self._raw = _TempFile(temp_path(folder / f"{uid}.rows"))
 
     def add(self, unit_rows: np.ndarray, rows: np.ndarray) -> None:
@@ -175,14 +173,15 @@ class IndexFileWriter:
     def replace(self, row: int, unit_row: np.ndarray, stored_row: np.ndarray) -> None:
         """Overwrite one row already added (a repeated word given its newest vector)."""
         at = row * self.dim * 4
-        self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(unit_row), _FLAT_IP_HEADER.size + at)))
+        self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(unit_row), FLAT_IP_HEADER.size + at)))
         self._raw.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(stored_row), at)))
 
     def finish(self, info: SetInfo) -> PreparedIndex:
         """Write the final index header, close both files and bind them to ``info``."""
-        header = _flat_ip_header(self.dim, self.rows)
+        header = flat_ip_header(self.dim, self.rows)
         self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), header, 0)))
-        return PreparedIndex(self._index.close(INDEX_FILE_KIND, info), self._raw.close(ROWS_FILE_KIND, info))
+        rows = rows_layout(info.uid, info.rows_per_chunk, info.dim)
+        return PreparedIndex(self._index.close(index_layout(), info), self._raw.close(rows, info))
 
     def abandon(self) -> None:
         """Delete the temp files (the import failed)."""
@@ -195,6 +194,8 @@ def _bytes_of(rows: np.ndarray) -> memoryview:
 
 
 _DERIVED = re.compile(r"^(?P<uid>[0-9a-f]{32})\.(?:faiss|rows|json)$")
+#: Seconds before a derived file of an unknown set is taken for an orphan by a writer.
+ORPHAN_AGE = 300.0
 
 
 class IndexFolder:
@@ -236,7 +237,7 @@ class IndexFolder:
     def open_index_file(self, info: SetInfo) -> VerifiedFile:
         """The index file of ``info``, its footer checked (cheap); raises DerivedFileError."""
         index_path, _ = self.paths(info.uid)
-        return VerifiedFile(index_path, INDEX_FILE_KIND, info.uid, info.content_checksum,
+        return VerifiedFile(index_path, index_layout(), info.uid, info.content_checksum,
                             index_payload_size(info.count, info.dim))
 
     def load(self, info: SetInfo) -> faiss.Index | None:
@@ -270,14 +271,16 @@ class IndexFolder:
             return None
         return index
 
-    def rows(self, info: SetInfo) -> VerifiedFile | None:
-        """The raw copy of ``info``'s rows, mapped read-only, its footer checked; each read
-        verifies the blocks it touches. None when it is missing or does not belong."""
+    def rows(self, info: SetInfo, chunk_checksums: list[str]) -> VerifiedFile | None:
+        """The raw copy of ``info``'s rows, mapped read-only, its footer checked against the
+        stored chunks' ``chunk_checksums`` (its blocks are those chunks); each read verifies
+        the blocks it touches. None when it is missing or does not belong."""
         if info.count == 0 or self.manifest(info) is None:
             return None
         try:
-            return VerifiedFile(self.rows_path(info.uid), ROWS_FILE_KIND, info.uid, info.content_checksum,
-                                info.count * info.dim * 4)
+            expected = np.array([int(c, 16) for c in chunk_checksums], dtype="<u8")
+            return VerifiedFile(self.rows_path(info.uid), rows_layout(info.uid, info.rows_per_chunk, info.dim),
+                                info.uid, info.content_checksum, info.count * info.dim * 4, expected)
         except DerivedFileError as exc:
             log.warning("not using the raw rows of %s: %s", info.name, exc)
             return None
@@ -333,16 +336,40 @@ class IndexFolder:
             log.info("removed %s, left by an interrupted write", path)
         return removed
 
-    def orphans(self, uids: set[str]) -> list[Path]:
-        """Derived files whose set is gone (a set removed by a process killed before it
-        deleted them), and temp files of dead writers."""
+    def orphans(self, uids: set[str], older_than: float = 0.0) -> list[Path]:
+        """Derived files whose set is gone (a set replaced or removed by a process killed
+        before it deleted them), at least ``older_than`` seconds old."""
+        found = []
+        now = time.time()
+        for entry in self._entries():
+            match = _DERIVED.match(entry.name)
+            if match is None or match["uid"] in uids:
+                continue
+            with contextlib.suppress(OSError):
+                if now - entry.stat(follow_symlinks=False).st_mtime >= older_than:
+                    found.append(Path(entry.path))
+        return found
+
+    def remove_orphans(self, uids: set[str]) -> list[Path]:
+        """Remove the derived files of sets that are gone, once they are old enough
+        (:data:`ORPHAN_AGE`) that no import can be publishing them (an import publishes
+        its files right after its commit, so a younger file of an unknown uid may be one
+        whose set this process does not see yet)."""
+        removed = []
+        for path in self.orphans(uids, ORPHAN_AGE):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+                log.info("removed %s, a derived file of a set that is gone", path)
+        return removed
+
+    def unknown_files(self) -> list[Path]:
+        """Files in the folder that vecstore does not write (neither derived nor temp)."""
+        return [Path(e.path) for e in self._entries()
+                if _DERIVED.match(e.name) is None and not is_temp_name(e.name)]
+
+    def _entries(self) -> list[os.DirEntry]:
         try:
-            names = sorted(os.listdir(self.folder))
+            return sorted(os.scandir(self.folder), key=lambda e: e.name)
         except OSError:
             return []
-        found = []
-        for name in names:
-            match = _DERIVED.match(name)
-            if match is not None and match["uid"] not in uids:
-                found.append(self.folder / name)
-        return found

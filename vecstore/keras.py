@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vecstore.errors import InputFileError, InvalidArgumentError, MissingDependencyError, SetChoiceError
+from vecstore.errors import (
+    InputFileError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    SetChoiceError,
+    listed,
+    printable,
+    quoted,
+)
 
 try:
     import keras
@@ -122,7 +130,7 @@ def embedding_layer(store_or_set: Store | EmbeddingSet, vocabulary: Vocabulary |
     from vecstore.matrix import build_matrix
 
     if trainable not in TRAINABLE_CHOICES:
-        raise InvalidArgumentError(f"trainable must be False, True or 'new', not {trainable!r}")
+        raise InvalidArgumentError(f"must be False, True or 'new', not {quoted(trainable)}", subject="trainable")
     from vecstore.vocabulary import Vocabulary
 
     embedding_set = _the_set(store_or_set, set_name)
@@ -173,18 +181,21 @@ def read_embedding(path: str | Path, layer: str | None = None) -> TrainedEmbeddi
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a file it cannot load
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputFileError(path, f"cannot load the model: {first_line}") from None
+        text = first_line if len(first_line) <= 200 else first_line[:200] + "..."
+        raise InputFileError(path, f"cannot load the model: {printable(text)}") from None
     candidates = [lay for lay in _all_layers(model)
                   if isinstance(lay, (keras.layers.Embedding, PartlyTrainableEmbedding))]
     if layer is not None:
         chosen = [lay for lay in candidates if lay.name == layer]
         if not chosen:
-            names = ", ".join(lay.name for lay in candidates) or "none"
-            raise InputFileError(path, f"no embedding layer named {layer!r} (embedding layers: {names})")
+            names = listed([lay.name for lay in candidates]) or "none"
+            raise InputFileError(path, f"no embedding layer named {quoted(layer)} (embedding layers: {names})")
     elif len(candidates) != 1:
-        names = ", ".join(lay.name for lay in candidates)
-        raise InputFileError(path, f"the model has {len(candidates)} embedding layers"
-                                   + (f" ({names}); pass layer= to choose one" if candidates else ""))
+        if not candidates:
+            raise InputFileError(path, "the model has no embedding layer")
+        raise InputFileError(path, f"the model has {len(candidates)} embedding layers "
+                                   f"({listed([lay.name for lay in candidates])})",
+                             hint=("layer", "pass layer= to choose one"))
     else:
         chosen = candidates
     found = chosen[0]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vecstore.errors import InvalidArgumentError
+from vecstore.errors import InvalidArgumentError, quoted
 from vecstore.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def build_matrix(embedding_set: EmbeddingSet, vocabulary: Vocabulary, *, oov: st
     looked up lower-cased (``Paris`` -> ``paris``). The padding row is zeros.
     """
     if oov not in OOV_POLICIES:
-        raise InvalidArgumentError(f"unknown OOV policy {oov!r}; choose from {', '.join(OOV_POLICIES)}")
+        raise InvalidArgumentError(f"must be one of {', '.join(OOV_POLICIES)}, not {quoted(oov)}", subject="oov")
     indexes = np.asarray(vocabulary.word_indexes(), dtype=np.int64)
     tokens = [vocabulary.tokens[i] for i in indexes]
     lowered = [t.lower() for t in tokens] if case_fold else tokens

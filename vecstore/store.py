@@ -30,6 +30,8 @@ from vecstore.errors import (
     SetNotFoundError,
     StoreError,
     StoreNotFoundError,
+    printable,
+    printable_path,
     quoted,
 )
 from vecstore.index import IndexFolder
@@ -110,8 +112,12 @@ class Store:
         if self._catalog is not None:  # (opened: the store exists, for reading and writing)
             return self._catalog
         path = self.location.sqlite_path
-        if path is not None and path.is_dir():
-            raise StoreError(f"{self.location.display()} is a directory; the store is a file (give its path)")
+        if path is not None and path.exists():
+            from vecstore.files import special_file_kind
+
+            kind = special_file_kind(path.stat().st_mode)
+            if kind is not None:
+                raise StoreError(f"{self.location.display()} is {kind}; a store is a regular file (give its path)")
         fast = SqliteCatalog.open_if_current(path) if path is not None else None
         if fast is None:
             from vecstore.database import Database
@@ -200,6 +206,7 @@ class Store:
             raise SetNotFoundError(name, [s.name for s in self.sets()])
         self.indexes.discard(removed.uid)
         self.indexes.reclaim()
+        self.indexes.remove_orphans({s.uid for s in self.catalog.list_sets()})
         return removed
 
     def export(self, name: str, out: str | os.PathLike[str], format: str = "glove", *,
@@ -226,7 +233,14 @@ class Store:
         ``replace``.
         """
         from vecstore.importer import ImportCounts
-        from vecstore.textformat import EmbeddingFile, ReadOptions, RowFilter, check_complete, source_identity
+        from vecstore.textformat import (
+            EmbeddingFile,
+            ReadOptions,
+            RowFilter,
+            check_complete,
+            file_sha256,
+            source_identity,
+        )
 
         path = Path(path)
         options = options or ReadOptions()
@@ -234,11 +248,13 @@ class Store:
         started = time.perf_counter()
         with EmbeddingFile(path, options) as source:
             shaping = json.dumps(options.shaping(source.member), sort_keys=True)
-            name = _check_name(name if name is not None else default_set_name(Path(source.member or path)))
+            name = _check_name(name) if name is not None else _default_name(Path(source.member or path))
             catalog = self._open(create=True)
             existing = catalog.find_set(name)
             if existing is not None and not replace:
                 sha256, _ = source_identity(path, source.member)
+                if existing.read_options is None and sha256 != existing.source_sha256:
+                    sha256 = file_sha256(path)  # imported before 0003: a zip was identified by the whole file
                 _same_source_or_raise(existing, sha256, shaping, options.format)
                 return ImportResult(existing, "unchanged", time.perf_counter() - started)
             from concurrent.futures import ThreadPoolExecutor  # (imports only: queries need no threads)
@@ -388,7 +404,18 @@ def _same_source_or_raise(existing: SetInfo, sha256: str, shaping: str | None, f
 
 def _options_text(options: str | None) -> str:
     values = json.loads(options) if options else {}
-    return ", ".join(f"{k}={v!r}" for k, v in sorted(values.items()) if v is not None) or "none"
+    return ", ".join(f"{k}={quoted(v) if isinstance(v, str) else v}" for k, v in sorted(values.items())
+                     if v is not None) or "none"
+
+
+def _default_name(path: Path) -> str:
+    """The set name a file gives when none is given, or an error saying to give one."""
+    try:
+        return _check_name(default_set_name(path))
+    except InvalidArgumentError:
+        raise InvalidArgumentError(f"the file name {quoted(printable_path(path.name))} cannot name a set (its bytes "
+                                   "are not UTF-8, or it holds control characters)",
+                                   hint=("name", "pass name= to name it")) from None
 
 
 def default_set_name(path: Path) -> str:
@@ -400,10 +427,12 @@ def default_set_name(path: Path) -> str:
 
 
 def _check_name(name: str) -> str:
-    """A set name as stored: 1 to 200 characters of valid Unicode on one line."""
+    """A set name as stored: 1 to 200 characters of valid Unicode, no control characters
+    (a name is printed: it must not carry line breaks or a terminal's escape sequences)."""
     name = _check_lookup(name).strip()
-    if not name or len(name) > 200 or any(c in name for c in "\n\r\t\0"):
-        raise InvalidArgumentError(f"invalid set name {quoted(name)}: use 1 to 200 characters on one line")
+    if not name or len(name) > 200 or printable(name) != name:
+        raise InvalidArgumentError(f"invalid set name {quoted(name)}: use 1 to 200 characters, none of them "
+                                   "control characters")
     return name
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from vecstore.errors import InputFileError, InvalidArgumentError, ZipMemberError, quoted
 from vecstore.files import special_file_kind
+from vecstore.limits import MAX_DIM, MAX_LINE_BYTES
 
 try:
     from vecstore import _fastparse
@@ -58,13 +59,6 @@ ENCODING_ERRORS = ("strict", "replace")
 #: memory stays bounded (a block and the next one in flight).
 BLOCK_BYTES = 16 << 20
 
-#: The longest line of a text file (and the longest word of a binary one) vecstore reads:
-#: about a thousand times a real file's longest line (GloVe 840B: about 4 KB; even 65,536
-#: values of 14 characters fit), so that one broken line cannot take gigabytes of memory.
-MAX_LINE_BYTES = 4 << 20
-#: The most dimensions a set may have (real embeddings have at most a few thousand).
-MAX_DIM = 65_536
-
 BOM = b"\xef\xbb\xbf"
 
 
@@ -82,15 +76,16 @@ class ReadOptions:
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in FORMATS:
-            raise InvalidArgumentError(f"unknown format {quoted(self.format)} (choose from {', '.join(FORMATS)})")
+            raise InvalidArgumentError(f"must be one of {', '.join(FORMATS)}, not {quoted(self.format)}",
+                                       subject="format")
         if self.encoding_errors not in ENCODING_ERRORS:
-            raise InvalidArgumentError(f"encoding_errors must be one of {', '.join(ENCODING_ERRORS)}, "
-                                       f"not {quoted(self.encoding_errors)}")
+            raise InvalidArgumentError(f"must be one of {', '.join(ENCODING_ERRORS)}, "
+                                       f"not {quoted(self.encoding_errors)}", subject="encoding_errors")
         if self.duplicates not in DUPLICATE_POLICIES:
-            raise InvalidArgumentError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
-                                       f"not {quoted(self.duplicates)}")
+            raise InvalidArgumentError(f"must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                                       f"not {quoted(self.duplicates)}", subject="duplicates")
         if self.limit is not None and self.limit < 1:
-            raise InvalidArgumentError(f"limit must be at least 1, not {self.limit}")
+            raise InvalidArgumentError(f"must be at least 1, not {self.limit}", subject="limit")
 
     def shaping(self, member: str | None = None) -> dict[str, object]:
         """The options that decide what a file's import holds, with the zip member actually
@@ -393,7 +388,7 @@ class EmbeddingFile:
                 finite = np.isfinite(vectors).all(axis=1)
                 if not finite.all():
                     bad = int(np.argmin(finite))
-                    raise InputFileError(self.path, f"record {record + bad}: the vector of {words[bad]!r} "
+                    raise InputFileError(self.path, f"record {record + bad}: the vector of {quoted(words[bad])} "
                                                     "holds a value that is not a finite number")
                 yield Block(words, vectors, record)
                 record += rows
@@ -514,7 +509,8 @@ def _decompressed(path: Path, raw: BinaryIO, member: str | None) -> tuple[Binary
 
 def _no_member(path: Path, member: str | None) -> None:
     if member is not None:
-        raise InputFileError(path, "a zip member was named, but this is not a zip file")
+        raise InputFileError(path, "is not a zip file, so it has no member to choose",
+                             hint=("no-member", "leave member= out"))
 
 
 def _zip_member(path: Path, raw: BinaryIO, member: str | None) -> tuple[zipfile.ZipFile, str]:
@@ -736,8 +732,8 @@ class RowFilter:
             row = self.row_of(word)
             if options.duplicates == "error":
                 raise InputFileError(self.path, f"the word {quoted(original)} appears again (first as row "
-                                                f"{row + 1}); duplicates='first' or 'last' keeps one",
-                                     block.first_line + i)
+                                                f"{row + 1})", block.first_line + i,
+                                     hint=("duplicates", "duplicates='first' or 'last' keeps one"))
             if options.duplicates == "last":
                 self.patches[row] = block.vectors[i].copy()
         if len(keep) == len(block.words):

@@ -34,11 +34,10 @@ from typing import Any
 import numpy as np
 
 from vecstore.errors import InputFileError, InvalidArgumentError, quoted
+from vecstore.limits import MAX_VOCABULARY_BYTES
 
 PADDING = ""
 OOV = "[UNK]"
-#: The largest vocabulary file read (about 20 million words; real ones hold thousands).
-MAX_VOCABULARY_BYTES = 256 << 20
 
 # TextVectorization's default standardisation, "lower_and_strip_punctuation": lower
 # case (tf.strings.lower: ASCII letters only, "Über" stays "Über"), then delete these
@@ -140,8 +139,8 @@ class Vocabulary:
                 word_index = json.loads(word_index)
             num_words = config.get("num_words")
             oov_token = config.get("oov_token")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputFileError(path, f"not a Keras Tokenizer JSON ({exc})") from None
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise InputFileError(path, f"not a Keras Tokenizer JSON ({quoted(str(exc))[1:-1]})") from None
         if not isinstance(word_index, dict) or not word_index:
             raise InputFileError(path, "the Tokenizer's word_index is empty")
         size = max(int(i) for i in word_index.values()) + 1
@@ -171,6 +170,8 @@ class Vocabulary:
         if text.lstrip()[:1] in ("{", "["):
             try:
                 data = json.loads(text)
+            except RecursionError:
+                raise InputFileError(path, "JSON nested too deeply to be a vocabulary") from None
             except ValueError:
                 data = None  # a word list whose first token starts with a bracket, e.g. "[UNK]"
             if isinstance(data, dict):
@@ -201,9 +202,10 @@ class Vocabulary:
         descending count (ties: the later in reverse code-point order, as Keras sorts),
         after the padding and OOV indexes; ``max_tokens`` counts those two as well."""
         if max_tokens is not None and max_tokens < 3:
-            raise InvalidArgumentError(f"max_tokens must be at least 3 (padding, OOV and a word), not {max_tokens}")
+            raise InvalidArgumentError(f"must be at least 3 (padding, OOV and a word), not {max_tokens}",
+                                       subject="max_tokens")
         if min_count < 1:
-            raise InvalidArgumentError(f"min_count must be at least 1, not {min_count}")
+            raise InvalidArgumentError(f"must be at least 1, not {min_count}", subject="min_count")
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(tokenize(text))

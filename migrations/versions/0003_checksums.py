@@ -2,7 +2,8 @@
 and each set records the options it was read with.
 
 ``vector_chunks.checksum`` / ``word_chunks.checksum``: XXH3-64 of the chunk's bytes,
-checked whenever the chunk is read. ``embedding_sets.content_checksum``: XXH3-128 over
+seeded by the set's uid, the chunk's kind and number, checked whenever the chunk is read.
+``embedding_sets.content_checksum``: XXH3-128 over
 the set's dimension, row count and chunk digests (:mod:`vecstore.integrity`); derived
 files are bound to it. ``embedding_sets.read_options``: JSON of the read options that
 shaped the set (member, limit, lowercase, ...), part of its source's identity. Existing
@@ -18,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from vecstore.integrity import content_checksum, digest
+from vecstore.integrity import chunk_digest, content_checksum
 
 revision = "0003"
 down_revision = "0002"
@@ -34,12 +35,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("content_checksum", sa.String(32), nullable=True))
         batch.add_column(sa.Column("read_options", sa.Text, nullable=True))
     conn = op.get_bind()
-    sets = conn.execute(sa.text("SELECT id, dim, count FROM embedding_sets")).all()
-    for set_id, dim, count in sets:
+    sets = conn.execute(sa.text("SELECT id, uid, dim, count FROM embedding_sets")).all()
+    for set_id, uid, dim, count in sets:
         digests: dict[str, dict[int, str]] = {}
-        for table in ("vector_chunks", "word_chunks"):
+        for table, kind in (("vector_chunks", "vectors"), ("word_chunks", "words")):
             rows = conn.execute(sa.text(f"SELECT chunk_no, data FROM {table} WHERE set_id = :id"), {"id": set_id})
-            digests[table] = {int(n): digest(bytes(data)) for n, data in rows}
+            digests[table] = {int(n): chunk_digest(bytes(data), str(uid), kind, int(n)) for n, data in rows}
             for number, value in digests[table].items():
                 conn.execute(sa.text(f"UPDATE {table} SET checksum = :c WHERE set_id = :id AND chunk_no = :n"),
                              {"c": value, "id": set_id, "n": number})
