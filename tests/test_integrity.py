@@ -16,7 +16,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -324,20 +323,29 @@ def test_check_goes_on_past_a_damaged_page(store: Store) -> None:
     assert len(report.sets) == 2, lines
 
 
-def test_orphans_of_a_kill_after_the_commit_go_at_a_later_write(store: Store, tmp_path: Path) -> None:
-    # A replace or remove killed after its commit, before it deleted the old set's files:
-    # once they are old enough that no import can be publishing them, the next write removes them.
-    from vecstore.index import ORPHAN_AGE
-
+def test_orphans_of_a_kill_after_the_commit_go_at_the_next_write(store: Store, tmp_path: Path) -> None:
+    # A replace or remove killed after its commit, before it deleted the old set's files.
     folder = store.indexes.folder
-    orphans = [folder / f"{'e' * 32}{suffix}" for suffix in (".faiss", ".rows", ".json")]
-    for path in orphans:
-        path.write_bytes(b"files of a set that is gone")
-    store.import_file(write_lines(tmp_path / "x.txt", ["x 1 2"]), "x")
-    assert all(p.exists() for p in orphans)  # young: perhaps another import's, about to be vouched for
-    old = time.time() - ORPHAN_AGE - 10
-    for path in orphans:
-        os.utime(path, (old, old))
-    store.remove("x")
-    assert not any(p.exists() for p in orphans)
-    assert store.check().ok
+    for writes in (lambda: store.import_file(write_lines(tmp_path / "x.txt", ["x 1 2"]), "x"),
+                   lambda: store.remove("x")):
+        orphans = [folder / f"{'e' * 32}{suffix}" for suffix in (".faiss", ".rows", ".json")]
+        for path in orphans:
+            path.write_bytes(b"files of a set that is gone")
+        writes()
+        assert not any(p.exists() for p in orphans)
+        assert store.check().ok
+
+
+def test_a_new_sets_files_are_never_taken_for_orphans(store: Store, tmp_path: Path) -> None:
+    # The folder is listed before the sets: files published (after their commit) between
+    # the two listings belong to a set the second listing sees.
+    folder = store.indexes.folder
+    published = folder / f"{'f' * 32}.faiss"
+
+    def sets_after_an_import_published() -> set[str]:
+        published.write_bytes(b"published after the folder was listed")
+        return {s.uid for s in store.sets()}
+
+    assert store.indexes.orphans(sets_after_an_import_published) == []  # not seen in the folder's listing
+    assert published.exists()
+    assert store.indexes.orphans(lambda: {s.uid for s in store.sets()} | {"f" * 32}) == []

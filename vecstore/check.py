@@ -302,14 +302,11 @@ def _compare(opened: VerifiedFile, expected: np.ndarray, offset: int) -> str | N
 
 def _check_folder(store: Store, report: CheckReport, repair: bool) -> None:
     """Orphans (derived files of no set), leftovers of dead writers, and unknown files.
-    Before anything is removed the sets are listed again: a set imported while the check
-    ran keeps its files."""
+    The folder is listed before the sets (see :meth:`IndexFolder.orphans`): a set
+    imported while the check ran keeps its files."""
     folder = store.indexes.folder
-    orphans = store.indexes.orphans({s.uid for s in store.catalog.list_sets()})
+    orphans = store.indexes.orphans(lambda: {s.uid for s in store.catalog.list_sets()})
     leftovers = reclaim_temp_files(folder, dry_run=True)
-    if repair:
-        current = {s.uid for s in store.catalog.list_sets()}
-        orphans = [p for p in orphans if p.name.split(".")[0] not in current]
     for path in orphans:
         finding = report.problem(f"file {path.name}", "belongs to no set (an orphan)")
         if repair:

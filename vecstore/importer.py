@@ -139,7 +139,7 @@ def write_set(catalog: Catalog, indexes: IndexFolder, header: SetHeader,
     """
     uid = new_uid()
     indexes.reclaim()
-    indexes.remove_orphans({s.uid for s in catalog.list_sets()})
+    indexes.remove_orphans(lambda: {s.uid for s in catalog.list_sets()})
     index = indexes.writer(uid, header.dim)
     try:
         with catalog.writing(header, uid, replace=replace) as writer:

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,8 +193,6 @@ def _bytes_of(rows: np.ndarray) -> memoryview:
 
 
 _DERIVED = re.compile(r"^(?P<uid>[0-9a-f]{32})\.(?:faiss|rows|json)$")
-#: Seconds before a derived file of an unknown set is taken for an orphan by a writer.
-ORPHAN_AGE = 300.0
 
 
 class IndexFolder:
@@ -336,27 +333,25 @@ class IndexFolder:
             log.info("removed %s, left by an interrupted write", path)
         return removed
 
-    def orphans(self, uids: set[str], older_than: float = 0.0) -> list[Path]:
+    def orphans(self, current_uids: Callable[[], set[str]]) -> list[Path]:
         """Derived files whose set is gone (a set replaced or removed by a process killed
-        before it deleted them), at least ``older_than`` seconds old."""
-        found = []
-        now = time.time()
-        for entry in self._entries():
-            match = _DERIVED.match(entry.name)
-            if match is None or match["uid"] in uids:
-                continue
-            with contextlib.suppress(OSError):
-                if now - entry.stat(follow_symlinks=False).st_mtime >= older_than:
-                    found.append(Path(entry.path))
-        return found
+        before it deleted them).
 
-    def remove_orphans(self, uids: set[str]) -> list[Path]:
-        """Remove the derived files of sets that are gone, once they are old enough
-        (:data:`ORPHAN_AGE`) that no import can be publishing them (an import publishes
-        its files right after its commit, so a younger file of an unknown uid may be one
-        whose set this process does not see yet)."""
+        The folder is listed *before* the sets are (``current_uids`` is called after):
+        an import publishes its files only after its commit, so a file seen here belongs
+        to a set that the listing, later, sees, unless that set is really gone. A new
+        set's files can never be taken for orphans, whatever runs at the same time.
+        """
+        derived = [(Path(e.path), m["uid"]) for e in self._entries() if (m := _DERIVED.match(e.name))]
+        if not derived:
+            return []
+        uids = current_uids()
+        return [path for path, uid in derived if uid not in uids]
+
+    def remove_orphans(self, current_uids: Callable[[], set[str]]) -> list[Path]:
+        """Remove the derived files of sets that are gone (see :meth:`orphans`)."""
         removed = []
-        for path in self.orphans(uids, ORPHAN_AGE):
+        for path in self.orphans(current_uids):
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed.append(path)

@@ -55,8 +55,10 @@ vector_chunks = Table(
     metadata,
     Column("set_id", Integer, ForeignKey("embedding_sets.id", ondelete="CASCADE"), primary_key=True),
     Column("chunk_no", Integer, primary_key=True),
+    # XXH3-64 of data seeded by the set, kind and chunk number, checked on every read;
+    # before data, so that reading the checksums never walks a 1 MiB blob (SQLite).
+    Column("checksum", String(16), nullable=False),
     Column("data", LargeBinary, nullable=False),
-    Column("checksum", String(16), nullable=False),  # XXH3-64 of data, checked on every read
 )
 
 word_chunks = Table(
@@ -64,6 +66,8 @@ word_chunks = Table(
     metadata,
     Column("set_id", Integer, ForeignKey("embedding_sets.id", ondelete="CASCADE"), primary_key=True),
     Column("chunk_no", Integer, primary_key=True),
+    # XXH3-64 of data seeded by the set, kind and chunk number, checked on every read;
+    # before data, so that reading the checksums never walks a 1 MiB blob (SQLite).
+    Column("checksum", String(16), nullable=False),
     Column("data", LargeBinary, nullable=False),
-    Column("checksum", String(16), nullable=False),  # XXH3-64 of data, checked on every read
 )

@@ -206,7 +206,7 @@ class Store:
             raise SetNotFoundError(name, [s.name for s in self.sets()])
         self.indexes.discard(removed.uid)
         self.indexes.reclaim()
-        self.indexes.remove_orphans({s.uid for s in self.catalog.list_sets()})
+        self.indexes.remove_orphans(lambda: {s.uid for s in self.catalog.list_sets()})
         return removed
 
     def export(self, name: str, out: str | os.PathLike[str], format: str = "glove", *,
