@@ -117,6 +117,15 @@ def test_a_damaged_derived_file_never_changes_an_answer(store: Store, kind: str,
     assert store.check(repair=True).ok and store.check().ok
 
 
+def test_check_compares_a_manifest_byte_for_byte(store: Store) -> None:
+    manifest = files_of(store, "w")["manifest"]
+    manifest.write_text(manifest.read_text().replace('"set_name": "w"', '"set_name": "x"'))
+    report = store.check()
+    assert [f.line() for f in report.findings] == [
+        f"problem: set 'w': {manifest.name}: differs from what this set's files say"]
+    assert store.check(repair=True).ok and store.check().findings == []
+
+
 def test_an_edited_manifest_is_never_trusted(store: Store) -> None:
     path = store.location.sqlite_path
     expected = answers(path)

@@ -253,6 +253,10 @@ def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest
         if store.indexes.manifest(info) is None:
             findings.append(report.problem(subject, f"{manifest_path.name}: missing, or not this set's manifest"))
             result.derived_ok = False
+        elif not any(f.missing for f in files) and manifest_path.read_bytes() != store.indexes.manifest_bytes(
+                info, files[0].path.stat().st_size, files[1].path.stat().st_size):
+            findings.append(report.problem(subject, f"{manifest_path.name}: differs from what this set's files say"))
+            result.derived_ok = False
     if findings and repair and result.stored_ok:
         store.indexes.discard(info.uid)
         embedding_set = store.get(info.name)

@@ -217,6 +217,10 @@ class IndexFolder:
                 "content_checksum": info.content_checksum, "index": INDEX_KIND, "file_size": file_size,
                 "rows_file_size": rows_file_size}
 
+    def manifest_bytes(self, info: SetInfo, file_size: int, rows_file_size: int | None) -> bytes:
+        """The manifest file's exact bytes (``check`` compares them byte for byte)."""
+        return json.dumps(self.manifest_for(info, file_size, rows_file_size), indent=1).encode()
+
     def manifest(self, info: SetInfo) -> dict[str, object] | None:
         """The manifest of ``info``'s files if it describes this very set, else None."""
         _, manifest_path = self.paths(info.uid)
@@ -316,7 +320,7 @@ class IndexFolder:
                 prepared.rows_tmp_path.replace(self.rows_path(info.uid))
             tmp_manifest = temp_path(manifest_path)
             with create_exclusive(tmp_manifest) as f:
-                f.write(json.dumps(self.manifest_for(info, size, rows_size), indent=1).encode())
+                f.write(self.manifest_bytes(info, size, rows_size))
             tmp_manifest.replace(manifest_path)
         except OSError as exc:
             log.warning("cannot persist the index of %s in %s: %s", info.name, self.folder, exc)
