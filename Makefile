@@ -43,6 +43,7 @@ $(STAMP): pyproject.toml setup.py vecstore/_fastparse.c  # (an editable install 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[glove,test,bench]'
+	$(BIN)/python -m compileall -q vecstore cli migrations  # (as pip does for a regular install)
 	touch $(STAMP)
 
 clean:
