@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from conftest import write_lines
 from sqlalchemy import create_engine
 
 from vecstore import Store, StoreError
@@ -89,3 +90,51 @@ def test_a_store_at_revision_0001_is_migrated_and_keeps_its_sets(tmp_path: Path)
         assert embedding_set.stats().mean.tolist() == [2.0, 3.0]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_HEAD,)
+
+
+MIGRATE_THEN_DIE = """
+import os, signal, sys
+import vecstore.integrity as integrity
+real, seen = integrity.chunk_digest, []
+def digest_then_die(*args, **kwargs):
+    seen.append(1)
+    if len(seen) == 2:  # halfway through 0003's copy of the chunks (after the vectors, before the words)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+integrity.chunk_digest = digest_then_die
+from vecstore import Store
+Store(sys.argv[1]).sets()
+"""
+
+
+def test_a_migration_killed_halfway_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from alembic import command
+    from alembic.config import Config
+
+    from vecstore.database import migrations_dir
+
+    path = tmp_path / "old.db"
+    with Store(path) as store:
+        store.import_file(write_lines(tmp_path / "v.txt", [f"w{i} {i} 1 2" for i in range(30_000)]), "v")
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")  # as a store written before the checksums
+    engine.dispose()
+    with sqlite3.connect(path) as db:
+        tables = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    killed = subprocess.run([sys.executable, "-c", MIGRATE_THEN_DIE, str(path)])
+    assert killed.returncode == -signal.SIGKILL
+    with sqlite3.connect(path) as db:  # nothing of the half-done migration: the same tables, revision 0002
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
+        assert sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")) == tables
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Store(path) as store:  # the next open migrates it, whole
+        assert store.get("v").vector("w7").tolist() == [7.0, 1.0, 2.0]
+        assert store.check().ok

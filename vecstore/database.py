@@ -7,6 +7,7 @@ store exactly as it was (SQLite's WAL rolls an unfinished transaction back on op
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +49,8 @@ from vecstore.catalog import (
 from vecstore.errors import ForeignDatabaseError, StoreError, StoreNotFoundError
 from vecstore.location import StoreLocation
 from vecstore.schema import embedding_sets, vector_chunks, word_chunks
+
+log = logging.getLogger("vecstore")
 
 
 class Database:
@@ -229,10 +232,19 @@ def _create_engine(location: StoreLocation) -> Engine:
         raise StoreError(f"cannot open the store {location.display()}: {error_text(exc)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    """Begin every transaction explicitly (SQLAlchemy's recipe for pysqlite, whose own
+    handling sends no BEGIN before DDL, so a migration killed halfway would keep half its
+    schema changes). ``vecstore_begin="IMMEDIATE"`` takes the write lock at once."""
+    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('vecstore_begin', '')}".strip())
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # the driver begins nothing itself: _sqlite_begin does
     cursor = dbapi_connection.cursor()
     # 64 KiB pages (new stores only): a 1 MiB chunk spans 16 pages, not 256 (~20 % faster writes).
     cursor.execute("PRAGMA page_size = 65536")
@@ -299,9 +311,17 @@ def upgrade(engine: Engine, where: str, *, create: bool = True) -> str | None:
         head = head_revision()
         config = Config()
         config.set_main_option("script_location", str(migrations_dir()))
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        # One transaction holding the write lock from its start: a migration killed or
+        # failing (a full disk) halfway leaves the store as it was; two processes opening
+        # an old store at once migrate it once, the second finding it done.
+        with engine.connect().execution_options(vecstore_begin="IMMEDIATE") as conn, conn.begin():
+            before = current_revision_of(conn)
+            if before != SCHEMA_HEAD:
+                if before is not None:
+                    log.warning("migrating the store %s from schema %s to %s (once; a large store takes a while)",
+                                where, before, head)
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
     except CommandError as exc:
         raise StoreError(f"the store's schema is at revision {before!r}, which this vecstore does not know "
                          f"(its newest is {head!r}); upgrade vecstore ({exc})") from None
