@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from vecstore.errors import InvalidArgumentError, SetChoiceError, VecstoreError, printable
+from vecstore.errors import InvalidArgumentError, SetChoiceError, VecstoreError, printable, printable_path
 from vecstore.limits import MAX_K, MAX_TEXTS_BYTES, MAX_VECTOR_BYTES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,7 +77,7 @@ CLI_HINTS = {
     "overwrite": "pass --force to overwrite it",
     "create": "check --store or VECSTORE_STORE (vecstore import creates a store)",
     "check": "run: vecstore --store {location} check",
-    "damage": "vecstore check lists the damage; import the set again to mend it",
+    "damage": "vecstore check lists the damage; import the set again with --replace to mend it",
     "duplicates": "--duplicates first|last keeps one",
     "layer": "choose one with --layer",
     "name": "give it one with --name",
@@ -206,7 +206,7 @@ def import_command(
     if result.status == "unchanged":
         _print_unchanged(info, "source")
         return
-    typer.echo(f"{info.name}: {result.status} {info.count:,} words x {info.dim} dims ({info.format}) "
+    typer.echo(f"{printable(info.name)}: {result.status} {info.count:,} words x {info.dim} dims ({info.format}) "
                f"in {result.seconds:.2f} s")
     counts = result.counts
     if counts is not None and (counts.duplicates or counts.case_merged or counts.limited):
@@ -221,7 +221,7 @@ def import_command(
 
 
 def _print_unchanged(info, what: str) -> None:
-    typer.echo(f"{info.name}: already imported from the same {what} (sha256 {info.source_sha256[:12]}); "
+    typer.echo(f"{printable(info.name)}: already imported from the same {what} (sha256 {info.source_sha256[:12]}); "
                "nothing to do (--replace re-imports)")
 
 
@@ -291,7 +291,7 @@ def sets_command(as_json: JsonOption = False) -> None:
         return f"{s.source} (seeded from {names.get(s.parent_uid, 'a removed set')})"
 
     rows = [("name", "words", "dims", "format", "imported at (UTC)", "sha256", "source")]
-    rows += [(s.name, f"{s.count:,}", str(s.dim), s.format, s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+    rows += [(printable(s.name), f"{s.count:,}", str(s.dim), s.format, s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
               s.source_sha256[:12], printable(source(s))) for s in sets]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
@@ -314,8 +314,8 @@ def info_command(as_json: JsonOption = False) -> None:
         return
     for line in _describe_store(info):
         typer.echo(line)
-    typer.echo(f"sets: {len(info.sets)}" + (": " + ", ".join(f"{s.name} ({s.count:,} x {s.dim})" for s in info.sets)
-                                            if info.sets else ""))
+    listing = ", ".join(f"{printable(s.name)} ({s.count:,} x {s.dim})" for s in info.sets)
+    typer.echo(f"sets: {len(info.sets)}" + (f": {listing}" if info.sets else ""))
 
 
 @app.command("check")
@@ -497,7 +497,7 @@ def export_command(
         _print_json(result.to_dict())
         return
     also = f" (words in {result.words_path})" if result.words_path else ""
-    typer.echo(f"wrote {result.rows:,} vectors of {name} to {result.path} as {format}, "
+    typer.echo(f"wrote {result.rows:,} vectors of {printable(name)} to {printable_path(result.path)} as {format}, "
                f"{result.bytes / 1e6:,.1f} MB{also}")
 
 
@@ -633,7 +633,8 @@ def import_keras_command(
     if result.status == "unchanged":
         _print_unchanged(info, "model file")
         return
-    typer.echo(f"{info.name}: {result.status} {info.count:,} words x {info.dim} dims from {model}"
+    typer.echo(f"{printable(info.name)}: {result.status} {info.count:,} words x {info.dim} dims from "
+               f"{printable_path(model)}"
                + (f" (seeded from {parent_name})" if parent_name else ""))
 
 
@@ -654,7 +655,7 @@ def remove_command(
     if as_json:
         _print_json({"removed": info.name, "count": info.count})
     else:
-        typer.echo(f"removed {info.name} ({info.count:,} words)")
+        typer.echo(f"removed {printable(info.name)} ({info.count:,} words)")
 
 
 @eval_app.command("analogies")
@@ -681,7 +682,7 @@ def eval_analogies_command(
         return
     width = max(len(s.name) for s in [*report.sections, report.total])
     for s in [*report.sections, report.total]:
-        typer.echo(f"{s.name:<{width}}  {100 * s.accuracy:6.2f} %  ({s.correct}/{s.correct + s.incorrect})")
+        typer.echo(f"{printable(s.name):<{width}}  {100 * s.accuracy:6.2f} %  ({s.correct}/{s.correct + s.incorrect})")
     typer.echo(f"questions skipped for out-of-vocabulary words: {report.oov} of {report.questions}"
                f" ({report.oov_ratio:.1f} %)")
 

@@ -331,6 +331,19 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "export into another store's folder": (lambda tmp, s: (Store(tmp / "other.db").upgrade() and None) or (
         tmp / "other.db.indexes").mkdir() or ["export", "good", str(tmp / "other.db.indexes" / "x.txt")],
         "inside a store's folder of derived files"),
+    "export over a FIFO, forced": (lambda tmp, s: os.mkfifo(tmp / "pipe") or [
+        "export", "good", str(tmp / "pipe"), "--force"], "is a named pipe (FIFO); vecstore writes regular files"),
+    "a Tokenizer JSON with a string index": (vocab_case(b'{"config": {"word_index": {"a": "x"}}}'),
+                                             "gives 'a' the index 'x', not one of 1 to 1"),
+    "a Tokenizer JSON with a null index": (vocab_case(b'{"word_index": {"a": null}}'), "the index None"),
+    "a Tokenizer JSON with a negative index": (vocab_case(b'{"word_index": {"a": -3}}'), "the index -3"),
+    "a Tokenizer JSON with an index of 5e9": (vocab_case(b'{"word_index": {"a": 5000000000}}'),
+                                              "the index 5000000000, not one of 1 to 1"),
+    "a Tokenizer JSON with a huge float index": (vocab_case(b'{"word_index": {"a": 1e400}}'), "the index inf"),
+    "a Tokenizer JSON with a list as oov_token": (vocab_case(b'{"word_index": {"a": 1}, "oov_token": ["x"]}'),
+                                                  "oov_token is ['x'], not a string"),
+    "a Tokenizer JSON with a text num_words": (vocab_case(b'{"word_index": {"a": 1}, "num_words": "abc"}'),
+                                               "num_words is 'abc', not a positive whole number"),
     "eval similarity with a NaN score": (lambda tmp, s: (tmp / "pairs.tsv").write_text(
         "king\tqueen\t9\nking\tapple\tnan\n") and ["eval", "similarity", str(tmp / "pairs.tsv"), "--set", "good"],
         "pairs.tsv:2: the score 'nan' is not a finite number"),

@@ -358,3 +358,80 @@ def test_a_new_sets_files_are_never_taken_for_orphans(store: Store, tmp_path: Pa
     assert store.indexes.orphans(sets_after_an_import_published) == []  # not seen in the folder's listing
     assert published.exists()
     assert store.indexes.orphans(lambda: {s.uid for s in store.sets()} | {"f" * 32}) == []
+
+
+def test_a_users_file_that_looks_like_an_old_temp_name_is_never_removed(tiny_store: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "vectors.txt.20240101.tmp"
+    mine.write_text("a user's backup")
+    assert CliRunner().invoke(app, ["--store", str(tiny_store), "export", "t", str(tmp_path / "vectors.txt")]
+                              ).exit_code == 0
+    assert mine.read_text() == "a user's backup"
+
+
+@pytest.fixture
+def tiny_store(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny" / "s.db"
+    with Store(path) as s:
+        s.import_file(write_lines(tmp_path / "t.txt", ["king 1 0 0", "queen 0.9 0.1 0", "apple 0 0 1"]), "t")
+    return path
+
+
+def test_a_fifo_or_folder_at_a_derived_files_name_never_hangs_or_crashes(tiny_store: Path) -> None:
+    uid = Store(tiny_store).get("t").info.uid
+    folder = tiny_store.with_name("s.db.indexes")
+    rows = folder / f"{uid}.rows"
+    rows.unlink()
+    os.mkfifo(rows)  # a FIFO where the raw rows were: opening it to read would wait forever
+    code = ("import sys; from vecstore import Store; s = Store(sys.argv[1]); print(s.get('t').vector('queen'));"
+            "print(s.check().ok)")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_store)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "[0.9 0.1 0. ]" and done.stdout.split("\n")[1] == "False"
+    rows.unlink()
+    (folder / f"{uid}.faiss").unlink()
+    (folder / f"{uid}.faiss").mkdir()  # a folder where the index was: repair cannot mend it
+    report = Store(tiny_store).check(repair=True)
+    assert not report.ok  # said, not claimed repaired
+    assert any("still, after the repair" in f.message for f in report.findings)
+
+
+def test_derived_files_of_an_older_vecstore_are_a_note_not_damage(tiny_store: Path) -> None:
+    info = Store(tiny_store).get("t").info
+    folder = tiny_store.with_name("s.db.indexes")
+    for suffix in (".faiss", ".rows"):  # as written before footers: no footer
+        path = folder / f"{info.uid}{suffix}"
+        path.write_bytes(path.read_bytes()[:100])
+    (folder / f"{info.uid}.json").write_text(json.dumps({"set_uid": info.uid, "rows": 3, "dim": 3,
+                                                         "source_sha256": info.source_sha256}))
+    report = Store(tiny_store).check()
+    assert report.ok and [f.line() for f in report.findings] == [
+        "note: set 't': its derived files are from a vecstore before checksums (they are rebuilt on first use)"]
+    assert Store(tiny_store).get("t").neighbours("king", k=1)[0].word == "queen"
+    assert Store(tiny_store).check().findings == []
+
+
+def test_check_does_not_call_a_set_replaced_meanwhile_damaged(tiny_store: Path, tmp_path: Path) -> None:
+    store = Store(tiny_store)
+    catalog = store.catalog
+    listed = catalog.list_sets
+
+    def list_then_replace():
+        sets = listed()
+        with Store(tiny_store) as other:  # another process replaces the set just after the listing
+            other.import_file(write_lines(tmp_path / "t2.txt", ["king 5 5 5", "queen 6 6 6"]), "t", replace=True)
+        return sets
+
+    catalog.list_sets = list_then_replace  # type: ignore[method-assign]
+    report = store.check()
+    assert report.ok, [f.line() for f in report.findings]
+    assert [f.line() for f in report.findings] == [
+        "note: set 't': replaced or removed while the check ran; not checked"]
+
+
+def test_names_from_older_stores_are_printed_escaped(tiny_store: Path) -> None:
+    # vecstore before issue 8 accepted control characters in set names
+    with sqlite3.connect(tiny_store) as db:
+        db.execute("UPDATE embedding_sets SET name = ?", ("evil\x1b]0;PWNED\x07\x1b[2J",))
+    for command in (["sets"], ["info"]):
+        result = CliRunner().invoke(app, ["--store", str(tiny_store), *command])
+        assert result.exit_code == 0 and "\x1b" not in result.stdout and "evil\\x1b]0;PWNED" in result.stdout

@@ -21,6 +21,7 @@ words: damage there is reported, and the remedy is to import the set again.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import numpy as np
 
 from vecstore.catalog import SCHEMA_HEAD, Catalog, Chunk, SetInfo, SqliteCatalog
 from vecstore.errors import StoreError
-from vecstore.files import reclaim_temp_files
+from vecstore.files import open_regular, reclaim_temp_files
 from vecstore.index import FLAT_IP_HEADER, flat_ip_header, index_payload_size, normalized
 from vecstore.integrity import (
     DerivedFileError,
@@ -137,17 +138,54 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
                 report.problem("database", f"SQLite integrity check: {message}")
         except StoreError as exc:
             report.problem("database", exc.message)
-    for info in sets:
-        result = SetCheck(info.name, info.uid, info.count, info.content_checksum)
-        report.sets.append(result)
-        try:
-            with _snapshot(catalog):
-                _check_set(store, info, result, report, repair)
-        except StoreError as exc:  # a damaged page, or the set replaced while it was checked
-            report.problem(f"set {info.name!r}", exc.message)
-            result.stored_ok = False
+    for listed in sets:
+        _check_one_set(store, listed, report, repair)
     _check_folder(store, report, repair)
     return _done(report, started)
+
+
+def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: bool) -> None:
+    """Check one set inside a read snapshot, then repair what is derived and check again."""
+    subject = f"set {listed.name!r}"
+    result = SetCheck(listed.name, listed.uid, listed.count, listed.content_checksum)
+    report.sets.append(result)
+    first = len(report.findings)
+    derived: list[Finding] = []
+    try:
+        with _snapshot(store.catalog):
+            info = store.catalog.find_set(listed.name)  # again, inside the snapshot
+            if info is None or info.uid != listed.uid:
+                report.note(subject, "replaced or removed while the check ran; not checked")
+                return
+            derived = _check_set(store, info, result, report)
+    except StoreError as exc:  # a damaged page
+        report.problem(subject, exc.message)
+        result.stored_ok = False
+        return
+    if _replaced_since(store, listed):  # its files were being replaced while they were read
+        del report.findings[first:]
+        report.note(subject, "replaced while the check ran; not checked")
+        return
+    if not (derived and repair and result.stored_ok):
+        return
+    store.indexes.discard(info.uid)
+    embedding_set = store.get(info.name)
+    try:
+        embedding_set.index()  # rebuilt from the verified stored vectors, and persisted
+    finally:
+        embedding_set.close()
+    again = CheckReport(report.store)
+    _check_set(store, info, SetCheck(info.name, info.uid, info.count, info.content_checksum), again)
+    left = [f for f in again.findings if f.severity == "problem"]
+    for finding in derived:
+        finding.repaired = not left
+    for finding in left:
+        report.problem(subject, f"still, after the repair: {finding.message}")
+
+
+def _replaced_since(store: Store, listed: SetInfo) -> bool:
+    current = store.catalog.find_set(listed.name)
+    return current is None or current.uid != listed.uid
 
 
 @contextlib.contextmanager
@@ -192,7 +230,8 @@ class _Derived:
             self.file.close()
 
 
-def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckReport, repair: bool) -> None:
+def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckReport) -> list[Finding]:
+    """Check a set's chunks and derived files; return the findings about derived files."""
     subject = f"set {info.name!r}"
     catalog = store.catalog
     per = info.rows_per_chunk
@@ -235,14 +274,17 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
         index.problem = "its FAISS header is not that of this set"
     for derived in files:
         derived.close()
-    _report_derived(store, info, files, manifest_path, result, report, subject, repair)
+    return _report_derived(store, info, files, manifest_path, result, report, subject)
 
 
 def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest_path: Path, result: SetCheck,
-                    report: CheckReport, subject: str, repair: bool) -> None:
+                    report: CheckReport, subject: str) -> list[Finding]:
     findings = []
     if all(f.missing for f in files):
         findings.append(report.note(subject, "no derived files yet (they are built on first use)"))
+    elif _older_manifest(manifest_path):
+        findings.append(report.note(subject, "its derived files are from a vecstore before checksums (they are "
+                                             "rebuilt on first use)"))
     else:
         for derived in files:
             if derived.missing:
@@ -253,17 +295,28 @@ def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest
         if store.indexes.manifest(info) is None:
             findings.append(report.problem(subject, f"{manifest_path.name}: missing, or not this set's manifest"))
             result.derived_ok = False
-        elif not any(f.missing for f in files) and manifest_path.read_bytes() != store.indexes.manifest_bytes(
+        elif not any(f.missing for f in files) and _read(manifest_path) != store.indexes.manifest_bytes(
                 info, files[0].path.stat().st_size, files[1].path.stat().st_size):
             findings.append(report.problem(subject, f"{manifest_path.name}: differs from what this set's files say"))
             result.derived_ok = False
-    if findings and repair and result.stored_ok:
-        store.indexes.discard(info.uid)
-        embedding_set = store.get(info.name)
-        embedding_set.index()  # rebuilt from the verified stored vectors, and persisted
-        embedding_set.close()
-        for finding in findings:
-            finding.repaired = True
+    return findings
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        with open_regular(path) as f:
+            return f.read(1 << 20)
+    except OSError:
+        return None
+
+
+def _older_manifest(path: Path) -> bool:
+    """Whether ``path`` is a manifest written before derived files had checksum footers."""
+    try:
+        manifest = json.loads(_read(path) or b"")
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(manifest, dict) and "source_sha256" in manifest and "content_checksum" not in manifest
 
 
 def _reason(exc: DerivedFileError) -> str:
@@ -311,15 +364,15 @@ def _check_folder(store: Store, report: CheckReport, repair: bool) -> None:
     folder = store.indexes.folder
     orphans = store.indexes.orphans(lambda: {s.uid for s in store.catalog.list_sets()})
     leftovers = reclaim_temp_files(folder, dry_run=True)
-    for path in orphans:
-        finding = report.problem(f"file {path.name}", "belongs to no set (an orphan)")
-        if repair:
-            path.unlink(missing_ok=True)
-            finding.repaired = True
-    for path in leftovers:
-        finding = report.problem(f"file {path.name}", "left by a write that was interrupted")
-        if repair:
-            path.unlink(missing_ok=True)
-            finding.repaired = True
+    for paths, what in ((orphans, "belongs to no set (an orphan)"),
+                        (leftovers, "left by a write that was interrupted")):
+        for path in paths:
+            finding = report.problem(f"file {path.name}", what)
+            if repair:
+                try:
+                    path.unlink(missing_ok=True)
+                    finding.repaired = True
+                except OSError as exc:
+                    finding.message += f" (cannot remove it: {exc.strerror or exc})"
     for path in store.indexes.unknown_files():
         report.note(f"file {path.name}", "not a file vecstore writes (left alone)")

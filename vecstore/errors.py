@@ -139,7 +139,8 @@ class CorruptionError(StoreError):
 
     def __init__(self, message: str, set_name: str | None = None) -> None:
         self.set_name = set_name
-        super().__init__(message, hint=("damage", "Store.check() lists the damage; import the set again to mend it"))
+        super().__init__(message, hint=("damage", "Store.check() lists the damage; import the set again with "
+                                                  "replace=True to mend it"))
 
 
 class SetChangedError(StoreError):

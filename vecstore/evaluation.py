@@ -408,6 +408,8 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson's r in float64 (NaN if undefined), computed the way scipy's pearsonr does."""
     if len(x) < 2 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         return math.nan
+    # r is scale-free: scaling to at most 1 keeps sums of huge scores (1e308) from overflowing
+    x, y = (v / np.max(np.abs(v)) if np.max(np.abs(v)) > 1.0 else v for v in (x, y))
     xm = x - x.mean()
     ym = y - y.mean()
     xnorm = float(np.linalg.norm(xm))

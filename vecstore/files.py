@@ -28,11 +28,13 @@ except ImportError:  # not POSIX: temp files are reclaimed by their pid and age 
     fcntl = None  # type: ignore[assignment]
 
 #: A temp file: ``<name>.<pid>.t<token>.<tmp|part>``, maybe behind a leading dot (the
-#: ``t`` keeps an all-digit token from reading as a pid); also ``<name>.<pid>.tmp`` and
-#: ``.<name>.<pid>.part``, as vecstore named them before schema 0003 (a store upgraded
-#: from then may still hold some).
-_TEMP = re.compile(r"^(?P<name>.+)\.(?P<pid>\d+)\.t(?P<token>[0-9a-f]{8})\.(?:tmp|part)$")
-_LEGACY_TEMP = re.compile(r"^(?P<name>.+)\.(?P<pid>\d+)\.(?:tmp|part)$")
+#: ``t`` keeps an all-digit token from reading as a pid). Before schema 0003 vecstore
+#: named them ``<uid>.<faiss|rows|json>.<pid>.tmp`` (derived files) and
+#: ``.<name>.<pid>.part`` (outputs); a store upgraded from then may still hold some. The
+#: old forms are matched that narrowly, so that no user's file is taken for one.
+_TEMP = re.compile(r"^\.?(?P<name>.+)\.(?P<pid>\d+)\.t(?P<token>[0-9a-f]{8})\.(?:tmp|part)$")
+_LEGACY_TEMP = (re.compile(r"^(?P<name>[0-9a-f]{32}\.(?:faiss|rows|json))\.(?P<pid>\d+)\.tmp$"),
+                re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.part$"))
 #: A temp file this old is reclaimed even if its pid now names a live process (reused).
 STALE_AFTER = 24 * 3600.0
 
@@ -63,8 +65,7 @@ def create_exclusive(path: Path) -> BinaryIO:
 
 
 def _temp_match(name: str) -> re.Match | None:
-    bare = name.removeprefix(".")
-    return _TEMP.match(bare) or _LEGACY_TEMP.match(bare)
+    return _TEMP.match(name) or _LEGACY_TEMP[0].match(name) or _LEGACY_TEMP[1].match(name)
 
 
 def is_temp_name(name: str) -> bool:
@@ -145,6 +146,19 @@ def special_file_kind(mode: int) -> str | None:
         if test(mode):
             return what
     return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def open_regular(path: Path):
+    """Open ``path`` for reading only if it is a regular file: never waiting on a FIFO,
+    never through a symlink planted at a derived file's name. Raises OSError."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{special_file_kind(os.fstat(fd).st_mode)}, not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_whole(path: Path, limit: int, what: str) -> bytes:
@@ -312,10 +326,16 @@ class AtomicOutput:
 
 
 def check_output(path: Path, *, overwrite: bool, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
-    """Refuse to write ``path`` where it is protected, a folder, or exists without ``overwrite``."""
+    """Refuse to write ``path`` where it is protected, not a regular file (a folder, a
+    device, a FIFO: replacing one with a file would be a surprise), or exists without
+    ``overwrite``."""
     protected.check(path)
-    if path.is_dir():
-        raise InputFileError(path, "is a directory; give a file name to write to")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and special_file_kind(mode) is not None:
+        raise InputFileError(path, f"is {special_file_kind(mode)}; vecstore writes regular files (give a file name)")
     if not overwrite and os.path.lexists(path):
         raise OutputExistsError(path)
     if not path.parent.is_dir():

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from vecstore.catalog import SetInfo
-from vecstore.files import create_exclusive, is_temp_name, reclaim_temp_files, temp_path
+from vecstore.files import create_exclusive, is_temp_name, open_regular, reclaim_temp_files, temp_path
 from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, index_layout, rows_layout
 
 if TYPE_CHECKING:
@@ -225,8 +225,9 @@ class IndexFolder:
         """The manifest of ``info``'s files if it describes this very set, else None."""
         _, manifest_path = self.paths(info.uid)
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            with open_regular(manifest_path) as f:
+                manifest = json.loads(f.read(1 << 20).decode("utf-8"))
+        except (OSError, ValueError, RecursionError):
             return None
         expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
                     "content_checksum": info.content_checksum, "index": INDEX_KIND}
@@ -310,6 +311,7 @@ class IndexFolder:
                 prepared.rows_tmp_path.unlink(missing_ok=True)
             return
         index_path, manifest_path = self.paths(info.uid)
+        tmp_manifest = temp_path(manifest_path)
         try:
             manifest_path.unlink(missing_ok=True)  # (files are replaced before a manifest vouches for them)
             size = prepared.tmp_path.stat().st_size
@@ -318,12 +320,15 @@ class IndexFolder:
             if prepared.rows_tmp_path is not None:
                 rows_size = prepared.rows_tmp_path.stat().st_size
                 prepared.rows_tmp_path.replace(self.rows_path(info.uid))
-            tmp_manifest = temp_path(manifest_path)
             with create_exclusive(tmp_manifest) as f:
                 f.write(self.manifest_bytes(info, size, rows_size))
             tmp_manifest.replace(manifest_path)
         except OSError as exc:
             log.warning("cannot persist the index of %s in %s: %s", info.name, self.folder, exc)
+            for leftover in (prepared.tmp_path, prepared.rows_tmp_path, tmp_manifest):
+                if leftover is not None:
+                    with contextlib.suppress(OSError):
+                        leftover.unlink(missing_ok=True)
 
     def discard(self, uid: str) -> None:
         for path in self.files_of(uid):

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from vecstore.files import open_regular
+
 #: Bytes of payload per block digest in an index file's footer.
 BLOCK_BYTES = 1 << 16
 
@@ -186,7 +188,7 @@ class VerifiedFile:
         self._map: mmap.mmap | None = None
         self.payload = memoryview(b"")
         try:
-            f = open(path, "rb")  # noqa: SIM115 - one descriptor for the footer and the mapping
+            f = open_regular(path)  # one descriptor for the footer and the mapping; never a FIFO
         except OSError as exc:
             raise DerivedFileError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
         with f:

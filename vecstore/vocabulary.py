@@ -58,6 +58,11 @@ def tokenize(text: str) -> list[str]:
     return [token for token in _WHITESPACE.split(standardize(text)) if token]
 
 
+def _shown(value: object) -> str:
+    """A JSON value in a message: a string quoted, anything else as Python shows it, short."""
+    return quoted(value) if isinstance(value, str) else quoted(repr(value))[1:-1]
+
+
 class _TokenFault(InvalidArgumentError):
     """Index ``index`` of a vocabulary is empty (``earlier`` None) or repeats index ``earlier``."""
 
@@ -143,9 +148,19 @@ class Vocabulary:
             raise InputFileError(path, f"not a Keras Tokenizer JSON ({quoted(str(exc))[1:-1]})") from None
         if not isinstance(word_index, dict) or not word_index:
             raise InputFileError(path, "the Tokenizer's word_index is empty")
-        size = max(int(i) for i in word_index.values()) + 1
+        # A Tokenizer numbers its words 1..n: anything else is not one of its files (and a
+        # huge index must not make a huge list).
+        bad = next((w for w, i in word_index.items() if type(i) is not int or not 1 <= i <= len(word_index)), None)
+        if bad is not None:
+            raise InputFileError(path, f"the Tokenizer's word_index gives {quoted(bad)} the index "
+                                       f"{_shown(word_index[bad])}, not one of 1 to {len(word_index):,}")
+        if num_words is not None and (type(num_words) is not int or num_words < 1):
+            raise InputFileError(path, f"the Tokenizer's num_words is {_shown(num_words)}, not a positive whole number")
+        if oov_token is not None and not isinstance(oov_token, str):
+            raise InputFileError(path, f"the Tokenizer's oov_token is {_shown(oov_token)}, not a string")
+        size = max(word_index.values()) + 1
         if num_words is not None:
-            size = min(size, int(num_words))
+            size = min(size, num_words)
         tokens: list[str | None] = [PADDING] + [None] * (size - 1)
         for word, index in word_index.items():
             if int(index) < size:
