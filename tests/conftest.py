@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,21 @@ def glove(glove_store: Path):
     """The real GloVe set of ``glove_store``, opened once per test module (read only)."""
     with Store(glove_store) as store:
         yield store.get("glove")
+
+
+def store_fingerprint(store_path: Path) -> str:
+    """Every row of every table, and every derived file's name and bytes: equal
+    fingerprints mean an unchanged store."""
+    digest = hashlib.sha256()
+    with sqlite3.connect(store_path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        for table in tables:
+            for row in sorted(db.execute(f"SELECT * FROM {table}")):
+                digest.update(repr(row).encode())
+    folder = store_path.with_name(store_path.name + ".indexes")
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def write_lines(path: Path, lines: list[str] | bytes) -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import store_fingerprint as fingerprint
 from conftest import write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,20 +39,6 @@ from vecstore.textformat import MAX_LINE_BYTES, ReadOptions
 runner = CliRunner()
 GOOD = ["king 0.5 0.25 1", "queen 0.5 0.3 1", "apple -1 0 0.125"]
 BOM = b"\xef\xbb\xbf"
-
-
-def fingerprint(store_path: Path) -> str:
-    """Every row of every table, and every derived file's name and bytes."""
-    digest = hashlib.sha256()
-    with sqlite3.connect(store_path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        for table in tables:
-            for row in sorted(db.execute(f"SELECT * FROM {table}")):
-                digest.update(repr(row).encode())
-    folder = store_path.with_name(store_path.name + ".indexes")
-    for path in sorted(folder.iterdir()):
-        digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_lines
+from conftest import store_fingerprint, write_lines
 
 from vecstore import InputFileError, SetExistsError, Store
 from vecstore.textformat import ReadOptions, read_text
@@ -28,17 +27,6 @@ def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 
 SMALL = ["the 0.1 0.2 -0.3", "cat 1.5 -2.25 3e-05", "dog -0.5 0.125 7"]
 SMALL_VECTORS = np.array([[0.1, 0.2, -0.3], [1.5, -2.25, 3e-05], [-0.5, 0.125, 7]], dtype=np.float32)
-
-
-def store_fingerprint(path: Path) -> str:
-    """A digest of every row of every table: equal fingerprints mean an unchanged store."""
-    digest = hashlib.sha256()
-    with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        for table in tables:
-            for row in sorted(db.execute(f"SELECT * FROM {table}")):
-                digest.update(repr(row).encode())
-    return digest.hexdigest()
 
 
 def test_glove_text_values_are_exact(tmp_path: Path) -> None:
