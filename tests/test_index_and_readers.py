@@ -14,10 +14,8 @@ from vecstore.catalog import SqliteCatalog
 from vecstore.database import Database
 from vecstore.embeddings import EmbeddingSet
 from vecstore.index import normalized
-from vecstore.integrity import _TRAILER
+from vecstore.integrity import TRAILER_BYTES
 from vecstore.textformat import ReadOptions
-
-TRAILER_SIZE = _TRAILER.size
 
 rng = np.random.default_rng(7)
 LINES = [f"w{i} " + " ".join(f"{x:.6g}" for x in row) for i, row in enumerate(rng.normal(size=(300, 8)).tolist())]
@@ -74,7 +72,7 @@ def payload(path: Path) -> bytes:
     data = path.read_bytes()
     assert data.endswith(b"VSFOOTER")
     blocks = int.from_bytes(data[-24:-16], "little")
-    return data[:len(data) - blocks * 8 - TRAILER_SIZE]
+    return data[:len(data) - blocks * 8 - TRAILER_BYTES]
 
 
 @pytest.mark.parametrize("damage", ["delete", "truncate", "another set's file", "a flipped byte"])

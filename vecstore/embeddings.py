@@ -353,8 +353,8 @@ class EmbeddingSet:
             raise InvalidArgumentError("give either a word or a vector")
         _check_k(k)
         if word is not None:
-            row = self.row(word)
-            return self._search(self.unit_vector(word), k, exclude={row})
+            row = self.row(word)  # (looked up once: a cold lookup searches the whole word list)
+            return self._search(normalized(self.vectors_of_rows([row])[0]), k, exclude={row})
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise InvalidArgumentError(f"the vector has {query.shape[0]} values; set {self.name!r} has {self.dim}")

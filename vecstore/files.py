@@ -161,25 +161,37 @@ def open_regular(path: Path):
         raise
 
 
+def open_input(path: Path, what: str) -> BinaryIO:
+    """Open a file the user gave, for reading. A device, FIFO, socket or folder is refused
+    by what it is ("is a named pipe (FIFO), not ``what``") before it is opened: opening a
+    FIFO would wait for a writer, reading /dev/zero would never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file" if not os.path.islink(path) else
+                             "a symbolic link to a file that does not exist") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise InputFileError(path, f"is {kind}, not {what}")
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
 def read_whole(path: Path, limit: int, what: str) -> bytes:
     """A small input file's bytes (a vocabulary, texts, a vector): refused by what it is
     when it is not a regular file, and when larger than ``limit`` bytes."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    kind = special_file_kind(info.st_mode)
-    if kind is not None:
-        raise InputFileError(path, f"is {kind}, not a {what} file")
-    if info.st_size > limit:
-        raise InputFileError(path, f"is {info.st_size:,} bytes; a {what} file may hold at most {limit:,}")
-    try:
-        with open(path, "rb") as f:
+    with open_input(path, f"a {what} file") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise InputFileError(path, f"is {size:,} bytes; a {what} file may hold at most {limit:,}")
+        try:
             data = f.read(limit + 1)
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
     if len(data) > limit:  # it grew meanwhile
         raise InputFileError(path, f"a {what} file may hold at most {limit:,} bytes")
     return data

@@ -138,8 +138,7 @@ def write_set(catalog: Catalog, indexes: IndexFolder, header: SetHeader,
     files' temp files are removed (or, after a kill, reclaimed by the next writer).
     """
     uid = new_uid()
-    indexes.reclaim()
-    indexes.remove_orphans(lambda: {s.uid for s in catalog.list_sets()})
+    indexes.tidy(lambda: {s.uid for s in catalog.list_sets()})
     index = indexes.writer(uid, header.dim)
     try:
         with catalog.writing(header, uid, replace=replace) as writer:

@@ -342,6 +342,12 @@ class IndexFolder:
             log.info("removed %s, left by an interrupted write", path)
         return removed
 
+    def tidy(self, current_uids: Callable[[], set[str]]) -> None:
+        """What every write to the store does first: remove the temp files of writers that
+        died and the derived files of sets that are gone."""
+        self.reclaim()
+        self.remove_orphans(current_uids)
+
     def orphans(self, current_uids: Callable[[], set[str]]) -> list[Path]:
         """Derived files whose set is gone (a set replaced or removed by a process killed
         before it deleted them).

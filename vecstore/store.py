@@ -205,8 +205,7 @@ class Store:
         if removed is None:
             raise SetNotFoundError(name, [s.name for s in self.sets()])
         self.indexes.discard(removed.uid)
-        self.indexes.reclaim()
-        self.indexes.remove_orphans(lambda: {s.uid for s in self.catalog.list_sets()})
+        self.indexes.tidy(lambda: {s.uid for s in self.catalog.list_sets()})
         return removed
 
     def export(self, name: str, out: str | os.PathLike[str], format: str = "glove", *,
@@ -262,8 +261,8 @@ class Store:
             with ThreadPoolExecutor(1) as hasher:
                 # hashlib releases the GIL: the hash overlaps the parse
                 digest = hasher.submit(source_identity, path, source.member)
-                where = f"{path.resolve()}#{source.member}" if source.member else str(path.resolve())
-                header = SetHeader(name, source.layout.dim, source.layout.format, where, read_options=shaping)
+                header = SetHeader(name, source.layout.dim, source.layout.format, source.source,
+                                   read_options=shaping)
                 rows = RowFilter(source.path, options)
                 blocks = self._accepted(source, rows, progress)
 

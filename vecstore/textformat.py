@@ -39,7 +39,7 @@ from typing import BinaryIO
 import numpy as np
 
 from vecstore.errors import InputFileError, InvalidArgumentError, ZipMemberError, quoted
-from vecstore.files import special_file_kind
+from vecstore.files import open_input
 from vecstore.limits import MAX_DIM, MAX_LINE_BYTES
 
 try:
@@ -189,6 +189,12 @@ class EmbeddingFile:
     def close(self) -> None:
         self._stream.close()
         self.raw.close()
+
+    @property
+    def source(self) -> str:
+        """The source as a set records it: the resolved path, with ``#member`` for a zip's member."""
+        where = str(self.path.resolve())
+        return f"{where}#{self.member}" if self.member else where
 
     @property
     def bytes_read(self) -> int:
@@ -462,23 +468,8 @@ def _parse_binary(text: bytes, dim: int, vectors: np.ndarray, bounds: np.ndarray
 
 
 def _open_raw(path: Path) -> tuple[BinaryIO, int]:
-    """Open a regular file for reading. A device, FIFO, socket or folder is refused by
-    what it is before it is opened (opening a FIFO would wait for a writer; /dev/zero
-    would never end)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file" if not os.path.islink(path) else
-                             "a symbolic link to a file that does not exist") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    kind = special_file_kind(mode)
-    if kind is not None:
-        raise InputFileError(path, f"is {kind}, not an embedding file (vecstore reads regular files)")
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed by EmbeddingFile.close
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    """Open an embedding file (a regular one, see :func:`vecstore.files.open_input`), not empty."""
+    raw = open_input(path, "an embedding file (vecstore reads regular files)")
     size = os.fstat(raw.fileno()).st_size
     if size == 0:
         raw.close()
@@ -764,8 +755,8 @@ def read_text(path: str | Path, options: ReadOptions | None = None, *,
         for row, vector in rows.patches.items():
             matrix[row] = vector
         fmt = source.layout.format
-        sha256, member = source_identity(path, source.member)
-    where = f"{path.resolve()}#{member}" if member else str(path.resolve())
+        sha256, _ = source_identity(path, source.member)
+        where = source.source
     return Embeddings(words, matrix, fmt, where, sha256)
 
 
