@@ -399,10 +399,9 @@ def neighbours_command(
         raise InvalidArgumentError("give a word or --vector FILE, not both")
     query = _read_vector(vector) if vector is not None else None
     with _store() as store:
-        embedding_set = store.pick(set_name)
-        hits = embedding_set.neighbours(word, vector=query, k=k)
+        name, hits = store.with_set(set_name, lambda s: (s.name, s.neighbours(word, vector=query, k=k)))
     _print_neighbours(hits, as_json)
-    _say_if_fewer(hits, k, embedding_set.name)
+    _say_if_fewer(hits, k, name)
 
 
 @app.command("similarity")
@@ -420,7 +419,7 @@ def similarity_command(
       vecstore similarity king queen
     """
     with _store() as store:
-        score = store.pick(set_name).similarity(first, second)
+        score = store.with_set(set_name, lambda s: s.similarity(first, second))
     if as_json:
         _print_json({"first": first, "second": second, "score": score})
     else:
@@ -444,10 +443,9 @@ def analogy_command(
       vecstore analogy man king woman -k 1
     """
     with _store() as store:
-        embedding_set = store.pick(set_name)
-        hits = embedding_set.analogy(a, b, c, k=k)
+        name, hits = store.with_set(set_name, lambda s: (s.name, s.analogy(a, b, c, k=k)))
     _print_neighbours(hits, as_json)
-    _say_if_fewer(hits, k, embedding_set.name)
+    _say_if_fewer(hits, k, name)
 
 
 @app.command("vector")
@@ -464,7 +462,7 @@ def vector_command(
       vecstore vector king --json
     """
     with _store() as store:
-        values = store.pick(set_name).vector(word)
+        values = store.with_set(set_name, lambda s: s.vector(word))
     if as_json:
         # str() of a float32 is its shortest exact decimal: the JSON round-trips bit for bit.
         _print_json({"word": word, "vector": [float(str(v)) for v in values]})
@@ -562,7 +560,8 @@ def matrix_command(
         else:
             assert vocab is not None
             vocabulary = Vocabulary.read(vocab)
-        built = store.pick(set_name).embedding_matrix(vocabulary, oov=oov, case_fold=case_fold, seed=seed)
+        built = store.with_set(set_name, lambda s: s.embedding_matrix(vocabulary, oov=oov, case_fold=case_fold,
+                                                                      seed=seed))
         save_matrix(built, out, missing, overwrite=force, protected=protected)
         if vocab_out is not None:
             vocabulary.write(vocab_out, overwrite=force)
@@ -675,8 +674,8 @@ def eval_analogies_command(
         questions-words.txt --set glove-6b-50d
     """
     with _store() as store, _progress_bar(not as_json and sys.stderr.isatty(), "answering", "questions") as bar:
-        report = store.pick(set_name).evaluate_analogies(
-            questions, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive, progress=bar)
+        report = store.with_set(set_name, lambda s: s.evaluate_analogies(
+            questions, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive, progress=bar))
     if as_json:
         _print_json(report.to_dict())
         return
@@ -704,8 +703,8 @@ def eval_similarity_command(
         wordsim353.tsv --set glove-6b-50d
     """
     with _store() as store:
-        report = store.pick(set_name).evaluate_similarity(
-            pairs, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive)
+        report = store.with_set(set_name, lambda s: s.evaluate_similarity(
+            pairs, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive))
     if as_json:
         _print_json(report.to_dict())
         return

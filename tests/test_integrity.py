@@ -24,7 +24,7 @@ from conftest import write_lines
 from typer.testing import CliRunner
 from vecstore.cli.app import app
 
-from vecstore import Store
+from vecstore import EmbeddingSet, Store
 from vecstore.errors import CorruptionError
 from vecstore.index import normalized
 
@@ -230,6 +230,31 @@ def test_a_set_replaced_under_an_open_handle_is_said_not_mixed(tmp_path: Path) -
             read()
 
 
+def test_a_one_shot_query_opens_a_replaced_set_again(tmp_path: Path) -> None:
+    from vecstore.errors import SetChangedError
+
+    path = tmp_path / "s.db"
+    Store(path).import_file(write_lines(tmp_path / "a.txt", ["king 1 1 1", "queen 2 2 2"]), "a")
+    replacement = write_lines(tmp_path / "b.txt", ["king -5 -5 -5", "queen -6 -6 -6"])
+    opened: list[str] = []
+
+    def replaced_while_reading(embedding_set: EmbeddingSet) -> list[float]:
+        opened.append(embedding_set.info.uid)
+        if len(opened) == 1:  # another process replaces the set between opening and reading it
+            Store(path).import_file(replacement, "a", replace=True)
+        return embedding_set.vector("king").tolist()
+
+    with Store(path) as s:
+        assert s.with_set("a", replaced_while_reading) == [-5.0, -5.0, -5.0]
+        assert len(opened) == 2 and opened[0] != opened[1]
+
+        def always_replaced(embedding_set: EmbeddingSet) -> None:
+            raise SetChangedError(embedding_set.name)
+
+        with pytest.raises(SetChangedError):  # bounded: a set replaced on every attempt is said, not looped on
+            s.with_set("a", always_replaced)
+
+
 def test_check_reports_and_repairs_orphans_and_leftovers(store: Store, tmp_path: Path) -> None:
     folder = store.indexes.folder
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -260,7 +285,7 @@ def test_check_reports_and_repairs_orphans_and_leftovers(store: Store, tmp_path:
 KILLED_IMPORT = """
 import sys, threading, os, signal, time
 import vecstore.importer
-from vecstore import Store
+from vecstore import EmbeddingSet, Store
 original = vecstore.importer.SetBuilder.add
 def add_then_die(self, words, vectors):
     original(self, words, vectors)

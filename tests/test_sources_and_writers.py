@@ -219,7 +219,7 @@ def test_readers_keep_answering_while_a_set_is_replaced(tmp_path: Path) -> None:
         while not stop.is_set():
             try:
                 with Store(store) as s:
-                    answers.append(s.get("x").neighbours("w1", k=1)[0].word)
+                    answers.append(s.with_set("x", lambda e: e.neighbours("w1", k=1))[0].word)
             except BaseException as exc:  # collected: a dying thread must fail the test, not vanish
                 failures.append(exc)
                 return

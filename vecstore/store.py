@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from vecstore.embeddings import EmbeddingSet
 from vecstore.errors import (
     InputFileError,
     InvalidArgumentError,
+    SetChangedError,
     SetChoiceError,
     SetExistsError,
     SetNotFoundError,
@@ -44,6 +45,12 @@ if TYPE_CHECKING:
     from vecstore.importer import ImportCounts, Progress
     from vecstore.textformat import EmbeddingFile, ReadOptions
     from vecstore.vocabulary import Vocabulary
+
+
+T = TypeVar("T")
+
+#: How often a one-shot query opens a set again that another process replaced meanwhile.
+REOPEN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,19 @@ class Store:
             return self.get(names[0])
         raise SetChoiceError(names)
 
+    def with_set(self, name: str | None, action: Callable[[EmbeddingSet], T]) -> T:
+        """``action(self.pick(name))``, run again on the set opened afresh if it is replaced
+        by another process while ``action`` reads it (:class:`SetChangedError`, at most
+        :data:`REOPEN_ATTEMPTS` times): what a one-shot query wants, where a long-lived
+        handle should see the error."""
+        for attempt in range(1, REOPEN_ATTEMPTS + 1):
+            try:
+                return action(self.pick(name))
+            except SetChangedError:
+                if attempt == REOPEN_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def remove(self, name: str) -> SetInfo:
         """Delete a set and its derived files."""
         removed = self._open(create=False).delete_set(_check_lookup(name))
@@ -214,7 +234,9 @@ class Store:
         ``out`` is refused unless ``overwrite``; the store's own files are refused always."""
         from vecstore.export import export_set
 
-        return export_set(self.get(name), out, format, overwrite=overwrite, protected=self.location.protected())
+        protected = self.location.protected()
+        return self.with_set(name, lambda s: export_set(s, out, format, overwrite=overwrite,
+                                                                        protected=protected))
 
     # -- importing ------------------------------------------------------------------------
 
