@@ -33,7 +33,7 @@ def timed(action, repeat: int) -> float:
 
 def bench(work: Path, repeat: int, query_repeat: int) -> None:
     from vecstore import Store
-    from vecstore.index import normalized
+    from vecstore.cosine import normalized
     from vecstore.integrity import append_footer, chunk_digest, index_layout, read_footer, rows_layout
     from vecstore.vocabulary import Vocabulary
 
@@ -49,8 +49,8 @@ def bench(work: Path, repeat: int, query_repeat: int) -> None:
         imports.append(json.loads(r["stdout"])["seconds"])
     store = Store(store_path)
     glove = store.get("glove")
-    chunks = store.catalog.vector_chunks(glove.info.id)
-    words = store.catalog.word_chunks(glove.info.id)
+    chunks = store.open().vector_chunks(glove.info.id)
+    words = store.open().word_chunks(glove.info.id)
     uid, checksum = glove.info.uid, glove.info.content_checksum
     chunk_digests = timed(lambda: ([chunk_digest(c.data, uid, "vectors", c.number) for c in chunks],
                                    [chunk_digest(c.data, uid, "words", c.number) for c in words]), repeat)
@@ -79,7 +79,7 @@ def bench(work: Path, repeat: int, query_repeat: int) -> None:
 
     # 2. open: the cheap checks (manifest, footers)
     open_checks = timed(lambda: (store.indexes.manifest(glove.info), footer(index_path), footer(rows_path),
-                                 store.catalog.chunk_checksums(glove.info.id)), 20)
+                                 store.open().chunk_checksums(glove.info.id)), 20)
 
     # 3. query: cold CLI, and in a process its parts
     cold = []

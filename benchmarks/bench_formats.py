@@ -239,8 +239,8 @@ def check_glove_store(store: Path) -> str:
     import pyarrow.parquet as pq
 
     from vecstore import Store
-    from vecstore.builtin import builtin_files
-    from vecstore.builtin import load_builtin as _unused  # noqa: F401 - the module, for pyarrow below
+    from vecstore.io.builtin import builtin_files
+    from vecstore.io.builtin import load_builtin as _unused  # noqa: F401 - the module, for pyarrow below
 
     vectors_path, words_path = builtin_files("glove-6b-50d")
     expected = np.load(vectors_path)

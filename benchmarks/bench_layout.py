@@ -24,7 +24,7 @@ import common
 import numpy as np
 import pyarrow.parquet as pq
 
-from vecstore.builtin import builtin_files
+from vecstore.io.builtin import builtin_files
 
 ROWS_PER_CHUNK = (1 << 20) // (4 * 50)
 

@@ -90,7 +90,7 @@ def main() -> int:
     from gensim.models import KeyedVectors
 
     from vecstore import Store
-    from vecstore.builtin import load_builtin
+    from vecstore.io.builtin import load_builtin
 
     store_path = common.fresh_store(work / "matrix-store.db")  # imported by this vecstore
     with Store(store_path) as store:

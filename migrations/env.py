@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from vecstore.schema import metadata
+from vecstore.storage.schema import metadata
 
 config = context.config
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vecstore import Store
+from vecstore.io.readers import (
+    EmbeddingFile,
+    Embeddings,
+    ReadOptions,
+    RowFilter,
+    check_complete,
+    source_identity,
+)
 
 GLOVE = "glove-6b-50d"
 
@@ -32,7 +41,7 @@ def glove_arrays() -> tuple[list[str], np.ndarray]:
     """The real GloVe 6B 50d words and float32 vectors, from the installed package."""
     import pyarrow.parquet as pq
 
-    from vecstore.builtin import builtin_files
+    from vecstore.io.builtin import builtin_files
 
     vectors_path, words_path = builtin_files(GLOVE)
     words = pq.read_table(words_path).column(0).to_pylist()
@@ -42,7 +51,7 @@ def glove_arrays() -> tuple[list[str], np.ndarray]:
 @pytest.fixture(scope="session")
 def glove_text(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real GloVe 6B 50d as Stanford's glove.6B.50d.txt (written from the package, ~8 s)."""
-    from vecstore.builtin import write_glove_text
+    from glove_text import write_glove_text
 
     return write_glove_text(GLOVE, tmp_path_factory.mktemp("glove") / "glove.6B.50d.txt")
 
@@ -82,3 +91,31 @@ def write_lines(path: Path, lines: list[str] | bytes) -> Path:
     """Write a small embedding file from text lines (each ended by \\n) or raw bytes."""
     path.write_bytes(lines if isinstance(lines, bytes) else "".join(f"{line}\n" for line in lines).encode())
     return path
+
+
+def read_text(path: str | Path, options: ReadOptions | None = None, *,
+              progress: Callable[[int, int, int], None] | None = None) -> Embeddings:
+    """Read a whole embedding file into memory with the import's reader and rules (the
+    store streams instead): what the parser makes of a file, for the tests."""
+    path = Path(path)
+    options = options or ReadOptions()
+    with EmbeddingFile(path, options) as source:
+        rows = RowFilter(path, options)
+        words: list[str] = []
+        parts: list[np.ndarray] = []
+        for block in source.blocks():
+            new_words, vectors = rows.accept(block)
+            words += new_words
+            parts.append(np.array(vectors, dtype=np.float32, copy=True))
+            if progress is not None:
+                progress(source.bytes_read, source.size, len(words))
+            if rows.full:
+                break
+        check_complete(path, source.layout, rows, len(words))
+        matrix = np.concatenate(parts) if parts else np.empty((0, source.layout.dim), np.float32)
+        for row, vector in rows.patches.items():
+            matrix[row] = vector
+        fmt = source.layout.format
+        sha256, _ = source_identity(path, source.member)
+        where = source.source
+    return Embeddings(words, matrix, fmt, where, sha256)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
+import typer.core
+import typer.main
 from conftest import write_lines
 from typer.testing import CliRunner
 from vecstore.cli.app import app
@@ -113,7 +116,7 @@ def test_global_store_option_overrides_the_environment(small_file: Path, tmp_pat
 
 
 def test_db_upgrade(tmp_path: Path) -> None:
-    from vecstore.catalog import SCHEMA_HEAD
+    from vecstore.storage.statements import SCHEMA_HEAD
 
     first = invoke("--store", str(tmp_path / "new.db"), "db", "upgrade")
     assert first.exit_code == 0 and f"upgraded from empty to {SCHEMA_HEAD}" in first.stdout
@@ -129,13 +132,39 @@ def test_version() -> None:
     assert invoke("--version").stdout.strip() == f"vecstore {__version__}"
 
 
-def test_every_command_has_help_with_an_example() -> None:
-    for command in (["import"], ["sets"], ["neighbours"], ["similarity"], ["analogy"], ["vector"],
-                    ["remove"], ["eval", "analogies"], ["eval", "similarity"], ["db", "upgrade"]):
-        result = invoke(*command, "--help")
-        assert result.exit_code == 0 and "Example:" in result.stdout, command
-        after = result.stdout.split("Example:", 1)[1]
-        assert next(line for line in after.splitlines() if line.strip()).strip().startswith("vecstore "), command
+def all_commands() -> list[tuple[list[str], typer.core.TyperCommand | typer.core.TyperGroup]]:
+    """Every command and group of the app, with the words that name it (the root: [])."""
+    found, todo = [], [([], typer.main.get_command(app))]
+    while todo:
+        path, command = todo.pop(0)
+        found.append((path, command))
+        todo += [([*path, name], sub) for name, sub in getattr(command, "commands", {}).items()]
+    return found
+
+
+def assert_examples_verbatim(help_text: str, printed: str, command: list[str]) -> None:
+    """Every line of the help's example appears whole, indented as written (under one common margin)."""
+    examples = [line for line in help_text.split("Example:", 1)[1].splitlines() if line.strip() and line != "\b"]
+    assert examples and examples[0].strip().startswith("vecstore "), command
+    lines = [line.rstrip() for line in printed.splitlines()]
+    margins = {line[: -len(examples[0])] for line in lines if line.endswith(examples[0])}
+    assert any(not m.strip() and all(m + example in lines for example in examples) for m in margins), (
+        command, examples, printed)
+    assert "\b" not in printed, command
+
+
+def test_every_command_has_help_with_an_example_printed_verbatim() -> None:
+    """Click's \\b keeps the examples' lines as written, in Rich help (the default) and in plain Click help."""
+    for command, click_command in all_commands():
+        assert click_command.help and "Example:" in click_command.help, command
+        example_paragraphs = click_command.help.split("Example:", 1)[1].strip("\n").split("\n\n")
+        assert all(paragraph.startswith("\b\n") for paragraph in example_paragraphs), command
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "60"})
+        assert result.exit_code == 0, command
+        assert_examples_verbatim(click_command.help, result.stdout, command)
+        click_command.rich_markup_mode = None  # as without Rich, or with TYPER_USE_RICH=0
+        plain = click_command.get_help(typer.Context(click_command, info_name="vecstore", terminal_width=60))
+        assert_examples_verbatim(click_command.help, plain, command)
 
 
 def test_demo_set_through_the_cli_on_real_glove(glove_store: Path) -> None:

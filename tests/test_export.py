@@ -11,10 +11,10 @@ from conftest import write_lines
 from typer.testing import CliRunner
 from vecstore.cli.app import app
 
-import vecstore.export
-import vecstore.textformat
+import vecstore.io.export
+import vecstore.io.readers
 from vecstore import InvalidArgumentError, Store
-from vecstore.export import export_set
+from vecstore.io.export import export_set
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,8 @@ def test_npy_export_writes_the_matrix_and_the_words(glove, tmp_path: Path) -> No
 @pytest.mark.parametrize("parser", ["C", "Python"])
 def test_awkward_values_and_words_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str) -> None:
     if parser == "Python":
-        monkeypatch.setattr(vecstore.export, "_fastparse", None)
-        monkeypatch.setattr(vecstore.textformat, "_fastparse", None)
+        monkeypatch.setattr(vecstore.io.export, "_fastparse", None)
+        monkeypatch.setattr(vecstore.io.readers, "_fastparse", None)
     rng = np.random.default_rng(11)
     vectors = np.concatenate([rng.normal(size=(50, 4)), rng.normal(scale=1e-30, size=(5, 4)),
                               rng.normal(scale=1e30, size=(5, 4))]).astype(np.float32)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_lines
+from conftest import read_text, write_lines
 
-import vecstore.textformat
+import vecstore.io.readers
 from vecstore import InputFileError, Store
-from vecstore.textformat import ReadOptions, read_text
+from vecstore.io.readers import ReadOptions
 
 ROWS = [("the", [0.1, 0.2, -0.3]), ("cat", [1.5, -2.25, 3e-05]), ("dog", [-0.5, 0.125, 7.0])]
 GLOVE_LINES = [f"{w} " + " ".join(repr(v) for v in vec) for w, vec in ROWS]
@@ -24,9 +24,9 @@ VECTORS = np.array([vec for _, vec in ROWS], dtype=np.float32)
 @pytest.fixture(autouse=True, params=["C parser", "Python parser"])
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "Python parser":
-        monkeypatch.setattr(vecstore.textformat, "_fastparse", None)
+        monkeypatch.setattr(vecstore.io.readers, "_fastparse", None)
     else:
-        assert vecstore.textformat._fastparse is not None, "the C extension was not built"
+        assert vecstore.io.readers._fastparse is not None, "the C extension was not built"
     return request.param
 
 
@@ -34,7 +34,7 @@ def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run twice: whole, and cut into 64-byte blocks so rows and errors straddle block edges."""
     if request.param == "tiny blocks":
-        monkeypatch.setattr(vecstore.textformat, "BLOCK_BYTES", 64)
+        monkeypatch.setattr(vecstore.io.readers, "BLOCK_BYTES", 64)
     return request.param
 
 
@@ -150,7 +150,7 @@ def test_many_blocks_give_the_same_result(tmp_path: Path, monkeypatch: pytest.Mo
     lines = [f"w{i} " + " ".join(f"{x:.6g}" for x in row) for i, row in enumerate(rng.normal(size=(3000, 7)))]
     path = write_lines(tmp_path / "many.txt", lines)
     whole = read_text(path)
-    monkeypatch.setattr(vecstore.textformat, "BLOCK_BYTES", 100)
+    monkeypatch.setattr(vecstore.io.readers, "BLOCK_BYTES", 100)
     pieces = read_text(path)
     assert pieces.words == whole.words == [f"w{i}" for i in range(3000)]
     assert np.array_equal(pieces.vectors, whole.vectors)
@@ -194,7 +194,7 @@ def test_store_import_reports_the_counts(tmp_path: Path) -> None:
 
 
 def test_progress_reports_bytes_and_rows_up_to_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vecstore.textformat, "BLOCK_BYTES", 256)
+    monkeypatch.setattr(vecstore.io.readers, "BLOCK_BYTES", 256)
     lines = [f"w{i} {i} {i}" for i in range(500)]
     path = write_lines(tmp_path / "p.txt", lines)
     calls: list[tuple[int, int, int]] = []

@@ -32,9 +32,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 from vecstore.cli.app import app
 
-import vecstore.textformat
+import vecstore.io.readers
 from vecstore import Store, VecstoreError
-from vecstore.textformat import MAX_LINE_BYTES, ReadOptions
+from vecstore.io.readers import MAX_LINE_BYTES, ReadOptions
 
 runner = CliRunner()
 GOOD = ["king 0.5 0.25 1", "queen 0.5 0.3 1", "apple -1 0 0.125"]
@@ -450,14 +450,14 @@ def test_random_bytes_and_mutations_give_typed_errors_or_whole_sets(
         changes: list[tuple[int, int, bytes]], noise: bytes, as_random: bool, duplicates: str) -> None:
     data = noise if as_random else mutate(VALID_FILES[source], changes)
     path = tmp_path_factory.getbasetemp() / f"fuzz-{parser}.txt"
-    saved = vecstore.textformat._fastparse
+    saved = vecstore.io.readers._fastparse
     if parser == "Python":
-        vecstore.textformat._fastparse = None
+        vecstore.io.readers._fastparse = None
     try:
         fuzz_import(fuzz_store, path, data, ReadOptions(duplicates=duplicates))
         fuzz_import(fuzz_store, path.with_suffix(".gz"), gzip.compress(data), ReadOptions())
     finally:
-        vecstore.textformat._fastparse = saved
+        vecstore.io.readers._fastparse = saved
 
 
 @settings(max_examples=60, deadline=None, derandomize=True,
@@ -469,12 +469,12 @@ def test_mutations_of_a_large_file_across_block_edges(
         fuzz_store: Store, tmp_path_factory: pytest.TempPathFactory, changes: list[tuple[int, int, bytes]],
         block: int, as_word2vec: bool) -> None:
     data = mutate((b"4000 3\n" if as_word2vec else b"") + LARGE, changes)
-    saved = vecstore.textformat.BLOCK_BYTES
-    vecstore.textformat.BLOCK_BYTES = block  # many blocks; each over 64 KiB is parsed in two halves
+    saved = vecstore.io.readers.BLOCK_BYTES
+    vecstore.io.readers.BLOCK_BYTES = block  # many blocks; each over 64 KiB is parsed in two halves
     try:
         fuzz_import(fuzz_store, tmp_path_factory.getbasetemp() / "fuzz-large.txt", data, ReadOptions())
     finally:
-        vecstore.textformat.BLOCK_BYTES = saved
+        vecstore.io.readers.BLOCK_BYTES = saved
 
 
 def test_the_c_and_python_parsers_pin_the_same_line_limit() -> None:

@@ -10,12 +10,13 @@ import pytest
 from conftest import write_lines
 
 from vecstore import Store
-from vecstore.catalog import SqliteCatalog
-from vecstore.database import Database
-from vecstore.embeddings import EmbeddingSet
-from vecstore.index import normalized
+from vecstore.cosine import normalized
 from vecstore.integrity import TRAILER_BYTES
-from vecstore.textformat import ReadOptions
+from vecstore.io.readers import ReadOptions
+from vecstore.query import EmbeddingSet
+from vecstore.storage.catalog import Catalog
+from vecstore.storage.engine import EngineDriver
+from vecstore.storage.sqlite import SqliteDriver
 
 rng = np.random.default_rng(7)
 LINES = [f"w{i} " + " ".join(f"{x:.6g}" for x in row) for i, row in enumerate(rng.normal(size=(300, 8)).tolist())]
@@ -63,7 +64,7 @@ def test_streamed_index_file_is_what_faiss_writes(tmp_path: Path, duplicates: st
 
 def rows_file(store: Store, info):
     """The set's raw rows file as a query opens it (checked against the stored chunks' checksums)."""
-    checksums, _ = store.catalog.chunk_checksums(info.id)
+    checksums, _ = store.open().chunk_checksums(info.id)
     return store.indexes.rows(info, [checksums[n] for n in sorted(checksums)])
 
 
@@ -164,9 +165,9 @@ def test_remove_deletes_the_index(store: Store) -> None:
 
 def backends(store: Store):
     path = store.location.sqlite_path
-    fast = SqliteCatalog.open_if_current(path)
+    fast = SqliteDriver.open_if_current(path)
     assert fast is not None
-    return {"sqlite3": fast, "sqlalchemy": Database(store.location)}
+    return {"sqlite3": Catalog(fast), "sqlalchemy": Catalog(EngineDriver(store.location))}
 
 
 def test_both_readers_return_the_same_sets_words_and_vectors(store: Store) -> None:
@@ -187,8 +188,8 @@ def test_both_readers_return_the_same_sets_words_and_vectors(store: Store) -> No
 
 @pytest.mark.parametrize("writer", ["sqlite3", "sqlalchemy"])
 def test_what_either_backend_writes_the_other_reads(tmp_path: Path, writer: str) -> None:
-    from vecstore.catalog import SetHeader
     from vecstore.importer import write_set
+    from vecstore.storage.records import SetHeader
 
     store = Store(tmp_path / "s.db")
     store.upgrade()

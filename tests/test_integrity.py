@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 from vecstore.cli.app import app
 
 from vecstore import EmbeddingSet, Store
+from vecstore.cosine import normalized
 from vecstore.errors import CorruptionError
-from vecstore.index import normalized
 
 rng = np.random.default_rng(11)
 COUNT, DIM = 3000, 16
@@ -437,7 +437,7 @@ def test_derived_files_of_an_older_vecstore_are_a_note_not_damage(tiny_store: Pa
 
 def test_check_does_not_call_a_set_replaced_meanwhile_damaged(tiny_store: Path, tmp_path: Path) -> None:
     store = Store(tiny_store)
-    catalog = store.catalog
+    catalog = store.open()
     listed = catalog.list_sets
 
     def list_then_replace():

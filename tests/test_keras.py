@@ -19,6 +19,7 @@ from vecstore.cli.app import app
 
 import vecstore.keras as vskeras
 from vecstore import InputFileError, InvalidArgumentError, Store
+from vecstore.keras import import_keras
 from vecstore.vocabulary import Vocabulary
 
 runner = CliRunner()
@@ -90,7 +91,7 @@ def test_trained_embedding_comes_back_as_a_set(store: Store, tmp_path: Path) -> 
     path = tmp_path / "model.keras"
     model.save(path)
     vocab.write(tmp_path / "vocab.txt")
-    result = store.import_keras(path, tmp_path / "vocab.txt", "tutorial-trained")
+    result = import_keras(store, path, tmp_path / "vocab.txt", "tutorial-trained")
     info = result.info
     assert result.status == "imported" and info.count == 14 and info.dim == 50 and info.format == "keras"
     assert info.parent_uid == store.get("glove").info.uid
@@ -100,7 +101,7 @@ def test_trained_embedding_comes_back_as_a_set(store: Store, tmp_path: Path) -> 
     for index, word in enumerate(vocab.tokens[2:], start=2):
         assert np.array_equal(learned.vector(word), trained[index])
     assert learned.neighbours("good", k=3)  # indexed and queryable like any set
-    again = store.import_keras(path, vocab, "tutorial-trained")
+    again = import_keras(store, path, vocab, "tutorial-trained")
     assert again.status == "unchanged"
 
 
@@ -115,7 +116,7 @@ def test_partly_trainable_layer_saves_loads_and_imports(store: Store, tmp_path: 
     loaded = keras.saving.load_model(tmp_path / "partly.keras", safe_mode=True)
     x = vocab.encode(docs, length=4)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    store.import_keras(tmp_path / "partly.keras", vocab, "partly")
+    import_keras(store, tmp_path / "partly.keras", vocab, "partly")
     assert np.array_equal(store.get("partly").vector("betterrr"), expected[vocab.tokens.index("betterrr")])
 
 
@@ -129,15 +130,15 @@ def test_h5_models_and_layer_choice(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "two.h5"
     model.save(path)
     with pytest.raises(InputFileError, match=r"2 embedding layers \(words_a, words_b\); pass layer= to choose one"):
-        store.import_keras(path, vocab, "x")
+        import_keras(store, path, vocab, "x")
     with pytest.raises(InputFileError, match="no embedding layer named 'nope'"):
-        store.import_keras(path, vocab, "x", layer="nope")
+        import_keras(store, path, vocab, "x", layer="nope")
     assert [s.name for s in store.sets()] == ["glove"]  # refused before anything was written
-    result = store.import_keras(path, vocab, "b", layer="words_b", parent="glove")
+    result = import_keras(store, path, vocab, "b", layer="words_b", parent="glove")
     assert result.info.dim == 8 and result.info.parent_uid == store.get("glove").info.uid
     second_weights = np.asarray(second.get_weights()[0])
     assert np.array_equal(store.get("b").vector("work"), second_weights[vocab.tokens.index("work")])
-    assert store.import_keras(path, vocab, "a", layer="words_a").info.parent_uid is None  # named by hand
+    assert import_keras(store, path, vocab, "a", layer="words_a").info.parent_uid is None  # named by hand
 
 
 def test_models_are_loaded_in_safe_mode(store: Store, tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_models_are_loaded_in_safe_mode(store: Store, tmp_path: Path) -> None:
     model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(embedded))
     model.save(tmp_path / "lambda.keras")
     with pytest.raises(InputFileError, match="cannot load the model"):
-        store.import_keras(tmp_path / "lambda.keras", vocab, "unsafe")
+        import_keras(store, tmp_path / "lambda.keras", vocab, "unsafe")
     assert [s.name for s in store.sets()] == ["glove"]
 
 
@@ -156,9 +157,9 @@ def test_a_vocabulary_of_the_wrong_size_is_refused(store: Store, tmp_path: Path)
     tutorial_model(layer).save(tmp_path / "m.keras")
     files_before = sorted((p.name, p.stat().st_size) for p in store.indexes.folder.iterdir())
     with pytest.raises(InvalidArgumentError, match="has 16 rows but the fitted vocabulary has 10 indexes"):
-        store.import_keras(tmp_path / "m.keras", Vocabulary.fit(TUTORIAL_DOCS, max_tokens=10), "x")
+        import_keras(store, tmp_path / "m.keras", Vocabulary.fit(TUTORIAL_DOCS, max_tokens=10), "x")
     with pytest.raises(InputFileError, match="no such model file"):
-        store.import_keras(tmp_path / "none.keras", Vocabulary.fit(TUTORIAL_DOCS), "x")
+        import_keras(store, tmp_path / "none.keras", Vocabulary.fit(TUTORIAL_DOCS), "x")
     assert [s.name for s in store.sets()] == ["glove"]  # the store is as it was, and its folder: no leftovers
     assert sorted((p.name, p.stat().st_size) for p in store.indexes.folder.iterdir()) == files_before
 

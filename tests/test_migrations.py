@@ -12,10 +12,11 @@ from conftest import write_lines
 from sqlalchemy import create_engine
 
 from vecstore import Store, StoreError
-from vecstore.catalog import SCHEMA_HEAD, SqliteCatalog
-from vecstore.database import head_revision
 from vecstore.errors import StoreNotFoundError
-from vecstore.schema import metadata
+from vecstore.storage.migrate import head_revision
+from vecstore.storage.schema import metadata
+from vecstore.storage.sqlite import SqliteDriver
+from vecstore.storage.statements import SCHEMA_HEAD
 
 
 def test_fast_reader_revision_is_the_alembic_head() -> None:
@@ -47,10 +48,10 @@ def test_reading_never_creates_a_store_and_the_first_write_does(tmp_path: Path) 
 def test_reader_declines_a_store_at_another_revision(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     Store(path).upgrade()
-    assert SqliteCatalog.open_if_current(path) is not None
+    assert SqliteDriver.open_if_current(path) is not None
     with sqlite3.connect(path) as db:
         db.execute("UPDATE alembic_version SET version_num = 'ffff'")
-    assert SqliteCatalog.open_if_current(path) is None
+    assert SqliteDriver.open_if_current(path) is None
     with pytest.raises(StoreError, match="schema is at revision 'ffff', which this vecstore does not know"):
         Store(path).sets()
 
@@ -66,7 +67,7 @@ def test_a_store_at_revision_0001_is_migrated_and_keeps_its_sets(tmp_path: Path)
     from alembic import command
     from alembic.config import Config
 
-    from vecstore.database import migrations_dir
+    from vecstore.storage.migrate import migrations_dir
 
     path = tmp_path / "old.db"
     with Store(path) as store:
@@ -115,7 +116,7 @@ def test_a_migration_killed_halfway_leaves_the_store_as_it_was(tmp_path: Path) -
     from alembic import command
     from alembic.config import Config
 
-    from vecstore.database import migrations_dir
+    from vecstore.storage.migrate import migrations_dir
 
     path = tmp_path / "old.db"
     with Store(path) as store:

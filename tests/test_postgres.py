@@ -11,7 +11,7 @@ from conftest import write_lines
 from postgres import throwaway_cluster
 
 from vecstore import InputFileError, Store
-from vecstore.database import Database
+from vecstore.storage.engine import EngineDriver
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def pg_store(postgres_url: str) -> Iterator[Store]:
 def test_a_server_store_uses_sqlalchemy_and_a_local_index_cache(pg_store: Store, tmp_path: Path) -> None:
     assert pg_store.location.sqlite_path is None
     pg_store.import_file(write_lines(tmp_path / "w.txt", ["king 1 0", "queen 1 0.1", "apple 0 1"]), "w")
-    assert isinstance(pg_store.catalog, Database)
+    assert isinstance(pg_store.open().driver, EngineDriver)
     assert pg_store.get("w").neighbours("king", k=1)[0].word == "queen"
     assert pg_store.indexes.folder.is_relative_to(tmp_path / "cache")  # the user's cache folder
 

@@ -78,12 +78,12 @@ def test_importing_into_an_existing_store_needs_no_sqlalchemy(small_store: Path)
 
 KILLER = """
 import os, signal, sys
-import vecstore.catalog
+import vecstore.storage.sqlite
 from vecstore import Store
-from vecstore.index import IndexFolder
+from vecstore.index.folder import IndexFolder
 
 store, source, kill_after, replace = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "replace"
-run = vecstore.catalog._run
+run = vecstore.storage.sqlite._run
 
 def run_then_die(db, sql, *args, **kwargs):
     result = run(db, sql, *args, **kwargs)
@@ -94,7 +94,7 @@ def run_then_die(db, sql, *args, **kwargs):
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-vecstore.catalog._run = run_then_die
+vecstore.storage.sqlite._run = run_then_die
 if kill_after == "index":
     IndexFolder.publish = die  # after the commit, before the index is in place
 Store(store).import_file(source, "w" if replace else "glove", replace=replace)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import read_text
 
 from vecstore import Store, UnknownWordError
-from vecstore.index import normalized
+from vecstore.cosine import normalized
 
 
 def test_text_import_is_bit_identical_to_the_published_vectors(glove, glove_arrays) -> None:
@@ -22,10 +23,10 @@ def test_text_import_is_bit_identical_to_the_published_vectors(glove, glove_arra
 
 def test_python_fallback_parser_reads_real_glove_bit_identically(glove_text: Path, glove_arrays,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import vecstore.textformat
+    import vecstore.io.readers
 
-    monkeypatch.setattr(vecstore.textformat, "_fastparse", None)
-    parsed = vecstore.textformat.read_text(glove_text)
+    monkeypatch.setattr(vecstore.io.readers, "_fastparse", None)
+    parsed = read_text(glove_text)
     words, vectors = glove_arrays
     assert parsed.words == words
     assert np.array_equal(parsed.vectors.view(np.uint32), np.ascontiguousarray(vectors).view(np.uint32))

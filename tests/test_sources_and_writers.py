@@ -23,10 +23,10 @@ from conftest import write_lines
 from typer.testing import CliRunner
 from vecstore.cli.app import app
 
-import vecstore.catalog
+import vecstore.storage.driver
 from vecstore import InputFileError, SetExistsError, Store
 from vecstore.errors import StoreBusyError
-from vecstore.textformat import ReadOptions
+from vecstore.io.readers import ReadOptions
 
 runner = CliRunner()
 D50 = [f"w{i} " + " ".join(["0.5"] * 3) for i in range(5)]
@@ -184,7 +184,7 @@ def test_two_new_imports_of_one_name_at_once_one_wins_the_other_is_told(tmp_path
 def test_a_store_locked_too_long_is_busy_not_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = tmp_path / "s.db"
     Store(store).import_file(write_lines(tmp_path / "seed.txt", ["a 1 2 3"]), "x")
-    monkeypatch.setattr(vecstore.catalog, "BUSY_TIMEOUT", 0.3)
+    monkeypatch.setattr(vecstore.storage.driver, "BUSY_TIMEOUT", 0.3)
     holder = sqlite3.connect(store, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer, holding the lock
     try:

@@ -7,21 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import store_fingerprint, write_lines
+from conftest import read_text, store_fingerprint, write_lines
 
 from vecstore import InputFileError, SetExistsError, Store
-from vecstore.textformat import ReadOptions, read_text
+from vecstore.io.readers import ReadOptions
 
 
 @pytest.fixture(autouse=True, params=["C parser", "Python parser"])
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test here runs against both parsers: they must agree on values and errors."""
-    import vecstore.textformat
+    import vecstore.io.readers
 
     if request.param == "C parser":
-        assert vecstore.textformat._fastparse is not None, "the C extension was not built"
+        assert vecstore.io.readers._fastparse is not None, "the C extension was not built"
     else:
-        monkeypatch.setattr(vecstore.textformat, "_fastparse", None)
+        monkeypatch.setattr(vecstore.io.readers, "_fastparse", None)
     return request.param
 
 

@@ -48,7 +48,7 @@ def test_a_mistyped_store_is_never_created(tmp_path: Path, command: list[str]) -
 
 
 def test_info_says_where_the_store_is_and_what_it_holds(tiny: Path) -> None:
-    from vecstore.catalog import SCHEMA_HEAD
+    from vecstore.storage.statements import SCHEMA_HEAD
 
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 0

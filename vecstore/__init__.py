@@ -11,16 +11,21 @@ a name is used (a cold ``vecstore neighbours`` must not pay for SQLAlchemy or Te
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
+#: The public names, each with the module that defines it (the one list of them).
 _EXPORTS = {
     "Store": "vecstore.store",
-    "ImportResult": "vecstore.store",
-    "EmbeddingSet": "vecstore.embeddings",
-    "Neighbour": "vecstore.embeddings",
-    "SetInfo": "vecstore.catalog",
+    "EmbeddingSet": "vecstore.query",
+    "Neighbour": "vecstore.query",
+    "SetInfo": "vecstore.storage.records",
+    "ImportResult": "vecstore.importer",
+    "ReadOptions": "vecstore.io.readers",
+    "Vocabulary": "vecstore.vocabulary",
+    "Coverage": "vecstore.matrix",
+    "EmbeddingMatrix": "vecstore.matrix",
     "VecstoreError": "vecstore.errors",
     "StoreError": "vecstore.errors",
     "SetNotFoundError": "vecstore.errors",
@@ -29,47 +34,9 @@ _EXPORTS = {
     "InputFileError": "vecstore.errors",
     "InvalidArgumentError": "vecstore.errors",
     "MissingDependencyError": "vecstore.errors",
-    "Vocabulary": "vecstore.vocabulary",
-    "Coverage": "vecstore.matrix",
-    "EmbeddingMatrix": "vecstore.matrix",
 }
 
-__all__ = [
-    "Coverage",
-    "EmbeddingMatrix",
-    "EmbeddingSet",
-    "ImportResult",
-    "InputFileError",
-    "InvalidArgumentError",
-    "MissingDependencyError",
-    "Neighbour",
-    "SetExistsError",
-    "SetInfo",
-    "SetNotFoundError",
-    "Store",
-    "StoreError",
-    "UnknownWordError",
-    "VecstoreError",
-    "Vocabulary",
-    "__version__",
-]
-
-if TYPE_CHECKING:
-    from vecstore.catalog import SetInfo
-    from vecstore.embeddings import EmbeddingSet, Neighbour
-    from vecstore.errors import (
-        InputFileError,
-        InvalidArgumentError,
-        MissingDependencyError,
-        SetExistsError,
-        SetNotFoundError,
-        StoreError,
-        UnknownWordError,
-        VecstoreError,
-    )
-    from vecstore.matrix import Coverage, EmbeddingMatrix
-    from vecstore.store import ImportResult, Store
-    from vecstore.vocabulary import Vocabulary
+__all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -79,3 +46,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

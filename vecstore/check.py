@@ -20,29 +20,27 @@ words: damage there is reported, and the remedy is to import the set again.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vecstore.catalog import SCHEMA_HEAD, Catalog, Chunk, SetInfo, SqliteCatalog
+from vecstore.cosine import normalized
 from vecstore.errors import StoreError
-from vecstore.files import open_regular, reclaim_temp_files
-from vecstore.index import FLAT_IP_HEADER, flat_ip_header, index_payload_size, normalized
 from vecstore.integrity import (
     DerivedFileError,
     Layout,
     VerifiedFile,
     chunk_digest,
     content_checksum,
-    index_layout,
     rows_layout,
 )
+from vecstore.io.files import open_regular, reclaim_temp_files
+from vecstore.storage.records import Chunk, SetInfo
+from vecstore.storage.statements import SCHEMA_HEAD
 
 if TYPE_CHECKING:
     from vecstore.store import Store
@@ -124,7 +122,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
     started = time.perf_counter()
     report = CheckReport(store.location.display())
     try:
-        catalog = store.catalog
+        catalog = store.open()
         report.revision = catalog.revision()
         sets = catalog.list_sets()
     except StoreError as exc:  # not found, damaged, of another program, busy
@@ -132,12 +130,11 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
         return _done(report, started)
     if report.revision != SCHEMA_HEAD:
         report.problem("store", f"schema at revision {report.revision}, not {SCHEMA_HEAD}")
-    if isinstance(catalog, SqliteCatalog):
-        try:
-            for message in catalog.integrity_check()[:20]:
-                report.problem("database", f"SQLite integrity check: {message}")
-        except StoreError as exc:
-            report.problem("database", exc.message)
+    try:
+        for message in catalog.integrity_check()[:20]:
+            report.problem("database", f"SQLite integrity check: {message}")
+    except StoreError as exc:
+        report.problem("database", exc.message)
     for listed in sets:
         _check_one_set(store, listed, report, repair)
     _check_folder(store, report, repair)
@@ -152,8 +149,8 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     first = len(report.findings)
     derived: list[Finding] = []
     try:
-        with _snapshot(store.catalog):
-            info = store.catalog.find_set(listed.name)  # again, inside the snapshot
+        with store.open().snapshot():
+            info = store.open().find_set(listed.name)  # again, inside the snapshot
             if info is None or info.uid != listed.uid:
                 report.note(subject, "replaced or removed while the check ran; not checked")
                 return
@@ -184,19 +181,8 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
 
 
 def _replaced_since(store: Store, listed: SetInfo) -> bool:
-    current = store.catalog.find_set(listed.name)
+    current = store.open().find_set(listed.name)
     return current is None or current.uid != listed.uid
-
-
-@contextlib.contextmanager
-def _snapshot(catalog: Catalog) -> Iterator[None]:
-    """Read one set in one read transaction where the backend has them (SQLite's WAL: a
-    consistent snapshot, whatever another process commits meanwhile)."""
-    if isinstance(catalog, SqliteCatalog):
-        with catalog.snapshot():
-            yield
-    else:
-        yield
 
 
 def _done(report: CheckReport, started: float) -> CheckReport:
@@ -208,10 +194,10 @@ class _Derived:
     """One derived file of a set under check: missing, wrong (``problem``), or open and
     so far matching the stored vectors."""
 
-    def __init__(self, path: Path, layout: Layout, info: SetInfo, payload_size: int, offset: int,
+    def __init__(self, path: Path, layout: Layout, info: SetInfo, payload_size: int, offset: int | None,
                  expected: np.ndarray | None = None) -> None:
         self.path = path
-        self.offset = offset  # where the rows start in the payload
+        self.offset = offset or 0  # where the rows start in the payload
         self.file: VerifiedFile | None = None
         self.problem: str | None = None
         self.missing = not path.exists()
@@ -233,7 +219,8 @@ class _Derived:
 def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckReport) -> list[Finding]:
     """Check a set's chunks and derived files; return the findings about derived files."""
     subject = f"set {info.name!r}"
-    catalog = store.catalog
+    catalog = store.open()
+    index_kind = store.indexes.kind
     per = info.rows_per_chunk
     chunks = -(-info.count // per)
     vector_sums, word_sums = catalog.chunk_checksums(info.id)
@@ -245,8 +232,8 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
             result.stored_ok = False
     index_path, manifest_path = store.indexes.paths(info.uid)
     expected_rows = np.array([int(vector_sums.get(n, "0"), 16) for n in range(chunks)], dtype="<u8")
-    files = [_Derived(index_path, index_layout(), info, index_payload_size(info.count, info.dim),
-                      FLAT_IP_HEADER.size),
+    files = [_Derived(index_path, index_kind.layout(), info, index_kind.payload_size(info.count, info.dim),
+                      index_kind.rows_offset),
              _Derived(store.indexes.rows_path(info.uid), rows_layout(info.uid, per, info.dim), info,
                       info.count * info.dim * 4, 0, expected_rows)]
     digests: list[tuple[str, str]] = []
@@ -263,14 +250,15 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
                 continue
             digests.append((vectors[number].checksum, words[number].checksum))
             stored = np.frombuffer(vectors[number].data, dtype="<f4").reshape(rows_here, info.dim)
-            files[0].compare(normalized(stored), number * per, info.dim)
+            if index_kind.rows_offset is not None:  # (an index holding its unit rows verbatim)
+                files[0].compare(normalized(stored), number * per, info.dim)
             files[1].compare(stored, number * per, info.dim)
     if result.stored_ok and content_checksum(info.dim, info.count, digests) != info.content_checksum:
         report.problem(subject, "its content checksum does not match its chunks' checksums")
         result.stored_ok = False
     index = files[0]
-    if index.file is not None and index.problem is None and \
-            bytes(index.file.payload[:FLAT_IP_HEADER.size]) != flat_ip_header(info.dim, info.count):
+    head = index_kind.head(info.dim, info.count)
+    if index.file is not None and index.problem is None and bytes(index.file.payload[:len(head)]) != head:
         index.problem = "its FAISS header is not that of this set"
     for derived in files:
         derived.close()
@@ -362,7 +350,7 @@ def _check_folder(store: Store, report: CheckReport, repair: bool) -> None:
     The folder is listed before the sets (see :meth:`IndexFolder.orphans`): a set
     imported while the check ran keeps its files."""
     folder = store.indexes.folder
-    orphans = store.indexes.orphans(lambda: {s.uid for s in store.catalog.list_sets()})
+    orphans = store.indexes.orphans(lambda: {s.uid for s in store.open().list_sets()})
     leftovers = reclaim_temp_files(folder, dry_run=True)
     for paths, what in ((orphans, "belongs to no set (an orphan)"),
                         (leftovers, "left by a write that was interrupted")):

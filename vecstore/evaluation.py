@@ -168,7 +168,7 @@ def _read_lines(path: PathLike) -> Iterator[tuple[int, str]]:
     The file is read in binary and decoded per line, like gensim reads analogy files,
     so a decoding error can name its line.
     """
-    from vecstore.files import read_whole
+    from vecstore.io.files import read_whole
 
     parts = read_whole(Path(path), MAX_BENCHMARK_BYTES, "benchmark").split(b"\n")
     for line_no, raw in enumerate(parts, start=1):

@@ -1,26 +1,46 @@
-"""Streaming an embedding file into a store: chunks to the database, rows to the index.
+"""The import pipeline: every import, from its source to the commit, in one place.
 
-The file is parsed block by block (:mod:`vecstore.textformat`) in a producer thread
-while this module's consumer filters the rows (duplicates, case folding, limit), writes
-full chunks inside the import's transaction and adds the normalised rows to the FAISS
-index file. Memory is bounded by the vocabulary and a few blocks in flight, never by the
-size of the file: neither the rows nor the index are kept in memory.
+An import has a *source of rows* (:class:`FileRows`: an embedding file parsed block by
+block in a producer thread and passed through the duplicate, case and limit rules;
+:class:`VectorRows`: words and vectors already in memory, which the built-in sets and
+Keras models give) and one path to the store (:func:`run_import`):
+
+1. the name is looked up: the same source with the same options under that name is
+   ``unchanged`` (nothing is read), anything else needs ``replace``;
+2. the rows stream into checksummed chunks inside one write transaction
+   (:class:`SetBuilder`) and, at the same time, into the set's derived files;
+3. the transaction commits (``imported``, or ``replaced``), then the derived files are
+   published.
+
+Memory is bounded by the vocabulary and a few blocks in flight, never by the size of the
+file: neither the rows nor the index are kept in memory. All or nothing: on any error,
+or a kill, the store is left exactly as it was.
 """
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from vecstore.catalog import Catalog, Completion, SetHeader, SetInfo, SetWriter, new_uid, rows_per_chunk
-from vecstore.errors import InvalidArgumentError, quoted
-from vecstore.index import IndexFileWriter, IndexFolder, normalized, unit_rows
+from vecstore.cosine import normalized, unit_rows
+from vecstore.errors import InvalidArgumentError, SetExistsError, quoted
+from vecstore.index.folder import IndexFileWriter, IndexFolder
 from vecstore.integrity import chunk_digest, content_checksum
 from vecstore.stats import StatsAccumulator
+from vecstore.storage.catalog import Catalog, SetWriter
+from vecstore.storage.records import Completion, SetHeader, SetInfo, new_uid, rows_per_chunk
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from vecstore.io.readers import EmbeddingFile, ReadOptions, RowFilter
 
 #: progress(bytes of the file read, file size, rows stored)
 Progress = Callable[[int, int, int], None]
@@ -39,6 +59,188 @@ class ImportCounts:
     def to_dict(self) -> dict[str, object]:
         return {"lines_read": self.lines_read, "stored": self.stored, "duplicates": self.duplicates,
                 "case_merged": self.case_merged, "limited": self.limited}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: ``imported``, ``replaced`` or ``unchanged`` (same source already there)."""
+
+    info: SetInfo
+    status: str
+    seconds: float
+    counts: ImportCounts | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        counts = self.counts.to_dict() if self.counts is not None else {}
+        return {"status": self.status, "seconds": round(self.seconds, 3), **self.info.to_dict(), **counts}
+
+
+class Rows(Protocol):
+    """A source of rows for :func:`run_import`."""
+
+    def header(self, name: str) -> SetHeader:
+        """The set's row before its rows are known (dimension, format, provenance)."""
+        ...
+
+    def same_source_or_raise(self, existing: SetInfo) -> None:
+        """Called when a set of the name exists and ``replace`` was not given: return if
+        it holds this very source read the same way, else raise :class:`SetExistsError`."""
+        ...
+
+    def blocks(self) -> Iterator[tuple[list[str], np.ndarray]]: ...
+
+    def complete(self, stored: int) -> dict[int, np.ndarray]:
+        """After the last block: check the source was whole; the stored rows to give a
+        newer vector (a repeated word, ``duplicates='last'``)."""
+        ...
+
+    def sha256(self) -> str:
+        """The source's identity, once every row was read."""
+        ...
+
+    def counts(self, stored: int) -> ImportCounts | None: ...
+
+
+def run_import(open_catalog: Callable[[], Catalog], indexes: IndexFolder, name: str, rows: Rows, *,
+               replace: bool = False) -> ImportResult:
+    """Import ``rows`` as set ``name``: ``unchanged`` when the same source is there already
+    (unless ``replace``), else written in one transaction and committed (see the module
+    docstring). ``open_catalog`` opens (or creates) the store once the source is known
+    to be readable, so bad input never creates a store."""
+    started = time.perf_counter()
+    catalog = open_catalog()
+    existing = catalog.find_set(name)
+    if existing is not None and not replace:
+        rows.same_source_or_raise(existing)
+        return ImportResult(existing, "unchanged", time.perf_counter() - started)
+    info, replaced = write_set(catalog, indexes, rows.header(name), rows.blocks(), rows.sha256, replace=replace,
+                               complete=rows.complete)
+    return ImportResult(info, "replaced" if replaced is not None else "imported", time.perf_counter() - started,
+                        rows.counts(info.count))
+
+
+def same_source_or_raise(existing: SetInfo, sha256: str, shaping: str | None = None,
+                         forced_format: str | None = None) -> None:
+    """Re-importing the same content with the same options under its name is a no-op;
+    anything else needs ``replace``."""
+    same_options = shaping is None or existing.read_options is None or existing.read_options == shaping
+    if sha256 != existing.source_sha256:
+        raise SetExistsError(existing.name, existing.source)
+    if not same_options or (forced_format is not None and forced_format != existing.format):
+        raise SetExistsError(existing.name, existing.source,
+                             f"already exists, read from the same source with other options "
+                             f"({_options_text(existing.read_options)})")
+
+
+def _options_text(options: str | None) -> str:
+    values = json.loads(options) if options else {}
+    return ", ".join(f"{k}={quoted(v) if isinstance(v, str) else v}" for k, v in sorted(values.items())
+                     if v is not None) or "none"
+
+
+class FileRows:
+    """The rows of an open embedding file, through the read options' rules.
+
+    The file's sha256 is computed in a thread while it is parsed (hashlib releases the
+    GIL), and blocks are parsed one ahead of the one being stored (:func:`prefetched`).
+    """
+
+    def __init__(self, source: EmbeddingFile, options: ReadOptions, progress: Progress | None = None) -> None:
+        from vecstore.io.readers import RowFilter
+
+        self.source = source
+        self.options = options
+        self.progress = progress
+        self.shaping = json.dumps(options.shaping(source.member), sort_keys=True)
+        self.filter: RowFilter = RowFilter(source.path, options)
+        self._digest: Future[tuple[str, str | None]] | None = None
+
+    def header(self, name: str) -> SetHeader:
+        return SetHeader(name, self.source.layout.dim, self.source.layout.format, self.source.source,
+                         read_options=self.shaping)
+
+    def same_source_or_raise(self, existing: SetInfo) -> None:
+        from vecstore.io.readers import file_sha256, source_identity
+
+        path = self.source.path
+        sha256, _ = source_identity(path, self.source.member)
+        if existing.read_options is None and sha256 != existing.source_sha256:
+            sha256 = file_sha256(path)  # imported before 0003: a zip was identified by the whole file
+        same_source_or_raise(existing, sha256, self.shaping, self.options.format)
+
+    def blocks(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        from concurrent.futures import ThreadPoolExecutor  # (imports only: queries need no threads)
+
+        from vecstore.io.readers import source_identity
+
+        source, rows, progress = self.source, self.filter, self.progress
+        with ThreadPoolExecutor(1) as hasher:
+            self._digest = hasher.submit(source_identity, source.path, source.member)
+            for block in prefetched(source.blocks()):
+                yield rows.accept(block)
+                if progress is not None:
+                    progress(source.bytes_read, source.size, len(rows.stored))
+                if rows.full:
+                    break
+            if progress is not None and not rows.full:
+                progress(source.size, source.size, len(rows.stored))
+            self._digest.result()  # (waited for here, inside the pool, so a failure is this import's)
+
+    def complete(self, stored: int) -> dict[int, np.ndarray]:
+        from vecstore.io.readers import check_complete
+
+        check_complete(self.source.path, self.source.layout, self.filter, stored)
+        return self.filter.patches
+
+    def sha256(self) -> str:
+        assert self._digest is not None, "sha256() is known once the blocks were read"
+        return self._digest.result()[0]
+
+    def counts(self, stored: int) -> ImportCounts:
+        rows = self.filter
+        return ImportCounts(rows.lines_read, stored, rows.duplicates, rows.case_merged, rows.full)
+
+
+class VectorRows:
+    """Words and their float32 vectors already in memory (row i is the vector of
+    ``words[i]``), identified by ``sha256``: a built-in set, a Keras model's embedding.
+
+    Words must be distinct, non-empty and hold no line break; vectors finite.
+    """
+
+    def __init__(self, words: list[str], vectors: np.ndarray, *, source: str, sha256: str,
+                 format: str = "vectors", parent_uid: str | None = None, count_rows: bool = False) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] < 1:
+            raise InvalidArgumentError(f"vectors of shape {vectors.shape} do not match {len(words)} words")
+        if not np.isfinite(vectors).all():
+            bad = int(np.argmin(np.isfinite(vectors).all(axis=1)))
+            raise InvalidArgumentError(f"the vector of {quoted(words[bad])} holds a value that is not a finite number")
+        if len(set(words)) != len(words):
+            seen: set[str] = set()
+            repeated = next(w for w in words if w in seen or seen.add(w))  # type: ignore[func-returns-value]
+            raise InvalidArgumentError(f"the word {quoted(repeated)} appears more than once")
+        self.words, self.vectors = list(words), vectors
+        self.source, self._sha256, self.format, self.parent_uid = source, sha256, format, parent_uid
+        self.count_rows = count_rows
+
+    def header(self, name: str) -> SetHeader:
+        return SetHeader(name, int(self.vectors.shape[1]), self.format, self.source, self.parent_uid)
+
+    def same_source_or_raise(self, existing: SetInfo) -> None:
+        same_source_or_raise(existing, self._sha256)
+
+    def blocks(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        yield self.words, self.vectors
+
+    def complete(self, stored: int) -> dict[int, np.ndarray]:
+        return {}
+
+    def sha256(self) -> str:
+        return self._sha256
+
+    def counts(self, stored: int) -> ImportCounts | None:
+        return ImportCounts(stored, stored, 0, 0, False) if self.count_rows else None
 
 
 class SetBuilder:

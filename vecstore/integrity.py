@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from vecstore.files import open_regular
+from vecstore.io.files import open_regular
 
 #: Bytes of payload per block digest in an index file's footer.
 BLOCK_BYTES = 1 << 16

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vecstore.errors import InvalidArgumentError, quoted
-from vecstore.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
+from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
 
 if TYPE_CHECKING:
-    from vecstore.embeddings import EmbeddingSet
+    from vecstore.query import EmbeddingSet
     from vecstore.vocabulary import Vocabulary
 
 OOV_POLICIES = ("zeros", "random", "mean")

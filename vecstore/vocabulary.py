@@ -173,7 +173,7 @@ class Vocabulary:
     @classmethod
     def read(cls, path: str | Path) -> Vocabulary:
         """A vocabulary file: a Tokenizer JSON, a JSON list of tokens, or a word list."""
-        from vecstore.files import read_whole
+        from vecstore.io.files import read_whole
 
         path = Path(path)
         raw = read_whole(path, MAX_VOCABULARY_BYTES, "vocabulary")
@@ -240,7 +240,7 @@ class Vocabulary:
         """One token per line in index order, the padding an empty first line:
         :meth:`read` reads it back as the same vocabulary. An existing file is kept
         unless ``overwrite``."""
-        from vecstore.files import AtomicOutput
+        from vecstore.io.files import AtomicOutput
 
         for index, token in enumerate(self.tokens):
             if "\n" in token or "\r" in token:
@@ -272,6 +272,3 @@ class Vocabulary:
             ids = ids[:width]
             out[row, :len(ids)] = ids
         return out
-
-    def to_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "size": len(self), "padding_index": self.padding, "oov_index": self.oov}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from vecstore.files import ProtectedFiles
+    from vecstore.io.files import ProtectedFiles
 
 STORE_ENV = "VECSTORE_STORE"
 _URL = re.compile(r"^[a-z][a-z0-9+]*://", re.IGNORECASE)
@@ -27,10 +27,6 @@ class StoreLocation:
     sqlite_path: Path | None
     index_dir: Path
 
-    @property
-    def is_sqlite_file(self) -> bool:
-        return self.sqlite_path is not None
-
     def own_files(self) -> list[Path]:
         """The database and the files SQLite keeps beside it (nothing for a server store)."""
         if self.sqlite_path is None:
@@ -41,7 +37,7 @@ class StoreLocation:
     def protected(self) -> ProtectedFiles:
         """What no output may overwrite and no import may read: the database and its
         companions, and the folder of derived files."""
-        from vecstore.files import ProtectedFiles
+        from vecstore.io.files import ProtectedFiles
 
         return ProtectedFiles(self.own_files(), [self.index_dir])
 

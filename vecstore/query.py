@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vecstore.catalog import Catalog, Chunk, SetInfo
+from vecstore.cosine import normalized
 from vecstore.errors import (
     CorruptionError,
     InvalidArgumentError,
@@ -24,9 +24,11 @@ from vecstore.errors import (
     UnknownWordError,
     quoted,
 )
-from vecstore.index import IndexFolder, normalized
+from vecstore.index.folder import IndexFolder
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
 from vecstore.limits import MAX_K
+from vecstore.storage.catalog import Catalog
+from vecstore.storage.records import Chunk, SetInfo
 
 try:
     from vecstore import _fastparse

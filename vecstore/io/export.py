@@ -2,7 +2,7 @@
 
 Text values are printed with the fewest digits that read back as the same float32, so
 ``import -> export -> import`` is bit-identical. The set is read chunk by chunk (each
-chunk verified against its checksum) and written through :class:`vecstore.files.AtomicOutput`:
+chunk verified against its checksum) and written through :class:`vecstore.io.files.AtomicOutput`:
 an existing file is kept unless overwriting is asked for, the store's own files never
 written, and an interrupted export never leaves a truncated file under the output's
 name. ``.gz`` and ``.bz2`` outputs are compressed.
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vecstore.errors import InvalidArgumentError, quoted
-from vecstore.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
+from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
 
 if TYPE_CHECKING:
-    from vecstore.embeddings import EmbeddingSet
+    from vecstore.query import EmbeddingSet
 
 try:
     from vecstore import _fastparse

@@ -1,14 +1,15 @@
-"""The exact cosine FAISS index of each set, and the raw copy of its rows, beside the store.
+"""The folder of derived files beside a store: each set's index, raw rows and manifest.
 
-A set's derived files are ``<uid>.faiss`` (an ``IndexFlatIP`` over its L2-normalised
-rows: the inner product of unit vectors is cosine similarity, exactly), ``<uid>.rows``
-(its rows as stored, raw float32, so a matrix reads just the rows it needs) and a
-manifest ``<uid>.json``. Each data file ends with a checksum footer binding it to the
-set's uid and content checksum (:mod:`vecstore.integrity`; FAISS ignores bytes after an
-index). A file is used only when its manifest and footer match the set's row and the
-blocks it is read from match their digests; otherwise it is rebuilt from the stored,
-checksummed vectors and written through an exclusive temp file and a rename, so a
-stale, swapped, truncated, altered or missing file is never used.
+A set's derived files are ``<uid>.faiss`` (its search index, of a kind from
+:data:`vecstore.index.KINDS`), ``<uid>.rows`` (its rows as stored, raw float32, so a
+matrix reads just the rows it needs: not an index, a cache of the stored chunks) and a
+manifest ``<uid>.json`` naming the index kind and its parameters. Each data file ends
+with a checksum footer binding it to the set's uid and content checksum
+(:mod:`vecstore.integrity`; FAISS ignores bytes after an index). A file is used only
+when its manifest and footer match the set's row and the blocks it is read from match
+their digests; otherwise it is rebuilt from the stored, checksummed vectors and written
+through an exclusive temp file and a rename, so a stale, swapped, truncated, altered or
+missing file is never used.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import logging
 import os
 import re
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,68 +26,16 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from vecstore.catalog import SetInfo
-from vecstore.files import create_exclusive, is_temp_name, open_regular, reclaim_temp_files, temp_path
-from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, index_layout, rows_layout
+from vecstore.index import DEFAULT_KIND
+from vecstore.index.kind import IndexKind
+from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, rows_layout
+from vecstore.io.files import create_exclusive, is_temp_name, open_regular, reclaim_temp_files, temp_path
+from vecstore.storage.records import SetInfo
 
 if TYPE_CHECKING:
     import faiss
 
 log = logging.getLogger("vecstore")
-
-INDEX_KIND = "IndexFlatIP/cosine"
-
-
-def normalized(vectors: np.ndarray) -> np.ndarray:
-    """Unit-length float32 rows (all-zero rows stay zero).
-
-    Squared norms are summed in float32 (fast); rows whose sum overflows (values beyond
-    about 1e19) or underflows to zero while not zero are redone in float64.
-    """
-    return unit_rows(vectors)[0]
-
-
-def unit_rows(vectors: np.ndarray) -> tuple[np.ndarray, float]:
-    """:func:`normalized` rows, and the sum of all squared values (float64) it measured on
-    the way (an import's statistics need it: one pass instead of two)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    flat = vectors.reshape(-1, vectors.shape[-1])
-    with np.errstate(over="ignore", under="ignore"):
-        squares = np.einsum("ij,ij->i", flat, flat)
-    norms = np.sqrt(squares)
-    unsafe = ~np.isfinite(norms)
-    tiny = np.flatnonzero(norms < 1e-18)  # zero rows, or rows whose squares underflowed
-    if tiny.size:
-        unsafe[tiny] = flat[tiny].any(axis=1)
-    if unsafe.any():
-        wide = flat[unsafe].astype(np.float64)
-        wide_norms = np.linalg.norm(wide, axis=1)
-        total = float(squares[~unsafe].sum(dtype=np.float64) + (wide_norms**2).sum())
-        norms[unsafe] = wide_norms  # (the division below uses these float64 norms)
-        out = flat / np.where(norms == 0, 1.0, norms)[:, None]
-        out[unsafe] = (wide / wide_norms[:, None]).astype(np.float32)
-    else:
-        total = float(squares.sum(dtype=np.float64))
-        norms[norms == 0] = 1.0
-        out = flat / norms[:, None]
-    return np.ascontiguousarray(out, dtype=np.float32).reshape(vectors.shape), total
-
-
-#: The header of a FAISS ``IndexFlatIP`` file, as ``faiss.write_index`` writes it: fourcc,
-#: d, ntotal, two unused int64, is_trained, metric type (0 = inner product), then the
-#: number of floats that follow. A test pins it to the installed FAISS byte for byte.
-FLAT_IP_HEADER = struct.Struct("<4siqqq?iQ")
-
-
-def flat_ip_header(dim: int, rows: int) -> bytes:
-    return FLAT_IP_HEADER.pack(b"IxFI", dim, rows, 1 << 20, 1 << 20, True, 0, rows * dim)
-
-
-
-
-def index_payload_size(count: int, dim: int) -> int:
-    return FLAT_IP_HEADER.size + count * dim * 4
-
 
 @dataclass(frozen=True)
 class PreparedIndex:
@@ -100,12 +48,11 @@ class PreparedIndex:
 class _TempFile:
     """One file being streamed; on any OS error it is dropped (the files are caches)."""
 
-    def __init__(self, path: Path, head: bytes = b"") -> None:
+    def __init__(self, path: Path) -> None:
         self.path: Path | None = path
         self.file: BinaryIO | None = None
         try:
             self.file = create_exclusive(path)  # never through a symlink planted at the name
-            self.file.write(head)
         except OSError as exc:
             log.warning("cannot persist %s: %s", path, exc)
             self.drop()
@@ -145,42 +92,42 @@ class _TempFile:
 
 class IndexFileWriter:
     """Streams a set's rows into its two derived files beside the store while an import
-    runs: the FAISS ``IndexFlatIP`` of its unit rows, and a raw float32 copy of its rows.
+    runs: its index (of ``kind``) over its unit rows, and a raw float32 copy of its rows.
 
-    An import writes them block by block as the rows arrive, instead of building a FAISS
+    An import writes them block by block as the rows arrive, instead of building an
     index in memory and writing it at the end: the import holds no copy of the matrix.
-    The row count in the index header is filled in, and each file's checksum footer
-    appended, by :meth:`finish`. The raw copy lets a matrix read just the rows it needs
-    (a mapping, not 1 MiB chunks). Both are caches: if they cannot be written, queries
-    rebuild the index and matrices read the stored chunks.
+    The kind completes its file, and each file's checksum footer is appended, in
+    :meth:`finish`. The raw copy lets a matrix read just the rows it needs (a mapping,
+    not 1 MiB chunks). Both are caches: if they cannot be written, queries rebuild the
+    index and matrices read the stored chunks.
     """
 
-    def __init__(self, folder: Path, uid: str, dim: int) -> None:
+    def __init__(self, folder: Path, uid: str, dim: int, kind: IndexKind = DEFAULT_KIND) -> None:
         self.dim = dim
         self.rows = 0
+        self.kind = kind
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
-        self._index = _TempFile(temp_path(folder / f"{uid}.faiss"), flat_ip_header(dim, 0))
+        self._index = _TempFile(temp_path(folder / f"{uid}.faiss"))
+        self._index.run(lambda f: kind.begin(f, dim))
         self._raw = _TempFile(temp_path(folder / f"{uid}.rows"))
 
     def add(self, unit_rows: np.ndarray, rows: np.ndarray) -> None:
         """Append rows: unit length (for the index) and as stored (for the raw copy)."""
         self.rows += len(unit_rows)
-        self._index.run(lambda f: f.write(_bytes_of(unit_rows)))
+        self._index.run(lambda f: self.kind.add(f, unit_rows))
         self._raw.run(lambda f: f.write(_bytes_of(rows)))
 
     def replace(self, row: int, unit_row: np.ndarray, stored_row: np.ndarray) -> None:
         """Overwrite one row already added (a repeated word given its newest vector)."""
-        at = row * self.dim * 4
-        self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(unit_row), FLAT_IP_HEADER.size + at)))
-        self._raw.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(stored_row), at)))
+        self._index.run(lambda f: self.kind.replace(f, row, self.dim, unit_row))
+        self._raw.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(stored_row), row * self.dim * 4)))
 
     def finish(self, info: SetInfo) -> PreparedIndex:
-        """Write the final index header, close both files and bind them to ``info``."""
-        header = flat_ip_header(self.dim, self.rows)
-        self._index.run(lambda f: (f.flush(), os.pwrite(f.fileno(), header, 0)))
+        """Complete the index file, close both files and bind them to ``info``."""
+        self._index.run(lambda f: self.kind.end(f, self.dim, self.rows))
         rows = rows_layout(info.uid, info.rows_per_chunk, info.dim)
-        return PreparedIndex(self._index.close(index_layout(), info), self._raw.close(rows, info))
+        return PreparedIndex(self._index.close(self.kind.layout(), info), self._raw.close(rows, info))
 
     def abandon(self) -> None:
         """Delete the temp files (the import failed)."""
@@ -198,8 +145,10 @@ _DERIVED = re.compile(r"^(?P<uid>[0-9a-f]{32})\.(?:faiss|rows|json)$")
 class IndexFolder:
     """The folder of derived files (indexes, raw row copies, manifests) of one store."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, kind: IndexKind = DEFAULT_KIND) -> None:
         self.folder = folder
+        #: The kind of index built for a set (every set's, for now).
+        self.kind = kind
 
     def paths(self, uid: str) -> tuple[Path, Path]:
         return self.folder / f"{uid}.faiss", self.folder / f"{uid}.json"
@@ -214,7 +163,8 @@ class IndexFolder:
         # (No FAISS version: importing FAISS would cost an import 60 ms, and the file is
         # checked by loading it anyway.)
         return {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
-                "content_checksum": info.content_checksum, "index": INDEX_KIND, "file_size": file_size,
+                "content_checksum": info.content_checksum, "index": self.kind.name,
+                **({"params": self.kind.params} if self.kind.params else {}), "file_size": file_size,
                 "rows_file_size": rows_file_size}
 
     def manifest_bytes(self, info: SetInfo, file_size: int, rows_file_size: int | None) -> bytes:
@@ -230,7 +180,8 @@ class IndexFolder:
         except (OSError, ValueError, RecursionError):
             return None
         expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
-                    "content_checksum": info.content_checksum, "index": INDEX_KIND}
+                    "content_checksum": info.content_checksum, "index": self.kind.name,
+                    "params": self.kind.params or None}
         if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
             log.info("the derived files of %s are stale (manifest %s)", info.name, manifest_path)
             return None
@@ -239,8 +190,8 @@ class IndexFolder:
     def open_index_file(self, info: SetInfo) -> VerifiedFile:
         """The index file of ``info``, its footer checked (cheap); raises DerivedFileError."""
         index_path, _ = self.paths(info.uid)
-        return VerifiedFile(index_path, index_layout(), info.uid, info.content_checksum,
-                            index_payload_size(info.count, info.dim))
+        return VerifiedFile(index_path, self.kind.layout(), info.uid, info.content_checksum,
+                            self.kind.payload_size(info.count, info.dim))
 
     def load(self, info: SetInfo) -> faiss.Index | None:
         """The persisted index of ``info`` if its manifest, footer and every block check
@@ -261,11 +212,8 @@ class IndexFolder:
         except DerivedFileError as exc:
             log.warning("not using the index of %s: %s; rebuilding it", info.name, exc)
             return None
-        import faiss
-
         try:
-            # Map the file instead of reading it: opening costs milliseconds, not a copy.
-            index = faiss.read_index(str(index_path), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
+            index = self.kind.load(index_path)
         except RuntimeError:
             log.warning("the index of %s cannot be read; rebuilding it", info.name)
             return None
@@ -290,19 +238,15 @@ class IndexFolder:
     def save(self, info: SetInfo, unit_vectors: np.ndarray, rows: np.ndarray) -> faiss.Index:
         """Build the index of ``info`` from its unit rows, persist it (and the raw rows) with
         its manifest, return it."""
-        import faiss
-
         self.reclaim()
         writer = self.writer(info.uid, info.dim)
         writer.add(unit_vectors, rows)
         self.publish(info, writer.finish(info))
-        index = faiss.IndexFlatIP(info.dim)
-        index.add(unit_vectors)
-        return index
+        return self.kind.build(unit_vectors)
 
     def writer(self, uid: str, dim: int) -> IndexFileWriter:
         """Temp files for set ``uid``, filled as rows arrive and published after the commit."""
-        return IndexFileWriter(self.folder, uid, dim)
+        return IndexFileWriter(self.folder, uid, dim, self.kind)
 
     def publish(self, info: SetInfo, prepared: PreparedIndex) -> None:
         """Move the prepared files into place, then the manifest (which makes them usable)."""
@@ -336,7 +280,7 @@ class IndexFolder:
                 path.unlink(missing_ok=True)
 
     def reclaim(self) -> list[Path]:
-        """Remove the temp files of writers that died (see :func:`vecstore.files.reclaim_temp_files`)."""
+        """Remove the temp files of writers that died (see :func:`vecstore.io.files.reclaim_temp_files`)."""
         removed = reclaim_temp_files(self.folder)
         for path in removed:
             log.info("removed %s, left by an interrupted write", path)

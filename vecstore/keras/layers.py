@@ -1,32 +1,22 @@
-"""Keras 3: Embedding layers seeded from a stored set, and trained embeddings read back.
+"""Keras 3 layers seeded from a stored set.
 
-This is the only module that imports Keras (and so TensorFlow), and only when it is
-itself imported: queries, imports and matrices never pay TensorFlow's start-up.
-
-- :func:`embedding_layer` returns a Keras ``Embedding`` whose rows are the set's vectors
-  for a vocabulary (frozen, fully trainable, or trainable only for the words the set
-  lacks), with the coverage report;
-- :func:`read_embedding` reads a trained embedding layer's weights from a ``.keras`` or
-  ``.h5`` model file (loaded with ``safe_mode=True``), for ``Store.import_keras``.
+:func:`embedding_layer` returns a Keras ``Embedding`` whose rows are the set's vectors
+for a vocabulary (frozen, fully trainable, or trainable only for the words the set
+lacks, :class:`PartlyTrainableEmbedding`), with the coverage report. Importing this
+module imports Keras (and so TensorFlow).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vecstore.errors import (
-    InputFileError,
     InvalidArgumentError,
     MissingDependencyError,
     SetChoiceError,
-    listed,
-    printable,
     quoted,
 )
 
@@ -37,14 +27,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingDependencyError("Keras features need TensorFlow: pip install 'vecstore[keras]'") from exc
 
 if TYPE_CHECKING:
-    from vecstore.embeddings import EmbeddingSet
     from vecstore.matrix import Coverage
+    from vecstore.query import EmbeddingSet
     from vecstore.store import Store
     from vecstore.vocabulary import Vocabulary
 
 #: Layers made by embedding_layer are named so, letting import-keras find the parent set.
 LAYER_NAME_PREFIX = "vecstore_"
-_PARENT_IN_NAME = re.compile(rf"{LAYER_NAME_PREFIX}([0-9a-f]{{32}})")
 
 TRAINABLE_CHOICES = (False, True, "new")
 
@@ -151,7 +140,7 @@ def embedding_layer(store_or_set: Store | EmbeddingSet, vocabulary: Vocabulary |
 
 
 def _the_set(store_or_set: Store | EmbeddingSet, set_name: str | None) -> EmbeddingSet:
-    from vecstore.embeddings import EmbeddingSet
+    from vecstore.query import EmbeddingSet
 
     if isinstance(store_or_set, EmbeddingSet):
         return store_or_set
@@ -160,58 +149,3 @@ def _the_set(store_or_set: Store | EmbeddingSet, set_name: str | None) -> Embedd
     except SetChoiceError as exc:
         raise SetChoiceError(exc.available, "pass set_name=, or the set itself (store.get(name)), "
                                             "to choose one") from None
-
-
-@dataclass(frozen=True)
-class TrainedEmbedding:
-    """The weights of one embedding layer of a model file."""
-
-    layer_name: str
-    weights: np.ndarray  # (input_dim, dim) float32
-    parent_uid: str | None  # the set it was seeded from, if its name says so
-
-
-def read_embedding(path: str | Path, layer: str | None = None) -> TrainedEmbedding:
-    """The embedding weights of the model saved at ``path`` (``.keras`` or ``.h5``),
-    loaded with ``safe_mode=True``; ``layer`` names the layer when the model has several."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "no such model file")
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises many kinds for a file it cannot load
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        text = first_line if len(first_line) <= 200 else first_line[:200] + "..."
-        raise InputFileError(path, f"cannot load the model: {printable(text)}") from None
-    candidates = [lay for lay in _all_layers(model)
-                  if isinstance(lay, (keras.layers.Embedding, PartlyTrainableEmbedding))]
-    if layer is not None:
-        chosen = [lay for lay in candidates if lay.name == layer]
-        if not chosen:
-            names = listed([lay.name for lay in candidates]) or "none"
-            raise InputFileError(path, f"no embedding layer named {quoted(layer)} (embedding layers: {names})")
-    elif len(candidates) != 1:
-        if not candidates:
-            raise InputFileError(path, "the model has no embedding layer")
-        raise InputFileError(path, f"the model has {len(candidates)} embedding layers "
-                                   f"({listed([lay.name for lay in candidates])})",
-                             hint=("layer", "pass layer= to choose one"))
-    else:
-        chosen = candidates
-    found = chosen[0]
-    if isinstance(found, PartlyTrainableEmbedding):
-        weights = found.embeddings
-    else:
-        weights = np.array(ops.convert_to_numpy(found.embeddings), dtype=np.float32)
-    match = _PARENT_IN_NAME.fullmatch(found.name)
-    return TrainedEmbedding(found.name, weights, match.group(1) if match else None)
-
-
-def _all_layers(model: Any) -> list[Any]:
-    """Every layer of a model, nested models included."""
-    found = []
-    for lay in getattr(model, "layers", []):
-        found.append(lay)
-        if hasattr(lay, "layers"):
-            found.extend(_all_layers(lay))
-    return found

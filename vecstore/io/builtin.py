@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vecstore.errors import InputFileError, VecstoreError
-from vecstore.textformat import Embeddings
+from vecstore.io.readers import Embeddings
 
 
 @dataclass(frozen=True)
@@ -66,25 +66,6 @@ def load_builtin(name: str) -> Embeddings:
         digest.update(path.read_bytes())
     version = metadata.version(source.distribution)
     return Embeddings(words, vectors, "builtin", f"{source.distribution} {version}", digest.hexdigest())
-
-
-def write_glove_text(name: str, out: Path) -> Path:
-    """Write a built-in source as a Stanford-format GloVe text file.
-
-    Values are printed with ``%.6g``, which reproduces Stanford's own text (the 50d file
-    comes out byte-identical in size, 171,350,079 bytes) and parses back bit-identically.
-    """
-    vectors_path, words_path = builtin_files(name)
-    import pyarrow.parquet as pq
-
-    vectors = np.load(vectors_path, allow_pickle=False)
-    words = pq.read_table(words_path).column(0).to_pylist()
-    tmp = out.with_name(out.name + ".part")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for word, row in zip(words, vectors.tolist(), strict=True):
-            f.write(word + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
-    tmp.replace(out)
-    return out
 
 
 def _source(name: str) -> BuiltinSource:

@@ -30,7 +30,7 @@ import sys
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,7 @@ from typing import BinaryIO
 import numpy as np
 
 from vecstore.errors import InputFileError, InvalidArgumentError, ZipMemberError, quoted
-from vecstore.files import open_input
+from vecstore.io.files import open_input
 from vecstore.limits import MAX_DIM, MAX_LINE_BYTES
 
 try:
@@ -468,7 +468,7 @@ def _parse_binary(text: bytes, dim: int, vectors: np.ndarray, bounds: np.ndarray
 
 
 def _open_raw(path: Path) -> tuple[BinaryIO, int]:
-    """Open an embedding file (a regular one, see :func:`vecstore.files.open_input`), not empty."""
+    """Open an embedding file (a regular one, see :func:`vecstore.io.files.open_input`), not empty."""
     raw = open_input(path, "an embedding file (vecstore reads regular files)")
     size = os.fstat(raw.fileno()).st_size
     if size == 0:
@@ -730,34 +730,6 @@ class RowFilter:
         if len(keep) == len(block.words):
             return words, block.vectors
         return words, block.vectors[keep]
-
-
-def read_text(path: str | Path, options: ReadOptions | None = None, *,
-              progress: Callable[[int, int, int], None] | None = None) -> Embeddings:
-    """Read a whole embedding file into memory (the store streams instead; this is for
-    small files, tests and tools)."""
-    path = Path(path)
-    options = options or ReadOptions()
-    with EmbeddingFile(path, options) as source:
-        rows = RowFilter(path, options)
-        words: list[str] = []
-        parts: list[np.ndarray] = []
-        for block in source.blocks():
-            new_words, vectors = rows.accept(block)
-            words += new_words
-            parts.append(np.array(vectors, dtype=np.float32, copy=True))
-            if progress is not None:
-                progress(source.bytes_read, source.size, len(words))
-            if rows.full:
-                break
-        check_complete(path, source.layout, rows, len(words))
-        matrix = np.concatenate(parts) if parts else np.empty((0, source.layout.dim), np.float32)
-        for row, vector in rows.patches.items():
-            matrix[row] = vector
-        fmt = source.layout.format
-        sha256, _ = source_identity(path, source.member)
-        where = source.source
-    return Embeddings(words, matrix, fmt, where, sha256)
 
 
 def check_complete(path: Path, layout: Layout, rows: RowFilter, stored: int) -> None:

@@ -1,0 +1,40 @@
+"""The Keras 3 bridge: embedding layers seeded from a stored set, and trained
+embeddings stored back as sets.
+
+- :func:`embedding_layer`, :class:`PartlyTrainableEmbedding` (:mod:`vecstore.keras.layers`);
+- :func:`import_keras`, :func:`read_embedding` (:mod:`vecstore.keras.trained`).
+
+This package is the only part of vecstore that imports Keras (and so TensorFlow), and
+only when a name that needs it is used: importing the package costs nothing, and
+``import_keras`` says "unchanged" without starting TensorFlow.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "embedding_layer": "vecstore.keras.layers",
+    "PartlyTrainableEmbedding": "vecstore.keras.layers",
+    "LAYER_NAME_PREFIX": "vecstore.keras.layers",
+    "TRAINABLE_CHOICES": "vecstore.keras.layers",
+    "import_keras": "vecstore.keras.trained",
+    "read_embedding": "vecstore.keras.trained",
+    "TrainedEmbedding": "vecstore.keras.trained",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vecstore.keras' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,148 @@
+"""What the library reads and writes in a store, on either driver.
+
+Every statement comes from :mod:`vecstore.storage.statements` and runs on a
+:class:`~vecstore.storage.driver.Driver`: the stdlib ``sqlite3`` one or SQLAlchemy's.
+
+Writers are serialised per set name: the name is looked up again inside the write
+transaction (which holds SQLite's write lock, or a PostgreSQL advisory lock on the
+name), so two imports of one name at once either replace one another in turn or the
+second is told the name was taken meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from vecstore.errors import SetExistsError
+from vecstore.storage import statements as sql
+from vecstore.storage.driver import Driver, Transaction
+from vecstore.storage.records import Chunk, Completion, SetHeader, SetInfo
+
+
+class Catalog:
+    """A store's sets and their chunks."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def revision(self) -> str | None:
+        rows = self.driver.rows(sql.REVISION)
+        return rows[0]["version_num"] if rows else None
+
+    def list_sets(self) -> list[SetInfo]:
+        return [SetInfo.from_row(r) for r in self.driver.rows(sql.LIST_SETS)]
+
+    def find_set(self, name: str) -> SetInfo | None:
+        rows = self.driver.rows(sql.FIND_SET, {"name": name})
+        return SetInfo.from_row(rows[0]) if rows else None
+
+    def word_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]:
+        return self._chunks("words", set_id, chunk_nos)
+
+    def vector_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]:
+        return self._chunks("vectors", set_id, chunk_nos)
+
+    def _chunks(self, kind: str, set_id: int, chunk_nos: Sequence[int] | None) -> list[Chunk]:
+        statement, params = sql.read_chunks(kind, chunk_nos, cast_blob=self.driver.dialect == "sqlite")
+        return [Chunk(int(r["chunk_no"]), bytes(r["data"]), str(r["checksum"]))
+                for r in self.driver.rows(statement, {"set_id": set_id, **params})]
+
+    def chunk_checksums(self, set_id: int) -> tuple[dict[int, str], dict[int, str]]:
+        """The recorded checksum of each vector chunk and of each word chunk, by number
+        (no chunk data is read)."""
+        vectors, words = ({int(r["chunk_no"]): str(r["checksum"])
+                           for r in self.driver.rows(sql.chunk_checksums(kind), {"set_id": set_id})}
+                          for kind in ("vectors", "words"))
+        return vectors, words
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads in the block see one consistent state of the store (SQLite)."""
+        return self.driver.snapshot()
+
+    def integrity_check(self) -> list[str]:
+        return self.driver.integrity_check()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self, header: SetHeader, uid: str, *, replace: bool = False) -> Iterator[SetWriter]:
+        """A transaction that inserts the set's row and lets the rows be written; with
+        ``replace`` it first removes the set of that name found inside the transaction.
+        It commits when the block ends normally, rolls back otherwise."""
+        values = header.row_values(uid)
+        with self.driver.transaction(f"write set {header.name!r} to", lock=f"set {header.name}") as tx:
+            current = _find_in(tx, header.name)  # again, now that this transaction holds the lock
+            if current is not None:
+                if not replace:  # imported by another process since this import looked
+                    raise SetExistsError(current.name, current.source,
+                                         "was imported by another process while this one ran")
+                _delete(tx, current.id)
+            (row,) = tx.rows(sql.INSERT_SET, values)
+            writer = SetWriter(tx, int(row["id"]), values, current)
+            yield writer
+            if writer.info is None:
+                raise RuntimeError("the set's rows were written but finish() was not called")
+
+    def delete_set(self, name: str) -> SetInfo | None:
+        """Remove the set called ``name`` now; return it (None if there was none)."""
+        with self.driver.transaction(f"remove set {name!r} from", lock=f"set {name}") as tx:
+            current = _find_in(tx, name)
+            if current is not None:
+                _delete(tx, current.id)
+        return current
+
+    def save_stats(self, info: SetInfo, stats: str) -> None:
+        """Record statistics computed after the import (sets from before revision 0002)."""
+        with self.driver.transaction(f"update set {info.name!r} in") as tx:
+            tx.execute(sql.SAVE_STATS, {"stats": stats, "id": info.id, "uid": info.uid})
+
+    def close(self) -> None:
+        self.driver.close()
+
+
+class SetWriter:
+    """Writes one set's chunks inside the transaction opened by :meth:`Catalog.writing`."""
+
+    def __init__(self, tx: Transaction, set_id: int, values: dict[str, Any], replaced: SetInfo | None) -> None:
+        self._tx, self._set_id, self._values = tx, set_id, values
+        #: The set this write replaces (found by name inside the transaction), if any.
+        self.replaced = replaced
+        self.info: SetInfo | None = None
+
+    def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes,
+                  vectors_checksum: str, words_checksum: str) -> None:
+        for kind, data, checksum in (("vectors", vectors, vectors_checksum), ("words", words, words_checksum)):
+            self._tx.execute(sql.insert_chunk(kind), {"set_id": self._set_id, "chunk_no": chunk_no,
+                                                       "checksum": checksum, "data": data})
+        self._tx.wrote(memoryview(vectors).nbytes + len(words))
+
+    def read_chunk(self, chunk_no: int) -> bytes:
+        (row,) = self._tx.rows(sql.read_one_chunk("vectors"), {"set_id": self._set_id, "chunk_no": chunk_no})
+        return bytes(row["data"])
+
+    def replace_chunk(self, chunk_no: int, vectors: bytes | memoryview, checksum: str) -> None:
+        self._tx.execute(sql.replace_chunk("vectors"), {"set_id": self._set_id, "chunk_no": chunk_no,
+                                                         "data": vectors, "checksum": checksum})
+
+    def finish(self, done: Completion) -> SetInfo:
+        """Complete the set's row; the transaction commits when the ``writing`` block ends."""
+        completed = {"count": done.count, "source_sha256": done.source_sha256, "stats": done.stats,
+                     "content_checksum": done.content_checksum}
+        self._tx.execute(sql.COMPLETE_SET, {**completed, "id": self._set_id})
+        self.info = SetInfo.from_row({**self._values, **completed, "id": self._set_id})
+        return self.info
+
+
+def _find_in(tx: Transaction, name: str) -> SetInfo | None:
+    rows = tx.rows(sql.FIND_SET, {"name": name})
+    return SetInfo.from_row(rows[0]) if rows else None
+
+
+def _delete(tx: Transaction, set_id: int) -> None:
+    for kind in sql.CHUNK_TABLES:
+        tx.execute(sql.delete_chunks(kind), {"set_id": set_id})
+    tx.execute(sql.DELETE_SET, {"set_id": set_id})

@@ -1,0 +1,78 @@
+"""What a driver gives the catalog, and how database errors are told to a person.
+
+Two drivers run the statements of :mod:`vecstore.storage.statements`: the stdlib
+``sqlite3`` one (:mod:`vecstore.storage.sqlite`) and the SQLAlchemy one
+(:mod:`vecstore.storage.engine`). Both return rows as dicts by column name, both turn a
+database error into a :class:`~vecstore.errors.StoreError` naming the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from vecstore.errors import DamagedStoreError, StoreBusyError, StoreError
+
+#: Seconds a writer waits for another writer's transaction before giving up.
+BUSY_TIMEOUT = 30.0
+
+Row = dict[str, Any]
+
+
+class Transaction(Protocol):
+    """Statements run inside one write transaction (errors surface when it ends)."""
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+
+    def wrote(self, size: int) -> None:
+        """``size`` bytes were written (lets the SQLite driver sync its WAL early)."""
+        ...
+
+
+class Driver(Protocol):
+    #: "sqlite" or "postgresql" (the statements differ only where the dialects do).
+    dialect: str
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Run a read statement on its own; its rows."""
+        ...
+
+    def transaction(self, action: str, lock: str | None = None) -> AbstractContextManager[Transaction]:
+        """One write transaction, holding the write lock (SQLite) or an advisory lock on
+        ``lock`` (PostgreSQL) from its start; committed when the block ends, rolled back
+        on any error. ``action`` words the error (``"write set 'x' to"``)."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads in the block see one consistent state of the store."""
+        ...
+
+    def integrity_check(self) -> list[str]:
+        """The database's own check of its files: [] when sound (or not available)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def error_text(exc: BaseException) -> str:
+    """The driver's own words for a database error: one line, without SQLAlchemy's
+    statement dump or its "Background on this error" link."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line for line in str(orig).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else type(orig).__name__
+    text = text.split("(Background on this error at:")[0].strip()
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def store_error(exc: BaseException, action: str, location: str) -> StoreError:
+    """A database error as the :class:`StoreError` a person can act on."""
+    text = error_text(exc)
+    low = text.lower()
+    if "database is locked" in low or "database is busy" in low or "database table is locked" in low:
+        return StoreBusyError(location, BUSY_TIMEOUT)
+    if "not a database" in low or "malformed" in low or "file is encrypted" in low:
+        return DamagedStoreError(location, text)
+    return StoreError(f"cannot {action} {location}: {text}")

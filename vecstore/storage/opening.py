@@ -1,0 +1,42 @@
+"""Opening a store: the fast stdlib driver when it can serve, SQLAlchemy when it must.
+
+A SQLite store at the head schema opens with :class:`~vecstore.storage.sqlite.SqliteDriver`
+(no SQLAlchemy import). A missing, empty or older SQLite file, or a server URL, goes
+through :class:`~vecstore.storage.engine.EngineDriver`, which creates (if asked) and
+migrates it; a SQLite store is then read and written with the stdlib driver from there on.
+"""
+
+from __future__ import annotations
+
+from vecstore.errors import StoreError
+from vecstore.io.files import special_file_kind
+from vecstore.storage.catalog import Catalog
+from vecstore.storage.location import StoreLocation
+from vecstore.storage.sqlite import SqliteDriver
+
+
+def open_catalog(location: StoreLocation, *, create: bool) -> tuple[Catalog, str | None]:
+    """The store's catalog, and the schema revision it was at before (migrated if older).
+
+    Without ``create`` a store that does not exist is a
+    :class:`~vecstore.errors.StoreNotFoundError`.
+    """
+    path = location.sqlite_path
+    if path is not None and path.exists():
+        kind = special_file_kind(path.stat().st_mode)
+        if kind is not None:
+            raise StoreError(f"{location.display()} is {kind}; a store is a regular file (give its path)")
+    fast = SqliteDriver.open_if_current(path) if path is not None else None
+    if fast is not None:
+        from vecstore.storage.statements import SCHEMA_HEAD
+
+        return Catalog(fast), SCHEMA_HEAD
+    from vecstore.storage.engine import EngineDriver
+
+    engine = EngineDriver(location, create=create)
+    if path is not None:  # created or migrated: read and write it fast from now on
+        fast = SqliteDriver.open_if_current(path)
+        if fast is not None:
+            engine.close()
+            return Catalog(fast), engine.upgraded_from
+    return Catalog(engine), engine.upgraded_from

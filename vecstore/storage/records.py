@@ -1,0 +1,113 @@
+"""What a store's rows hold, independent of the driver that reads them."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from vecstore.errors import printable_path
+
+#: Rows per chunk are chosen so a chunk of vectors is about this many bytes.
+CHUNK_BYTES = 1 << 20
+
+
+def rows_per_chunk(dim: int) -> int:
+    return max(1, CHUNK_BYTES // (4 * dim))
+
+
+def new_uid() -> str:
+    """32 random hex digits naming one import (and its derived files)."""
+    return os.urandom(16).hex()
+
+
+@dataclass(frozen=True)
+class SetInfo:
+    """One embedding set's row: what it is, where it came from, its content checksum."""
+
+    id: int
+    uid: str
+    name: str
+    dim: int
+    count: int
+    rows_per_chunk: int
+    format: str
+    source: str
+    source_sha256: str
+    created_at: datetime
+    parent_uid: str | None = None
+    stats: str | None = None  # JSON, see vecstore.stats.SetStats
+    content_checksum: str = ""
+    read_options: str | None = None  # JSON of the options that shaped the set
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SetInfo:
+        """A set from its row, by column name, as either driver returns it."""
+        created = row["created_at"]
+        if isinstance(created, str):  # SQLite keeps text (SQLAlchemy's DateTime format)
+            created = datetime.fromisoformat(created)
+        if created.tzinfo is None:  # SQLite keeps no zone; vecstore writes UTC
+            created = created.replace(tzinfo=UTC)
+        optional = {k: None if row[k] is None else str(row[k]) for k in ("parent_uid", "stats", "read_options")}
+        return cls(int(row["id"]), str(row["uid"]), str(row["name"]), int(row["dim"]), int(row["count"]),
+                   int(row["rows_per_chunk"]), str(row["format"]), str(row["source"]), str(row["source_sha256"]),
+                   created, content_checksum=str(row["content_checksum"] or ""), **optional)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "count": self.count,
+            "dim": self.dim,
+            "format": self.format,
+            "source": self.source,
+            "sha256": self.source_sha256,
+            "created_at": self.created_at.isoformat(),
+            "uid": self.uid,
+            "parent_uid": self.parent_uid,
+            "content_checksum": self.content_checksum,
+            "read_options": json.loads(self.read_options) if self.read_options else {},
+        }
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One stored chunk: its number, bytes, and the checksum recorded when it was written."""
+
+    number: int
+    data: bytes
+    checksum: str
+
+
+@dataclass(frozen=True)
+class SetHeader:
+    """What is known of a set before its rows are: the row written first, completed by
+    :meth:`~vecstore.storage.catalog.SetWriter.finish` with the count, checksums and
+    statistics."""
+
+    name: str
+    dim: int
+    format: str
+    source: str
+    parent_uid: str | None = None
+    read_options: str | None = None
+
+    def row_values(self, uid: str) -> dict[str, Any]:
+        """The set's row, ``created_at`` a naive UTC datetime (SQLite keeps no zone)."""
+        return {"uid": uid, "name": self.name, "dim": self.dim, "count": 0,
+                "rows_per_chunk": rows_per_chunk(self.dim), "format": self.format,
+                "source": printable_path(self.source), "source_sha256": "",
+                "created_at": datetime.now(UTC).replace(tzinfo=None), "parent_uid": self.parent_uid,
+                "stats": None, "content_checksum": "", "read_options": self.read_options}
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What :meth:`~vecstore.storage.catalog.SetWriter.finish` records once every row is written."""
+
+    count: int
+    source_sha256: str
+    content_checksum: str
+    stats: str | None = None

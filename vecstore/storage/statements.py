@@ -1,0 +1,80 @@
+"""Every SQL statement vecstore runs on a store, written once.
+
+Each is SQL text with named parameters (``:name``), which the stdlib ``sqlite3`` driver
+and SQLAlchemy's ``text()`` both bind, so the two drivers run the very same statements.
+The tables themselves are defined by the Alembic migrations (``migrations/``); these
+statements are written for the schema at :data:`SCHEMA_HEAD`.
+
+Adding a table: its statements here (or in a module beside this one), one migration,
+and :data:`SCHEMA_HEAD` moved to that migration's revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: The Alembic revision these statements are written for; tests/test_migrations.py pins
+#: it to the newest migration.
+SCHEMA_HEAD = "0003"
+
+REVISION = "SELECT version_num FROM alembic_version"
+
+# -- embedding_sets -----------------------------------------------------------------------
+
+SET_COLUMNS = ("id", "uid", "name", "dim", "count", "rows_per_chunk", "format", "source", "source_sha256",
+               "created_at", "parent_uid", "stats", "content_checksum", "read_options")
+_SELECT_SETS = f"SELECT {', '.join(SET_COLUMNS)} FROM embedding_sets"
+
+LIST_SETS = f"{_SELECT_SETS} ORDER BY name"
+FIND_SET = f"{_SELECT_SETS} WHERE name = :name"
+
+_NEW_SET_COLUMNS = SET_COLUMNS[1:]
+INSERT_SET = (f"INSERT INTO embedding_sets ({', '.join(_NEW_SET_COLUMNS)}) "
+              f"VALUES ({', '.join(':' + c for c in _NEW_SET_COLUMNS)}) RETURNING id")
+COMPLETE_SET = ("UPDATE embedding_sets SET count = :count, source_sha256 = :source_sha256, stats = :stats, "
+                "content_checksum = :content_checksum WHERE id = :id")
+SAVE_STATS = "UPDATE embedding_sets SET stats = :stats WHERE id = :id AND uid = :uid"
+DELETE_SET = "DELETE FROM embedding_sets WHERE id = :set_id"
+
+# -- vector_chunks and word_chunks ----------------------------------------------------------
+
+#: The table of each kind of chunk.
+CHUNK_TABLES = {"vectors": "vector_chunks", "words": "word_chunks"}
+
+
+def insert_chunk(kind: str) -> str:
+    return (f"INSERT INTO {CHUNK_TABLES[kind]} (set_id, chunk_no, checksum, data) "
+            "VALUES (:set_id, :chunk_no, :checksum, :data)")
+
+
+def read_chunks(kind: str, chunk_nos: Sequence[int] | None, *, cast_blob: bool) -> tuple[str, dict[str, object]]:
+    """The statement and parameters reading a set's chunks (all, or ``chunk_nos``) in order.
+
+    ``cast_blob`` (SQLite): a chunk changed by hand into TEXT still reads as bytes, and
+    fails its checksum, instead of failing to decode.
+    """
+    data = "CAST(data AS BLOB)" if cast_blob else "data"
+    sql = f"SELECT chunk_no, {data} AS data, checksum FROM {CHUNK_TABLES[kind]} WHERE set_id = :set_id"
+    params: dict[str, object] = {}
+    if chunk_nos is not None:
+        names = [f"n{i}" for i in range(len(chunk_nos))]
+        sql += f" AND chunk_no IN ({', '.join(':' + n for n in names)})" if names else " AND 0 = 1"
+        params = dict(zip(names, (int(n) for n in chunk_nos), strict=True))
+    return sql + " ORDER BY chunk_no", params
+
+
+def chunk_checksums(kind: str) -> str:
+    return f"SELECT chunk_no, checksum FROM {CHUNK_TABLES[kind]} WHERE set_id = :set_id"
+
+
+def read_one_chunk(kind: str) -> str:
+    return f"SELECT data FROM {CHUNK_TABLES[kind]} WHERE set_id = :set_id AND chunk_no = :chunk_no"
+
+
+def replace_chunk(kind: str) -> str:
+    return (f"UPDATE {CHUNK_TABLES[kind]} SET data = :data, checksum = :checksum "
+            "WHERE set_id = :set_id AND chunk_no = :chunk_no")
+
+
+def delete_chunks(kind: str) -> str:
+    return f"DELETE FROM {CHUNK_TABLES[kind]} WHERE set_id = :set_id"
