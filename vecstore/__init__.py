@@ -10,8 +10,7 @@ a name is used (a cold ``vecstore neighbours`` must not pay for SQLAlchemy or Te
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from vecstore._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -39,14 +38,4 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vecstore' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports("vecstore", globals(), _EXPORTS)

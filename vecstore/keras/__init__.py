@@ -11,8 +11,7 @@ only when a name that needs it is used: importing the package costs nothing, and
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from vecstore._lazy import lazy_exports
 
 _EXPORTS = {
     "embedding_layer": "vecstore.keras.layers",
@@ -27,14 +26,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vecstore.keras' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports("vecstore.keras", globals(), _EXPORTS)
