@@ -32,7 +32,7 @@ EXIT_CODES = "Exit codes: 0 success, 1 an error (one line on stderr), 2 a usage 
 app = typer.Typer(
     name="vecstore",
     help="Import word embeddings once; query them from every project.\n\n"
-    "Example:\n\n\b\n  vecstore import glove-6b-50d\n\n\b\n  vecstore neighbours king",
+    "\b\nExample:\n  vecstore import glove-6b-50d\n  vecstore neighbours king",
     epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
@@ -40,9 +40,9 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(
     help="Evaluate a set on analogy or word-similarity benchmarks.\n\n"
-    "Example:\n\n\b\n  vecstore eval analogies \\\n    questions-words.txt --set glove-6b-50d",
+    "\b\nExample:\n  vecstore eval analogies \\\n    questions-words.txt --set glove-6b-50d",
     no_args_is_help=True, epilog=EXIT_CODES)
-db_app = typer.Typer(help="Manage the store's database schema.\n\nExample:\n\n\b\n  vecstore db upgrade",
+db_app = typer.Typer(help="Manage the store's database schema.\n\n\b\nExample:\n  vecstore db upgrade",
                      no_args_is_help=True, epilog=EXIT_CODES)
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
@@ -188,9 +188,8 @@ def import_command(
 ) -> None:
     """Import embeddings into the store, all or nothing, and build their index.
 
-    Example:
-
     \b
+    Example:
       vecstore import ~/glove.6B.100d.txt \\
         --name glove-100d
     """
@@ -273,9 +272,8 @@ def _describe_store(info) -> list[str]:
 def sets_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the sets in the store (on a terminal, with where the store is).
 
-    Example:
-
     \b
+    Example:
       vecstore sets --json
     """
     with _store(ctx) as store:
@@ -309,9 +307,8 @@ def sets_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def info_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Where the store is, its schema revision, its sets and the disk they use.
 
-    Example:
-
     \b
+    Example:
       vecstore --store ~/team.db info
     """
     with _store(ctx) as store:
@@ -337,9 +334,8 @@ def check_command(
     """Verify every byte: schema, every set's chunks and content checksum, every derived
     file, orphaned files. Exits 1 with one line per finding when anything is wrong.
 
-    Example:
-
     \b
+    Example:
       vecstore check --repair
     """
     with _store(ctx) as store:
@@ -399,12 +395,9 @@ def neighbours_command(
 ) -> None:
     """The k nearest words by cosine similarity (the word itself excluded).
 
+    \b
     Example:
-
-    \b
       vecstore neighbours king -k 10
-
-    \b
       vecstore vector king --json \\
         | vecstore neighbours --vector -
     """
@@ -428,9 +421,8 @@ def similarity_command(
 ) -> None:
     """Cosine similarity of two words.
 
-    Example:
-
     \b
+    Example:
       vecstore similarity king queen
     """
     with _store(ctx) as store:
@@ -454,9 +446,8 @@ def analogy_command(
 ) -> None:
     """a is to b as c is to ?  (3CosAdd: nearest to b - a + c; a, b, c excluded).
 
-    Example:
-
     \b
+    Example:
       vecstore analogy man king woman -k 1
     """
     with _store(ctx) as store:
@@ -475,9 +466,8 @@ def vector_command(
 ) -> None:
     """Print the stored vector of a word.
 
-    Example:
-
     \b
+    Example:
       vecstore vector king --json
     """
     with _store(ctx) as store:
@@ -504,9 +494,8 @@ def export_command(
     """Write a set back out; importing the result gives bit-identical vectors. An existing
     file is kept unless --force; the store's own files are never written.
 
-    Example:
-
     \b
+    Example:
       vecstore export glove-6b-50d \\
         glove.6B.50d.txt --format glove
     """
@@ -552,9 +541,8 @@ def matrix_command(
     Load it with keras.layers.Embedding(n, dim, embeddings_initializer=
     keras.initializers.Constant(np.load(OUT))).
 
-    Example:
-
     \b
+    Example:
       vecstore matrix --vocab vocab.txt \\
         --out matrix.npy --missing missing.txt
     """
@@ -635,9 +623,8 @@ def import_keras_command(
 
     The model is loaded with safe_mode=True; padding and OOV rows are dropped.
 
-    Example:
-
     \b
+    Example:
       vecstore import-keras model.keras \\
         --vocab vocab.txt --name my-embedding
     """
@@ -672,9 +659,8 @@ def remove_command(
 ) -> None:
     """Delete a set and its derived files from the store.
 
-    Example:
-
     \b
+    Example:
       vecstore remove glove-100d
     """
     with _store(ctx) as store:
@@ -697,9 +683,8 @@ def eval_analogies_command(
 ) -> None:
     """Analogy accuracy per section and overall (as gensim's evaluate_word_analogies).
 
-    Example:
-
     \b
+    Example:
       vecstore eval analogies \\
         questions-words.txt --set glove-6b-50d
     """
@@ -728,9 +713,8 @@ def eval_similarity_command(
 ) -> None:
     """Spearman (and Pearson) correlation with human similarity judgements.
 
-    Example:
-
     \b
+    Example:
       vecstore eval similarity \\
         wordsim353.tsv --set glove-6b-50d
     """
@@ -750,9 +734,8 @@ def db_upgrade_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Create the store if needed and apply the schema migrations (also done automatically
     when a store is opened).
 
-    Example:
-
     \b
+    Example:
       vecstore db upgrade
     """
     with _store(ctx) as store:

@@ -1,7 +1,9 @@
 """Alembic environment: migrates the store on the connection vecstore hands over.
 
 vecstore opens the store and passes its connection in ``config.attributes["connection"]``;
-the plain ``alembic`` command line (with ``-x url=...``) works too, for maintainers.
+the plain ``alembic`` command line (with ``-x url=...``) works too, for maintainers. There
+is no second definition of the schema to autogenerate from: a migration is written by
+hand, and tests prepare every statement of :mod:`vecstore.storage.statements` on it.
 """
 
 from __future__ import annotations
@@ -9,15 +11,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from vecstore.storage.schema import metadata
-
 config = context.config
 
 
 def _run(connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=None,  # (the migrations are the schema's one definition; they are written by hand)
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

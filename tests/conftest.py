@@ -119,3 +119,34 @@ def read_text(path: str | Path, options: ReadOptions | None = None, *,
         sha256, _ = source_identity(path, source.member)
         where = source.source
     return Embeddings(words, matrix, fmt, where, sha256)
+
+
+def every_statement() -> list[tuple[str, str, dict[str, object]]]:
+    """Every statement of vecstore.storage.statements, named, with sample parameters: the
+    constants, and each chunk statement for each kind of chunk."""
+    import re
+    from datetime import datetime
+
+    from vecstore.storage import statements
+
+    found: list[tuple[str, str]] = []
+    for name, value in vars(statements).items():
+        if name.isupper() and isinstance(value, str) and value.split(" ", 1)[0] in ("SELECT", "INSERT", "UPDATE",
+                                                                                    "DELETE"):
+            found.append((name, value))
+    for kind in statements.CHUNK_TABLES:
+        for function in (statements.insert_chunk, statements.chunk_checksums, statements.read_one_chunk,
+                         statements.replace_chunk, statements.delete_chunks):
+            found.append((f"{function.__name__}({kind})", function(kind)))
+        for cast in (True, False):
+            for numbers in (None, [], [0, 2]):
+                sql, params = statements.read_chunks(kind, numbers, cast_blob=cast)
+                found.append((f"read_chunks({kind}, {numbers}, cast={cast})", sql))
+    samples = {"data": b"\x00\x01", "created_at": datetime(2026, 11, 25, 12, 0, 0, 5)}
+    numeric = {"id", "set_id", "chunk_no", "count", "dim", "rows_per_chunk"}
+    out = []
+    for name, sql in found:
+        params = {p: samples.get(p, 1 if p in numeric or re.fullmatch(r"n\d+", p) else "x")
+                  for p in re.findall(r"(?<!:):(\w+)", sql)}
+        out.append((name, sql, params))
+    return out

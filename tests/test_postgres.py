@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_lines
+from conftest import every_statement, write_lines
 from postgres import throwaway_cluster
 
 from vecstore import InputFileError, Store
@@ -59,3 +59,20 @@ def test_a_failed_import_leaves_a_server_store_unchanged(pg_store: Store, tmp_pa
     assert pg_store.get("w").words == ["a", "b"]
     replaced = pg_store.import_file(write_lines(tmp_path / "v.txt", ["c 5 6"]), "w", replace=True)
     assert replaced.status == "replaced" and pg_store.get("w").words == ["c"]
+
+
+def test_every_statement_runs_on_the_migrated_schema_in_postgres(pg_store: Store) -> None:
+    """As on SQLite (tests/test_migrations.py): each statement prepared on the store the
+    migrations made, here through SQLAlchemy's text() on PostgreSQL."""
+    from sqlalchemy import text
+
+    engine = pg_store.open(create=True).driver.engine  # type: ignore[attr-defined]
+    statements = [s for s in every_statement() if "cast=True" not in s[0]]  # (CAST AS BLOB: SQLite only)
+    for name, sql, params in [*statements, ("a column the migrations lack", "SELECT colour FROM embedding_sets", {})]:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"EXPLAIN {sql}"), params).all()
+        except Exception as exc:
+            assert name == "a column the migrations lack" and "colour" in str(exc), f"{name}: {exc}"
+        else:
+            assert name != "a column the migrations lack", "EXPLAIN passed a statement on a missing column"

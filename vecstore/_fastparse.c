@@ -6,7 +6,7 @@
  * GIL is released while parsing, so Python runs one call per core on line-aligned
  * slices of the file. Any deviation from that grammar stops the call and reports the
  * row; Python then names the file, line and fault with its own line-by-line scan
- * (vecstore.textformat.find_problem), which defines the format.
+ * (vecstore.io.readers.line_problem), which defines the format.
  *
  * Numbers are rounded correctly to float32: a decimal with at most 7 significant
  * digits and a power of ten within 10^+-10 is exact in float32 on both sides, so one
@@ -27,7 +27,7 @@
 #define IS_LITTLE_ENDIAN 0
 #endif
 
-/* The longest line (or binary word) read; vecstore.textformat.MAX_LINE_BYTES, pinned by a test. */
+/* The longest line (or binary word) read; vecstore.limits.MAX_LINE_BYTES, pinned by a test. */
 #define MAX_LINE_BYTES (4 << 20)
 
 static const float POW10F[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
@@ -91,7 +91,7 @@ static const char *parse_float(const char *p, const char *end, float *out) {
     buffer[length] = '\0';
     char *stop = NULL;
     *out = strtof(buffer, &stop);
-    /* Beyond float32 is an error: Python names it (vecstore.textformat.line_problem). */
+    /* Beyond float32 is an error: Python names it (vecstore.io.readers.line_problem). */
     return stop == buffer + length && isfinite(*out) ? p : NULL;
 }
 
@@ -151,7 +151,7 @@ static inline const char *parse_float_short(const char *p, const char *line_end,
 
 /*
  * Whether [p, end) is one decimal number as a vector value is written:
- * [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?  (textformat._NUMBER).
+ * [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?  (vecstore.io.readers._NUMBER).
  */
 static int is_decimal(const char *p, const char *end) {
     if (p < end && (*p == '+' || *p == '-')) p++;

@@ -211,6 +211,14 @@ class _Derived:
         if self.file is not None and self.problem is None:
             self.problem = _compare(self.file, expected, self.offset + first_row * dim * 4)
 
+    def verify(self) -> None:
+        """Every block against its digest (a file that does not hold the rows verbatim)."""
+        if self.file is not None and self.problem is None:
+            try:
+                self.file.verify()
+            except DerivedFileError as exc:
+                self.problem = _reason(exc)
+
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
@@ -220,7 +228,7 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
     """Check a set's chunks and derived files; return the findings about derived files."""
     subject = f"set {info.name!r}"
     catalog = store.open()
-    index_kind = store.indexes.kind
+    index_kind = store.indexes.kind_of(store.indexes.manifest(info))  # (the kind the files say they are)
     per = info.rows_per_chunk
     chunks = -(-info.count // per)
     vector_sums, word_sums = catalog.chunk_checksums(info.id)
@@ -257,7 +265,9 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
         report.problem(subject, "its content checksum does not match its chunks' checksums")
         result.stored_ok = False
     index = files[0]
-    head = index_kind.head(info.dim, info.count)
+    if index_kind.rows_offset is None:
+        files[0].verify()
+    head = index_kind.head(info.dim, info.count)  # (b"" for a kind that has none)
     if index.file is not None and index.problem is None and bytes(index.file.payload[:len(head)]) != head:
         index.problem = "its FAISS header is not that of this set"
     for derived in files:
@@ -280,11 +290,12 @@ def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest
             elif derived.problem is not None:
                 findings.append(report.problem(subject, f"{derived.path.name}: {derived.problem}"))
                 result.derived_ok = False
-        if store.indexes.manifest(info) is None:
+        manifest = store.indexes.manifest(info)
+        if manifest is None:
             findings.append(report.problem(subject, f"{manifest_path.name}: missing, or not this set's manifest"))
             result.derived_ok = False
         elif not any(f.missing for f in files) and _read(manifest_path) != store.indexes.manifest_bytes(
-                info, files[0].path.stat().st_size, files[1].path.stat().st_size):
+                info, files[0].path.stat().st_size, files[1].path.stat().st_size, store.indexes.kind_of(manifest)):
             findings.append(report.problem(subject, f"{manifest_path.name}: differs from what this set's files say"))
             result.derived_ok = False
     return findings

@@ -101,14 +101,15 @@ class Rows(Protocol):
     def counts(self, stored: int) -> ImportCounts | None: ...
 
 
-def run_import(open_catalog: Callable[[], Catalog], indexes: IndexFolder, name: str, rows: Rows, *,
-               replace: bool = False) -> ImportResult:
+def run_import(open_store: Callable[[], Catalog], indexes: IndexFolder, name: str, rows: Rows, *,
+               replace: bool = False, started: float | None = None) -> ImportResult:
     """Import ``rows`` as set ``name``: ``unchanged`` when the same source is there already
     (unless ``replace``), else written in one transaction and committed (see the module
-    docstring). ``open_catalog`` opens (or creates) the store once the source is known
-    to be readable, so bad input never creates a store."""
-    started = time.perf_counter()
-    catalog = open_catalog()
+    docstring). ``open_store`` opens (or creates) the store: it is called once the source
+    is known to be readable, so bad input never creates a store. ``started``: when the
+    import began (its ``seconds`` count from there)."""
+    started = time.perf_counter() if started is None else started
+    catalog = open_store()
     existing = catalog.find_set(name)
     if existing is not None and not replace:
         rows.same_source_or_raise(existing)
@@ -209,7 +210,7 @@ class VectorRows:
     """
 
     def __init__(self, words: list[str], vectors: np.ndarray, *, source: str, sha256: str,
-                 format: str = "vectors", parent_uid: str | None = None, count_rows: bool = False) -> None:
+                 format: str = "vectors", parent_uid: str | None = None) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] < 1:
             raise InvalidArgumentError(f"vectors of shape {vectors.shape} do not match {len(words)} words")
@@ -222,7 +223,6 @@ class VectorRows:
             raise InvalidArgumentError(f"the word {quoted(repeated)} appears more than once")
         self.words, self.vectors = list(words), vectors
         self.source, self._sha256, self.format, self.parent_uid = source, sha256, format, parent_uid
-        self.count_rows = count_rows
 
     def header(self, name: str) -> SetHeader:
         return SetHeader(name, int(self.vectors.shape[1]), self.format, self.source, self.parent_uid)
@@ -240,7 +240,7 @@ class VectorRows:
         return self._sha256
 
     def counts(self, stored: int) -> ImportCounts | None:
-        return ImportCounts(stored, stored, 0, 0, False) if self.count_rows else None
+        return None  # (no rules applied: every row given is stored)
 
 
 class SetBuilder:
@@ -352,6 +352,9 @@ def write_set(catalog: Catalog, indexes: IndexFolder, header: SetHeader,
             prepared = index.finish(info)
             replaced = writer.replaced
     except BaseException:
+        close = getattr(blocks, "close", None)
+        if close is not None:  # stop the source's threads (parser, hasher) before the error leaves
+            close()
         index.abandon()
         raise
     # Published after the commit: a crash in between leaves a missing index, which the

@@ -110,8 +110,7 @@ class Store:
         return (revision before, revision now)."""
         from vecstore.storage.migrate import head_revision
 
-        self.close()
-        self.open(create=True)
+        self.open(create=True)  # (already open: it exists, migrated when it was opened)
         return self._upgraded_from, head_revision()
 
     def info(self) -> StoreInfo:
@@ -206,16 +205,19 @@ class Store:
         member) with the same options under the same name again does nothing unless
         ``replace``.
         """
+        import time
+
         from vecstore.importer import FileRows
         from vecstore.io.readers import EmbeddingFile, ReadOptions
         from vecstore.names import name_of_file
 
+        started = time.perf_counter()  # (opening the file and detecting its format count too)
         path = Path(path)
         options = options or ReadOptions()
         self.refuse_own_file(path)
         with EmbeddingFile(path, options) as source:
             name = check_name(name) if name is not None else name_of_file(Path(source.member or path))
-            return self._import(name, FileRows(source, options, progress), replace)
+            return self._import(name, FileRows(source, options, progress), replace, started)
 
     def import_vectors(self, name: str, words: list[str], vectors: np.ndarray, *, source: str,
                        source_sha256: str, format: str = "vectors", parent_uid: str | None = None,
@@ -235,19 +237,23 @@ class Store:
 
     def import_builtin(self, source: str, name: str | None = None, *, replace: bool = False) -> ImportResult:
         """Import a built-in source (see :data:`vecstore.io.builtin.BUILTINS`) as set ``name``."""
-        from vecstore.importer import VectorRows
+        from dataclasses import replace as replaced
+
+        from vecstore.importer import ImportCounts
         from vecstore.io.builtin import load_builtin
 
-        name = check_name(name if name is not None else source)
         embeddings = load_builtin(source)
-        rows = VectorRows(embeddings.words, embeddings.vectors, source=embeddings.source, sha256=embeddings.sha256,
-                          format=embeddings.format, count_rows=True)
-        return self._import(name, rows, replace)
+        result = self.import_vectors(name if name is not None else source, embeddings.words, embeddings.vectors,
+                                     source=embeddings.source, source_sha256=embeddings.sha256,
+                                     format=embeddings.format, replace=replace)
+        if result.status == "unchanged":
+            return result
+        return replaced(result, counts=ImportCounts(result.info.count, result.info.count, 0, 0, False))
 
-    def _import(self, name: str, rows: Rows, replace: bool) -> ImportResult:
+    def _import(self, name: str, rows: Rows, replace: bool, started: float | None = None) -> ImportResult:
         from vecstore.importer import run_import
 
-        return run_import(lambda: self.open(create=True), self.indexes, name, rows, replace=replace)
+        return run_import(lambda: self.open(create=True), self.indexes, name, rows, replace=replace, started=started)
 
     def refuse_own_file(self, path: Path) -> None:
         """An import never reads the store's own database or derived files."""

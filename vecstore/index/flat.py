@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -31,45 +31,23 @@ def flat_ip_header(dim: int, rows: int) -> bytes:
 
 
 class FlatIndex:
-    """Exact cosine search. One class per index kind: what its file holds, how it is
-    written while rows stream in, how it is read back and searched."""
+    """Exact cosine search over every row (see :class:`~vecstore.index.kind.IndexKind`)."""
 
-    #: The kind as the manifest records it (with :attr:`params`).
     name = "IndexFlatIP/cosine"
-    params: ClassVar[dict[str, object]] = {}
-    #: The file's payload is the unit rows, verbatim, after :data:`FLAT_IP_HEADER`:
-    #: ``check`` compares them with the stored vectors byte for byte.
+    params: ClassVar[dict[str, Any]] = {}
     rows_offset: int | None = FLAT_IP_HEADER.size
 
     def layout(self) -> Layout:
         return index_layout()
 
     def head(self, dim: int, rows: int) -> bytes:
-        """The file's bytes before its rows."""
         return flat_ip_header(dim, rows)
 
     def payload_size(self, count: int, dim: int) -> int:
         return FLAT_IP_HEADER.size + count * dim * 4
 
-    # -- writing, as rows stream in ---------------------------------------------------------
-
-    def begin(self, file: BinaryIO, dim: int) -> None:
-        file.write(self.head(dim, 0))
-
-    def add(self, file: BinaryIO, unit_rows: np.ndarray) -> None:
-        file.write(_bytes_of(unit_rows))
-
-    def replace(self, file: BinaryIO, row: int, dim: int, unit_row: np.ndarray) -> None:
-        """Overwrite one row already added (a repeated word given its newest vector)."""
-        file.flush()
-        os.pwrite(file.fileno(), _bytes_of(unit_row), FLAT_IP_HEADER.size + row * dim * 4)
-
-    def end(self, file: BinaryIO, dim: int, rows: int) -> None:
-        """The final header, now that the row count is known."""
-        file.flush()
-        os.pwrite(file.fileno(), self.head(dim, rows), 0)
-
-    # -- reading ------------------------------------------------------------------------------
+    def writer(self, file: BinaryIO, dim: int) -> _FlatWriter:
+        return _FlatWriter(file, dim)
 
     def load(self, path: Path) -> faiss.Index:
         """The index in ``path``, mapped rather than read: opening costs milliseconds, not a copy."""
@@ -78,12 +56,30 @@ class FlatIndex:
         return faiss.read_index(str(path), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
 
     def build(self, unit_rows: np.ndarray) -> faiss.Index:
-        """The index of ``unit_rows``, in memory."""
         import faiss
 
         index = faiss.IndexFlatIP(unit_rows.shape[1])
         index.add(unit_rows)
         return index
+
+
+class _FlatWriter:
+    """The rows go to the file as they come; the header gets the row count at the end."""
+
+    def __init__(self, file: BinaryIO, dim: int) -> None:
+        self.file, self.dim = file, dim
+        file.write(flat_ip_header(dim, 0))
+
+    def add(self, unit_rows: np.ndarray) -> None:
+        self.file.write(_bytes_of(unit_rows))
+
+    def replace(self, row: int, unit_row: np.ndarray) -> None:
+        self.file.flush()
+        os.pwrite(self.file.fileno(), _bytes_of(unit_row), FLAT_IP_HEADER.size + row * self.dim * 4)
+
+    def finish(self, rows: int) -> None:
+        self.file.flush()
+        os.pwrite(self.file.fileno(), flat_ip_header(self.dim, rows), 0)
 
 
 def _bytes_of(rows: np.ndarray) -> memoryview:

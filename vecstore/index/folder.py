@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from vecstore.index import DEFAULT_KIND
-from vecstore.index.kind import IndexKind
+from vecstore.index import DEFAULT_KIND, KINDS
+from vecstore.index.kind import IndexKind, IndexWriter
 from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, rows_layout
 from vecstore.io.files import create_exclusive, is_temp_name, open_regular, reclaim_temp_files, temp_path
 from vecstore.storage.records import SetInfo
@@ -37,12 +37,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vecstore")
 
+
 @dataclass(frozen=True)
 class PreparedIndex:
     """A set's files written to temp paths, not yet visible (None: could not be written)."""
 
-    tmp_path: Path | None  # the FAISS index of unit rows
+    tmp_path: Path | None  # the index of unit rows
     rows_tmp_path: Path | None = None  # the stored rows, raw float32
+    kind: IndexKind = DEFAULT_KIND
 
 
 class _TempFile:
@@ -109,25 +111,26 @@ class IndexFileWriter:
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
         self._index = _TempFile(temp_path(folder / f"{uid}.faiss"))
-        self._index.run(lambda f: kind.begin(f, dim))
+        self._kind_writer: IndexWriter | None = None
+        self._index.run(lambda f: setattr(self, "_kind_writer", kind.writer(f, dim)))
         self._raw = _TempFile(temp_path(folder / f"{uid}.rows"))
 
     def add(self, unit_rows: np.ndarray, rows: np.ndarray) -> None:
         """Append rows: unit length (for the index) and as stored (for the raw copy)."""
         self.rows += len(unit_rows)
-        self._index.run(lambda f: self.kind.add(f, unit_rows))
+        self._index.run(lambda f: self._kind_writer.add(unit_rows))
         self._raw.run(lambda f: f.write(_bytes_of(rows)))
 
     def replace(self, row: int, unit_row: np.ndarray, stored_row: np.ndarray) -> None:
         """Overwrite one row already added (a repeated word given its newest vector)."""
-        self._index.run(lambda f: self.kind.replace(f, row, self.dim, unit_row))
+        self._index.run(lambda f: self._kind_writer.replace(row, unit_row))
         self._raw.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(stored_row), row * self.dim * 4)))
 
     def finish(self, info: SetInfo) -> PreparedIndex:
         """Complete the index file, close both files and bind them to ``info``."""
-        self._index.run(lambda f: self.kind.end(f, self.dim, self.rows))
+        self._index.run(lambda f: self._kind_writer.finish(self.rows))
         rows = rows_layout(info.uid, info.rows_per_chunk, info.dim)
-        return PreparedIndex(self._index.close(self.kind.layout(), info), self._raw.close(rows, info))
+        return PreparedIndex(self._index.close(self.kind.layout(), info), self._raw.close(rows, info), self.kind)
 
     def abandon(self) -> None:
         """Delete the temp files (the import failed)."""
@@ -147,7 +150,8 @@ class IndexFolder:
 
     def __init__(self, folder: Path, kind: IndexKind = DEFAULT_KIND) -> None:
         self.folder = folder
-        #: The kind of index built for a set (every set's, for now).
+        #: The kind of index built for a set (every set's, for now); a set's files of
+        #: another kind in :data:`~vecstore.index.KINDS` are used as they are.
         self.kind = kind
 
     def paths(self, uid: str) -> tuple[Path, Path]:
@@ -159,17 +163,25 @@ class IndexFolder:
     def files_of(self, uid: str) -> list[Path]:
         return [*self.paths(uid), self.rows_path(uid)]
 
-    def manifest_for(self, info: SetInfo, file_size: int, rows_file_size: int | None = None) -> dict[str, object]:
+    def manifest_for(self, info: SetInfo, file_size: int, rows_file_size: int | None = None,
+                     kind: IndexKind | None = None) -> dict[str, object]:
         # (No FAISS version: importing FAISS would cost an import 60 ms, and the file is
-        # checked by loading it anyway.)
+        # checked by loading it anyway.) A kind without parameters writes none: the
+        # manifests of flat indexes are byte for byte those of earlier vecstores.
+        kind = kind or self.kind
         return {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
-                "content_checksum": info.content_checksum, "index": self.kind.name,
-                **({"params": self.kind.params} if self.kind.params else {}), "file_size": file_size,
+                "content_checksum": info.content_checksum, "index": kind.name,
+                **({"params": kind.params} if kind.params else {}), "file_size": file_size,
                 "rows_file_size": rows_file_size}
 
-    def manifest_bytes(self, info: SetInfo, file_size: int, rows_file_size: int | None) -> bytes:
+    def manifest_bytes(self, info: SetInfo, file_size: int, rows_file_size: int | None,
+                       kind: IndexKind | None = None) -> bytes:
         """The manifest file's exact bytes (``check`` compares them byte for byte)."""
-        return json.dumps(self.manifest_for(info, file_size, rows_file_size), indent=1).encode()
+        return json.dumps(self.manifest_for(info, file_size, rows_file_size, kind), indent=1).encode()
+
+    def kind_of(self, manifest: dict[str, object] | None) -> IndexKind:
+        """The kind a (valid) manifest records; the folder's own kind without one."""
+        return KINDS[str(manifest["index"])] if manifest is not None else self.kind
 
     def manifest(self, info: SetInfo) -> dict[str, object] | None:
         """The manifest of ``info``'s files if it describes this very set, else None."""
@@ -180,18 +192,21 @@ class IndexFolder:
         except (OSError, ValueError, RecursionError):
             return None
         expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
-                    "content_checksum": info.content_checksum, "index": self.kind.name,
-                    "params": self.kind.params or None}
-        if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
+                    "content_checksum": info.content_checksum}
+        kind = KINDS.get(manifest.get("index")) if isinstance(manifest, dict) else None  # type: ignore[arg-type]
+        if kind is None or manifest.get("params") != (kind.params or None) or \
+                any(manifest.get(k) != v for k, v in expected.items()):
             log.info("the derived files of %s are stale (manifest %s)", info.name, manifest_path)
             return None
         return manifest
 
-    def open_index_file(self, info: SetInfo) -> VerifiedFile:
-        """The index file of ``info``, its footer checked (cheap); raises DerivedFileError."""
+    def open_index_file(self, info: SetInfo, kind: IndexKind | None = None) -> VerifiedFile:
+        """The index file of ``info`` (of ``kind``: the folder's by default), its footer
+        checked (cheap); raises DerivedFileError."""
+        kind = kind or self.kind
         index_path, _ = self.paths(info.uid)
-        return VerifiedFile(index_path, self.kind.layout(), info.uid, info.content_checksum,
-                            self.kind.payload_size(info.count, info.dim))
+        return VerifiedFile(index_path, kind.layout(), info.uid, info.content_checksum,
+                            kind.payload_size(info.count, info.dim))
 
     def load(self, info: SetInfo) -> faiss.Index | None:
         """The persisted index of ``info`` if its manifest, footer and every block check
@@ -201,10 +216,12 @@ class IndexFolder:
         anyway, and a row changed on disk would otherwise change answers silently.
         """
         index_path, _ = self.paths(info.uid)
-        if self.manifest(info) is None:
+        manifest = self.manifest(info)
+        if manifest is None:
             return None
+        kind = self.kind_of(manifest)
         try:
-            verified = self.open_index_file(info)
+            verified = self.open_index_file(info, kind)
             try:
                 verified.verify()
             finally:
@@ -213,7 +230,7 @@ class IndexFolder:
             log.warning("not using the index of %s: %s; rebuilding it", info.name, exc)
             return None
         try:
-            index = self.kind.load(index_path)
+            index = kind.load(index_path)
         except RuntimeError:
             log.warning("the index of %s cannot be read; rebuilding it", info.name)
             return None
@@ -265,7 +282,7 @@ class IndexFolder:
                 rows_size = prepared.rows_tmp_path.stat().st_size
                 prepared.rows_tmp_path.replace(self.rows_path(info.uid))
             with create_exclusive(tmp_manifest) as f:
-                f.write(self.manifest_bytes(info, size, rows_size))
+                f.write(self.manifest_bytes(info, size, rows_size, prepared.kind))
             tmp_manifest.replace(manifest_path)
         except OSError as exc:
             log.warning("cannot persist the index of %s in %s: %s", info.name, self.folder, exc)

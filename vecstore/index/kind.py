@@ -1,4 +1,12 @@
-"""What an index kind is: one class per kind (flat now; HNSW and IVF next)."""
+"""What an index kind is: one class per kind (flat now; HNSW and IVF next).
+
+A kind says what its file holds and how it is made and read: a writer fed the unit rows
+as an import streams them (a kind that trains or builds a graph keeps what it needs and
+builds in :meth:`IndexWriter.finish`), a loader, and an in-memory build. The folder
+(:mod:`vecstore.index.folder`) does the rest for every kind: temp files, the checksum
+footer, the manifest (which records the kind's name and parameters), publishing.
+Answers never come from an index's vectors: queries re-score from the store's rows.
+"""
 
 from __future__ import annotations
 
@@ -13,38 +21,45 @@ if TYPE_CHECKING:
     import faiss
 
 
+class IndexWriter(Protocol):
+    """Writes one set's index file while its rows stream in."""
+
+    def add(self, unit_rows: np.ndarray) -> None: ...
+
+    def replace(self, row: int, unit_row: np.ndarray) -> None:
+        """Overwrite one row already added (a repeated word given its newest vector)."""
+        ...
+
+    def finish(self, rows: int) -> None:
+        """Complete the file once all ``rows`` are in."""
+        ...
+
+
 class IndexKind(Protocol):
-    #: The kind's name, as a manifest records it (a manifest of another kind is stale).
+    #: The kind's name, as a manifest records it (see :data:`vecstore.index.KINDS`).
     name: str
     #: Its parameters (HNSW's M, IVF's nlist...), recorded in the manifest with the name.
     params: dict[str, Any]
-    #: Where the unit rows start in the file, when it holds them verbatim (``check``
-    #: compares them with the stored vectors), else None.
+    #: Where the unit rows start in the file when it holds them verbatim (``check``
+    #: then compares them with the stored vectors byte for byte), else None.
     rows_offset: int | None
 
     def layout(self) -> Layout:
-        """How the file's footer cuts its payload into checksummed blocks."""
+        """The footer's file kind and how it cuts the payload into checksummed blocks."""
         ...
 
     def head(self, dim: int, rows: int) -> bytes:
-        """The file's bytes before its rows (what ``check`` expects there)."""
+        """The bytes the file must start with (``check`` compares them; b"" if none)."""
         ...
 
-    def payload_size(self, count: int, dim: int) -> int: ...
-
-    def begin(self, file: BinaryIO, dim: int) -> None:
-        """Start the file of an import (rows follow through :meth:`add`)."""
+    def payload_size(self, count: int, dim: int) -> int | None:
+        """The file's size before its footer, when the set's shape decides it (else None)."""
         ...
 
-    def add(self, file: BinaryIO, unit_rows: np.ndarray) -> None: ...
-
-    def replace(self, file: BinaryIO, row: int, dim: int, unit_row: np.ndarray) -> None: ...
-
-    def end(self, file: BinaryIO, dim: int, rows: int) -> None:
-        """Complete the file once every row is in (a kind that trains or builds a graph
-        does it here)."""
-        ...
+    def writer(self, file: BinaryIO, dim: int) -> IndexWriter: ...
 
     def load(self, path: Path) -> faiss.Index: ...
 
-    def build(self, unit_rows: np.ndarray) -> faiss.Index: ...
+    def build(self, unit_rows: np.ndarray) -> faiss.Index:
+        """The index of ``unit_rows``, in memory."""
+        ...

@@ -16,7 +16,7 @@ from vecstore._lazy import lazy_exports
 _EXPORTS = {
     "embedding_layer": "vecstore.keras.layers",
     "PartlyTrainableEmbedding": "vecstore.keras.layers",
-    "LAYER_NAME_PREFIX": "vecstore.keras.layers",
+    "LAYER_NAME_PREFIX": "vecstore.keras.naming",
     "TRAINABLE_CHOICES": "vecstore.keras.layers",
     "import_keras": "vecstore.keras.trained",
     "read_embedding": "vecstore.keras.trained",

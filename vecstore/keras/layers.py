@@ -19,6 +19,7 @@ from vecstore.errors import (
     SetChoiceError,
     quoted,
 )
+from vecstore.keras.naming import LAYER_NAME_PREFIX
 
 try:
     import keras
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from vecstore.store import Store
     from vecstore.vocabulary import Vocabulary
 
-#: Layers made by embedding_layer are named so, letting import-keras find the parent set.
-LAYER_NAME_PREFIX = "vecstore_"
 
 TRAINABLE_CHOICES = (False, True, "new")
 

@@ -10,7 +10,6 @@ The bridge depends on the store; the store knows nothing of Keras.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecstore.errors import InputFileError, InvalidArgumentError, listed, printable, quoted
+from vecstore.keras.naming import PARENT_IN_NAME
 from vecstore.names import check_name
 
 if TYPE_CHECKING:
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from vecstore.store import Store
     from vecstore.vocabulary import Vocabulary
 
-#: A layer named by :func:`vecstore.keras.embedding_layer` (``vecstore_<uid>``) names its parent set.
-_PARENT_IN_NAME = re.compile(r"vecstore_([0-9a-f]{32})")
 
 
 def import_keras(store: Store, model: str | os.PathLike[str], vocabulary: Vocabulary | str | os.PathLike[str] | Any,
@@ -120,7 +118,7 @@ def read_embedding(path: str | Path, layer: str | None = None) -> TrainedEmbeddi
         weights = found.embeddings
     else:
         weights = np.array(ops.convert_to_numpy(found.embeddings), dtype=np.float32)
-    match = _PARENT_IN_NAME.fullmatch(found.name)
+    match = PARENT_IN_NAME.fullmatch(found.name)
     return TrainedEmbedding(found.name, weights, match.group(1) if match else None)
 
 

@@ -12,5 +12,6 @@
 - :mod:`~vecstore.storage.catalog`: what the library reads and writes, on either driver;
 - :mod:`~vecstore.storage.opening`: opening a store, migrating it first if needed.
 
-Adding a table is one statement module entry plus one migration (``migrations/``).
+The tables have one definition, the Alembic migrations (``migrations/``). Adding a table
+is one migration plus its statements in :mod:`~vecstore.storage.statements`.
 """

@@ -81,7 +81,8 @@ class Catalog:
                     raise SetExistsError(current.name, current.source,
                                          "was imported by another process while this one ran")
                 _delete(tx, current.id)
-            (row,) = tx.rows(sql.INSERT_SET, values)
+            tx.execute(sql.INSERT_SET, values)
+            (row,) = tx.rows(sql.SET_ID, {"uid": uid})
             writer = SetWriter(tx, int(row["id"]), values, current)
             yield writer
             if writer.info is None:

@@ -21,7 +21,9 @@ Row = dict[str, Any]
 
 
 class Transaction(Protocol):
-    """Statements run inside one write transaction (errors surface when it ends)."""
+    """Statements run inside one write transaction. A database error raised by a
+    statement leaves the ``transaction()`` block, which rolls back and raises it as a
+    :class:`~vecstore.errors.StoreError`."""
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
 

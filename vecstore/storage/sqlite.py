@@ -30,7 +30,8 @@ from vecstore.storage.statements import REVISION, SCHEMA_HEAD
 #: writes). WAL: readers (queries in other processes) never block on an import, and an
 #: interrupted transaction is rolled back; FULL makes a commit survive power loss too
 #: (measured: no slower than NORMAL for an import's single large transaction).
-PRAGMAS = ("PRAGMA page_size = 65536", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL")
+SYNCHRONOUS = "PRAGMA synchronous = FULL"
+PRAGMAS = ("PRAGMA page_size = 65536", "PRAGMA journal_mode = WAL", SYNCHRONOUS)
 
 #: How SQLAlchemy's DateTime keeps a time in SQLite (text), so both drivers write the same.
 DATETIME_TEXT = "%Y-%m-%d %H:%M:%S.%f"
@@ -66,7 +67,7 @@ class SqliteDriver:
         except sqlite3.DatabaseError as exc:
             raise store_error(exc, "open the store", where) from None
         try:
-            db.execute(PRAGMAS[-1])  # (page size and WAL are properties of the file, set when it was made)
+            db.execute(SYNCHRONOUS)  # (page size and WAL are properties of the file, set when it was made)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "alembic_version" not in tables:
                 if tables - {"sqlite_sequence"}:

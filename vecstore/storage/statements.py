@@ -1,12 +1,14 @@
 """Every SQL statement vecstore runs on a store, written once.
 
 Each is SQL text with named parameters (``:name``), which the stdlib ``sqlite3`` driver
-and SQLAlchemy's ``text()`` both bind, so the two drivers run the very same statements.
-The tables themselves are defined by the Alembic migrations (``migrations/``); these
-statements are written for the schema at :data:`SCHEMA_HEAD`.
+and SQLAlchemy's ``text()`` both bind, so the two drivers run the very same statements,
+in SQL that SQLite (any 3.x a supported Python ships) and PostgreSQL both accept. The
+tables have one definition, the Alembic migrations (``migrations/``); these statements
+are written for the schema at :data:`SCHEMA_HEAD`, and a test prepares every one of
+them on a freshly migrated SQLite and PostgreSQL store.
 
-Adding a table: its statements here (or in a module beside this one), one migration,
-and :data:`SCHEMA_HEAD` moved to that migration's revision.
+Adding a table: one migration, and its statements here (moving :data:`SCHEMA_HEAD` to
+that migration's revision).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ FIND_SET = f"{_SELECT_SETS} WHERE name = :name"
 
 _NEW_SET_COLUMNS = SET_COLUMNS[1:]
 INSERT_SET = (f"INSERT INTO embedding_sets ({', '.join(_NEW_SET_COLUMNS)}) "
-              f"VALUES ({', '.join(':' + c for c in _NEW_SET_COLUMNS)}) RETURNING id")
+              f"VALUES ({', '.join(':' + c for c in _NEW_SET_COLUMNS)})")
+#: The id of the set just inserted (uid is unique; RETURNING would need SQLite 3.35).
+SET_ID = "SELECT id FROM embedding_sets WHERE uid = :uid"
 COMPLETE_SET = ("UPDATE embedding_sets SET count = :count, source_sha256 = :source_sha256, stats = :stats, "
                 "content_checksum = :content_checksum WHERE id = :id")
 SAVE_STATS = "UPDATE embedding_sets SET stats = :stats WHERE id = :id AND uid = :uid"
