@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-layout lint clean
+.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	$(BIN)/vecstore import glove-6b-50d
@@ -32,6 +32,9 @@ bench-matrix: $(STAMP)  ## a 20,000-word embedding matrix vs the tutorial's dict
 
 bench-checks: $(STAMP)  ## what the checksums cost: import, open, query, matrix, check on the real GloVe (~1 min)
 	$(BIN)/python benchmarks/bench_checks.py
+
+bench-revisions: $(STAMP)  ## cold query and matrix against another revision, interleaved: make bench-revisions AGAINST=REV
+	$(BIN)/python benchmarks/bench_revisions.py --against $(or $(AGAINST),HEAD~1)
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py
