@@ -583,6 +583,84 @@ def matrix_command(
     typer.echo(f"wrote {out}" + (f"; missing words in {missing}" if missing else ""))
 
 
+@app.command("docvec")
+@reports_errors
+def docvec_command(
+    ctx: typer.Context,
+    documents: Annotated[str, typer.Argument(
+        help="One document a line, '-' for stdin, or a .csv/.tsv/.jsonl file (.gz, .bz2 too) with --text-col.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to write: .npy (ids beside it), or see --format.")],
+    set_name: SetOption = None,
+    pool: Annotated[str, typer.Option(help="mean, sum, max, min, idf (IDF-weighted mean) or sif (Arora et al.).")]
+    = "mean",
+    out_format: Annotated[str, typer.Option("--format", help="npy (with OUT.ids.txt), csv or jsonl.")] = "npy",
+    text_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the text.")] = "text",
+    id_col: Annotated[str | None, typer.Option(
+        help="The column (or JSON key) holding the id (default: the line or row number).")] = None,
+    idf_file: Annotated[Path | None, typer.Option(
+        "--idf", help="With --pool idf: read document frequencies from this JSON (default: fit on the input).")]
+    = None,
+    save_idf: Annotated[Path | None, typer.Option(
+        help="With --pool idf: write the document frequencies used here (JSON), for later documents.")] = None,
+    sif_frequency: Annotated[str, typer.Option(
+        help="With --pool sif: word frequencies from the set's row order (rank, Zipf) or the input (texts).")]
+    = "rank",
+    case_fold: Annotated[bool, typer.Option(
+        "--case-fold/--no-case-fold", help="Look up 'Über' as 'über' when 'Über' is missing.")] = True,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Average (or otherwise pool) word vectors into one vector per document.
+
+    Tokens are those of the matrix builder. Unknown tokens are skipped and
+    counted; a document without a known token gets a zero vector.
+
+    \b
+    Example:
+      vecstore docvec reviews.csv --text-col text \\
+        --pool sif --out reviews.npy
+    """
+    from vecstore.documents import Idf, fit_idf
+    from vecstore.io.documents import output_paths, read_documents, save_document_vectors
+    from vecstore.io.files import check_output, read_whole
+    from vecstore.limits import MAX_VOCABULARY_BYTES
+
+    if (idf_file is not None or save_idf is not None) and pool != "idf":
+        raise InvalidArgumentError("--idf and --save-idf go with --pool idf")
+    outputs = output_paths(out, out_format) + ([save_idf] if save_idf is not None else [])
+    if len({os.path.realpath(path) for path in outputs}) != len(outputs):
+        raise InvalidArgumentError("--out and --save-idf must be different files")
+    with _store(ctx) as store:
+        protected = store.location.protected()
+        for path in outputs:  # every output is checked before anything is read or written
+            check_output(path, overwrite=force, protected=protected)
+        docs = read_documents(documents, text_col=text_col, id_col=id_col)
+        idf = None
+        if idf_file is not None:
+            try:
+                idf = Idf.from_dict(json.loads(read_whole(idf_file, MAX_VOCABULARY_BYTES, "IDF")))
+            except (ValueError, RecursionError) as exc:
+                from vecstore.errors import InputFileError
+
+                raise InputFileError(idf_file, f"not an IDF file: {exc}") from None
+        elif pool == "idf":
+            idf = fit_idf(docs.texts)
+        built = store.with_set(set_name, lambda s: s.document_vectors(
+            docs.texts, pool=pool, idf=idf, sif_frequency=sif_frequency, case_fold=case_fold))
+        written = save_document_vectors(out, docs.ids, built.vectors, out_format, overwrite=force, protected=protected)
+        if save_idf is not None and idf is not None:
+            from vecstore.io.files import AtomicOutput
+
+            with AtomicOutput(save_idf, overwrite=force, protected=protected) as f:
+                f.write(json.dumps(idf.to_dict()).encode())
+    if as_json:  # (the documents without a known token by their ids)
+        _print_json({"out": [str(p) for p in written], **built.report.to_dict(),
+                     "empty": [docs.ids[i] for i in built.report.empty]})
+        return
+    typer.echo(built.report.summary(docs.ids), err=True)
+    typer.echo(f"wrote {', '.join(str(p) for p in written)}")
+
+
 @contextmanager
 def _native_stderr_quiet(enabled: bool) -> Iterator[None]:
     """Send what native code (TensorFlow's C++ logging: CUDA probes, CPU features, absl)

@@ -38,6 +38,7 @@ except ImportError:  # built without a C compiler: the dict path is used
 if TYPE_CHECKING:
     import faiss
 
+    from vecstore.documents import DocumentVectors
     from vecstore.evaluation import AnalogyReport, SimilarityReport
     from vecstore.matrix import EmbeddingMatrix
     from vecstore.stats import SetStats
@@ -291,6 +292,14 @@ class EmbeddingSet:
         from vecstore.matrix import build_matrix
 
         return build_matrix(self, vocabulary, oov=oov, case_fold=case_fold, seed=seed)
+
+    def document_vectors(self, texts: Sequence[str], *, pool: str = "mean", **options: object) -> DocumentVectors:
+        """One pooled vector per text (float32, in order) and the report; see
+        :func:`vecstore.documents.document_vectors` for ``pool`` and its options. Reads
+        only the rows the texts' tokens need."""
+        from vecstore.documents import document_vectors
+
+        return document_vectors(self, texts, pool=pool, **options)  # type: ignore[arg-type]
 
     def _raw_rows(self) -> VerifiedFile | None:
         if self._rows is False:

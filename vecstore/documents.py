@@ -1,0 +1,287 @@
+"""Document vectors: one vector per text, pooled from a set's word vectors.
+
+Texts are tokenised as the matrix builder and :meth:`Vocabulary.fit` do (Keras
+``TextVectorization``'s standardisation: ASCII lower case, punctuation stripped, split on
+ASCII whitespace), and each distinct token is looked up once, as written and then lower
+cased (the same case-folding fallback as the matrix). Only the rows the texts need are
+read from the set, never the whole set. Unknown tokens are skipped and counted; a text
+with no known token gets a zero vector and is listed in the report.
+
+Pooling (``pool``):
+
+- ``mean`` (default), ``sum``, ``max``, ``min``: over the known tokens' vectors, each
+  occurrence counted;
+- ``idf``: the mean weighted by each token's inverse document frequency,
+  ``ln((1 + n) / (1 + df)) + 1`` (scikit-learn's smooth IDF, so it matches a TF-IDF
+  baseline), fitted on the texts themselves unless an :class:`Idf` is given;
+- ``sif``: smooth inverse frequency (Arora, Liang and Ma, 2017): the mean weighted by
+  ``a / (a + p(w))``, then each vector's projection on the texts' first principal
+  component removed. ``p(w)`` is the token's frequency in the texts (``sif_frequency=
+  "texts"``) or, as GloVe, word2vec and fastText list words most frequent first, Zipf's
+  law over the set's row order (``"rank"``, the default: it needs no corpus).
+
+All sums run in float32 over rows gathered a batch of texts at a time, so memory is
+bounded by the batch, not by the corpus.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vecstore.errors import InvalidArgumentError, printable, quoted
+from vecstore.vocabulary import standardize
+
+if TYPE_CHECKING:
+    from vecstore.query import EmbeddingSet
+
+POOLS = ("mean", "sum", "max", "min", "idf", "sif")
+SIF_FREQUENCIES = ("rank", "texts")
+#: Arora et al.'s weighting parameter (they found 1e-4 to 1e-3 best).
+SIF_A = 1e-3
+#: Bytes of gathered rows pooled at once (bounds the memory of a large corpus).
+BATCH_BYTES = 64 << 20
+
+_WHITESPACE = re.compile(r"[ \t\n\r\v\f]+")  # tf.strings.split's separator: ASCII whitespace
+_SEPARATOR = "\x00"  # between texts while they are standardised together (neither stripped nor split)
+
+
+@dataclass(frozen=True)
+class Idf:
+    """Inverse document frequencies: ``ln((1 + documents) / (1 + df)) + 1`` per token; a
+    token never seen gets ``ln(1 + documents) + 1``."""
+
+    documents: int
+    df: Mapping[str, int]
+
+    def weight(self, token: str) -> float:
+        return math.log((1 + self.documents) / (1 + self.df.get(token, 0))) + 1
+
+    def to_dict(self) -> dict[str, object]:
+        return {"documents": self.documents, "df": dict(self.df)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Idf:
+        documents, df = data.get("documents"), data.get("df")
+        if not isinstance(documents, int) or documents < 0 or not isinstance(df, dict) or not all(
+                isinstance(k, str) and isinstance(v, int) and 0 <= v <= documents for k, v in df.items()):
+            raise InvalidArgumentError("an IDF is {\"documents\": N, \"df\": {token: count of documents, ...}}")
+        return cls(documents, df)
+
+
+@dataclass
+class DocumentReport:
+    """What pooling found: how many tokens were known, which texts had none."""
+
+    set_name: str
+    pool: str
+    documents: int
+    tokens: int
+    known_tokens: int
+    distinct_tokens: int
+    unknown_distinct: int
+    case_folded: int
+    empty: list[int] = field(default_factory=list)  # texts (0-based) with no known token: zero vectors
+    sif_component: list[float] | None = None  # the principal component SIF removed
+
+    @property
+    def unknown_tokens(self) -> int:
+        return self.tokens - self.known_tokens
+
+    def to_dict(self) -> dict[str, object]:
+        return {"set": self.set_name, "pool": self.pool, "documents": self.documents, "tokens": self.tokens,
+                "known_tokens": self.known_tokens, "unknown_tokens": self.unknown_tokens,
+                "distinct_tokens": self.distinct_tokens, "unknown_distinct": self.unknown_distinct,
+                "case_folded": self.case_folded, "empty": self.empty}
+
+    def summary(self, ids: Sequence[str] | None = None) -> str:
+        """One line; the documents without a known token named by ``ids`` (default: their
+        1-based numbers)."""
+        share = 100 * self.known_tokens / self.tokens if self.tokens else 0.0
+        text = (f"{self.documents:,} documents, {self.tokens:,} tokens: {self.known_tokens:,} known ({share:.1f}%), "
+                f"{self.unknown_tokens:,} unknown skipped ({self.unknown_distinct:,} distinct); pool {self.pool}")
+        if self.empty:
+            names = [ids[i] if ids is not None else str(i + 1) for i in self.empty[:10]]
+            shown = ", ".join(printable(n) for n in names) + (", ..." if len(self.empty) > 10 else "")
+            text += f"; {len(self.empty):,} with no known token got zero vectors ({shown})"
+        return text
+
+
+@dataclass
+class DocumentVectors:
+    """One float32 row per text, in input order, and the report."""
+
+    vectors: np.ndarray
+    report: DocumentReport
+
+
+@dataclass
+class _Tokens:
+    """The texts' tokens as ids into ``distinct``, and where each text's ids start."""
+
+    distinct: list[str]
+    ids: np.ndarray  # int64, every token of every text, in order
+    starts: np.ndarray  # int64, len(texts) + 1
+
+
+def tokenize_texts(texts: Sequence[str]) -> _Tokens:
+    """Every text's tokens, standardised together (one pass of the regular expressions)."""
+    joined = _SEPARATOR.join(t.replace(_SEPARATOR, " ") for t in texts)
+    index: dict[str, int] = {}
+    ids: list[int] = []
+    starts = [0]
+    for text in standardize(joined).split(_SEPARATOR) if texts else []:
+        ids.extend(index.setdefault(token, len(index)) for token in _WHITESPACE.split(text) if token)
+        starts.append(len(ids))
+    return _Tokens(list(index), np.asarray(ids, dtype=np.int64), np.asarray(starts, dtype=np.int64))
+
+
+def fit_idf(texts: Sequence[str]) -> Idf:
+    """The document frequency of every token of ``texts``."""
+    tokens = tokenize_texts(texts)
+    return Idf(len(texts), dict(zip(tokens.distinct, _document_frequency(tokens).tolist(), strict=True)))
+
+
+def _document_frequency(tokens: _Tokens) -> np.ndarray:
+    lengths = np.diff(tokens.starts)
+    owner = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
+    pairs = np.unique(owner * max(len(tokens.distinct), 1) + tokens.ids)  # (text, token), once each
+    return np.bincount(pairs % max(len(tokens.distinct), 1), minlength=len(tokens.distinct))
+
+
+def document_vectors(embedding_set: EmbeddingSet, texts: Sequence[str], *, pool: str = "mean",
+                     idf: Idf | None = None, sif_frequency: str = "rank", sif_a: float = SIF_A,
+                     sif_component: Sequence[float] | np.ndarray | None = None,
+                     case_fold: bool = True) -> DocumentVectors:
+    """The ``(len(texts), dim)`` float32 vectors of ``texts`` pooled from the set (see the
+    module docstring for ``pool`` and its options).
+
+    ``sif_component``: the principal component to remove instead of the texts' own (to
+    embed a query as a collection's documents were); with one text and none given, no
+    component is removed (one text has no principal component to speak of).
+    """
+    if pool not in POOLS:
+        raise InvalidArgumentError(f"must be one of {', '.join(POOLS)}, not {quoted(pool)}", subject="pool")
+    if sif_frequency not in SIF_FREQUENCIES:
+        raise InvalidArgumentError(f"must be one of {', '.join(SIF_FREQUENCIES)}, not {quoted(sif_frequency)}",
+                                   subject="sif_frequency")
+    if not 0 < sif_a < 1:
+        raise InvalidArgumentError(f"must be between 0 and 1, not {sif_a}", subject="sif_a")
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise InvalidArgumentError("texts are a sequence of str")
+    tokens = tokenize_texts(texts)
+    rows, case_folded = _rows_of(embedding_set, tokens.distinct, case_fold)
+    dim = embedding_set.dim
+    known_ids = np.flatnonzero(rows >= 0)
+    # The rows the texts need, each read once; id -> its place among them (or -1).
+    vectors = embedding_set.vectors_of_rows(rows[known_ids])
+    place = np.full(len(tokens.distinct), -1, dtype=np.int64)
+    place[known_ids] = np.arange(known_ids.size)
+    weights = _weights(pool, tokens, rows, embedding_set, idf, sif_frequency, sif_a)
+
+    keep = place[tokens.ids] >= 0
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(tokens.starts))[keep]
+    gathered_ids = tokens.ids[keep]
+    counts = np.bincount(owner, minlength=len(texts))
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    per_batch = max(1, BATCH_BYTES // (4 * dim))
+    bounds = np.searchsorted(owner, np.arange(0, len(texts) + 1, dtype=np.int64))  # each text's known tokens
+    first = 0
+    while first < len(texts):
+        last = int(np.searchsorted(bounds, bounds[first] + per_batch, side="right")) - 1
+        last = min(max(last, first + 1), len(texts))
+        lo, hi = int(bounds[first]), int(bounds[last])
+        if hi > lo:
+            rows_here = vectors[place[gathered_ids[lo:hi]]]
+            if weights is not None:
+                rows_here *= weights[gathered_ids[lo:hi]][:, None]
+            local = np.diff(bounds[first:last + 1])
+            filled = np.flatnonzero(local)
+            starts = (bounds[first:last] - lo)[filled]
+            reduce = {"max": np.maximum, "min": np.minimum}.get(pool, np.add)
+            out[first + filled] = reduce.reduceat(rows_here, starts, axis=0)
+        first = last
+    empty = np.flatnonzero(counts == 0)
+    filled = counts > 0
+    if pool == "mean":
+        out[filled] /= counts[filled, None]
+    elif pool in ("idf", "sif"):
+        assert weights is not None
+        totals = np.bincount(owner, weights=weights[gathered_ids], minlength=len(texts))
+        if pool == "idf":
+            out[filled] /= totals[filled, None].astype(np.float32)
+        else:
+            out[filled] /= counts[filled, None]  # Arora et al.: (1/|s|) sum of a/(a + p(w)) v_w
+    component = None
+    if pool == "sif":
+        component = _principal_component(out[filled]) if sif_component is None and filled.sum() > 1 else (
+            None if sif_component is None else _unit(np.asarray(sif_component, dtype=np.float32), dim))
+        if component is not None:
+            out -= np.outer(out @ component, component).astype(np.float32)
+            out[empty] = 0.0
+    report = DocumentReport(embedding_set.name, pool, len(texts), int(tokens.ids.size), int(keep.sum()),
+                            len(tokens.distinct), int(len(tokens.distinct) - known_ids.size), case_folded,
+                            empty.tolist(), None if component is None else component.tolist())
+    return DocumentVectors(out, report)
+
+
+def _rows_of(embedding_set: EmbeddingSet, distinct: list[str], case_fold: bool) -> tuple[np.ndarray, int]:
+    """The set's row of each distinct token (-1: unknown), falling back to its lower case."""
+    lowered = [t.lower() for t in distinct] if case_fold else distinct
+    extra = [lw for t, lw in zip(distinct, lowered, strict=True) if lw != t]
+    found = embedding_set.rows_of(distinct + extra) if distinct else np.empty(0, dtype=np.int64)
+    rows = found[:len(distinct)].copy()
+    folded = 0
+    at = len(distinct)
+    for i, (token, lower) in enumerate(zip(distinct, lowered, strict=True)):
+        if lower == token:
+            continue
+        if rows[i] < 0 and found[at] >= 0:
+            rows[i] = found[at]
+            folded += 1
+        at += 1
+    return rows, folded
+
+
+def _weights(pool: str, tokens: _Tokens, rows: np.ndarray, embedding_set: EmbeddingSet, idf: Idf | None,
+             sif_frequency: str, sif_a: float) -> np.ndarray | None:
+    """A float32 weight per distinct token, for ``idf`` and ``sif`` pooling."""
+    if pool == "idf":
+        if idf is None:
+            df = _document_frequency(tokens)
+            n = tokens.starts.size - 1
+            return (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)
+        return np.asarray([idf.weight(t) for t in tokens.distinct], dtype=np.float32)
+    if pool == "sif":
+        if sif_frequency == "texts":
+            counts = np.bincount(tokens.ids, minlength=len(tokens.distinct)).astype(np.float64)
+            p = counts / max(counts.sum(), 1.0)
+        else:  # Zipf's law over the set's rows, most frequent first: p(rank r) = 1 / (r * H_n)
+            n = len(embedding_set)
+            harmonic = math.log(n) + 0.5772156649 + 1 / (2 * n) if n else 1.0
+            p = np.where(rows >= 0, 1.0 / (np.maximum(rows, 0) + 1) / harmonic, 0.0)
+        return (sif_a / (sif_a + p)).astype(np.float32)
+    return None
+
+
+def _principal_component(vectors: np.ndarray) -> np.ndarray | None:
+    """The first right singular vector of ``vectors`` (uncentred, as Arora et al.'s
+    TruncatedSVD), sign fixed so its largest entry is positive."""
+    if not vectors.size:
+        return None
+    _, _, vt = np.linalg.svd(vectors.astype(np.float64), full_matrices=False)
+    component = vt[0]
+    if component[np.argmax(np.abs(component))] < 0:
+        component = -component
+    return component.astype(np.float32)
+
+
+def _unit(component: np.ndarray, dim: int) -> np.ndarray:
+    if component.shape != (dim,) or not np.isfinite(component).all() or not np.linalg.norm(component):
+        raise InvalidArgumentError(f"sif_component must be {dim} finite values, not all zero")
+    return (component / np.linalg.norm(component)).astype(np.float32)
