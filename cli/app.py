@@ -69,6 +69,7 @@ CLI_FLAGS = {
     "format": "--format", "member": "--member", "encoding_errors": "--encoding-errors",
     "duplicates": "--duplicates", "limit": "--limit", "k": "-k", "restrict_vocab": "--restrict-vocab",
     "oov": "--oov", "max_tokens": "--max-tokens", "min_count": "--min-count", "layer": "--layer",
+    "pool": "--pool", "sif_frequency": "--sif-frequency",
 }
 #: This command line's words for each suggestion (``hint``) the library makes; ``{...}``
 #: are the error's attributes.
@@ -84,6 +85,8 @@ CLI_HINTS = {
     "layer": "choose one with --layer",
     "name": "give it one with --name",
     "no-member": "leave --member out",
+    "text_col": "name the text's column with --text-col",
+    "id_col": "name the id's column with --id-col",
 }
 
 

@@ -44,6 +44,8 @@ OOV = "[UNK]"
 # characters (keras.layers.TextVectorization's strip regex).
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+#: The characters that regular expression deletes (a test pins the two to each other).
+STRIPPED = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"
 # tf.strings.split's default separator: runs of ASCII whitespace.
 _WHITESPACE = re.compile(r"[ \t\n\r\v\f]+")
 
