@@ -110,11 +110,16 @@ def test_sif_is_arora_et_al(glove, glove_arrays, texts: list[str], frequency: st
         np.testing.assert_allclose(one.vectors[0], built.vectors[5], rtol=1e-4, atol=1e-5)
 
 
-def test_batches_change_nothing(glove, texts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    whole = {pool: glove.document_vectors(texts, pool=pool).vectors for pool in ("mean", "max", "idf")}
+def test_without_the_c_extension_in_small_batches_the_vectors_are_the_same(glove, texts: list[str],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    pools = ("mean", "sum", "max", "min", "idf", "sif")
+    with_c = {pool: glove.document_vectors(texts, pool=pool) for pool in pools}
+    monkeypatch.setattr(vecstore.documents, "_fastparse", None)
     monkeypatch.setattr(vecstore.documents, "BATCH_BYTES", 4 * 50 * 7)  # 7 rows a batch, and single long texts
-    for pool, expected in whole.items():
-        np.testing.assert_allclose(glove.document_vectors(texts, pool=pool).vectors, expected, rtol=1e-6, atol=1e-6)
+    for pool, expected in with_c.items():
+        python = glove.document_vectors(texts, pool=pool)
+        np.testing.assert_allclose(python.vectors, expected.vectors, rtol=1e-5, atol=1e-6, err_msg=pool)
+        assert python.report.to_dict() | {"seconds": 0} == expected.report.to_dict() | {"seconds": 0}
 
 
 def test_only_the_rows_the_texts_need_are_read(glove, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,7 +193,8 @@ def test_docvec_refuses_bad_input_in_one_line(glove_store: Path, tmp_path: Path)
         assert not (tmp_path / "out.npy").exists()
 
 
-def test_the_batch_tokeniser_is_the_matrix_builders() -> None:
+@pytest.mark.parametrize("c_extension", [True, False], ids=["C", "Python"])
+def test_the_batch_tokeniser_is_the_matrix_builders(c_extension: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """tokenize_texts (one C pass over every text) gives each text exactly the tokens of
     vecstore.vocabulary.tokenize, whatever whitespace, case, punctuation or separator."""
     import random
@@ -197,6 +203,8 @@ def test_the_batch_tokeniser_is_the_matrix_builders() -> None:
     from vecstore.documents import tokenize_texts
     from vecstore.vocabulary import _PUNCTUATION, STRIPPED
 
+    if not c_extension:
+        monkeypatch.setattr(vecstore.documents, "_fastparse", None)
     ascii_chars = "".join(chr(i) for i in range(128))
     assert set(ascii_chars) - set(_PUNCTUATION.sub("", ascii_chars)) == set(STRIPPED)
     assert _PUNCTUATION.sub("", "".join(chr(i) for i in range(128, 5000))) == "".join(chr(i) for i in range(128, 5000))

@@ -562,11 +562,249 @@ done:
     return result;
 }
 
+/*
+ * number_tokens(text, texts) -> (ids, starts, spans, df): the tokens of standardised
+ * texts, numbered in order of first appearance, and each distinct token's document
+ * frequency (the number of texts it appears in).
+ * text holds `texts` texts separated by "\0", their tokens separated by runs of ASCII
+ * whitespace (" \t\n\r\v\f", tf.strings.split's). Returns int64 bytes: ids (one per
+ * token, in order), starts (texts + 1: where each text's ids begin), spans (start and
+ * end offset in text of each distinct token) and df (per distinct token). One pass, GIL released: the Python way (a
+ * str per token and a dict) costs about a microsecond a token.
+ */
+typedef struct { int64_t *data; size_t size, capacity; } int64_array;
+
+static int push(int64_array *a, int64_t value) {
+    if (a->size == a->capacity) {
+        size_t capacity = a->capacity ? a->capacity * 2 : 1024;
+        int64_t *grown = PyMem_RawRealloc(a->data, capacity * sizeof(int64_t));
+        if (grown == NULL) return -1;
+        a->data = grown;
+        a->capacity = capacity;
+    }
+    a->data[a->size++] = value;
+    return 0;
+}
+
+static inline int is_token_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* A slot of number_tokens' table: everything a probe needs in one place (one cache
+ * miss a token): the token's first 8 bytes, its length, id + 1 (0 = empty), and the
+ * text it was last seen in with the number of texts it appeared in. */
+typedef struct {
+    uint64_t prefix;
+    uint32_t id1, length;
+    int32_t last_text, df;
+} token_slot;
+
+static inline uint64_t token_prefix(const char *p, Py_ssize_t n) {
+    uint64_t x = 0;
+    memcpy(&x, p, (size_t)(n < 8 ? n : 8));
+    return x;
+}
+
+static PyObject *number_tokens(PyObject *self, PyObject *args) {
+    Py_buffer text;
+    Py_ssize_t texts;
+    if (!PyArg_ParseTuple(args, "y*n", &text, &texts)) return NULL;
+    int64_array ids = {0}, starts = {0}, spans = {0}, hashes = {0};
+    size_t n_slots = 1 << 16;
+    token_slot *slots = PyMem_RawCalloc(n_slots, sizeof(token_slot));
+    int failed = slots == NULL || texts >= INT32_MAX || text.len >= UINT32_MAX;
+    int32_t found_texts = 1;
+    Py_BEGIN_ALLOW_THREADS
+    const char *base = (const char *)text.buf, *p = base, *end = base + text.len;
+    failed = failed || push(&starts, 0) < 0;
+    while (!failed && p < end) {
+        char c = *p;
+        if (c == '\0') {
+            failed = push(&starts, (int64_t)ids.size) < 0;
+            found_texts++;
+            p++;
+            continue;
+        }
+        if (is_token_space(c)) {
+            p++;
+            continue;
+        }
+        const char *start = p;
+        while (p < end && *p != '\0' && !is_token_space(*p)) p++;
+        Py_ssize_t n = (Py_ssize_t)(p - start);
+        uint64_t h = hash_bytes(start, n), prefix = token_prefix(start, n);
+        size_t slot = h & (n_slots - 1);
+        token_slot *found = NULL;
+        while (slots[slot].id1 != 0) {
+            token_slot *t = &slots[slot];
+            if (t->prefix == prefix && t->length == (uint32_t)n &&
+                (n <= 8 || memcmp(base + spans.data[2 * (t->id1 - 1)] + 8, start + 8, (size_t)(n - 8)) == 0)) {
+                found = t;
+                break;
+            }
+            slot = (slot + 1) & (n_slots - 1);
+        }
+        if (found == NULL) {
+            int64_t id = (int64_t)hashes.size;
+            if (id >= (int64_t)UINT32_MAX - 1 || push(&hashes, (int64_t)h) < 0 ||
+                push(&spans, (int64_t)(start - base)) < 0 || push(&spans, (int64_t)(p - base)) < 0) {
+                failed = 1;
+                break;
+            }
+            found = &slots[slot];
+            found->prefix = prefix;
+            found->id1 = (uint32_t)(id + 1);
+            found->length = (uint32_t)n;
+            found->last_text = 0;
+            found->df = 0;
+            if (hashes.size * 2 > n_slots) { /* grow: move every slot to its place in a table twice as large */
+                size_t grown_slots = n_slots * 2;
+                token_slot *grown = PyMem_RawCalloc(grown_slots, sizeof(token_slot));
+                if (grown == NULL) {
+                    failed = 1;
+                    break;
+                }
+                token_slot moved = *found;
+                for (size_t i = 0; i < n_slots; i++) {
+                    if (slots[i].id1 == 0) continue;
+                    size_t s = (uint64_t)hashes.data[slots[i].id1 - 1] & (grown_slots - 1);
+                    while (grown[s].id1 != 0) s = (s + 1) & (grown_slots - 1);
+                    grown[s] = slots[i];
+                    if (slots[i].id1 == moved.id1) found = &grown[s];
+                }
+                PyMem_RawFree(slots);
+                slots = grown;
+                n_slots = grown_slots;
+            }
+        }
+        if (found->last_text != found_texts) { /* the first time in this text */
+            found->last_text = found_texts;
+            found->df++;
+        }
+        failed = push(&ids, (int64_t)found->id1 - 1) < 0;
+    }
+    if (!failed) failed = push(&starts, (int64_t)ids.size) < 0;
+    Py_END_ALLOW_THREADS
+    PyObject *result = NULL;
+    int64_array df = {0};
+    for (size_t i = 0; !failed && i < hashes.size; i++) failed = push(&df, 0) < 0;
+    for (size_t i = 0; !failed && i < n_slots; i++) {
+        if (slots[i].id1 != 0) df.data[slots[i].id1 - 1] = slots[i].df;
+    }
+    if (failed) {
+        PyErr_NoMemory();
+    } else if (found_texts != texts) {
+        PyErr_Format(PyExc_ValueError, "number_tokens: %d texts found, %zd expected", (int)found_texts, texts);
+    } else {
+        result = Py_BuildValue("(y#y#y#y#)", (const char *)ids.data, (Py_ssize_t)(ids.size * sizeof(int64_t)),
+                               (const char *)starts.data, (Py_ssize_t)(starts.size * sizeof(int64_t)),
+                               (const char *)spans.data, (Py_ssize_t)(spans.size * sizeof(int64_t)),
+                               (const char *)df.data, (Py_ssize_t)(df.size * sizeof(int64_t)));
+    }
+    PyMem_RawFree(ids.data);
+    PyMem_RawFree(starts.data);
+    PyMem_RawFree(spans.data);
+    PyMem_RawFree(hashes.data);
+    PyMem_RawFree(df.data);
+    PyMem_RawFree(slots);
+    PyBuffer_Release(&text);
+    return result;
+}
+
+/*
+ * pool_rows(vectors, dim, rows, starts, weights, mode) -> bytes of float32 (texts x dim)
+ * vectors: float32 rows (n x dim); rows: int64, the vectors' row of each token, -1 for
+ * a token to skip; starts: int64 (texts + 1), where each text's tokens begin; weights:
+ * float32 per token, or None for 1. mode 0: the weighted sum (accumulated in double);
+ * 1: the element-wise max; 2: the min. A text without a row to pool stays zeros. The
+ * GIL is released: one pass over the tokens instead of gathering a copy of every row.
+ */
+static PyObject *pool_rows(PyObject *self, PyObject *args) {
+    Py_buffer vectors, rows, starts, weights = {0};
+    Py_ssize_t dim;
+    int mode;
+    PyObject *weights_object;
+    if (!PyArg_ParseTuple(args, "y*ny*y*Oi", &vectors, &dim, &rows, &starts, &weights_object, &mode)) return NULL;
+    PyObject *result = NULL;
+    double *sums = NULL;
+    int have_weights = weights_object != Py_None;
+    if (have_weights && PyObject_GetBuffer(weights_object, &weights, PyBUF_SIMPLE) < 0) goto done;
+    Py_ssize_t n_vectors = dim > 0 ? vectors.len / (Py_ssize_t)sizeof(float) / dim : 0;
+    Py_ssize_t n_tokens = rows.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t texts = starts.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    if (dim <= 0 || texts < 0 || mode < 0 || mode > 2 ||
+        (have_weights && weights.len != n_tokens * (Py_ssize_t)sizeof(float))) {
+        PyErr_SetString(PyExc_ValueError, "pool_rows: inconsistent arguments");
+        goto done;
+    }
+    const int64_t *row = (const int64_t *)rows.buf, *start = (const int64_t *)starts.buf;
+    for (Py_ssize_t t = 0; t <= texts; t++) {
+        if (start[t] < 0 || start[t] > n_tokens || (t > 0 && start[t] < start[t - 1])) {
+            PyErr_SetString(PyExc_ValueError, "pool_rows: starts out of order or range");
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n_tokens; i++) {
+        if (row[i] >= n_vectors) {
+            PyErr_SetString(PyExc_ValueError, "pool_rows: a row beyond the vectors");
+            goto done;
+        }
+    }
+    result = PyBytes_FromStringAndSize(NULL, texts * dim * (Py_ssize_t)sizeof(float));
+    sums = PyMem_RawMalloc(sizeof(double) * (size_t)dim);
+    if (result == NULL || sums == NULL) {
+        Py_CLEAR(result);
+        PyErr_NoMemory();
+        goto done;
+    }
+    float *out = (float *)PyBytes_AS_STRING(result);
+    const float *v = (const float *)vectors.buf;
+    const float *w = have_weights ? (const float *)weights.buf : NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t t = 0; t < texts; t++) {
+        float *o = out + t * dim;
+        int any = 0;
+        if (mode == 0) {
+            for (Py_ssize_t d = 0; d < dim; d++) sums[d] = 0.0;
+        }
+        for (int64_t i = start[t]; i < start[t + 1]; i++) {
+            if (row[i] < 0) continue;
+            const float *x = v + row[i] * dim;
+            if (mode == 0) {
+                double weight = w ? (double)w[i] : 1.0;
+                for (Py_ssize_t d = 0; d < dim; d++) sums[d] += weight * (double)x[d];
+            } else if (!any) {
+                memcpy(o, x, sizeof(float) * (size_t)dim);
+            } else if (mode == 1) {
+                for (Py_ssize_t d = 0; d < dim; d++) o[d] = x[d] > o[d] ? x[d] : o[d];
+            } else {
+                for (Py_ssize_t d = 0; d < dim; d++) o[d] = x[d] < o[d] ? x[d] : o[d];
+            }
+            any = 1;
+        }
+        if (mode == 0) {
+            for (Py_ssize_t d = 0; d < dim; d++) o[d] = (float)sums[d];
+        } else if (!any) {
+            memset(o, 0, sizeof(float) * (size_t)dim);
+        }
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyMem_RawFree(sums);
+    PyBuffer_Release(&vectors);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&starts);
+    if (have_weights && weights.obj != NULL) PyBuffer_Release(&weights);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"format_glove", format_glove, METH_VARARGS, "Format rows as GloVe text with round-tripping float32 values."},
     {"parse_lines", parse_lines, METH_VARARGS, "Parse embedding text lines into float32 rows (GIL released)."},
     {"decode_words", decode_words, METH_VARARGS, "Decode the words at (start, end) offsets as UTF-8."},
     {"lookup_words", lookup_words, METH_VARARGS, "Rows of words in a set's \\n-joined vocabulary (-1: absent)."},
+    {"number_tokens", number_tokens, METH_VARARGS, "Number the tokens of standardised texts (GIL released)."},
+    {"pool_rows", pool_rows, METH_VARARGS, "Sum, max or min the rows of each text's tokens (GIL released)."},
     {"parse_binary", parse_binary, METH_VARARGS, "Parse word2vec binary records into float32 rows (GIL released)."},
     {NULL, NULL, 0, NULL},
 };

@@ -20,8 +20,10 @@ Pooling (``pool``):
   "texts"``) or, as GloVe, word2vec and fastText list words most frequent first, Zipf's
   law over the set's row order (``"rank"``, the default: it needs no corpus).
 
-All sums run in float32 over rows gathered a batch of texts at a time, so memory is
-bounded by the batch, not by the corpus.
+Tokens are numbered, and rows pooled, in one pass of C each (``_fastparse``, the GIL
+released; sums accumulated in double): no copy of the rows is gathered. Without the C
+extension the same is done with a dict and ``ufunc.reduceat`` over rows gathered a batch
+of texts at a time, so memory stays bounded by the batch, not by the corpus.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ import numpy as np
 
 from vecstore.errors import InvalidArgumentError, printable, quoted
 from vecstore.vocabulary import STRIPPED
+
+try:
+    from vecstore import _fastparse
+except ImportError:  # built without a C compiler: str.split and a dict
+    _fastparse = None
 
 if TYPE_CHECKING:
     from vecstore.query import EmbeddingSet
@@ -136,13 +143,14 @@ class _Tokens:
     distinct: list[str]
     ids: np.ndarray  # int64, every token of every text, in order
     starts: np.ndarray  # int64, len(texts) + 1
+    df: np.ndarray | None = None  # int64 per distinct token: the texts it appears in (computed on demand)
 
 
 def tokenize_texts(texts: Sequence[str]) -> _Tokens:
-    """Every text's tokens (:func:`vecstore.vocabulary.tokenize`'s), the texts standardised
-    together in one pass of C (``str.translate``), split by ``str.split`` when no text
-    holds whitespace that ``TextVectorization`` does not split on (else by its regular
-    expression), and numbered by a dict built in C."""
+    """Every text's tokens (:func:`vecstore.vocabulary.tokenize`'s), numbered in order of
+    first appearance. The texts are standardised together in one pass of C (bytes
+    ``translate``) and split and numbered in one more (``_fastparse.number_tokens``, the
+    GIL released); without the C extension, by ``str.split`` and a dict."""
     if not texts:
         return _Tokens([], np.empty(0, dtype=np.int64), np.zeros(1, dtype=np.int64))
     joined = _SEPARATOR.join(texts)
@@ -150,17 +158,23 @@ def tokenize_texts(texts: Sequence[str]) -> _Tokens:
         joined = _SEPARATOR.join(t.replace(_SEPARATOR, " ") for t in texts)
     # In UTF-8 an ASCII byte is always that character: lowering and deleting ASCII bytes
     # is the same standardisation, in C (str.translate takes 4 s for 100,000 texts).
-    standard = joined.encode("utf-8", "surrogatepass").translate(_STANDARDIZE_BYTES, STRIPPED_BYTES).decode(
-        "utf-8", "surrogatepass")
-    split = str.split if _OTHER_WHITESPACE.search(standard) is None else _split_ascii
+    standard = joined.encode("utf-8", "surrogatepass").translate(_STANDARDIZE_BYTES, STRIPPED_BYTES)
+    if _fastparse is not None:
+        ids, starts, spans, df = _fastparse.number_tokens(standard, len(texts))
+        bounds = np.frombuffer(spans, dtype=np.int64).reshape(-1, 2).tolist()
+        distinct = [standard[a:b].decode("utf-8", "surrogatepass") for a, b in bounds]
+        return _Tokens(distinct, np.frombuffer(ids, dtype=np.int64), np.frombuffer(starts, dtype=np.int64),
+                       np.frombuffer(df, dtype=np.int64))
+    text = standard.decode("utf-8", "surrogatepass")
+    split = str.split if _OTHER_WHITESPACE.search(text) is None else _split_ascii
     tokens: list[str] = []
-    starts = [0]
-    for text in standard.split(_SEPARATOR):
-        tokens += split(text)
-        starts.append(len(tokens))
-    distinct = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
-    ids = np.fromiter(map(distinct.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-    return _Tokens(list(distinct), ids, np.asarray(starts, dtype=np.int64))
+    offsets = [0]
+    for part in text.split(_SEPARATOR):
+        tokens += split(part)
+        offsets.append(len(tokens))
+    numbered = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+    ids_array = np.fromiter(map(numbered.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    return _Tokens(list(numbered), ids_array, np.asarray(offsets, dtype=np.int64))
 
 
 def _split_ascii(text: str) -> list[str]:
@@ -174,10 +188,16 @@ def fit_idf(texts: Sequence[str]) -> Idf:
 
 
 def _document_frequency(tokens: _Tokens) -> np.ndarray:
+    """The number of texts each distinct token appears in (counted in C when tokenising)."""
+    if tokens.df is not None:
+        return tokens.df
     lengths = np.diff(tokens.starts)
+    texts = max(lengths.size, 1)
     owner = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
-    pairs = np.unique(owner * max(len(tokens.distinct), 1) + tokens.ids)  # (text, token), once each
-    return np.bincount(pairs % max(len(tokens.distinct), 1), minlength=len(tokens.distinct))
+    keys = np.sort(tokens.ids * texts + owner)  # (token, text), sorted: count each pair once
+    first = np.ones(keys.size, dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return np.bincount(keys[first] // texts, minlength=len(tokens.distinct))
 
 
 def document_vectors(embedding_set: EmbeddingSet, texts: Sequence[str], *, pool: str = "mean",
@@ -213,35 +233,26 @@ def document_vectors(embedding_set: EmbeddingSet, texts: Sequence[str], *, pool:
     place[known_ids] = np.arange(known_ids.size)
     weights = _weights(pool, tokens, rows, embedding_set, idf, sif_frequency, sif_a)
 
-    keep = place[tokens.ids] >= 0
+    token_rows = place[tokens.ids]  # each token's place in `vectors`, -1: unknown
+    keep = token_rows >= 0
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(tokens.starts))[keep]
-    gathered_ids = tokens.ids[keep]
     counts = np.bincount(owner, minlength=len(texts))
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    per_batch = max(1, BATCH_BYTES // (4 * dim))
-    bounds = np.searchsorted(owner, np.arange(0, len(texts) + 1, dtype=np.int64))  # each text's known tokens
-    first = 0
-    while first < len(texts):
-        last = int(np.searchsorted(bounds, bounds[first] + per_batch, side="right")) - 1
-        last = min(max(last, first + 1), len(texts))
-        lo, hi = int(bounds[first]), int(bounds[last])
-        if hi > lo:
-            rows_here = vectors[place[gathered_ids[lo:hi]]]
-            if weights is not None:
-                rows_here *= weights[gathered_ids[lo:hi]][:, None]
-            local = np.diff(bounds[first:last + 1])
-            filled = np.flatnonzero(local)
-            starts = (bounds[first:last] - lo)[filled]
-            reduce = {"max": np.maximum, "min": np.minimum}.get(pool, np.add)
-            out[first + filled] = reduce.reduceat(rows_here, starts, axis=0)
-        first = last
+    token_weights = None if weights is None else weights[tokens.ids]
+    if _fastparse is not None:  # one pass of C over the tokens, adding rows in place
+        mode = {"max": 1, "min": 2}.get(pool, 0)
+        pooled = _fastparse.pool_rows(vectors, dim, token_rows, tokens.starts, token_weights, mode)
+        out = np.frombuffer(pooled, dtype=np.float32).reshape(len(texts), dim).copy()
+    else:
+        out = _pool_in_batches(vectors, token_rows[keep], owner, None if token_weights is None else
+                               token_weights[keep], len(texts), pool)
     empty = np.flatnonzero(counts == 0)
     filled = counts > 0
     if pool == "mean":
         out[filled] /= counts[filled, None]
     elif pool in ("idf", "sif"):
         assert weights is not None
-        totals = np.bincount(owner, weights=weights[gathered_ids], minlength=len(texts))
+        assert token_weights is not None
+        totals = np.bincount(owner, weights=token_weights[keep], minlength=len(texts))
         if pool == "idf":
             out[filled] /= totals[filled, None].astype(np.float32)
         else:
@@ -259,6 +270,30 @@ def document_vectors(embedding_set: EmbeddingSet, texts: Sequence[str], *, pool:
                             {"tokenise": tokenised - started, "lookup": looked_up - tokenised,
                              "pool": time.perf_counter() - looked_up})
     return DocumentVectors(out, report)
+
+
+def _pool_in_batches(vectors: np.ndarray, rows: np.ndarray, owner: np.ndarray, weights: np.ndarray | None,
+                     texts: int, pool: str) -> np.ndarray:
+    """The C pooling's result without the C extension: rows gathered a batch of texts at a
+    time (at most :data:`BATCH_BYTES` of them) and reduced with ``ufunc.reduceat``."""
+    dim = vectors.shape[1]
+    out = np.zeros((texts, dim), dtype=np.float32)
+    per_batch = max(1, BATCH_BYTES // (4 * dim))
+    bounds = np.searchsorted(owner, np.arange(0, texts + 1, dtype=np.int64))  # each text's known tokens
+    reduce = {"max": np.maximum, "min": np.minimum}.get(pool, np.add)
+    first = 0
+    while first < texts:
+        last = int(np.searchsorted(bounds, bounds[first] + per_batch, side="right")) - 1
+        last = min(max(last, first + 1), texts)
+        lo, hi = int(bounds[first]), int(bounds[last])
+        if hi > lo:
+            gathered = vectors[rows[lo:hi]].astype(np.float64 if reduce is np.add else np.float32)
+            if weights is not None:
+                gathered *= weights[lo:hi][:, None]
+            filled = np.flatnonzero(np.diff(bounds[first:last + 1]))
+            out[first + filled] = reduce.reduceat(gathered, (bounds[first:last] - lo)[filled], axis=0)
+        first = last
+    return out
 
 
 def _rows_of(embedding_set: EmbeddingSet, distinct: list[str], case_fold: bool) -> tuple[np.ndarray, int]:
