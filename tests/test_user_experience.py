@@ -131,9 +131,9 @@ def library_messages() -> list[tuple[str, int, str]]:
 def test_library_messages_name_parameters_not_command_line_flags() -> None:
     messages = library_messages()
     assert {"readers.py", "catalog.py", "trained.py", "files.py"} <= {name for name, _, _ in messages}
-    flags = [(name, line, text) for name, line, text in messages
-             if re.search(r"(^|\s)--[a-z]|\bvecstore (import|export|check|sets|info|neighbours|matrix|remove)\b",
-                          text)]
+    flags = [(name, line, text) for name, line, text in messages  # (pip's flags in an install hint are not ours)
+             if re.search(r"(^|\s)--[a-z]|\bvecstore (import|export|check|sets|info|neighbours|matrix|remove|docvec)\b",
+                          re.sub(r"pip install [^:;]*", "", text))]
     assert flags == []
 
 
