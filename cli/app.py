@@ -489,7 +489,8 @@ def export_command(
     name: Annotated[str, typer.Argument(help="The set to export.")],
     out: Annotated[Path, typer.Argument(help="The file to write (.gz or .bz2 compresses it).")],
     format: Annotated[str, typer.Option(
-        help="glove, word2vec, word2vec-binary, csv, or npy (the matrix; the words go to OUT.words.txt).")
+        help="glove, word2vec, word2vec-binary, csv, npy (the matrix; the words go to OUT.words.txt), or "
+             "projector (TensorBoard's Embedding Projector: OUT.tsv and OUT.metadata.tsv).")
     ] = "glove",
     force: ForceOption = False,
     as_json: JsonOption = False,
@@ -584,6 +585,37 @@ def matrix_command(
         return
     typer.echo(built.coverage.summary())
     typer.echo(f"wrote {out}" + (f"; missing words in {missing}" if missing else ""))
+
+
+@app.command("plot")
+@reports_errors
+def plot_command(
+    ctx: typer.Context,
+    words: Annotated[list[str], typer.Argument(help="The words to draw.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The picture to write (.png, .svg or .pdf).")],
+    set_name: SetOption = None,
+    neighbours: Annotated[int, typer.Option(min=0, help="Also draw each word's K nearest words.")] = 0,
+    force: ForceOption = False,
+) -> None:
+    """Draw words (and their neighbours) on a 2-D map: a PCA projection of their vectors.
+
+    \b
+    Example:
+      vecstore plot king queen man woman \\
+        --neighbours 5 --out map.png
+    """
+    from vecstore.plot import draw, word_projection
+
+    with _store(ctx) as store:
+        protected = store.location.protected()
+        from vecstore.io.files import check_output
+
+        check_output(out, overwrite=force, protected=protected)
+        name, projection = store.with_set(set_name, lambda s: (s.name, word_projection(s, words,
+                                                                                       neighbours=neighbours)))
+        draw(projection, out, title=f"{printable(name)}: {len(projection.labels)} words, PCA", overwrite=force,
+             protected=protected)
+    typer.echo(f"wrote {printable_path(out)} ({len(projection.labels)} words)")
 
 
 @app.command("docvec")

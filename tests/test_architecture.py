@@ -128,6 +128,7 @@ HEAVY_DOORS = {
     "tensorflow": (),
     "typer": ("vecstore.cli.app",),
     "rich": ("vecstore.cli.app",),
+    "matplotlib": ("vecstore.plot",),
     "sqlalchemy": ("vecstore.storage.engine", "vecstore.storage.migrate", "vecstore.storage.schema",
                    "vecstore.migrations.env", "vecstore.migrations.versions.0001_initial",
                    "vecstore.migrations.versions.0002_parent_and_stats",

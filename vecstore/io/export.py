@@ -30,7 +30,7 @@ try:
 except ImportError:
     _fastparse = None
 
-EXPORT_FORMATS = ("glove", "word2vec", "word2vec-binary", "csv", "npy")
+EXPORT_FORMATS = ("glove", "word2vec", "word2vec-binary", "csv", "npy", "projector")
 
 #: Chunks formatted per batch (both cores format one chunk each at a time).
 _BATCH = 8
@@ -56,6 +56,9 @@ def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format:
     ``npy`` writes the float32 matrix to ``out`` and the words, one per line (line i is
     row i), to ``out`` with ``.words.txt`` in place of ``.npy``. ``csv`` writes a header
     ``word,v1,...,vN`` and one row per word (RFC 4180 quoting), for spreadsheets and pandas.
+    ``projector`` writes the pair TensorBoard's Embedding Projector loads: ``out`` holds
+    the vectors (tab-separated values, a row per word) and ``metadata_path(out)`` the
+    words, one a line (a tab in a word becomes a space: the projector splits on tabs).
     An existing output is refused unless ``overwrite``; ``protected`` files (the store's
     own, see :meth:`vecstore.store.Store.export`) are refused always. Every output is
     checked before anything is written.
@@ -63,6 +66,15 @@ def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format:
     if format not in EXPORT_FORMATS:
         raise InvalidArgumentError(f"unknown export format {quoted(format)} (choose from {', '.join(EXPORT_FORMATS)})")
     out = Path(out)
+    if format == "projector":
+        words_path = metadata_path(out)
+        check_output(words_path, overwrite=overwrite, protected=protected)
+        with AtomicOutput(out, overwrite=overwrite, protected=protected) as f:
+            for piece in _pieces(embedding_set, kind=format):
+                f.write(piece)
+        with AtomicOutput(words_path, overwrite=overwrite, protected=protected) as f:
+            f.write("".join(word.replace("\t", " ") + "\n" for word in embedding_set.words).encode())
+        return ExportResult(out, format, len(embedding_set), out.stat().st_size, words_path)
     if format == "npy":
         words_path = out.with_name(out.name.removesuffix(".npy") + ".words.txt")
         check_output(words_path, overwrite=overwrite, protected=protected)
@@ -124,10 +136,21 @@ def _format_csv(words: list[str], vectors: np.ndarray) -> bytes:
                    for word, line in zip(words, lines, strict=False)).encode()
 
 
+def _format_projector(words: list[str], vectors: np.ndarray) -> bytes:
+    """Tab-separated values, a row per vector (the words go to the metadata file)."""
+    text = _format_text(["x"] * len(words), vectors).decode()
+    return "".join(line[2:].replace(" ", "\t") + "\n" for line in text.split("\n") if line).encode()
+
+
+def metadata_path(out: Path) -> Path:
+    """Where ``projector`` puts the words: ``vectors.tsv`` -> ``vectors.metadata.tsv``."""
+    return out.with_name(out.name.removesuffix(".tsv") + ".metadata.tsv")
+
+
 def _csv_field(word: str) -> str:
     if any(c in word for c in ',"\r\n') or word != word.strip():
         return '"' + word.replace('"', '""') + '"'
     return word
 
 
-_FORMATTERS = {"word2vec-binary": _format_binary, "csv": _format_csv}
+_FORMATTERS = {"word2vec-binary": _format_binary, "csv": _format_csv, "projector": _format_projector}

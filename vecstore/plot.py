@@ -1,0 +1,110 @@
+"""Pictures of a neighbourhood: words (and, optionally, their neighbours) projected to 2-D.
+
+The projection is PCA (the two leading right singular vectors of the centred unit
+vectors), drawn with matplotlib (the optional ``plot`` extra, imported only here and
+only when a picture is drawn, with the non-interactive Agg backend). Each given word is
+a labelled point in its own colour; its neighbours share the colour, smaller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vecstore.cosine import normalized
+from vecstore.errors import InvalidArgumentError, MissingDependencyError
+from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles
+
+if TYPE_CHECKING:
+    from vecstore.query import EmbeddingSet
+
+#: The most points one picture labels (beyond it labels overlap into a grey blot).
+MAX_POINTS = 2_000
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Points in 2-D with their labels, and which given word each belongs to."""
+
+    labels: list[str]
+    points: np.ndarray  # (n, 2) float64
+    groups: list[int]  # index into the given words
+    seeds: list[bool]  # a given word (True) or one of its neighbours
+    explained: tuple[float, float]  # share of the variance along each axis
+
+
+def project(vectors: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """PCA to 2-D of the rows' unit vectors: the points and the variance each axis explains."""
+    unit = normalized(np.asarray(vectors, dtype=np.float32)).astype(np.float64)
+    centred = unit - unit.mean(axis=0)
+    if len(centred) < 2:
+        return np.zeros((len(centred), 2)), (0.0, 0.0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    axes = vt[:2] if len(vt) >= 2 else np.vstack([vt, np.zeros_like(vt)])
+    total = float((singular**2).sum()) or 1.0
+    shares = [float(s**2) / total for s in singular[:2]] + [0.0, 0.0]
+    return centred @ axes.T, (shares[0], shares[1])
+
+
+def word_projection(embedding_set: EmbeddingSet, words: Sequence[str], *, neighbours: int = 0) -> Projection:
+    """The words (each looked up as the set holds it) and ``neighbours`` nearest words of
+    each, projected together; a given word is always drawn as given, and a neighbour of
+    two words once (with the first)."""
+    if not words:
+        raise InvalidArgumentError("give at least one word to draw")
+    if neighbours < 0 or len(words) * (1 + neighbours) > MAX_POINTS:
+        raise InvalidArgumentError(f"at most {MAX_POINTS:,} points: {len(words)} words with {neighbours} "
+                                   "neighbours each is too many", subject="neighbours")
+    for word in words:
+        embedding_set.row(word)  # (an unknown word is an error with suggestions, before any drawing)
+    labels = list(dict.fromkeys(words))  # the given words first: each drawn large, in its own colour
+    groups = [words.index(w) for w in labels]
+    seeds = [True] * len(labels)
+    seen = set(labels)
+    for group, word in enumerate(words):
+        for hit in embedding_set.neighbours(word, k=neighbours) if neighbours else []:
+            if hit.word not in seen:
+                seen.add(hit.word)
+                labels.append(hit.word)
+                groups.append(group)
+                seeds.append(False)
+    points, explained = project(embedding_set.vectors_of_rows(embedding_set.rows_of(labels)))
+    return Projection(labels, points, groups, seeds, explained)
+
+
+def draw(projection: Projection, out: str | Path, *, title: str = "", overwrite: bool = False,
+         protected: ProtectedFiles = NOTHING_PROTECTED, size: tuple[float, float] = (8.0, 6.0),
+         dpi: int = 100) -> Path:
+    """Draw ``projection`` to a PNG (or any format matplotlib knows by ``out``'s suffix)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingDependencyError("pictures need matplotlib: pip install 'vecstore[plot]'") from exc
+    out = Path(out)
+    figure = Figure(figsize=size, dpi=dpi)
+    axes = figure.add_subplot()
+    colours = matplotlib.colormaps["tab10"]
+    points = projection.points
+    for i, label in enumerate(projection.labels):
+        colour = colours(projection.groups[i] % 10)
+        seed = projection.seeds[i]
+        axes.scatter(points[i, 0], points[i, 1], s=60 if seed else 18, color=colour, zorder=3 if seed else 2)
+        axes.annotate(label, (points[i, 0], points[i, 1]), xytext=(4, 3), textcoords="offset points",
+                      fontsize=11 if seed else 8, fontweight="bold" if seed else "normal", color=colour)
+    axes.set_xlabel(f"PC 1 ({100 * projection.explained[0]:.0f} % of the variance)")
+    axes.set_ylabel(f"PC 2 ({100 * projection.explained[1]:.0f} % of the variance)")
+    if title:
+        axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    fmt = out.suffix.lstrip(".").lower() or "png"
+    with AtomicOutput(out, overwrite=overwrite, protected=protected, compress=False) as f:
+        figure.savefig(f, format=fmt)
+    return out
