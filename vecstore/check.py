@@ -143,7 +143,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
 
 def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: bool) -> None:
     """Check one set inside a read snapshot, then repair what is derived and check again."""
-    subject = f"set {listed.name!r}"
+    subject = listed.subject
     result = SetCheck(listed.name, listed.uid, listed.count, listed.content_checksum)
     report.sets.append(result)
     first = len(report.findings)
@@ -166,7 +166,9 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     if not (derived and repair and result.stored_ok):
         return
     store.indexes.discard(info.uid)
-    embedding_set = store.get(info.name)
+    from vecstore.query import EmbeddingSet
+
+    embedding_set = EmbeddingSet(info, store.open(), store.indexes)  # (either kind: not through Store.get)
     try:
         embedding_set.index()  # rebuilt from the verified stored vectors, and persisted
     finally:
@@ -226,7 +228,7 @@ class _Derived:
 
 def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckReport) -> list[Finding]:
     """Check a set's chunks and derived files; return the findings about derived files."""
-    subject = f"set {info.name!r}"
+    subject = info.subject
     catalog = store.open()
     index_kind = store.indexes.kind_of(store.indexes.manifest(info))  # (the kind the files say they are)
     per = info.rows_per_chunk

@@ -161,6 +161,29 @@ class SetNotFoundError(VecstoreError):
         super().__init__(f"no embedding set named {quoted(name)}{hint}")
 
 
+class CollectionNotFoundError(VecstoreError):
+    """No document collection of that name is in the store."""
+
+    def __init__(self, name: str, available: Sequence[str] = ()) -> None:
+        self.name = name
+        self.available = list(available)
+        hint = f" (collections: {listed(self.available)})" if self.available else " (the store has no collections)"
+        super().__init__(f"no collection named {quoted(name)}{hint}")
+
+
+class CollectionSetChangedError(StoreError):
+    """The set a collection's vectors were pooled from was replaced or removed: searching
+    it would mix vectors of two sets."""
+
+    def __init__(self, collection: str, set_name: str) -> None:
+        self.collection = collection
+        self.set_name = set_name
+        super().__init__(f"collection {quoted(collection)} was built from set {quoted(set_name)} as it was then; "
+                         "that set has been replaced or removed since, so its documents and a query would be "
+                         "embedded by different vectors", hint=("rebuild", "remove the collection and add its "
+                                                                "documents again"))
+
+
 class SetExistsError(VecstoreError):
     """A set of that name exists with other content (or was imported by another process
     meanwhile) and ``replace`` was not given."""

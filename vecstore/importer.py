@@ -332,9 +332,11 @@ def _joined_words(words: list[str], first_row: int) -> bytes:
 def write_set(catalog: Catalog, indexes: IndexFolder, header: SetHeader,
               blocks: Iterable[tuple[list[str], np.ndarray]], sha256: Callable[[], str], *,
               replace: bool = False,
-              complete: Callable[[int], dict[int, np.ndarray]] | None = None) -> tuple[SetInfo, SetInfo | None]:
+              complete: Callable[[int], dict[int, np.ndarray]] | None = None,
+              also: Callable[[SetWriter, SetInfo], None] | None = None) -> tuple[SetInfo, SetInfo | None]:
     """Write a set's rows in one transaction, and its derived files; return its row and
-    the set it replaced (found by name inside the transaction).
+    the set it replaced (found by name inside the transaction). ``also`` writes what must
+    commit with the set (a collection's documents), in the same transaction.
 
     All or nothing: on any error, or a kill, the store is left as it was and the derived
     files' temp files are removed (or, after a kill, reclaimed by the next writer).
@@ -349,6 +351,8 @@ def write_set(catalog: Catalog, indexes: IndexFolder, header: SetHeader,
                 builder.add(words, vectors)
             checksum = builder.finish(complete(builder.count) if complete is not None else {})
             info = writer.finish(Completion(builder.count, sha256(), checksum, builder.stats.result().to_json()))
+            if also is not None:
+                also(writer, info)
             prepared = index.finish(info)
             replaced = writer.replaced
     except BaseException:

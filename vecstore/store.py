@@ -30,10 +30,13 @@ from vecstore.names import check_lookup, check_name
 from vecstore.query import EmbeddingSet
 from vecstore.storage.catalog import Catalog
 from vecstore.storage.location import StoreLocation, resolve
-from vecstore.storage.records import SetInfo
+from vecstore.storage.records import CollectionInfo, SetInfo
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from vecstore.check import CheckReport
+    from vecstore.collection import AddReport, Collection
     from vecstore.importer import ImportResult, Progress, Rows
     from vecstore.io.export import ExportResult
     from vecstore.io.readers import ReadOptions
@@ -123,7 +126,7 @@ class Store:
         if self.location.index_dir.is_dir():
             derived = sum(e.stat().st_size for e in os.scandir(self.location.index_dir) if e.is_file())
         backend = "sqlite" if self.location.sqlite_path is not None else self.location.url.split(":", 1)[0]
-        return StoreInfo(self.location.display(), backend, catalog.revision(), catalog.list_sets(),
+        return StoreInfo(self.location.display(), backend, catalog.revision(), self.sets(),
                          database_bytes, str(self.location.index_dir), derived)
 
     def check(self, *, repair: bool = False) -> CheckReport:
@@ -136,13 +139,13 @@ class Store:
     # -- sets -----------------------------------------------------------------------------
 
     def sets(self) -> list[SetInfo]:
-        """All sets, by name."""
-        return self.open().list_sets()
+        """All sets of word vectors, by name (a collection's document vectors are not listed)."""
+        return [s for s in self.open().list_sets() if s.kind == "words"]
 
     def get(self, name: str) -> EmbeddingSet:
         """The set called ``name``, or :class:`SetNotFoundError` listing those there are."""
         info = self.open().find_set(check_lookup(name))
-        if info is None:
+        if info is None or info.kind != "words":
             raise SetNotFoundError(name, [s.name for s in self.sets()])
         return EmbeddingSet(info, self.open(), self.indexes)
 
@@ -171,6 +174,43 @@ class Store:
                 if attempt == REOPEN_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+
+    # -- document collections (see vecstore.collection) -------------------------------------
+
+    def collections(self) -> list[CollectionInfo]:
+        """All document collections, by name."""
+        return self.open().list_collections()
+
+    def collection(self, name: str) -> Collection:
+        """The collection called ``name``, or :class:`CollectionNotFoundError` listing those there are."""
+        from vecstore.collection import get_collection
+
+        return get_collection(self, name)
+
+    def add_documents(self, collection: str, ids: Sequence[str], texts: Sequence[str], *,
+                      set_name: str | None = None, pool: str | None = None, case_fold: bool = True) -> AddReport:
+        """Add (or update) documents of a collection, creating it from set ``set_name`` with
+        ``pool`` if it is new; see :func:`vecstore.collection.add_documents`."""
+        from vecstore.collection import add_documents
+
+        return add_documents(self, collection, ids, texts, set_name=set_name, pool=pool, case_fold=case_fold)
+
+    def remove_documents(self, collection: str, ids: Sequence[str]) -> int:
+        """Remove documents of a collection by id; return how many remain."""
+        from vecstore.collection import remove_documents
+
+        return remove_documents(self, collection, ids)
+
+    def remove_collection(self, name: str) -> CollectionInfo:
+        """Delete a collection, its documents, its vectors and their derived files."""
+        from vecstore.errors import CollectionNotFoundError
+
+        removed = self.open().delete_collection(check_lookup(name))
+        if removed is None:
+            raise CollectionNotFoundError(name, [c.name for c in self.collections()])
+        self.indexes.discard(removed.vectors_uid)
+        self.indexes.tidy(lambda: {s.uid for s in self.open().list_sets()})
+        return removed
 
     def remove(self, name: str) -> SetInfo:
         """Delete a set and its derived files."""

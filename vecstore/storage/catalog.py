@@ -18,7 +18,7 @@ from typing import Any
 from vecstore.errors import SetExistsError
 from vecstore.storage import statements as sql
 from vecstore.storage.driver import Driver, Transaction
-from vecstore.storage.records import Chunk, Completion, SetHeader, SetInfo
+from vecstore.storage.records import Chunk, CollectionInfo, Completion, SetHeader, SetInfo
 
 
 class Catalog:
@@ -40,6 +40,10 @@ class Catalog:
         rows = self.driver.rows(sql.FIND_SET, {"name": name})
         return SetInfo.from_row(rows[0]) if rows else None
 
+    def find_set_by_uid(self, uid: str) -> SetInfo | None:
+        rows = self.driver.rows(sql.FIND_SET_BY_UID, {"uid": uid})
+        return SetInfo.from_row(rows[0]) if rows else None
+
     def word_chunks(self, set_id: int, chunk_nos: Sequence[int] | None = None) -> list[Chunk]:
         return self._chunks("words", set_id, chunk_nos)
 
@@ -58,6 +62,43 @@ class Catalog:
                            for r in self.driver.rows(sql.chunk_checksums(kind), {"set_id": set_id})}
                           for kind in ("vectors", "words"))
         return vectors, words
+
+    # -- collections ------------------------------------------------------------------------
+
+    def list_collections(self) -> list[CollectionInfo]:
+        return [CollectionInfo.from_row(r) for r in self.driver.rows(sql.LIST_COLLECTIONS)]
+
+    def find_collection(self, name: str) -> CollectionInfo | None:
+        rows = self.driver.rows(sql.FIND_COLLECTION, {"name": name})
+        return CollectionInfo.from_row(rows[0]) if rows else None
+
+    def document_keys(self, collection_id: int) -> list[tuple[str, int, str]]:
+        """(id, position, text hash) of every document of a collection, by position."""
+        return [(str(r["doc_id"]), int(r["position"]), str(r["text_hash"]))
+                for r in self.driver.rows(sql.DOCUMENT_KEYS, {"collection_id": collection_id})]
+
+    def documents(self, collection_id: int, doc_ids: list[str] | None = None) -> list[tuple[str, int, str]]:
+        """(id, position, text) of the given documents (all when None), by position."""
+        if doc_ids is None:
+            rows = self.driver.rows(sql.DOCUMENTS, {"collection_id": collection_id})
+        else:
+            statement, params = sql.documents_by_id(doc_ids)
+            rows = self.driver.rows(statement, {"collection_id": collection_id, **params})
+        return sorted((str(r["doc_id"]), int(r["position"]), str(r["text"])) for r in rows)
+
+    def delete_collection(self, name: str) -> CollectionInfo | None:
+        """Remove a collection, its documents and the set of its vectors, in one transaction."""
+        with self.driver.transaction(f"remove collection {name!r} from", lock=f"collection {name}") as tx:
+            rows = tx.rows(sql.FIND_COLLECTION, {"name": name})
+            if not rows:
+                return None
+            found = CollectionInfo.from_row(rows[0])
+            tx.execute(sql.DELETE_DOCUMENTS, {"collection_id": found.id})
+            tx.execute(sql.DELETE_COLLECTION, {"collection_id": found.id})
+            vectors = tx.rows(sql.FIND_SET_BY_UID, {"uid": found.vectors_uid})
+            if vectors:
+                _delete(tx, int(vectors[0]["id"]))
+        return found
 
     def snapshot(self) -> AbstractContextManager[None]:
         """Reads in the block see one consistent state of the store (SQLite)."""
@@ -110,6 +151,8 @@ class SetWriter:
 
     def __init__(self, tx: Transaction, set_id: int, values: dict[str, Any], replaced: SetInfo | None) -> None:
         self._tx, self._set_id, self._values = tx, set_id, values
+        #: The write's transaction: what else must commit with the set, in the same one.
+        self.transaction = tx
         #: The set this write replaces (found by name inside the transaction), if any.
         self.replaced = replaced
         self.info: SetInfo | None = None

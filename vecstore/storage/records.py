@@ -11,6 +11,10 @@ from typing import Any
 
 from vecstore.errors import printable_path
 
+#: A collection's document vectors are the set named this prefix and the collection's
+#: name: no set a person names can be called so (names hold no control characters).
+COLLECTION_SET_PREFIX = "\x1fcollection:"
+
 #: Rows per chunk are chosen so a chunk of vectors is about this many bytes.
 CHUNK_BYTES = 1 << 20
 
@@ -42,6 +46,14 @@ class SetInfo:
     stats: str | None = None  # JSON, see vecstore.stats.SetStats
     content_checksum: str = ""
     read_options: str | None = None  # JSON of the options that shaped the set
+    kind: str = "words"  # "words", or "documents": a collection's document vectors (ids for words)
+
+    @property
+    def subject(self) -> str:
+        """How messages name it: ``set 'glove'``, or ``collection 'reviews'``."""
+        if self.kind == "documents":
+            return f"collection {self.name.removeprefix(COLLECTION_SET_PREFIX)!r}"
+        return f"set {self.name!r}"
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> SetInfo:
@@ -54,7 +66,8 @@ class SetInfo:
         optional = {k: None if row[k] is None else str(row[k]) for k in ("parent_uid", "stats", "read_options")}
         return cls(int(row["id"]), str(row["uid"]), str(row["name"]), int(row["dim"]), int(row["count"]),
                    int(row["rows_per_chunk"]), str(row["format"]), str(row["source"]), str(row["source_sha256"]),
-                   created, content_checksum=str(row["content_checksum"] or ""), **optional)
+                   created, content_checksum=str(row["content_checksum"] or ""), kind=str(row.get("kind") or "words"),
+                   **optional)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -93,6 +106,7 @@ class SetHeader:
     source: str
     parent_uid: str | None = None
     read_options: str | None = None
+    kind: str = "words"
 
     def row_values(self, uid: str) -> dict[str, Any]:
         """The set's row, ``created_at`` a naive UTC datetime (SQLite keeps no zone)."""
@@ -100,7 +114,7 @@ class SetHeader:
                 "rows_per_chunk": rows_per_chunk(self.dim), "format": self.format,
                 "source": printable_path(self.source), "source_sha256": "",
                 "created_at": datetime.now(UTC).replace(tzinfo=None), "parent_uid": self.parent_uid,
-                "stats": None, "content_checksum": "", "read_options": self.read_options}
+                "stats": None, "content_checksum": "", "read_options": self.read_options, "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -111,3 +125,38 @@ class Completion:
     source_sha256: str
     content_checksum: str
     stats: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """One collection's row: its documents' vectors (a set of kind ``documents``, by uid),
+    the word set and pooling that made them."""
+
+    id: int
+    name: str
+    word_set_uid: str
+    word_set_name: str
+    vectors_uid: str
+    pool: str
+    options: str  # JSON: case_fold, sif_frequency, sif_component, idf
+    count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CollectionInfo:
+        times = {}
+        for key in ("created_at", "updated_at"):
+            value = row[key]
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            times[key] = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return cls(int(row["id"]), str(row["name"]), str(row["word_set_uid"]), str(row["word_set_name"]),
+                   str(row["vectors_uid"]), str(row["pool"]), str(row["options"]), int(row["count"]), **times)
+
+    def to_dict(self) -> dict[str, object]:
+        options = json.loads(self.options)
+        return {"name": self.name, "set": self.word_set_name, "set_uid": self.word_set_uid, "pool": self.pool,
+                "count": self.count, "created_at": self.created_at.isoformat(),
+                "updated_at": self.updated_at.isoformat(),
+                "options": {k: v for k, v in options.items() if k not in ("idf", "sif_component")}}

@@ -17,18 +17,19 @@ from collections.abc import Sequence
 
 #: The Alembic revision these statements are written for; tests/test_migrations.py pins
 #: it to the newest migration.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 REVISION = "SELECT version_num FROM alembic_version"
 
 # -- embedding_sets -----------------------------------------------------------------------
 
 SET_COLUMNS = ("id", "uid", "name", "dim", "count", "rows_per_chunk", "format", "source", "source_sha256",
-               "created_at", "parent_uid", "stats", "content_checksum", "read_options")
+               "created_at", "parent_uid", "stats", "content_checksum", "read_options", "kind")
 _SELECT_SETS = f"SELECT {', '.join(SET_COLUMNS)} FROM embedding_sets"
 
 LIST_SETS = f"{_SELECT_SETS} ORDER BY name"
 FIND_SET = f"{_SELECT_SETS} WHERE name = :name"
+FIND_SET_BY_UID = f"{_SELECT_SETS} WHERE uid = :uid"
 
 _NEW_SET_COLUMNS = SET_COLUMNS[1:]
 INSERT_SET = (f"INSERT INTO embedding_sets ({', '.join(_NEW_SET_COLUMNS)}) "
@@ -82,3 +83,35 @@ def replace_chunk(kind: str) -> str:
 
 def delete_chunks(kind: str) -> str:
     return f"DELETE FROM {CHUNK_TABLES[kind]} WHERE set_id = :set_id"
+
+
+# -- collections and collection_documents ----------------------------------------------------
+
+COLLECTION_COLUMNS = ("id", "name", "word_set_uid", "word_set_name", "vectors_uid", "pool", "options", "count",
+                      "created_at", "updated_at")
+_SELECT_COLLECTIONS = f"SELECT {', '.join(COLLECTION_COLUMNS)} FROM collections"
+LIST_COLLECTIONS = f"{_SELECT_COLLECTIONS} ORDER BY name"
+FIND_COLLECTION = f"{_SELECT_COLLECTIONS} WHERE name = :name"
+INSERT_COLLECTION = (f"INSERT INTO collections ({', '.join(COLLECTION_COLUMNS[1:])}) "
+                     f"VALUES ({', '.join(':' + c for c in COLLECTION_COLUMNS[1:])})")
+UPDATE_COLLECTION = ("UPDATE collections SET vectors_uid = :vectors_uid, options = :options, count = :count, "
+                     "updated_at = :updated_at WHERE id = :id")
+DELETE_COLLECTION = "DELETE FROM collections WHERE id = :collection_id"
+
+#: The documents of a collection by position, without their texts.
+DOCUMENT_KEYS = ("SELECT doc_id, position, text_hash FROM collection_documents WHERE collection_id = :collection_id "
+                 "ORDER BY position")
+#: Every document with its text, by position (export).
+DOCUMENTS = ("SELECT doc_id, position, text FROM collection_documents WHERE collection_id = :collection_id "
+             "ORDER BY position")
+INSERT_DOCUMENT = ("INSERT INTO collection_documents (collection_id, doc_id, position, text_hash, text) "
+                   "VALUES (:collection_id, :doc_id, :position, :text_hash, :text)")
+DELETE_DOCUMENTS = "DELETE FROM collection_documents WHERE collection_id = :collection_id"
+
+
+def documents_by_id(doc_ids: Sequence[str]) -> tuple[str, dict[str, object]]:
+    """The statement and parameters reading the texts of ``doc_ids`` in one collection."""
+    names = [f"d{i}" for i in range(len(doc_ids))]
+    where = f"doc_id IN ({', '.join(':' + n for n in names)})" if names else "0 = 1"
+    return (f"SELECT doc_id, position, text FROM collection_documents WHERE collection_id = :collection_id AND {where}",
+            dict(zip(names, doc_ids, strict=True)))

@@ -1,0 +1,293 @@
+"""Document collections: documents kept with their pooled vectors, and searched.
+
+A collection records the word set its vectors were pooled from (by uid) and how (the
+pooling, and what it fitted on the first documents: the IDF, or SIF's principal
+component), so that a later document, or a query, is embedded exactly as the first
+ones were. Its vectors are a set of kind ``documents`` whose "words" are the documents'
+ids: the same chunks, checksums, derived index and checks as any set, and the index kinds
+that come later serve both. Each write (adding, changing or removing documents) writes
+that set anew with the collection's rows, in one transaction: all or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xxhash
+
+from vecstore.documents import Idf, document_vectors, fit_idf
+from vecstore.errors import (
+    CollectionNotFoundError,
+    CollectionSetChangedError,
+    InvalidArgumentError,
+    SetChangedError,
+    quoted,
+)
+from vecstore.names import check_lookup, check_name
+from vecstore.query import EmbeddingSet, Neighbour
+from vecstore.storage import statements as sql
+from vecstore.storage.records import COLLECTION_SET_PREFIX, CollectionInfo, SetHeader, SetInfo
+
+if TYPE_CHECKING:
+    from vecstore.documents import DocumentReport, DocumentVectors
+    from vecstore.storage.catalog import SetWriter
+    from vecstore.store import Store
+
+COLLECTION_POOLS = ("mean", "sum", "max", "min", "idf", "sif")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A document found: its id, its text and its cosine similarity to the query."""
+
+    id: str
+    text: str
+    score: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "text": self.text, "score": self.score}
+
+
+@dataclass(frozen=True)
+class AddReport:
+    """What adding documents did."""
+
+    collection: str
+    added: int
+    updated: int
+    unchanged: int
+    count: int
+    seconds: float
+    pooling: DocumentReport | None  # the report of the documents embedded (None: none were)
+
+    def to_dict(self) -> dict[str, object]:
+        pooled = self.pooling.to_dict() if self.pooling is not None else {}
+        return {"collection": self.collection, "added": self.added, "updated": self.updated,
+                "unchanged": self.unchanged, "count": self.count, "seconds": round(self.seconds, 3),
+                "tokens": pooled.get("tokens", 0), "known_tokens": pooled.get("known_tokens", 0)}
+
+    def summary(self) -> str:
+        return (f"collection {quoted(self.collection)}: {self.added:,} added, {self.updated:,} updated, "
+                f"{self.unchanged:,} unchanged; {self.count:,} documents ({self.seconds:.2f} s)")
+
+
+def text_hash(text: str) -> str:
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+class Collection:
+    """One collection of a store, ready to search. Get it with ``Store.collection(name)``."""
+
+    def __init__(self, store: Store, info: CollectionInfo) -> None:
+        self.store = store
+        self.info = info
+        self.options = json.loads(info.options)
+
+    def __repr__(self) -> str:
+        return f"Collection({self.info.name!r}, count={self.info.count}, set={self.info.word_set_name!r})"
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def __len__(self) -> int:
+        return self.info.count
+
+    def word_set(self) -> EmbeddingSet:
+        """The set the documents were pooled from, as it was (else :class:`CollectionSetChangedError`)."""
+        info = self.store.open().find_set_by_uid(self.info.word_set_uid)
+        if info is None:
+            raise CollectionSetChangedError(self.name, self.info.word_set_name)
+        return EmbeddingSet(info, self.store.open(), self.store.indexes)
+
+    def vectors(self) -> EmbeddingSet:
+        """The documents' vectors, a set whose words are the documents' ids."""
+        info = self.store.open().find_set_by_uid(self.info.vectors_uid)
+        if info is None:
+            raise SetChangedError(COLLECTION_SET_PREFIX + self.name)
+        return EmbeddingSet(info, self.store.open(), self.store.indexes)
+
+    def embed(self, texts: Sequence[str], word_set: EmbeddingSet | None = None) -> DocumentVectors:
+        """``texts`` pooled as the collection's documents were."""
+        return _embed(word_set or self.word_set(), texts, self.info.pool, self.options)
+
+    def search(self, text: str | None = None, *, vector: Sequence[float] | np.ndarray | None = None,
+               k: int = 5) -> list[Hit]:
+        """The ``k`` documents most cosine-similar to ``text`` (embedded as the documents
+        were) or to a raw ``vector``, best first."""
+        if (text is None) == (vector is None):
+            raise InvalidArgumentError("give either a text or a vector")
+        if text is not None:
+            built = self.embed([text])
+            if built.report.empty:
+                raise InvalidArgumentError(f"no word of the query is in set {quoted(self.info.word_set_name)}")
+            vector = built.vectors[0]
+        return self._hits(self.vectors().neighbours(vector=vector, k=k))
+
+    def similar(self, doc_id: str, *, k: int = 5) -> list[Hit]:
+        """The ``k`` documents most similar to document ``doc_id`` (itself excluded)."""
+        return self._hits(self.vectors().neighbours(check_lookup(doc_id), k=k))
+
+    def documents(self) -> list[tuple[str, str]]:
+        """(id, text) of every document, in the collection's order."""
+        return [(doc_id, text) for doc_id, _, text in self.store.open().documents(self.info.id)]
+
+    def _hits(self, found: list[Neighbour]) -> list[Hit]:
+        texts = {doc_id: text for doc_id, _, text in self.store.open().documents(self.info.id,
+                                                                              [n.word for n in found])}
+        return [Hit(n.word, texts.get(n.word, ""), n.score) for n in found]
+
+
+def _embed(word_set: EmbeddingSet, texts: Sequence[str], pool: str, options: dict) -> DocumentVectors:
+    idf = Idf.from_dict(options["idf"]) if pool == "idf" else None
+    return document_vectors(word_set, texts, pool=pool, idf=idf, sif_component=options.get("sif_component"),
+                            case_fold=options.get("case_fold", True))
+
+
+def get_collection(store: Store, name: str) -> Collection:
+    info = store.open().find_collection(check_lookup(name))
+    if info is None:
+        raise CollectionNotFoundError(name, [c.name for c in store.open().list_collections()])
+    return Collection(store, info)
+
+
+def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[str], *,
+                  set_name: str | None = None, pool: str | None = None, case_fold: bool = True) -> AddReport:
+    """Add documents to collection ``name`` (created from set ``set_name`` and ``pool``
+    if new): a document whose id and text are there already is unchanged, a changed
+    text replaces its vector, a new id is appended. All or nothing.
+
+    A new collection fits what its pooling needs on these documents (``idf``: the
+    document frequencies; ``sif``: the principal component) and keeps it: later
+    documents and queries are embedded the same way.
+    """
+    started = time.perf_counter()
+    name = check_name(name)
+    if len(ids) != len(texts):
+        raise InvalidArgumentError(f"{len(ids)} ids for {len(texts)} texts")
+    if pool is not None and pool not in COLLECTION_POOLS:
+        raise InvalidArgumentError(f"must be one of {', '.join(COLLECTION_POOLS)}, not {quoted(pool)}", subject="pool")
+    seen: dict[str, int] = {}
+    for i, doc_id in enumerate(ids):
+        if not isinstance(doc_id, str) or not doc_id or "\n" in doc_id or "\r" in doc_id:
+            raise InvalidArgumentError(f"document {i + 1}: the id {quoted(str(doc_id))} is not a one-line string")
+        if doc_id in seen:
+            raise InvalidArgumentError(f"the id {quoted(doc_id)} is given twice (documents {seen[doc_id] + 1} and "
+                                       f"{i + 1})")
+        seen[doc_id] = i
+    catalog = store.open(create=True)
+    existing = catalog.find_collection(name)
+    if existing is not None:
+        collection = Collection(store, existing)
+        if pool is not None and pool != existing.pool:
+            raise InvalidArgumentError(f"collection {quoted(name)} pools with {existing.pool}; its documents and "
+                                       "queries must be pooled alike", subject="pool")
+        if set_name is not None and set_name != existing.word_set_name:
+            raise InvalidArgumentError(f"collection {quoted(name)} is made from set "
+                                       f"{quoted(existing.word_set_name)}", subject="set_name")
+        word_set = collection.word_set()
+        options = collection.options
+        old_ids, old_matrix, old_hashes = _current(catalog, collection)
+    else:
+        word_set = store.pick(set_name)
+        pool = pool or "mean"
+        options = {"case_fold": case_fold}
+        if pool == "idf":
+            options["idf"] = fit_idf(list(texts)).to_dict()
+        old_ids, old_matrix, old_hashes = [], np.empty((0, word_set.dim), dtype=np.float32), {}
+    pool = existing.pool if existing is not None else pool
+    assert pool is not None
+    hashes = [text_hash(t) for t in texts]
+    position = {doc_id: i for i, doc_id in enumerate(old_ids)}
+    todo = [i for i, doc_id in enumerate(ids) if old_hashes.get(doc_id) != hashes[i]]
+    updated = sum(1 for i in todo if ids[i] in position)
+    if not todo:
+        return AddReport(name, 0, 0, len(ids), len(old_ids), time.perf_counter() - started, None)
+    built = _embed(word_set, [texts[i] for i in todo], pool, options)
+    if pool == "sif" and existing is None:
+        options["sif_component"] = built.report.sif_component
+    all_ids = list(old_ids)
+    matrix = np.concatenate([old_matrix, np.zeros((len(todo) - updated, word_set.dim), np.float32)])
+    for row, i in enumerate(todo):
+        if ids[i] in position:
+            matrix[position[ids[i]]] = built.vectors[row]
+        else:
+            position[ids[i]] = len(all_ids)
+            matrix[len(all_ids)] = built.vectors[row]
+            all_ids.append(ids[i])
+    new_texts = {ids[i]: (texts[i], hashes[i]) for i in todo}
+    _write(store, name, word_set.info, pool, options, existing, all_ids, matrix, new_texts)
+    return AddReport(name, len(todo) - updated, updated, len(ids) - len(todo), len(all_ids),
+                     time.perf_counter() - started, built.report)
+
+
+def remove_documents(store: Store, name: str, doc_ids: Sequence[str]) -> int:
+    """Remove documents by id from a collection (an id it does not hold is an error);
+    return how many remain."""
+    collection = get_collection(store, name)
+    catalog = store.open()
+    current, matrix, _ = _current(catalog, collection)
+    held = set(current)
+    missing = [d for d in doc_ids if d not in held]
+    if missing:
+        raise InvalidArgumentError(f"collection {quoted(name)} holds no document {quoted(missing[0])}")
+    gone = set(doc_ids)
+    keep = [i for i, d in enumerate(current) if d not in gone]
+    _write(store, collection.name, collection.word_set().info, collection.info.pool, collection.options,
+           collection.info, [current[i] for i in keep], matrix[keep], {})
+    return len(keep)
+
+
+def _current(catalog, collection: Collection) -> tuple[list[str], np.ndarray, dict[str, str]]:
+    """The collection's ids by position, its vectors (verified) and its texts' hashes."""
+    keys = catalog.document_keys(collection.info.id)
+    vectors = collection.vectors()
+    if vectors.words != [doc_id for doc_id, _, _ in keys]:
+        raise SetChangedError(COLLECTION_SET_PREFIX + collection.name)
+    return [k[0] for k in keys], vectors.matrix(), {doc_id: digest for doc_id, _, digest in keys}
+
+
+def _write(store: Store, name: str, word_set: SetInfo, pool: str, options: dict, existing: CollectionInfo | None,
+           ids: list[str], matrix: np.ndarray, new_texts: dict[str, tuple[str, str]]) -> None:
+    """Write the collection's vectors (a documents set, replaced) and its rows in one
+    transaction; refuse if another process changed the collection meanwhile."""
+    from vecstore.importer import write_set
+
+    catalog = store.open(create=True)
+    header = SetHeader(COLLECTION_SET_PREFIX + name, int(matrix.shape[1]), "documents",
+                       f"collection {name} pooled ({pool}) from set {word_set.name}", parent_uid=word_set.uid,
+                       kind="documents")
+    identity = hashlib.sha256("\n".join(ids).encode("utf-8", "surrogatepass") + matrix.tobytes()).hexdigest()
+
+    def rows(writer: SetWriter, info: SetInfo) -> None:
+        tx = writer.transaction
+        now = datetime.now(UTC).replace(tzinfo=None)
+        found = tx.rows(sql.FIND_COLLECTION, {"name": name})
+        if existing is None and found:
+            raise InvalidArgumentError(f"collection {quoted(name)} was created by another process meanwhile; "
+                                       "add the documents again")
+        if existing is not None and (not found or str(found[0]["vectors_uid"]) != existing.vectors_uid):
+            raise SetChangedError(COLLECTION_SET_PREFIX + name)
+        values = {"vectors_uid": info.uid, "options": json.dumps(options), "count": len(ids), "updated_at": now}
+        if existing is None:
+            tx.execute(sql.INSERT_COLLECTION, {**values, "name": name, "word_set_uid": word_set.uid,
+                                               "word_set_name": word_set.name, "pool": pool, "created_at": now})
+            collection_id = int(tx.rows(sql.FIND_COLLECTION, {"name": name})[0]["id"])
+        else:
+            collection_id = existing.id
+            tx.execute(sql.UPDATE_COLLECTION, {**values, "id": collection_id})
+        old = {str(r["doc_id"]): str(r["text"]) for r in tx.rows(sql.DOCUMENTS, {"collection_id": collection_id})}
+        tx.execute(sql.DELETE_DOCUMENTS, {"collection_id": collection_id})
+        for position, doc_id in enumerate(ids):
+            text, digest = new_texts.get(doc_id) or (old[doc_id], text_hash(old[doc_id]))
+            tx.execute(sql.INSERT_DOCUMENT, {"collection_id": collection_id, "doc_id": doc_id, "position": position,
+                                             "text_hash": digest, "text": text})
+
+    write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)
