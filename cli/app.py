@@ -44,8 +44,14 @@ eval_app = typer.Typer(
     no_args_is_help=True, epilog=EXIT_CODES)
 db_app = typer.Typer(help="Manage the store's database schema.\n\n\b\nExample:\n  vecstore db upgrade",
                      no_args_is_help=True, epilog=EXIT_CODES)
+docs_app = typer.Typer(
+    help="Document collections: documents stored with their pooled vectors, searchable.\n\n"
+    "\b\nExample:\n  vecstore docs add reviews reviews.csv --set glove-6b-50d\n"
+    "  vecstore docs search reviews \"a moving film\" -k 5",
+    no_args_is_help=True, epilog=EXIT_CODES)
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
+app.add_typer(docs_app, name="docs")
 
 
 SetOption = Annotated[str | None, typer.Option("--set", "-s", help="Set to query (default: the only set).")]
@@ -585,6 +591,183 @@ def matrix_command(
         return
     typer.echo(built.coverage.summary())
     typer.echo(f"wrote {out}" + (f"; missing words in {missing}" if missing else ""))
+
+
+CollectionArgument = Annotated[str, typer.Argument(help="The collection.")]
+
+
+def _print_hits(hits, as_json: bool) -> None:
+    if as_json:
+        _print_json([h.to_dict() for h in hits])
+        return
+    for h in hits:
+        text = printable(h.text)
+        typer.echo(f"{h.score:.4f}  {printable(h.id)}  {text if len(text) <= 100 else text[:97] + '...'}")
+
+
+@docs_app.command("add")
+@reports_errors
+def docs_add_command(
+    ctx: typer.Context,
+    collection: CollectionArgument,
+    documents: Annotated[str, typer.Argument(
+        help="One document a line, '-' for stdin, or a .csv/.tsv/.jsonl file (.gz, .bz2 too).")],
+    set_name: SetOption = None,
+    pool: Annotated[str | None, typer.Option(
+        help="For a new collection: mean (default), sum, max, min, idf or sif.")] = None,
+    text_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the text.")] = "text",
+    id_col: Annotated[str | None, typer.Option(
+        help="The column (or JSON key) holding the id (default: the line or row number).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add documents to a collection (created if new); a known id with the same text is
+    left alone, a changed text gets a new vector.
+
+    \b
+    Example:
+      vecstore docs add reviews reviews.csv \\
+        --id-col id --set glove-6b-50d --pool sif
+    """
+    from vecstore.io.documents import read_documents
+
+    docs = read_documents(documents, text_col=text_col, id_col=id_col)
+    with _store(ctx) as store:
+        report = store.add_documents(collection, docs.ids, docs.texts, set_name=set_name, pool=pool)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    typer.echo(report.summary())
+
+
+@docs_app.command("search")
+@reports_errors
+def docs_search_command(
+    ctx: typer.Context,
+    collection: CollectionArgument,
+    query: Annotated[str | None, typer.Argument(help="The text to search for.")] = None,
+    k: KOption = 5,
+    vector: Annotated[str | None, typer.Option(
+        help="Search by a vector read from this file ('-' for stdin) instead of a text.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The k documents most similar to a text (pooled as the documents were), best first.
+
+    \b
+    Example:
+      vecstore docs search reviews "a moving film" -k 5
+    """
+    if (query is None) == (vector is None):
+        raise InvalidArgumentError("give a query text or --vector FILE, not both")
+    values = _read_vector(vector) if vector is not None else None
+    with _store(ctx) as store:
+        hits = store.collection(collection).search(query, vector=values, k=k)
+    _print_hits(hits, as_json)
+
+
+@docs_app.command("similar")
+@reports_errors
+def docs_similar_command(
+    ctx: typer.Context,
+    collection: CollectionArgument,
+    doc_id: Annotated[str, typer.Option("--id", help="The document whose neighbours to find.")],
+    k: KOption = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """The k documents most similar to a stored document (itself excluded).
+
+    \b
+    Example:
+      vecstore docs similar reviews --id r42 -k 5
+    """
+    with _store(ctx) as store:
+        hits = store.collection(collection).similar(doc_id, k=k)
+    _print_hits(hits, as_json)
+
+
+@docs_app.command("list")
+@reports_errors
+def docs_list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """The store's collections.
+
+    \b
+    Example:
+      vecstore docs list --json
+    """
+    with _store(ctx) as store:
+        collections = store.collections()
+    if as_json:
+        _print_json([c.to_dict() for c in collections])
+        return
+    for c in collections:
+        typer.echo(f"{printable(c.name)}  {c.count:,} documents  set {printable(c.word_set_name)}  pool {c.pool}  "
+                   f"updated {c.updated_at:%Y-%m-%d %H:%M}")
+
+
+@docs_app.command("info")
+@reports_errors
+def docs_info_command(ctx: typer.Context, collection: CollectionArgument, as_json: JsonOption = False) -> None:
+    """A collection's set, pooling, size and dates.
+
+    \b
+    Example:
+      vecstore docs info reviews
+    """
+    with _store(ctx) as store:
+        found = store.collection(collection).info
+    if as_json:
+        _print_json(found.to_dict())
+        return
+    for key, value in found.to_dict().items():
+        typer.echo(f"{key}: {printable(str(value))}")
+
+
+@docs_app.command("remove")
+@reports_errors
+def docs_remove_command(
+    ctx: typer.Context,
+    collection: CollectionArgument,
+    doc_ids: Annotated[list[str] | None, typer.Option("--id", help="Remove only this document (repeatable).")]
+    = None,
+) -> None:
+    """Remove a collection, or some of its documents (--id).
+
+    \b
+    Example:
+      vecstore docs remove reviews --id r42
+    """
+    with _store(ctx) as store:
+        if doc_ids:
+            left = store.remove_documents(collection, doc_ids)
+            typer.echo(f"removed {len(doc_ids):,} documents from {printable(collection)}; {left:,} left")
+        else:
+            removed = store.remove_collection(collection)
+            typer.echo(f"removed collection {printable(removed.name)} ({removed.count:,} documents)")
+
+
+@docs_app.command("export")
+@reports_errors
+def docs_export_command(
+    ctx: typer.Context,
+    collection: CollectionArgument,
+    out: Annotated[Path, typer.Argument(help="The file to write.")],
+    out_format: Annotated[str, typer.Option(
+        "--format", help="npy (with OUT.ids.txt), csv, jsonl, or projector (OUT.tsv and OUT.metadata.tsv).")]
+    = "npy",
+    force: ForceOption = False,
+) -> None:
+    """Write a collection's vectors with its documents' ids (projector: ids and texts).
+
+    \b
+    Example:
+      vecstore docs export reviews reviews.tsv \\
+        --format projector
+    """
+    from vecstore.collection import export_collection
+
+    with _store(ctx) as store:
+        written = export_collection(store.collection(collection), out, out_format, overwrite=force,
+                                    protected=store.location.protected())
+    typer.echo(f"wrote {', '.join(printable_path(p) for p in written)}")
 
 
 @app.command("plot")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +31,7 @@ from vecstore.errors import (
     SetChangedError,
     quoted,
 )
+from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
 from vecstore.names import check_lookup, check_name
 from vecstore.query import EmbeddingSet, Neighbour
 from vecstore.storage import statements as sql
@@ -291,3 +293,32 @@ def _write(store: Store, name: str, word_set: SetInfo, pool: str, options: dict,
                                              "text_hash": digest, "text": text})
 
     write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)
+
+
+def export_collection(collection: Collection, out: str | Path, format: str = "npy", *, overwrite: bool = False,
+                      protected: ProtectedFiles = NOTHING_PROTECTED) -> list[Path]:
+    """Write the collection's vectors and ids (``npy``, ``csv``, ``jsonl``: see
+    :func:`vecstore.io.documents.save_document_vectors`), or the TensorBoard Projector pair
+    (``projector``: ``out`` the vectors as TSV, its ``.metadata.tsv`` the ids and texts)."""
+    from vecstore.io.documents import save_document_vectors
+    from vecstore.io.export import _format_projector, metadata_path
+
+    out = Path(out)
+    vectors = collection.vectors()
+    ids, matrix = vectors.words, vectors.matrix()
+    if format != "projector":
+        return save_document_vectors(out, ids, matrix, format, overwrite=overwrite, protected=protected)
+    paths = [out, metadata_path(out)]
+    for path in paths:
+        check_output(path, overwrite=overwrite, protected=protected)
+    texts = dict(collection.documents())
+    with AtomicOutput(paths[0], overwrite=overwrite, protected=protected) as f:
+        f.write(_format_projector(ids, matrix))
+    with AtomicOutput(paths[1], overwrite=overwrite, protected=protected) as f:
+        f.write(b"id\ttext\n" + "".join(f"{_cell(i)}\t{_cell(texts[i])}\n" for i in ids).encode())
+    return paths
+
+
+def _cell(value: str) -> str:
+    """A TSV cell of the Projector's metadata: no tab, no line break."""
+    return " ".join(value.split("\t")).replace("\r", " ").replace("\n", " ")
