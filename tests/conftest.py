@@ -142,11 +142,15 @@ def every_statement() -> list[tuple[str, str, dict[str, object]]]:
             for numbers in (None, [], [0, 2]):
                 sql, params = statements.read_chunks(kind, numbers, cast_blob=cast)
                 found.append((f"read_chunks({kind}, {numbers}, cast={cast})", sql))
-    samples = {"data": b"\x00\x01", "created_at": datetime(2026, 11, 25, 12, 0, 0, 5)}
-    numeric = {"id", "set_id", "chunk_no", "count", "dim", "rows_per_chunk"}
+    for doc_ids in ([], ["a", "b"]):
+        sql, _ = statements.documents_by_id(doc_ids)
+        found.append((f"documents_by_id({doc_ids})", sql))
+    samples = {"data": b"\x00\x01", "created_at": datetime(2026, 11, 25, 12, 0, 0, 5),
+               "updated_at": datetime(2026, 11, 25, 12, 0, 0, 5)}
+    numeric = {"id", "set_id", "chunk_no", "count", "dim", "rows_per_chunk", "collection_id", "position"}
     out = []
     for name, sql in found:
-        params = {p: samples.get(p, 1 if p in numeric or re.fullmatch(r"n\d+", p) else "x")
+        params = {p: samples.get(p, 1 if p in numeric or re.fullmatch(r"n\d+", p) else "x")  # (d0, d1: ids)
                   for p in re.findall(r"(?<!:):(\w+)", sql)}
         out.append((name, sql, params))
     return out

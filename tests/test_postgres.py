@@ -76,3 +76,21 @@ def test_every_statement_runs_on_the_migrated_schema_in_postgres(pg_store: Store
             assert name == "a column the migrations lack" and "colour" in str(exc), f"{name}: {exc}"
         else:
             assert name != "a column the migrations lack", "EXPLAIN passed a statement on a missing column"
+
+
+def test_a_collection_in_postgres_answers_as_in_sqlite(pg_store: Store, tmp_path: Path) -> None:
+    words = ["the 1 0 0", "king 0.9 0.1 0", "queen 0.8 0.3 0", "frog 0 0 1", "toad 0 0.1 0.9"]
+    sqlite_store = Store(tmp_path / "s.db")
+    texts = ["the king", "the queen", "a frog", "a toad and a frog", "the king and the frog"]
+    ids = [f"d{i}" for i in range(len(texts))]
+    results = []
+    for store in (pg_store, sqlite_store):
+        store.import_file(write_lines(tmp_path / "w.txt", words), "w")
+        report = store.add_documents("docs", ids, texts, set_name="w", pool="idf")
+        assert (report.added, report.count) == (5, 5)
+        assert store.add_documents("docs", ids, texts).unchanged == 5
+        results.append([(h.id, round(h.score, 5)) for h in store.collection("docs").search("king", k=5)])
+        assert store.remove_documents("docs", ["d4"]) == 4
+        assert store.check().ok
+        store.remove_collection("docs")
+    assert results[0] == results[1]
