@@ -73,7 +73,8 @@ class AddReport:
         pooled = self.pooling.to_dict() if self.pooling is not None else {}
         return {"collection": self.collection, "added": self.added, "updated": self.updated,
                 "unchanged": self.unchanged, "count": self.count, "seconds": round(self.seconds, 3),
-                "tokens": pooled.get("tokens", 0), "known_tokens": pooled.get("known_tokens", 0)}
+                "tokens": pooled.get("tokens", 0), "known_tokens": pooled.get("known_tokens", 0),
+                "pooling_seconds": round(sum(self.pooling.seconds.values()), 3) if self.pooling else 0.0}
 
     def summary(self) -> str:
         return (f"collection {quoted(self.collection)}: {self.added:,} added, {self.updated:,} updated, "
