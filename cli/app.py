@@ -744,6 +744,34 @@ def docs_remove_command(
             typer.echo(f"removed collection {printable(removed.name)} ({removed.count:,} documents)")
 
 
+@docs_app.command("plot")
+@reports_errors
+def docs_plot_command(
+    ctx: typer.Context,
+    collection: CollectionArgument,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The picture to write (.png, .svg or .pdf).")],
+    doc_ids: Annotated[list[str] | None, typer.Option("--id", help="Draw this document (repeatable).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Without --id: draw the first N documents.")] = 200,
+    force: ForceOption = False,
+) -> None:
+    """Draw a collection's documents on a 2-D map (PCA of their vectors), labelled by id.
+
+    \b
+    Example:
+      vecstore docs plot reviews --limit 100 --out docs.png
+    """
+    from vecstore.io.files import check_output
+    from vecstore.plot import document_projection, draw
+
+    with _store(ctx) as store:
+        protected = store.location.protected()
+        check_output(out, overwrite=force, protected=protected)
+        projection = document_projection(store.collection(collection), doc_ids, limit=limit)
+        draw(projection, out, title=f"{printable(collection)}: {len(projection.labels)} documents, PCA",
+             overwrite=force, protected=protected)
+    typer.echo(f"wrote {printable_path(out)} ({len(projection.labels)} documents)")
+
+
 @docs_app.command("export")
 @reports_errors
 def docs_export_command(

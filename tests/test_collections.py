@@ -147,3 +147,19 @@ def test_docs_commands(glove_store: Path, tmp_path: Path) -> None:
     assert missing.exit_code == 1 and missing.output.startswith("Error: no collection named 'rev'")
     unknown = run("docs", "add", "rev2", str(table), "--set", "glove", "--pool", "median")
     assert unknown.exit_code == 1 and "--pool" in unknown.output
+
+
+def test_docs_plot_draws_the_documents(store: Store, reviews, tmp_path: Path) -> None:
+    import matplotlib.image
+
+    ids, texts = reviews
+    store.add_documents("reviews", ids[:50], texts[:50], set_name="glove")
+    out = tmp_path / "docs.png"
+    done = runner.invoke(app, ["--store", str(store.location.sqlite_path), "docs", "plot", "reviews", "--limit", "30",
+                               "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "30 documents" in done.stdout and matplotlib.image.imread(out).shape[:2] == (600, 800)
+    unknown = runner.invoke(app, ["--store", str(store.location.sqlite_path), "docs", "plot", "reviews", "--id",
+                                  "r999", "--out", str(tmp_path / "x.png")])
+    assert unknown.exit_code == 1 and "'r999' is not in collection 'reviews'" in unknown.output
+    assert not (tmp_path / "x.png").exists()

@@ -211,12 +211,12 @@ class SetChoiceError(VecstoreError):
 class UnknownWordError(VecstoreError):
     """A query word is not in the set; carries close spellings that are."""
 
-    def __init__(self, word: str, set_name: str, suggestions: Sequence[str] = ()) -> None:
+    def __init__(self, word: str, set_name: str, suggestions: Sequence[str] = (), where: str | None = None) -> None:
         self.word = word
         self.set_name = set_name
         self.suggestions = list(suggestions)
         hint = f"; did you mean {listed(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"{quoted(word)} is not in set {quoted(set_name)}{hint}")
+        super().__init__(f"{quoted(word)} is not in {where or 'set ' + quoted(set_name)}{hint}")
 
 
 class InputFileError(VecstoreError):

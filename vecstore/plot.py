@@ -20,6 +20,7 @@ from vecstore.errors import InvalidArgumentError, MissingDependencyError
 from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles
 
 if TYPE_CHECKING:
+    from vecstore.collection import Collection
     from vecstore.query import EmbeddingSet
 
 #: The most points one picture labels (beyond it labels overlap into a grey blot).
@@ -74,6 +75,21 @@ def word_projection(embedding_set: EmbeddingSet, words: Sequence[str], *, neighb
                 seeds.append(False)
     points, explained = project(embedding_set.vectors_of_rows(embedding_set.rows_of(labels)))
     return Projection(labels, points, groups, seeds, explained)
+
+
+def document_projection(collection: Collection, ids: Sequence[str] | None = None, *,
+                        limit: int = 200) -> Projection:
+    """The documents ``ids`` of a collection (default: its first ``limit``), projected,
+    labelled by id."""
+    vectors = collection.vectors()
+    chosen = list(ids) if ids else vectors.words[:limit]
+    if not chosen:
+        raise InvalidArgumentError(f"collection {collection.name!r} has no documents to draw")
+    if len(chosen) > MAX_POINTS:
+        raise InvalidArgumentError(f"at most {MAX_POINTS:,} points, not {len(chosen):,}", subject="limit")
+    rows = [vectors.row(doc_id) for doc_id in chosen]  # (an unknown id is an error naming close ones)
+    points, explained = project(vectors.vectors_of_rows(rows))
+    return Projection(chosen, points, [0] * len(chosen), [False] * len(chosen), explained)
 
 
 def draw(projection: Projection, out: str | Path, *, title: str = "", overwrite: bool = False,

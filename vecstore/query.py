@@ -227,7 +227,7 @@ class EmbeddingSet:
         """The row of ``word``, or :class:`UnknownWordError` with close spellings."""
         row = self.set_words.row(word)
         if row is None:
-            raise UnknownWordError(word, self.name, self.set_words.suggestions(word))
+            raise UnknownWordError(word, self.name, self.set_words.suggestions(word), where=self.info.subject)
         return row
 
     def rows_of(self, words: Sequence[str]) -> np.ndarray:

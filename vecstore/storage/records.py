@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from vecstore.errors import printable_path
+from vecstore.errors import printable_path, quoted
 
 #: A collection's document vectors are the set named this prefix and the collection's
 #: name: no set a person names can be called so (names hold no control characters).
@@ -52,8 +52,8 @@ class SetInfo:
     def subject(self) -> str:
         """How messages name it: ``set 'glove'``, or ``collection 'reviews'``."""
         if self.kind == "documents":
-            return f"collection {self.name.removeprefix(COLLECTION_SET_PREFIX)!r}"
-        return f"set {self.name!r}"
+            return f"collection {quoted(self.name.removeprefix(COLLECTION_SET_PREFIX))}"
+        return f"set {quoted(self.name)}"
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> SetInfo:
