@@ -631,8 +631,8 @@ def docs_add_command(
     from vecstore.io.documents import read_documents
 
     docs = read_documents(documents, text_col=text_col, id_col=id_col)
-    with _store(ctx) as store:
-        report = store.add_documents(collection, docs.ids, docs.texts, set_name=set_name, pool=pool)
+    with _store(ctx) as store, _progress_bar(not as_json and sys.stderr.isatty(), "adding", "steps") as bar:
+        report = store.add_documents(collection, docs.ids, docs.texts, set_name=set_name, pool=pool, progress=bar)
     if as_json:
         _print_json(report.to_dict())
         return

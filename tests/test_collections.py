@@ -163,3 +163,18 @@ def test_docs_plot_draws_the_documents(store: Store, reviews, tmp_path: Path) ->
                                   "r999", "--out", str(tmp_path / "x.png")])
     assert unknown.exit_code == 1 and "'r999' is not in collection 'reviews'" in unknown.output
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("pool", ["mean", "idf", "sif"])
+def test_a_long_add_in_batches_is_one_add_and_reports_progress(store: Store, reviews, pool: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    ids, texts = reviews
+    store.add_documents("whole", ids, texts, set_name="glove", pool=pool)
+    monkeypatch.setattr(vecstore.collection, "EMBED_BATCH", 300)
+    seen: list[tuple[int, int]] = []
+    report = store.add_documents("batched", ids, texts, set_name="glove", pool=pool,
+                                 progress=lambda done, total: seen.append((done, total)))
+    assert report.pooling is not None and report.pooling.documents == 2_000
+    np.testing.assert_allclose(store.collection("batched").vectors().matrix(),
+                               store.collection("whole").vectors().matrix(), rtol=1e-4, atol=1e-5)
+    assert seen[-1] == (4_000, 4_000) and [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) > 7

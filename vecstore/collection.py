@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,8 +161,15 @@ def get_collection(store: Store, name: str) -> Collection:
     return Collection(store, info)
 
 
+#: Documents pooled per step of a long add (each step reports progress).
+EMBED_BATCH = 20_000
+#: progress(steps done, steps in all): a step is a document pooled, then a document written.
+AddProgress = Callable[[int, int], None]
+
+
 def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[str], *,
-                  set_name: str | None = None, pool: str | None = None, case_fold: bool = True) -> AddReport:
+                  set_name: str | None = None, pool: str | None = None, case_fold: bool = True,
+                  progress: AddProgress | None = None) -> AddReport:
     """Add documents to collection ``name`` (created from set ``set_name`` and ``pool``
     if new): a document whose id and text are there already is unchanged, a changed
     text replaces its vector, a new id is appended. All or nothing.
@@ -213,9 +220,9 @@ def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[s
     updated = sum(1 for i in todo if ids[i] in position)
     if not todo:
         return AddReport(name, 0, 0, len(ids), len(old_ids), time.perf_counter() - started, None)
-    built = _embed(word_set, [texts[i] for i in todo], pool, options)
-    if pool == "sif" and existing is None:
-        options["sif_component"] = built.report.sif_component
+    final_count = len(old_ids) + len(todo) - updated
+    built = _embed_in_batches(word_set, [texts[i] for i in todo], pool, options, fit_component=(
+        pool == "sif" and existing is None), progress=progress, total=len(todo) + final_count)
     all_ids = list(old_ids)
     matrix = np.concatenate([old_matrix, np.zeros((len(todo) - updated, word_set.dim), np.float32)])
     for row, i in enumerate(todo):
@@ -226,7 +233,8 @@ def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[s
             matrix[len(all_ids)] = built.vectors[row]
             all_ids.append(ids[i])
     new_texts = {ids[i]: (texts[i], hashes[i]) for i in todo}
-    _write(store, name, word_set.info, pool, options, existing, all_ids, matrix, new_texts)
+    written = None if progress is None else (lambda n: progress(len(todo) + n, len(todo) + final_count))
+    _write(store, name, word_set.info, pool, options, existing, all_ids, matrix, new_texts, written)
     return AddReport(name, len(todo) - updated, updated, len(ids) - len(todo), len(all_ids),
                      time.perf_counter() - started, built.report)
 
@@ -257,8 +265,41 @@ def _current(catalog, collection: Collection) -> tuple[list[str], np.ndarray, di
     return [k[0] for k in keys], vectors.matrix(), {doc_id: digest for doc_id, _, digest in keys}
 
 
+def _embed_in_batches(word_set: EmbeddingSet, texts: list[str], pool: str, options: dict, *, fit_component: bool,
+                      progress: AddProgress | None, total: int) -> DocumentVectors:
+    """``texts`` pooled :data:`EMBED_BATCH` at a time, as one call would (a new SIF
+    collection's component is fitted on all of them, then kept in ``options``)."""
+    from vecstore.documents import DocumentVectors, remove_principal_component
+
+    parts: list[DocumentVectors] = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        batch = texts[start:start + EMBED_BATCH]
+        parts.append(document_vectors(word_set, batch, pool=pool, idf=Idf.from_dict(options["idf"])
+                                      if pool == "idf" else None, sif_component=options.get("sif_component"),
+                                      case_fold=options.get("case_fold", True), remove_component=not fit_component))
+        if progress is not None:
+            progress(start + len(batch), total)
+    vectors = np.concatenate([p.vectors for p in parts]) if parts else np.empty((0, word_set.dim), np.float32)
+    report = parts[0].report
+    for offset, part in zip(range(EMBED_BATCH, len(texts), EMBED_BATCH), parts[1:], strict=False):
+        other = part.report
+        report = replace(report, documents=report.documents + other.documents, tokens=report.tokens + other.tokens,
+                         known_tokens=report.known_tokens + other.known_tokens,
+                         distinct_tokens=max(report.distinct_tokens, other.distinct_tokens),
+                         unknown_distinct=max(report.unknown_distinct, other.unknown_distinct),
+                         case_folded=max(report.case_folded, other.case_folded),
+                         empty=report.empty + [offset + i for i in other.empty],
+                         seconds={k: report.seconds[k] + other.seconds.get(k, 0.0) for k in report.seconds})
+    if fit_component:
+        component = remove_principal_component(vectors)
+        options["sif_component"] = None if component is None else component.tolist()
+        report = replace(report, sif_component=options["sif_component"])
+    return DocumentVectors(vectors, report)
+
+
 def _write(store: Store, name: str, word_set: SetInfo, pool: str, options: dict, existing: CollectionInfo | None,
-           ids: list[str], matrix: np.ndarray, new_texts: dict[str, tuple[str, str]]) -> None:
+           ids: list[str], matrix: np.ndarray, new_texts: dict[str, tuple[str, str]],
+           written: Callable[[int], None] | None = None) -> None:
     """Write the collection's vectors (a documents set, replaced) and its rows in one
     transaction; refuse if another process changed the collection meanwhile."""
     from vecstore.importer import write_set
@@ -292,6 +333,8 @@ def _write(store: Store, name: str, word_set: SetInfo, pool: str, options: dict,
             text, digest = new_texts.get(doc_id) or (old[doc_id], text_hash(old[doc_id]))
             tx.execute(sql.INSERT_DOCUMENT, {"collection_id": collection_id, "doc_id": doc_id, "position": position,
                                              "text_hash": digest, "text": text})
+            if written is not None and ((position + 1) % 5_000 == 0 or position + 1 == len(ids)):
+                written(position + 1)
 
     write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)
 

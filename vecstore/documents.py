@@ -203,13 +203,15 @@ def _document_frequency(tokens: _Tokens) -> np.ndarray:
 def document_vectors(embedding_set: EmbeddingSet, texts: Sequence[str], *, pool: str = "mean",
                      idf: Idf | None = None, sif_frequency: str = "rank", sif_a: float = SIF_A,
                      sif_component: Sequence[float] | np.ndarray | None = None,
-                     case_fold: bool = True) -> DocumentVectors:
+                     case_fold: bool = True, remove_component: bool = True) -> DocumentVectors:
     """The ``(len(texts), dim)`` float32 vectors of ``texts`` pooled from the set (see the
     module docstring for ``pool`` and its options).
 
     ``sif_component``: the principal component to remove instead of the texts' own (to
     embed a query as a collection's documents were); with one text and none given, no
     component is removed (one text has no principal component to speak of).
+    ``remove_component=False``: SIF's weighted means only (a caller pooling a corpus in
+    batches removes the corpus's component itself, see :func:`remove_principal_component`).
     """
     if pool not in POOLS:
         raise InvalidArgumentError(f"must be one of {', '.join(POOLS)}, not {quoted(pool)}", subject="pool")
@@ -258,12 +260,9 @@ def document_vectors(embedding_set: EmbeddingSet, texts: Sequence[str], *, pool:
         else:
             out[filled] /= counts[filled, None]  # Arora et al.: (1/|s|) sum of a/(a + p(w)) v_w
     component = None
-    if pool == "sif":
-        component = _principal_component(out[filled]) if sif_component is None and filled.sum() > 1 else (
-            None if sif_component is None else _unit(np.asarray(sif_component, dtype=np.float32), dim))
-        if component is not None:
-            out -= np.outer(out @ component, component).astype(np.float32)
-            out[empty] = 0.0
+    if pool == "sif" and remove_component:
+        component = remove_principal_component(out, None if sif_component is None else
+                                               _unit(np.asarray(sif_component, dtype=np.float32), dim))
     report = DocumentReport(embedding_set.name, pool, len(texts), int(tokens.ids.size), int(keep.sum()),
                             len(tokens.distinct), int(len(tokens.distinct) - known_ids.size), case_folded,
                             empty.tolist(), None if component is None else component.tolist(),
@@ -333,6 +332,18 @@ def _weights(pool: str, tokens: _Tokens, rows: np.ndarray, embedding_set: Embedd
             p = np.where(rows >= 0, 1.0 / (np.maximum(rows, 0) + 1) / harmonic, 0.0)
         return (sif_a / (sif_a + p)).astype(np.float32)
     return None
+
+
+def remove_principal_component(vectors: np.ndarray, component: np.ndarray | None = None) -> np.ndarray | None:
+    """Remove from each row (in place) its projection on ``component``, by default the
+    rows' own first principal component (of the non-zero rows, when there are two or
+    more); return the component removed. Zero rows stay zero."""
+    filled = np.abs(vectors).sum(axis=1) > 0
+    if component is None:
+        component = _principal_component(vectors[filled]) if filled.sum() > 1 else None
+    if component is not None:
+        vectors[filled] -= np.outer(vectors[filled] @ component, component).astype(np.float32)
+    return component
 
 
 def _principal_component(vectors: np.ndarray) -> np.ndarray | None:

@@ -188,12 +188,14 @@ class Store:
         return get_collection(self, name)
 
     def add_documents(self, collection: str, ids: Sequence[str], texts: Sequence[str], *,
-                      set_name: str | None = None, pool: str | None = None, case_fold: bool = True) -> AddReport:
+                      set_name: str | None = None, pool: str | None = None, case_fold: bool = True,
+                      progress: Callable[[int, int], None] | None = None) -> AddReport:
         """Add (or update) documents of a collection, creating it from set ``set_name`` with
         ``pool`` if it is new; see :func:`vecstore.collection.add_documents`."""
         from vecstore.collection import add_documents
 
-        return add_documents(self, collection, ids, texts, set_name=set_name, pool=pool, case_fold=case_fold)
+        return add_documents(self, collection, ids, texts, set_name=set_name, pool=pool, case_fold=case_fold,
+                             progress=progress)
 
     def remove_documents(self, collection: str, ids: Sequence[str]) -> int:
         """Remove documents of a collection by id; return how many remain."""
