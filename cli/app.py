@@ -846,6 +846,9 @@ def docvec_command(
     idf_file: Annotated[Path | None, typer.Option(
         "--idf", help="With --pool idf: read document frequencies from this JSON (default: fit on the input).")]
     = None,
+    idf_collection: Annotated[str | None, typer.Option(
+        "--idf-from", help="With --pool idf: use the document frequencies of this collection (pooled with idf).")]
+    = None,
     save_idf: Annotated[Path | None, typer.Option(
         help="With --pool idf: write the document frequencies used here (JSON), for later documents.")] = None,
     sif_frequency: Annotated[str, typer.Option(
@@ -871,8 +874,10 @@ def docvec_command(
     from vecstore.io.files import check_output, read_whole
     from vecstore.limits import MAX_VOCABULARY_BYTES
 
-    if (idf_file is not None or save_idf is not None) and pool != "idf":
-        raise InvalidArgumentError("--idf and --save-idf go with --pool idf")
+    if (idf_file is not None or save_idf is not None or idf_collection is not None) and pool != "idf":
+        raise InvalidArgumentError("--idf, --idf-from and --save-idf go with --pool idf")
+    if idf_file is not None and idf_collection is not None:
+        raise InvalidArgumentError("give --idf FILE or --idf-from COLLECTION, not both")
     outputs = output_paths(out, out_format) + ([save_idf] if save_idf is not None else [])
     if len({os.path.realpath(path) for path in outputs}) != len(outputs):
         raise InvalidArgumentError("--out and --save-idf must be different files")
@@ -882,7 +887,9 @@ def docvec_command(
             check_output(path, overwrite=force, protected=protected)
         docs = read_documents(documents, text_col=text_col, id_col=id_col)
         idf = None
-        if idf_file is not None:
+        if idf_collection is not None:
+            idf = store.collection(idf_collection).idf()
+        elif idf_file is not None:
             try:
                 idf = Idf.from_dict(json.loads(read_whole(idf_file, MAX_VOCABULARY_BYTES, "IDF")))
             except (ValueError, RecursionError) as exc:

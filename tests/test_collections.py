@@ -178,3 +178,18 @@ def test_a_long_add_in_batches_is_one_add_and_reports_progress(store: Store, rev
     np.testing.assert_allclose(store.collection("batched").vectors().matrix(),
                                store.collection("whole").vectors().matrix(), rtol=1e-4, atol=1e-5)
     assert seen[-1] == (4_000, 4_000) and [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) > 7
+
+
+def test_docvec_pools_with_a_collections_idf(store: Store, reviews, tmp_path: Path) -> None:
+    ids, texts = reviews
+    store.add_documents("reviews", ids[:300], texts[:300], set_name="glove", pool="idf")
+    lines = tmp_path / "q.txt"
+    lines.write_text("a wonderful film\nthe plot is thin\n")
+    done = runner.invoke(app, ["--store", str(store.location.sqlite_path), "docvec", str(lines), "--pool", "idf",
+                               "--idf-from", "reviews", "--out", str(tmp_path / "q.npy")])
+    assert done.exit_code == 0, done.output
+    collection = store.collection("reviews")
+    assert np.allclose(np.load(tmp_path / "q.npy"), collection.embed(["a wonderful film", "the plot is thin"]).vectors)
+    store.add_documents("plain", ["a"], ["the king"])
+    with pytest.raises(InvalidArgumentError, match="pools with mean, not idf"):
+        store.collection("plain").idf()

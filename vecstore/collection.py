@@ -138,6 +138,13 @@ class Collection:
         """The ``k`` documents most similar to document ``doc_id`` (itself excluded)."""
         return self._hits(self.vectors().neighbours(check_lookup(doc_id), k=k))
 
+    def idf(self) -> Idf:
+        """The document frequencies an ``idf`` collection pools with (fitted on its first documents)."""
+        if self.info.pool != "idf":
+            raise InvalidArgumentError(f"collection {quoted(self.name)} pools with {self.info.pool}, not idf: it "
+                                       "keeps no document frequencies")
+        return Idf.from_dict(self.options["idf"])
+
     def documents(self) -> list[tuple[str, str]]:
         """(id, text) of every document, in the collection's order."""
         return [(doc_id, text) for doc_id, _, text in self.store.open().documents(self.info.id)]
