@@ -496,7 +496,8 @@ def export_command(
     out: Annotated[Path, typer.Argument(help="The file to write (.gz or .bz2 compresses it).")],
     format: Annotated[str, typer.Option(
         help="glove, word2vec, word2vec-binary, csv, npy (the matrix; the words go to OUT.words.txt), or "
-             "projector (TensorBoard's Embedding Projector: OUT.tsv and OUT.metadata.tsv).")
+             "projector (TensorBoard's Embedding Projector: the vectors in OUT, the words in OUT's name with "
+             ".metadata.tsv for .tsv).")
     ] = "glove",
     force: ForceOption = False,
     as_json: JsonOption = False,
@@ -779,7 +780,8 @@ def docs_export_command(
     collection: CollectionArgument,
     out: Annotated[Path, typer.Argument(help="The file to write.")],
     out_format: Annotated[str, typer.Option(
-        "--format", help="npy (with OUT.ids.txt), csv, jsonl, or projector (OUT.tsv and OUT.metadata.tsv).")]
+        "--format", help="npy (with OUT.ids.txt), csv, jsonl, or projector (the vectors in OUT, ids and texts "
+                         "in OUT's name with .metadata.tsv for .tsv).")]
     = "npy",
     force: ForceOption = False,
 ) -> None:

@@ -193,3 +193,45 @@ def test_docvec_pools_with_a_collections_idf(store: Store, reviews, tmp_path: Pa
     store.add_documents("plain", ["a"], ["the king"])
     with pytest.raises(InvalidArgumentError, match="pools with mean, not idf"):
         store.collection("plain").idf()
+
+
+def test_what_the_review_found_stays_fixed(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    glove = store.get("glove")
+    built = glove.document_vectors(["", "?!", "..."])  # texts without a single token
+    assert not built.vectors.any() and built.report.empty == [0, 1, 2]
+    # A SIF collection begun with one document keeps no component, and never removes one later.
+    store.add_documents("sif", ["a"], ["the king"], set_name="glove", pool="sif")
+    store.add_documents("sif", ["b", "c", "d"], ["a frog in a pond", "the queen", "paris in spring"])
+    for doc_id, text in store.collection("sif").documents():
+        assert store.collection("sif").search(text, k=1)[0].score == pytest.approx(1.0, abs=1e-4), doc_id
+    with pytest.raises(InvalidArgumentError, match="no word of the query"):
+        store.collection("sif").search("?!")
+    with pytest.raises(InvalidArgumentError, match="all zeros"):
+        store.collection("sif").search(vector=np.zeros(50))
+    store.add_documents("sif", ["empty"], ["zzqqx"])
+    with pytest.raises(InvalidArgumentError, match="no known word"):
+        store.collection("sif").similar("empty")
+    with pytest.raises(InvalidArgumentError, match="at most 188 characters"):
+        store.add_documents("n" * 189, ["a"], ["the king"])
+    # Documents can still be removed once the set is replaced (searching cannot).
+    store.import_file(write_lines(tmp_path / "g.txt", ["the 1 0", "king 0 1"]), "glove", replace=True)
+    assert store.remove_documents("sif", ["b"]) == 4
+    monkeypatch.setattr("vecstore.io.documents.MAX_DOCUMENTS", 2)
+    from vecstore import InputFileError
+    from vecstore.io.documents import read_documents
+
+    lines = tmp_path / "many.txt"
+    lines.write_text("a\nb\nc\n")
+    with pytest.raises(InputFileError, match="more than 2 documents"):
+        read_documents(str(lines))
+    jsonl = tmp_path / "sep.jsonl"
+    jsonl.write_text('{"text": "a\u2028b"}\n{"text": "c"}\n', encoding="utf-8")  # U+2028 raw inside a JSON string
+    assert read_documents(str(jsonl)).texts == ["a\u2028b", "c"]
+
+
+def test_pictures_are_png_svg_or_pdf(glove, tmp_path: Path) -> None:
+    from vecstore.plot import draw, word_projection
+
+    with pytest.raises(InvalidArgumentError, match=r"a picture is \.png, \.svg, \.pdf"):
+        draw(word_projection(glove, ["king"]), tmp_path / "map.bmpx")
+    assert draw(word_projection(glove, ["king", "queen"]), tmp_path / "map.svg").read_text().startswith("<?xml")

@@ -696,10 +696,12 @@ static PyObject *number_tokens(PyObject *self, PyObject *args) {
     } else if (found_texts != texts) {
         PyErr_Format(PyExc_ValueError, "number_tokens: %d texts found, %zd expected", (int)found_texts, texts);
     } else {
-        result = Py_BuildValue("(y#y#y#y#)", (const char *)ids.data, (Py_ssize_t)(ids.size * sizeof(int64_t)),
-                               (const char *)starts.data, (Py_ssize_t)(starts.size * sizeof(int64_t)),
-                               (const char *)spans.data, (Py_ssize_t)(spans.size * sizeof(int64_t)),
-                               (const char *)df.data, (Py_ssize_t)(df.size * sizeof(int64_t)));
+        /* (a NULL pointer would build None, not b"": a text without a token has no arrays) */
+        result = Py_BuildValue("(y#y#y#y#)", ids.data ? (const char *)ids.data : "",
+                               (Py_ssize_t)(ids.size * sizeof(int64_t)),
+                               starts.data ? (const char *)starts.data : "", (Py_ssize_t)(starts.size * sizeof(int64_t)),
+                               spans.data ? (const char *)spans.data : "", (Py_ssize_t)(spans.size * sizeof(int64_t)),
+                               df.data ? (const char *)df.data : "", (Py_ssize_t)(df.size * sizeof(int64_t)));
     }
     PyMem_RawFree(ids.data);
     PyMem_RawFree(starts.data);

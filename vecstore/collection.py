@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from vecstore.store import Store
 
 COLLECTION_POOLS = ("mean", "sum", "max", "min", "idf", "sif")
+MAX_COLLECTION_NAME = 200 - len(COLLECTION_SET_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ class AddReport:
     unchanged: int
     count: int
     seconds: float
-    pooling: DocumentReport | None  # the report of the documents embedded (None: none were)
+    # The report of the documents embedded (None: none were); pooled in batches, its
+    # distinct-token counts are those of the largest batch, its other counts the sums.
+    pooling: DocumentReport | None
 
     def to_dict(self) -> dict[str, object]:
         pooled = self.pooling.to_dict() if self.pooling is not None else {}
@@ -114,7 +117,7 @@ class Collection:
         """The documents' vectors, a set whose words are the documents' ids."""
         info = self.store.open().find_set_by_uid(self.info.vectors_uid)
         if info is None:
-            raise SetChangedError(COLLECTION_SET_PREFIX + self.name)
+            raise SetChangedError(self.name, "collection")
         return EmbeddingSet(info, self.store.open(), self.store.indexes)
 
     def embed(self, texts: Sequence[str], word_set: EmbeddingSet | None = None) -> DocumentVectors:
@@ -132,11 +135,34 @@ class Collection:
             if built.report.empty:
                 raise InvalidArgumentError(f"no word of the query is in set {quoted(self.info.word_set_name)}")
             vector = built.vectors[0]
-        return self._hits(self.vectors().neighbours(vector=vector, k=k))
+        query = np.asarray(vector, dtype=np.float32)
+        if query.size and not np.any(query):
+            raise InvalidArgumentError("the query vector is all zeros: it is equally close to every document")
+        return self._again_if_changed(lambda: self._hits(self.vectors().neighbours(vector=query, k=k)))
 
     def similar(self, doc_id: str, *, k: int = 5) -> list[Hit]:
         """The ``k`` documents most similar to document ``doc_id`` (itself excluded)."""
-        return self._hits(self.vectors().neighbours(check_lookup(doc_id), k=k))
+        def find() -> list[Hit]:
+            vectors = self.vectors()
+            if not np.any(vectors.vector(check_lookup(doc_id))):
+                raise InvalidArgumentError(f"document {quoted(doc_id)} has no known word (a zero vector): it is "
+                                           "equally close to every document")
+            return self._hits(vectors.neighbours(doc_id, k=k))
+
+        return self._again_if_changed(find)
+
+    def _again_if_changed(self, action: Callable[[], list[Hit]]) -> list[Hit]:
+        """``action``, run again on the collection read afresh if another process changed
+        it meanwhile (as :meth:`vecstore.store.Store.with_set` does for sets)."""
+        for attempt in (1, 2, 3):
+            try:
+                return action()
+            except SetChangedError:
+                fresh = self.store.open().find_collection(self.name)
+                if attempt == 3 or fresh is None:
+                    raise
+                self.info, self.options = fresh, json.loads(fresh.options)
+        raise AssertionError("unreachable")
 
     def idf(self) -> Idf:
         """The document frequencies an ``idf`` collection pools with (fitted on its first documents)."""
@@ -150,15 +176,21 @@ class Collection:
         return [(doc_id, text) for doc_id, _, text in self.store.open().documents(self.info.id)]
 
     def _hits(self, found: list[Neighbour]) -> list[Hit]:
-        texts = {doc_id: text for doc_id, _, text in self.store.open().documents(self.info.id,
-                                                                              [n.word for n in found])}
-        return [Hit(n.word, texts.get(n.word, ""), n.score) for n in found]
+        catalog = self.store.open()
+        texts = {doc_id: text for doc_id, _, text in catalog.documents(self.info.id, [n.word for n in found])}
+        now = catalog.find_collection(self.name)
+        if now is None or now.vectors_uid != self.info.vectors_uid:  # (texts read after a change: not these hits')
+            raise SetChangedError(self.name, "collection")
+        return [Hit(n.word, texts[n.word], n.score) for n in found]
 
 
 def _embed(word_set: EmbeddingSet, texts: Sequence[str], pool: str, options: dict) -> DocumentVectors:
+    """``texts`` pooled with a collection's kept options: its IDF, and its SIF component
+    (none kept, from a first add of fewer than two documents: none removed, ever)."""
     idf = Idf.from_dict(options["idf"]) if pool == "idf" else None
-    return document_vectors(word_set, texts, pool=pool, idf=idf, sif_component=options.get("sif_component"),
-                            case_fold=options.get("case_fold", True))
+    component = options.get("sif_component")
+    return document_vectors(word_set, texts, pool=pool, idf=idf, sif_component=component,
+                            case_fold=options.get("case_fold", True), remove_component=component is not None)
 
 
 def get_collection(store: Store, name: str) -> Collection:
@@ -187,6 +219,8 @@ def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[s
     """
     started = time.perf_counter()
     name = check_name(name)
+    if len(name) > MAX_COLLECTION_NAME:  # (its vectors set's name is the prefix and this: 200 at most)
+        raise InvalidArgumentError(f"a collection name has at most {MAX_COLLECTION_NAME} characters, not {len(name)}")
     if len(ids) != len(texts):
         raise InvalidArgumentError(f"{len(ids)} ids for {len(texts)} texts")
     if pool is not None and pool not in COLLECTION_POOLS:
@@ -241,7 +275,8 @@ def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[s
             all_ids.append(ids[i])
     new_texts = {ids[i]: (texts[i], hashes[i]) for i in todo}
     written = None if progress is None else (lambda n: progress(len(todo) + n, len(todo) + final_count))
-    _write(store, name, word_set.info, pool, options, existing, all_ids, matrix, new_texts, written)
+    _write(store, name, (word_set.info.uid, word_set.name), pool, options, existing, all_ids, matrix, new_texts,
+           written)
     return AddReport(name, len(todo) - updated, updated, len(ids) - len(todo), len(all_ids),
                      time.perf_counter() - started, built.report)
 
@@ -258,8 +293,8 @@ def remove_documents(store: Store, name: str, doc_ids: Sequence[str]) -> int:
         raise InvalidArgumentError(f"collection {quoted(name)} holds no document {quoted(missing[0])}")
     gone = set(doc_ids)
     keep = [i for i, d in enumerate(current) if d not in gone]
-    _write(store, collection.name, collection.word_set().info, collection.info.pool, collection.options,
-           collection.info, [current[i] for i in keep], matrix[keep], {})
+    _write(store, collection.name, (collection.info.word_set_uid, collection.info.word_set_name),
+           collection.info.pool, collection.options, collection.info, [current[i] for i in keep], matrix[keep], {})
     return len(keep)
 
 
@@ -268,7 +303,7 @@ def _current(catalog, collection: Collection) -> tuple[list[str], np.ndarray, di
     keys = catalog.document_keys(collection.info.id)
     vectors = collection.vectors()
     if vectors.words != [doc_id for doc_id, _, _ in keys]:
-        raise SetChangedError(COLLECTION_SET_PREFIX + collection.name)
+        raise SetChangedError(collection.name, "collection")
     return [k[0] for k in keys], vectors.matrix(), {doc_id: digest for doc_id, _, digest in keys}
 
 
@@ -281,9 +316,8 @@ def _embed_in_batches(word_set: EmbeddingSet, texts: list[str], pool: str, optio
     parts: list[DocumentVectors] = []
     for start in range(0, len(texts), EMBED_BATCH):
         batch = texts[start:start + EMBED_BATCH]
-        parts.append(document_vectors(word_set, batch, pool=pool, idf=Idf.from_dict(options["idf"])
-                                      if pool == "idf" else None, sif_component=options.get("sif_component"),
-                                      case_fold=options.get("case_fold", True), remove_component=not fit_component))
+        parts.append(_embed(word_set, batch, pool, options) if not fit_component else document_vectors(
+            word_set, batch, pool=pool, case_fold=options.get("case_fold", True), remove_component=False))
         if progress is not None:
             progress(start + len(batch), total)
     vectors = np.concatenate([p.vectors for p in parts]) if parts else np.empty((0, word_set.dim), np.float32)
@@ -304,7 +338,8 @@ def _embed_in_batches(word_set: EmbeddingSet, texts: list[str], pool: str, optio
     return DocumentVectors(vectors, report)
 
 
-def _write(store: Store, name: str, word_set: SetInfo, pool: str, options: dict, existing: CollectionInfo | None,
+def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, options: dict,
+           existing: CollectionInfo | None,
            ids: list[str], matrix: np.ndarray, new_texts: dict[str, tuple[str, str]],
            written: Callable[[int], None] | None = None) -> None:
     """Write the collection's vectors (a documents set, replaced) and its rows in one
@@ -312,8 +347,9 @@ def _write(store: Store, name: str, word_set: SetInfo, pool: str, options: dict,
     from vecstore.importer import write_set
 
     catalog = store.open(create=True)
+    word_set_uid, word_set_name = word_set
     header = SetHeader(COLLECTION_SET_PREFIX + name, int(matrix.shape[1]), "documents",
-                       f"collection {name} pooled ({pool}) from set {word_set.name}", parent_uid=word_set.uid,
+                       f"collection {name} pooled ({pool}) from set {word_set_name}", parent_uid=word_set_uid,
                        kind="documents")
     identity = hashlib.sha256("\n".join(ids).encode("utf-8", "surrogatepass") + matrix.tobytes()).hexdigest()
 
@@ -325,11 +361,11 @@ def _write(store: Store, name: str, word_set: SetInfo, pool: str, options: dict,
             raise InvalidArgumentError(f"collection {quoted(name)} was created by another process meanwhile; "
                                        "add the documents again")
         if existing is not None and (not found or str(found[0]["vectors_uid"]) != existing.vectors_uid):
-            raise SetChangedError(COLLECTION_SET_PREFIX + name)
+            raise SetChangedError(name, "collection")
         values = {"vectors_uid": info.uid, "options": json.dumps(options), "count": len(ids), "updated_at": now}
         if existing is None:
-            tx.execute(sql.INSERT_COLLECTION, {**values, "name": name, "word_set_uid": word_set.uid,
-                                               "word_set_name": word_set.name, "pool": pool, "created_at": now})
+            tx.execute(sql.INSERT_COLLECTION, {**values, "name": name, "word_set_uid": word_set_uid,
+                                               "word_set_name": word_set_name, "pool": pool, "created_at": now})
             collection_id = int(tx.rows(sql.FIND_COLLECTION, {"name": name})[0]["id"])
         else:
             collection_id = existing.id

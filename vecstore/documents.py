@@ -23,7 +23,8 @@ Pooling (``pool``):
 Tokens are numbered, and rows pooled, in one pass of C each (``_fastparse``, the GIL
 released; sums accumulated in double): no copy of the rows is gathered. Without the C
 extension the same is done with a dict and ``ufunc.reduceat`` over rows gathered a batch
-of texts at a time, so memory stays bounded by the batch, not by the corpus.
+of texts at a time (the gathered rows are bounded by the batch; the per-token arrays,
+8 to 16 bytes a token, grow with the texts, as the vectors out do).
 """
 
 from __future__ import annotations

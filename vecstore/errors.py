@@ -146,9 +146,10 @@ class CorruptionError(StoreError):
 class SetChangedError(StoreError):
     """A set was replaced or removed (by another process) after it was opened."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, what: str = "set") -> None:
         self.name = name
-        super().__init__(f"set {quoted(name)} was replaced or removed since it was opened; open it again")
+        changed = "replaced or removed" if what == "set" else "changed or removed"
+        super().__init__(f"{what} {quoted(name)} was {changed} since it was opened; open it again")
 
 
 class SetNotFoundError(VecstoreError):

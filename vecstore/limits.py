@@ -19,6 +19,9 @@ MAX_VOCABULARY_BYTES = 256 << 20
 MAX_BENCHMARK_BYTES = 256 << 20
 #: The largest texts file ``vecstore matrix --texts`` fits a vocabulary on.
 MAX_TEXTS_BYTES = 1 << 30
+#: The most documents one input may hold (each costs a row of vectors: 10 million x 300
+#: dimensions is 12 GB of float32).
+MAX_DOCUMENTS = 10_000_000
 #: The largest query vector file (a vector of 65,536 values is about 1 MB of text).
 MAX_VECTOR_BYTES = 16 << 20
 #: The most neighbours one query returns (a larger k is a listing, not a query).

@@ -2,7 +2,7 @@
 
 The projection is PCA (the two leading right singular vectors of the centred unit
 vectors), drawn with matplotlib (the optional ``plot`` extra, imported only here and
-only when a picture is drawn, with the non-interactive Agg backend). Each given word is
+only when a picture is drawn, without pyplot: a caller's backend is left alone). Each given word is
 a labelled point in its own colour; its neighbours share the colour, smaller.
 """
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from vecstore.collection import Collection
     from vecstore.query import EmbeddingSet
 
+PICTURE_FORMATS = ("png", "svg", "pdf")
 #: The most points one picture labels (beyond it labels overlap into a grey blot).
 MAX_POINTS = 2_000
 
@@ -96,14 +97,15 @@ def draw(projection: Projection, out: str | Path, *, title: str = "", overwrite:
          protected: ProtectedFiles = NOTHING_PROTECTED, size: tuple[float, float] = (8.0, 6.0),
          dpi: int = 100) -> Path:
     """Draw ``projection`` to a PNG (or any format matplotlib knows by ``out``'s suffix)."""
+    out = Path(out)
+    fmt = out.suffix.lstrip(".").lower() or "png"
+    if fmt not in PICTURE_FORMATS:
+        raise InvalidArgumentError(f"a picture is {', '.join('.' + f for f in PICTURE_FORMATS)}, not {out.suffix!r}")
     try:
         import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # (a Figure draws itself: no pyplot, the caller's backend untouched)
     except ImportError as exc:
         raise MissingDependencyError("pictures need matplotlib: pip install 'vecstore[plot]'") from exc
-    out = Path(out)
     figure = Figure(figsize=size, dpi=dpi)
     axes = figure.add_subplot()
     colours = matplotlib.colormaps["tab10"]
@@ -120,7 +122,6 @@ def draw(projection: Projection, out: str | Path, *, title: str = "", overwrite:
         axes.set_title(title)
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    fmt = out.suffix.lstrip(".").lower() or "png"
     with AtomicOutput(out, overwrite=overwrite, protected=protected, compress=False) as f:
         figure.savefig(f, format=fmt)
     return out

@@ -22,7 +22,6 @@ from vecstore.errors import (
     SetChangedError,
     StoreError,
     UnknownWordError,
-    quoted,
 )
 from vecstore.index.folder import IndexFolder
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
@@ -203,11 +202,11 @@ class EmbeddingSet:
         for chunk in chunks:
             if chunk_digest(chunk.data, self.info.uid, kind, chunk.number) != chunk.checksum:
                 self._still_there()
-                raise CorruptionError(f"set {quoted(self.name)}: {kind[:-1]} chunk {chunk.number} fails its "
+                raise CorruptionError(f"{self.info.subject}: {kind[:-1]} chunk {chunk.number} fails its "
                                       "checksum: the store is damaged", self.name)
         if len(chunks) != expected:
             self._still_there()
-            raise CorruptionError(f"set {quoted(self.name)}: {expected - len(chunks)} of its {kind[:-1]} chunks are "
+            raise CorruptionError(f"{self.info.subject}: {expected - len(chunks)} of its {kind[:-1]} chunks are "
                                   "missing: the store is damaged", self.name)
         return chunks
 
@@ -264,7 +263,7 @@ class EmbeddingSet:
         if wanted.size == 0:
             return np.empty((0, self.dim), dtype=np.float32)
         if (wanted.min() < 0 or wanted.max() >= self.info.count):
-            raise InvalidArgumentError(f"rows out of range for set {self.name!r} of {self.info.count}")
+            raise InvalidArgumentError(f"rows out of range for {self.info.subject} of {self.info.count}")
         raw = self._raw_rows()
         if raw is not None:  # the raw copy beside the index: just these rows are read, and verified
             try:
@@ -320,7 +319,7 @@ class EmbeddingSet:
         parts = [m for _, m in self.chunks(None)]
         matrix = np.concatenate(parts) if parts else np.empty((0, self.dim), np.float32)
         if matrix.shape != (self.info.count, self.dim):
-            raise StoreError(f"the store holds {matrix.shape[0]} vectors for set {self.name!r} of {self.info.count}")
+            raise StoreError(f"the store holds {matrix.shape[0]} vectors for {self.info.subject} of {self.info.count}")
         return matrix
 
     def chunks(self, chunk_nos: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
@@ -333,7 +332,7 @@ class EmbeddingSet:
             pairs = [(c.checksum, words.get(c.number, "0" * 16)) for c in chunks]
             if content_checksum(self.dim, self.info.count, pairs) != self.info.content_checksum:
                 self._still_there()
-                raise CorruptionError(f"set {quoted(self.name)}: its chunks do not give its content checksum: the "
+                raise CorruptionError(f"{self.info.subject}: its chunks do not give its content checksum: the "
                                       "store is damaged", self.name)
         return [(c.number, np.frombuffer(c.data, dtype="<f4").reshape(-1, self.dim)) for c in chunks]
 
@@ -368,7 +367,7 @@ class EmbeddingSet:
             return self._search(normalized(self.vectors_of_rows([row])[0]), k, exclude={row})
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
-            raise InvalidArgumentError(f"the vector has {query.shape[0]} values; set {self.name!r} has {self.dim}")
+            raise InvalidArgumentError(f"the vector has {query.shape[0]} values; {self.info.subject} has {self.dim}")
         if not np.isfinite(query).all():
             raise InvalidArgumentError("the vector holds values that are not finite numbers")
         return self._search(normalized(query), k, exclude=set())
@@ -405,7 +404,7 @@ class EmbeddingSet:
             log.warning("the index of %s disagrees with its stored vectors; rebuilding it", self.name)
             self._indexes.discard(self.info.uid)
             self.close()
-        raise CorruptionError(f"set {self.name!r}: its index disagrees with its stored vectors even after a rebuild",
+        raise CorruptionError(f"{self.info.subject}: its index disagrees with its stored vectors even after a rebuild",
                               self.name)
 
     # -- evaluation -----------------------------------------------------------------------

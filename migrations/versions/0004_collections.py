@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("word_set_name", sa.Text, nullable=False),
         sa.Column("vectors_uid", sa.String(32), nullable=False),  # the documents set holding the vectors
         sa.Column("pool", sa.String(16), nullable=False),
-        sa.Column("options", sa.Text, nullable=False),  # JSON: case_fold, idf, sif frequency and component
+        sa.Column("options", sa.Text, nullable=False),  # JSON: case_fold, and the idf or sif component kept
         sa.Column("count", sa.Integer, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

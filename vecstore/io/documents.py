@@ -21,7 +21,7 @@ import numpy as np
 
 from vecstore.errors import InputFileError, InvalidArgumentError, quoted
 from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output, open_input
-from vecstore.limits import MAX_LINE_BYTES, MAX_TEXTS_BYTES
+from vecstore.limits import MAX_DOCUMENTS, MAX_LINE_BYTES, MAX_TEXTS_BYTES
 
 INPUT_FORMATS = ("lines", "csv", "tsv", "jsonl")
 OUTPUT_FORMATS = ("npy", "csv", "jsonl")
@@ -57,6 +57,8 @@ def read_documents(source: str, *, format: str | None = None, text_col: str = "t
         line = raw.count(b"\n", 0, exc.start) + 1
         raise InputFileError(label, "not valid UTF-8", line) from None
     if fmt == "lines":
+        if text.count("\n") > MAX_DOCUMENTS:
+            raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", MAX_DOCUMENTS + 1)
         texts = text.split("\n")
         if texts and texts[-1] == "":
             texts.pop()
@@ -93,7 +95,7 @@ def _read_bounded(source: str, label: str) -> bytes:
 
 def _json_lines(text: str, label: str, text_col: str, id_col: str | None) -> Documents:
     ids, texts = [], []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # (not splitlines: U+2028 may sit inside a JSON string)
         if not line.strip():
             continue
         try:
@@ -104,6 +106,8 @@ def _json_lines(text: str, label: str, text_col: str, id_col: str | None) -> Doc
             raise InputFileError(label, f"no text in {quoted(text_col)} (a JSON object with a string there)", number)
         texts.append(record[text_col])
         ids.append(_id(record.get(id_col), label, number) if id_col is not None else str(number))
+        if len(texts) > MAX_DOCUMENTS:
+            raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", number)
     return Documents(ids, texts)
 
 
@@ -130,6 +134,8 @@ def _table(text: str, label: str, delimiter: str, text_col: str, id_col: str | N
                                      reader.line_num)
             texts.append(row[at_text])
             ids.append(_id(row[at_id], label, reader.line_num) if at_id is not None else str(len(texts)))
+            if len(texts) > MAX_DOCUMENTS:
+                raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", reader.line_num)
     except csv.Error as exc:
         raise InputFileError(label, f"not valid {'CSV' if delimiter == ',' else 'TSV'}: {exc}",
                              reader.line_num) from None

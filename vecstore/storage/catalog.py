@@ -18,7 +18,7 @@ from typing import Any
 from vecstore.errors import SetExistsError
 from vecstore.storage import statements as sql
 from vecstore.storage.driver import Driver, Transaction
-from vecstore.storage.records import Chunk, CollectionInfo, Completion, SetHeader, SetInfo
+from vecstore.storage.records import COLLECTION_SET_PREFIX, Chunk, CollectionInfo, Completion, SetHeader, SetInfo
 
 
 class Catalog:
@@ -84,11 +84,13 @@ class Catalog:
         else:
             statement, params = sql.documents_by_id(doc_ids)
             rows = self.driver.rows(statement, {"collection_id": collection_id, **params})
-        return sorted((str(r["doc_id"]), int(r["position"]), str(r["text"])) for r in rows)
+        return sorted(((str(r["doc_id"]), int(r["position"]), str(r["text"])) for r in rows), key=lambda d: d[1])
 
     def delete_collection(self, name: str) -> CollectionInfo | None:
         """Remove a collection, its documents and the set of its vectors, in one transaction."""
-        with self.driver.transaction(f"remove collection {name!r} from", lock=f"collection {name}") as tx:
+        # (locked as a write of its vectors set is: an add and a removal wait for each other)
+        with self.driver.transaction(f"remove collection {name!r} from",
+                                     lock=f"set {COLLECTION_SET_PREFIX}{name}") as tx:
             rows = tx.rows(sql.FIND_COLLECTION, {"name": name})
             if not rows:
                 return None

@@ -138,7 +138,7 @@ class CollectionInfo:
     word_set_name: str
     vectors_uid: str
     pool: str
-    options: str  # JSON: case_fold, sif_frequency, sif_component, idf
+    options: str  # JSON: case_fold, and the idf or sif_component fitted on the first documents
     count: int
     created_at: datetime
     updated_at: datetime
