@@ -297,21 +297,10 @@ def _pool_in_batches(vectors: np.ndarray, rows: np.ndarray, owner: np.ndarray, w
 
 
 def _rows_of(embedding_set: EmbeddingSet, distinct: list[str], case_fold: bool) -> tuple[np.ndarray, int]:
-    """The set's row of each distinct token (-1: unknown), falling back to its lower case."""
-    lowered = [t.lower() for t in distinct] if case_fold else distinct
-    extra = [lw for t, lw in zip(distinct, lowered, strict=True) if lw != t]
-    found = embedding_set.rows_of(distinct + extra) if distinct else np.empty(0, dtype=np.int64)
-    rows = found[:len(distinct)].copy()
-    folded = 0
-    at = len(distinct)
-    for i, (token, lower) in enumerate(zip(distinct, lowered, strict=True)):
-        if lower == token:
-            continue
-        if rows[i] < 0 and found[at] >= 0:
-            rows[i] = found[at]
-            folded += 1
-        at += 1
-    return rows, folded
+    """The set's row of each distinct token (-1: unknown), with the matrix builder's case
+    fallback; and how many were found lower-cased."""
+    rows, folded = embedding_set.rows_case_folded(distinct, case_fold)
+    return rows, len(folded)
 
 
 def _weights(pool: str, tokens: _Tokens, rows: np.ndarray, embedding_set: EmbeddingSet, idf: Idf | None,

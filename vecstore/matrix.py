@@ -118,22 +118,11 @@ def build_matrix(embedding_set: EmbeddingSet, vocabulary: Vocabulary, *, oov: st
         raise InvalidArgumentError(f"must be one of {', '.join(OOV_POLICIES)}, not {quoted(oov)}", subject="oov")
     indexes = np.asarray(vocabulary.word_indexes(), dtype=np.int64)
     tokens = [vocabulary.tokens[i] for i in indexes]
-    lowered = [t.lower() for t in tokens] if case_fold else tokens
-    # One lookup for the words as written and lower-cased (one pass over the set's words).
-    found = embedding_set.rows_of(tokens + [lw for t, lw in zip(tokens, lowered, strict=True) if lw != t])
-    rows = found[:len(tokens)]
-    exact = rows >= 0
-    folded: dict[int, str] = {}
-    if case_fold:
-        at = len(tokens)
-        for i, (token, lower) in enumerate(zip(tokens, lowered, strict=True)):
-            if lower == token:
-                continue
-            if rows[i] < 0 and found[at] >= 0:
-                rows[i] = found[at]
-                folded[int(indexes[i])] = lower
-            at += 1
+    rows, folded_at = embedding_set.rows_case_folded(tokens, case_fold)
+    folded = {int(indexes[i]): lower for i, lower in folded_at.items()}
     present = rows >= 0
+    exact = present.copy()
+    exact[list(folded_at)] = False
     dim = embedding_set.dim
     matrix = np.zeros((len(vocabulary), dim), dtype=np.float32)
     matrix[indexes[present]] = embedding_set.vectors_of_rows(rows[present])

@@ -233,6 +233,26 @@ class EmbeddingSet:
         """The rows of many words at once (int64, -1 where a word is not in the set)."""
         return self.set_words.rows_of(words)
 
+    def rows_case_folded(self, words: Sequence[str], case_fold: bool = True) -> tuple[np.ndarray, dict[int, str]]:
+        """The rows of ``words`` (int64, -1 where absent), a word not found as written looked
+        up lower-cased (``Paris`` -> ``paris``) when ``case_fold``; and the places in
+        ``words`` found so, with the lower case that was. One pass over the set's words."""
+        words = list(words)
+        lowered = [w.lower() for w in words] if case_fold else words
+        extra = [lw for w, lw in zip(words, lowered, strict=True) if lw != w]
+        found = self.rows_of(words + extra) if words else np.empty(0, dtype=np.int64)
+        rows = found[:len(words)].copy()
+        folded: dict[int, str] = {}
+        at = len(words)
+        for i, (word, lower) in enumerate(zip(words, lowered, strict=True)):
+            if lower == word:
+                continue
+            if rows[i] < 0 and found[at] >= 0:
+                rows[i] = found[at]
+                folded[i] = lower
+            at += 1
+        return rows, folded
+
     def stats(self) -> SetStats:
         """The set's mean vector and the mean and standard deviation of its values.
 
