@@ -800,6 +800,121 @@ def docs_export_command(
     typer.echo(f"wrote {', '.join(printable_path(p) for p in written)}")
 
 
+@app.command("train")
+@reports_errors
+def train_command(
+    ctx: typer.Context,
+    data: Annotated[str | None, typer.Argument(help="A .csv, .tsv or .jsonl file of texts and labels.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The model directory to write.")] = Path("model"),
+    example: Annotated[str | None, typer.Option(help="Train on a shipped example instead: tutorial.")] = None,
+    set_name: SetOption = None,
+    text_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the text.")] = "text",
+    label_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the label(s).")] = "label",
+    multi_label: Annotated[bool, typer.Option(help="Several labels a row (a JSON list, or --separator).")] = False,
+    separator: Annotated[str | None, typer.Option(help="With --multi-label: what separates a row's labels.")]
+    = None,
+    pool: Annotated[str, typer.Option(help="flatten (over --max-length tokens), average or max.")] = "average",
+    max_length: Annotated[int | None, typer.Option(min=1, help="Tokens a text (default: fitted, reported).")]
+    = None,
+    embeddings: Annotated[str, typer.Option(help="frozen, trainable, new-only, or learned (no set; --dim).")]
+    = "frozen",
+    dim: Annotated[int, typer.Option(min=1, help="With --embeddings learned: the vectors' size.")] = 16,
+    epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows a step.")] = 32,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same model on CPU.")] = 0,
+    validation_split: Annotated[float | None, typer.Option(
+        help="Held out for validation (default: 0.2 from 50 rows on), stratified by label.")] = None,
+    early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop",
+                                             help="Stop when validation loss stops improving.")] = True,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a text classifier from a stored set, and save it with its preprocessing.
+
+    \b
+    Example:
+      vecstore train --example tutorial --set glove-6b-50d \\
+        --pool flatten --max-length 4 --epochs 50 --out tutorial-model
+    """
+    from vecstore.labels import read_labelled, tutorial
+
+    if (data is None) == (example is None):
+        raise InvalidArgumentError("give a DATA file or --example tutorial")
+    if example is not None and example != "tutorial":
+        raise InvalidArgumentError(f"the shipped example is 'tutorial', not {example!r}")
+    labelled = tutorial() if example else read_labelled(data, text_col=text_col, label_col=label_col,
+                                                         multi_label=multi_label, separator=separator)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise InvalidArgumentError(f"{out} exists and is not empty; pass --force to replace it")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_quiet(True):  # (TensorFlow's native start-up messages)
+        from vecstore.keras.training import TrainingOptions, train_classifier
+
+    options = TrainingOptions(pool=pool, max_length=max_length, embeddings=embeddings, dim=dim, epochs=epochs,
+                              batch_size=batch_size, seed=seed, validation_split=validation_split,
+                              early_stop=early_stop)
+    with _store(ctx) as store:
+        word_set = None if embeddings == "learned" else store.pick(set_name)
+        with _native_stderr_quiet(True):
+            classifier = train_classifier(labelled, word_set, options, verbose=0)
+        classifier.save(out, overwrite=force)
+    report = classifier.report
+    assert report is not None
+    if as_json:
+        _print_json({"out": str(out), **report.to_dict()})
+        return
+    typer.echo(report.summary)
+    typer.echo(f"labels ({report.kind}): {', '.join(printable(n) for n in report.labels)}; max length "
+               f"{report.max_length}{' (fitted)' if report.max_length_fitted else ''}; {report.epochs_run} epochs")
+    typer.echo(f"parameters: {report.parameters['trainable']:,} trainable, {report.parameters['frozen']:,} frozen")
+    typer.echo(f"training accuracy {report.training['accuracy']:.3f} on {report.rows:,} rows")
+    if report.validation is not None:
+        typer.echo(f"validation accuracy {report.validation['accuracy']:.3f} on {report.validation_rows:,} rows")
+    else:
+        typer.echo("no validation rows (fewer than 50): the training accuracy says nothing of new texts")
+    typer.echo(f"saved {printable_path(out)}")
+
+
+@app.command("predict")
+@reports_errors
+def predict_command(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory written by vecstore train.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    input_file: Annotated[str | None, typer.Option("--input", help="Texts, one a line ('-': stdin).")] = None,
+    threshold: Annotated[float, typer.Option(help="Multi-label: print every label at least this likely.")] = 0.5,
+    as_json: JsonOption = False,
+) -> None:
+    """Classify texts with a saved model, prepared exactly as in training.
+
+    \b
+    Example:
+      vecstore predict tutorial-model "great work" "poor effort"
+    """
+    from vecstore.io.documents import read_documents
+
+    if bool(texts) == (input_file is not None):
+        raise InvalidArgumentError("give texts, or --input FILE, not both")
+    batch = list(texts or []) if input_file is None else read_documents(input_file).texts
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_quiet(True):  # (TensorFlow's native start-up messages)
+        from vecstore.keras.training import load_classifier
+
+        classifier = load_classifier(model_dir)
+        probabilities = classifier.predict(batch)
+    rows = []
+    for text, p in zip(batch, probabilities, strict=True):
+        ranked = sorted(zip(classifier.labels, p.tolist(), strict=True), key=lambda lp: -lp[1])
+        if classifier.kind == "multilabel":
+            ranked = [(label, prob) for label, prob in ranked if prob >= threshold]
+        rows.append({"text": text, "labels": [{"label": label, "probability": prob} for label, prob in ranked]})
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        shown = ", ".join(f"{printable(x['label'])} {x['probability']:.3f}" for x in row["labels"][:3])
+        typer.echo(f"{shown or '(no label over the threshold)'}  {printable(row['text'])}")
+
+
 @app.command("plot")
 @reports_errors
 def plot_command(

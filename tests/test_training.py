@@ -10,7 +10,7 @@ import pytest
 
 from vecstore import InputFileError
 from vecstore.keras.training import TrainingOptions, load_classifier, train_classifier
-from vecstore.labels import tutorial
+from vecstore.labels import LabelledTexts, tutorial
 
 
 def test_the_tutorial_frozen_glove_model(glove, tmp_path: Path) -> None:
@@ -34,3 +34,69 @@ def test_the_tutorial_frozen_glove_model(glove, tmp_path: Path) -> None:
     (saved / "vocabulary.txt").unlink()
     with pytest.raises(InputFileError, match="missing"):
         load_classifier(saved)
+
+
+def synthetic(kind: str) -> LabelledTexts:
+    from vecstore.labels import labelled
+
+    rng = np.random.default_rng(0)
+    topics = {"sport": ["goal", "match", "team", "score"], "food": ["bread", "cheese", "soup", "wine"],
+              "music": ["song", "band", "guitar", "album"]}
+    texts, labels = [], []
+    for i in range(120):
+        names = list(topics)[:2] if kind == "binary" else list(topics)
+        chosen = [names[i % len(names)]] if kind != "multilabel" else sorted({names[i % 3], names[(i // 3) % 3]})
+        words = [w for name in chosen for w in rng.choice(topics[name], 3)]
+        texts.append(" ".join(rng.permutation(words)))
+        labels.append(chosen if kind == "multilabel" else chosen[0])
+    return labelled(texts, labels, multi_label=kind == "multilabel")
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
+def test_each_label_kind_trains_validates_and_predicts_its_names(kind: str, tmp_path: Path) -> None:
+    data = synthetic(kind)
+    options = TrainingOptions(embeddings="learned", dim=8, epochs=60, seed=3)
+    classifier = train_classifier(data, None, options)
+    report = classifier.report
+    assert report is not None and report.kind == kind and report.validation_rows == 24  # 0.2 of 120, stratified
+    assert report.validation is not None  # (multi-label accuracy counts a row right only with all its labels)
+    assert report.validation["accuracy"] >= (0.7 if kind == "multilabel" else 0.9)
+    assert set(report.validation["per_label"]) == set(data.names)
+    loaded = load_classifier(classifier.save(tmp_path / kind))
+    probabilities = loaded.predict(["goal team score", "soup bread wine"])
+    assert probabilities.shape == (2, len(data.names))
+    assert np.allclose(probabilities, classifier.predict(["goal team score", "soup bread wine"]), atol=1e-6)
+
+
+def test_a_seed_gives_the_same_model() -> None:
+    data = synthetic("binary")
+    weights = [train_classifier(data, None, TrainingOptions(embeddings="learned", dim=4, epochs=5, seed=7))
+               .model.get_weights() for _ in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+
+
+def test_train_and_predict_commands(glove_store: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+    from vecstore.cli.app import app
+
+    runner = CliRunner()
+    out = tmp_path / "tutorial-model"
+    done = runner.invoke(app, ["--store", str(glove_store), "train", "--example", "tutorial", "--set", "glove",
+                               "--pool", "flatten", "--max-length", "4", "--epochs", "50", "--out", str(out), "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["parameters"] == {"trainable": 201, "frozen": 750} and report["training"]["accuracy"] == 1.0
+    predicted = runner.invoke(app, ["predict", str(out), "great work", "poor effort", "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    rows = json.loads(predicted.stdout)
+    expected = load_classifier(out).predict(["great work", "poor effort"])
+    for row, p in zip(rows, expected, strict=True):
+        assert {x["label"]: round(x["probability"], 5) for x in row["labels"]} == {"0": round(float(p[0]), 5),
+                                                                                 "1": round(float(p[1]), 5)}
+    bad = tmp_path / "bad.csv"
+    bad.write_text('text,label\n"good",1\n"",0\n')
+    refused = runner.invoke(app, ["--store", str(glove_store), "train", str(bad), "--set", "glove",
+                                  "--out", str(tmp_path / "m2")])
+    assert refused.exit_code == 1 and "bad.csv:3: an empty text" in refused.output
