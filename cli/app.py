@@ -824,6 +824,11 @@ def train_command(
     seed: Annotated[int, typer.Option(help="The same seed gives the same model on CPU.")] = 0,
     validation_split: Annotated[float | None, typer.Option(
         help="Held out for validation (default: 0.2 from 50 rows on), stratified by label.")] = None,
+    validation: Annotated[str | None, typer.Option(
+        help="Validate on this labelled file instead of a split of DATA.")] = None,
+    save_embeddings: Annotated[str | None, typer.Option(
+        help="Store the trained vectors as a new set of this name (its parent: the set it was seeded from).")]
+    = None,
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop",
                                              help="Stop when validation loss stops improving.")] = True,
     force: ForceOption = False,
@@ -844,6 +849,8 @@ def train_command(
         raise InvalidArgumentError(f"the shipped example is 'tutorial', not {example!r}")
     labelled = tutorial() if example else read_labelled(data, text_col=text_col, label_col=label_col,
                                                          multi_label=multi_label, separator=separator)
+    held = None if validation is None else read_labelled(validation, text_col=text_col, label_col=label_col,
+                                                          multi_label=multi_label, separator=separator)
     if out.exists() and any(out.iterdir()) and not force:
         raise InvalidArgumentError(f"{out} exists and is not empty; pass --force to replace it")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -856,8 +863,9 @@ def train_command(
     with _store(ctx) as store:
         word_set = None if embeddings == "learned" else store.pick(set_name)
         with _native_stderr_quiet(True):
-            classifier = train_classifier(labelled, word_set, options, verbose=0)
+            classifier = train_classifier(labelled, word_set, options, validation=held, verbose=0)
         classifier.save(out, overwrite=force)
+        saved = classifier.save_embeddings(store, save_embeddings) if save_embeddings is not None else None
     report = classifier.report
     assert report is not None
     if as_json:
@@ -870,9 +878,57 @@ def train_command(
     typer.echo(f"training accuracy {report.training['accuracy']:.3f} on {report.rows:,} rows")
     if report.validation is not None:
         typer.echo(f"validation accuracy {report.validation['accuracy']:.3f} on {report.validation_rows:,} rows")
+        _print_metrics(report.validation)
     else:
         typer.echo("no validation rows (fewer than 50): the training accuracy says nothing of new texts")
-    typer.echo(f"saved {printable_path(out)}")
+    typer.echo(f"saved {printable_path(out)}" + (f"; trained vectors stored as set {printable(saved.info.name)}"
+                                                 if saved is not None else ""))
+
+
+def _print_metrics(measured: dict) -> None:
+    names = list(measured["per_label"])
+    width = max(5, *(len(printable(n)) for n in names))
+    typer.echo(f"  {'label':<{width}}  precision  recall     f1  support")
+    for name, m in measured["per_label"].items():
+        typer.echo(f"  {printable(name):<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  "
+                   f"{m['support']:7,}")
+    if measured.get("confusion") is not None:
+        typer.echo("  confusion (rows: true, columns: predicted): " + "; ".join(
+            f"{printable(n)} {row}" for n, row in zip(names, measured["confusion"], strict=True)))
+
+
+@app.command("evaluate")
+@reports_errors
+def evaluate_command(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory written by vecstore train.")],
+    data: Annotated[str, typer.Argument(help="A labelled .csv, .tsv or .jsonl file.")],
+    text_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the text.")] = "text",
+    label_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the label(s).")] = "label",
+    separator: Annotated[str | None, typer.Option(help="What separates a row's labels (multi-label).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure a saved model on a labelled file: accuracy, per label precision, recall
+    and F1, and the confusion matrix.
+
+    \b
+    Example:
+      vecstore evaluate model reviews-test.csv
+    """
+    from vecstore.labels import read_labelled
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_quiet(True):
+        from vecstore.keras.training import load_classifier
+
+        classifier = load_classifier(model_dir)
+        labelled = read_labelled(data, text_col=text_col, label_col=label_col,
+                                 multi_label=classifier.kind == "multilabel", separator=separator)
+        measured = classifier.evaluate(labelled).to_dict()
+    if as_json:
+        _print_json(measured)
+        return
+    typer.echo(f"accuracy {measured['accuracy']:.3f} on {measured['rows']:,} rows")
+    _print_metrics(measured)
 
 
 @app.command("predict")

@@ -95,8 +95,31 @@ def test_train_and_predict_commands(glove_store: Path, tmp_path: Path) -> None:
     for row, p in zip(rows, expected, strict=True):
         assert {x["label"]: round(x["probability"], 5) for x in row["labels"]} == {"0": round(float(p[0]), 5),
                                                                                  "1": round(float(p[1]), 5)}
+    labelled_file = tmp_path / "ev.csv"
+    labelled_file.write_text('text,label\n"good work",1\n"poor effort",0\n"well done",1\n')
+    measured = runner.invoke(app, ["evaluate", str(out), str(labelled_file), "--json"])
+    assert measured.exit_code == 0, measured.output
+    assert json.loads(measured.stdout)["rows"] == 3 and len(json.loads(measured.stdout)["confusion"]) == 2
     bad = tmp_path / "bad.csv"
     bad.write_text('text,label\n"good",1\n"",0\n')
     refused = runner.invoke(app, ["--store", str(glove_store), "train", str(bad), "--set", "glove",
                                   "--out", str(tmp_path / "m2")])
     assert refused.exit_code == 1 and "bad.csv:3: an empty text" in refused.output
+
+
+def test_trained_vectors_are_stored_back_with_their_parent(glove_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from vecstore import Store
+
+    path = tmp_path / "s.db"
+    shutil.copy(glove_store, path)
+    store = Store(path)
+    glove = store.get("glove")
+    classifier = train_classifier(tutorial(), glove, TrainingOptions(pool="flatten", max_length=4,
+                                                                     embeddings="trainable", epochs=20))
+    result = classifier.save_embeddings(store, "tuned")
+    tuned = store.get("tuned")
+    assert result.info.parent_uid == glove.info.uid and len(tuned) == 14 and "work" in tuned
+    weights = classifier.model.get_layer("embedding").get_weights()[0]
+    assert np.array_equal(tuned.vector("work"), weights[classifier.vocabulary.tokens.index("work")])

@@ -30,7 +30,9 @@ from vecstore.labels import LabelledTexts
 from vecstore.vocabulary import Vocabulary, tokenize
 
 if TYPE_CHECKING:
+    from vecstore.importer import ImportResult
     from vecstore.query import EmbeddingSet
+    from vecstore.store import Store
 
 POOLS = ("flatten", "average", "max")
 EMBEDDINGS = ("frozen", "trainable", "new-only", "learned")
@@ -161,6 +163,19 @@ class Classifier:
         probabilities = self.predict(data.texts)
         return metrics(self.labels, self.kind, relabelled.targets(),
                        probabilities[:, 1:] if self.kind == "binary" else probabilities)
+
+    def save_embeddings(self, store: Store, name: str) -> ImportResult:
+        """Store the model's trained word vectors as set ``name`` (padding dropped), its
+        parent the set the model was seeded from."""
+        layer = self.model.get_layer("embedding")
+        weights = layer.embeddings if hasattr(layer, "trainable_rows") else np.asarray(
+            layer.get_weights()[0], dtype=np.float32)
+        rows = self.vocabulary.word_indexes()
+        model_bytes = "\n".join(self.vocabulary.tokens).encode() + np.asarray(weights).tobytes()
+        return store.import_vectors(name, [self.vocabulary.tokens[i] for i in rows], np.asarray(weights)[rows],
+                                    source=f"vecstore train ({len(rows):,} words)",
+                                    source_sha256=hashlib.sha256(model_bytes).hexdigest(), format="keras",
+                                    parent_uid=(self.set_identity or {}).get("uid"))
 
     def save(self, model_dir: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model directory (see the module docstring) and its checksums."""
