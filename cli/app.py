@@ -816,8 +816,9 @@ def train_command(
     pool: Annotated[str, typer.Option(help="flatten (over --max-length tokens), average or max.")] = "average",
     max_length: Annotated[int | None, typer.Option(min=1, help="Tokens a text (default: fitted, reported).")]
     = None,
-    embeddings: Annotated[str, typer.Option(help="frozen, trainable, new-only, or learned (no set; --dim).")]
-    = "frozen",
+    embeddings: Annotated[str, typer.Option(
+        help="trainable (the default: the best on real reviews), frozen, new-only, or learned (no set; --dim).")]
+    = "trainable",
     dim: Annotated[int, typer.Option(min=1, help="With --embeddings learned: the vectors' size.")] = 16,
     epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs.")] = 30,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows a step.")] = 32,
