@@ -84,7 +84,8 @@ def test_train_and_predict_commands(glove_store: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "tutorial-model"
     done = runner.invoke(app, ["--store", str(glove_store), "train", "--example", "tutorial", "--set", "glove",
-                               "--pool", "flatten", "--max-length", "4", "--epochs", "50", "--out", str(out), "--json"])
+                               "--embeddings", "frozen", "--pool", "flatten", "--max-length", "4", "--epochs", "50",
+                               "--out", str(out), "--json"])
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert report["parameters"] == {"trainable": 201, "frozen": 750} and report["training"]["accuracy"] == 1.0
