@@ -839,8 +839,9 @@ def train_command(
 
     \b
     Example:
-      vecstore train --example tutorial --set glove-6b-50d \\
-        --pool flatten --max-length 4 --epochs 50 --out tutorial-model
+      vecstore train --example tutorial \\
+        --set glove-6b-50d --pool flatten \\
+        --max-length 4 --out tutorial-model
     """
     from vecstore.labels import read_labelled, tutorial
 
