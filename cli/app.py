@@ -946,7 +946,8 @@ def predict_command(
 
     \b
     Example:
-      vecstore predict tutorial-model "great work" "poor effort"
+      vecstore predict tutorial-model \\
+        "great work" "poor effort"
     """
     from vecstore.io.documents import read_documents
 
