@@ -32,9 +32,7 @@ def main() -> int:
     from vecstore import Store
     from vecstore.io.builtin import load_builtin
 
-    store_path = common.fresh_store(work / "collections-store.db")
-    with Store(store_path) as store:
-        store.import_builtin("glove-6b-50d", "glove")
+    store_path = common.glove_store(work / "collections-store.db")
     texts = make_documents(load_builtin("glove-6b-50d").words, args.documents, WORDS_PER_DOCUMENT)
     source = work / "documents.jsonl"
     with source.open("w", encoding="utf-8") as f:

@@ -48,9 +48,7 @@ def main() -> int:
     from vecstore.io.builtin import load_builtin
     from vecstore.vocabulary import tokenize
 
-    store_path = common.fresh_store(work / "docvec-store.db")
-    with Store(store_path) as store:
-        store.import_builtin("glove-6b-50d", "glove")
+    store_path = common.glove_store(work / "docvec-store.db")
     glove = load_builtin("glove-6b-50d")
     texts = make_documents(glove.words, args.documents, WORDS_PER_DOCUMENT)
     print(f"  {len(texts):,} documents, {sum(len(t) for t in texts) / 1e6:.1f} MB of text; store {store_path}\n")

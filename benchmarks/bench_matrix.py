@@ -89,12 +89,9 @@ def main() -> int:
 
     from gensim.models import KeyedVectors
 
-    from vecstore import Store
     from vecstore.io.builtin import load_builtin
 
-    store_path = common.fresh_store(work / "matrix-store.db")  # imported by this vecstore
-    with Store(store_path) as store:
-        store.import_builtin("glove-6b-50d", "glove")
+    store_path = common.glove_store(work / "matrix-store.db")  # imported by this vecstore
     glove = load_builtin("glove-6b-50d")
     vocab_path = work / "vocab-20k.txt"
     tokens = make_vocabulary(glove.words, vocab_path)

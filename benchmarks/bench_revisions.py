@@ -51,12 +51,9 @@ def main() -> int:
                         ("numpy", "faiss-cpu", "vecstore"))
     site = install(args.against, work)
 
-    from vecstore import Store
     from vecstore.io.builtin import load_builtin
 
-    store_path = common.fresh_store(work / "revisions-store.db")
-    with Store(store_path) as store:
-        store.import_builtin("glove-6b-50d", "glove")
+    store_path = common.glove_store(work / "revisions-store.db")
     vocab_path = work / "vocab-20k.txt"
     make_vocabulary(load_builtin("glove-6b-50d").words, vocab_path)
 

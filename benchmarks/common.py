@@ -206,6 +206,15 @@ def fresh_store(path: Path) -> Path:
     return path
 
 
+def glove_store(path: Path, name: str = "glove") -> Path:
+    """A fresh store at ``path`` holding the built-in GloVe 6B 50d as set ``name``."""
+    from vecstore import Store
+
+    with Store(fresh_store(path)) as store:
+        store.import_builtin("glove-6b-50d", name)
+    return path
+
+
 def remove_store(path: Path) -> None:
     """Delete a SQLite store, its WAL files and its index folder."""
     for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):

@@ -230,7 +230,8 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
     """Check a set's chunks and derived files; return the findings about derived files."""
     subject = info.subject
     catalog = store.open()
-    index_kind = store.indexes.kind_of(store.indexes.manifest(info))  # (the kind the files say they are)
+    manifest = store.indexes.manifest(info)  # (read once: its kind, then whether it is this set's)
+    index_kind = store.indexes.kind_of(manifest)
     per = info.rows_per_chunk
     chunks = -(-info.count // per)
     vector_sums, word_sums = catalog.chunk_checksums(info.id)
@@ -274,10 +275,11 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
         index.problem = "its FAISS header is not that of this set"
     for derived in files:
         derived.close()
-    return _report_derived(store, info, files, manifest_path, result, report, subject)
+    return _report_derived(store, info, files, manifest_path, manifest, result, report, subject)
 
 
-def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest_path: Path, result: SetCheck,
+def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest_path: Path,
+                    manifest: dict[str, object] | None, result: SetCheck,
                     report: CheckReport, subject: str) -> list[Finding]:
     findings = []
     if all(f.missing for f in files):
@@ -292,7 +294,6 @@ def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest
             elif derived.problem is not None:
                 findings.append(report.problem(subject, f"{derived.path.name}: {derived.problem}"))
                 result.derived_ok = False
-        manifest = store.indexes.manifest(info)
         if manifest is None:
             findings.append(report.problem(subject, f"{manifest_path.name}: missing, or not this set's manifest"))
             result.derived_ok = False

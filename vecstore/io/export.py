@@ -129,17 +129,22 @@ def _format_binary(words: list[str], vectors: np.ndarray) -> bytes:
     return b"".join(word.encode() + b" " + row.tobytes() + b"\n" for word, row in zip(words, data, strict=True))
 
 
+def value_lines(vectors: np.ndarray) -> list[str]:
+    """Each row's values separated by spaces, with the fewest digits that read back as the
+    same float32 (the GloVe text of the rows, without their words)."""
+    text = _format_text(["x"] * len(vectors), vectors).decode() if len(vectors) else ""
+    return [line[2:] for line in text.split("\n") if line]
+
+
 def _format_csv(words: list[str], vectors: np.ndarray) -> bytes:
-    """CSV rows: the GloVe text's values (shortest round-tripping), comma-separated."""
-    lines = _format_text(words, vectors).decode().split("\n")
-    return "".join(f"{_csv_field(word)},{line[len(word) + 1:].replace(' ', ',')}\n"
-                   for word, line in zip(words, lines, strict=False)).encode()
+    """CSV rows: the word (quoted where it must be), then its values, comma-separated."""
+    return "".join(f"{_csv_field(word)},{values.replace(' ', ',')}\n"
+                   for word, values in zip(words, value_lines(vectors), strict=True)).encode()
 
 
 def _format_projector(words: list[str], vectors: np.ndarray) -> bytes:
     """Tab-separated values, a row per vector (the words go to the metadata file)."""
-    text = _format_text(["x"] * len(words), vectors).decode()
-    return "".join(line[2:].replace(" ", "\t") + "\n" for line in text.split("\n") if line).encode()
+    return "".join(values.replace(" ", "\t") + "\n" for values in value_lines(vectors)).encode()
 
 
 def metadata_path(out: Path) -> Path:
