@@ -821,7 +821,8 @@ def train_command(
     = "trainable",
     dim: Annotated[int, typer.Option(min=1, help="With --embeddings learned: the vectors' size.")] = 16,
     epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows a step.")] = 32,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Rows a step (default: 32, fewer below 160 rows so that an epoch makes five steps).")] = None,
     seed: Annotated[int, typer.Option(help="The same seed gives the same model on CPU.")] = 0,
     validation_split: Annotated[float | None, typer.Option(
         help="Held out for validation (default: 0.2 from 50 rows on), stratified by label.")] = None,
@@ -865,7 +866,7 @@ def train_command(
     with _store(ctx) as store:
         word_set = None if embeddings == "learned" else store.pick(set_name)
         with _native_stderr_quiet(True):
-            classifier = train_classifier(labelled, word_set, options, validation=held, verbose=0)
+            classifier = train_classifier(labelled, word_set, options, validation=held, on_epoch=_print_epoch)
         classifier.save(out, overwrite=force)
         saved = classifier.save_embeddings(store, save_embeddings) if save_embeddings is not None else None
     report = classifier.report
@@ -885,6 +886,13 @@ def train_command(
         typer.echo("no validation rows (fewer than 50): the training accuracy says nothing of new texts")
     typer.echo(f"saved {printable_path(out)}" + (f"; trained vectors stored as set {printable(saved.info.name)}"
                                                  if saved is not None else ""))
+
+
+def _print_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+    """One line an epoch on stderr (stdout keeps the report, or the JSON)."""
+    order = sorted(logs, key=lambda name: (name.startswith("val_"), not name.endswith("loss"), name))
+    figures = "  ".join(f"{name} {logs[name]:.4f}" for name in order)
+    typer.echo(f"epoch {epoch}/{epochs}  {figures}", err=True)
 
 
 def _print_metrics(measured: dict) -> None:

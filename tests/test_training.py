@@ -36,6 +36,20 @@ def test_the_tutorial_frozen_glove_model(glove, tmp_path: Path) -> None:
         load_classifier(saved)
 
 
+def test_the_tutorial_learned_model() -> None:
+    """The tutorial's Embedding(50, 8) -> Flatten -> Dense(1) had 433 parameters: 50 hash
+    buckets of 8. The vocabulary built here has the 14 words and padding, so 15 x 8 + 33."""
+    epochs: list[tuple[int, int]] = []
+    classifier = train_classifier(tutorial(), None, TrainingOptions(pool="flatten", max_length=4, embeddings="learned",
+                                                                    dim=8, epochs=50),
+                                  on_epoch=lambda epoch, total, figures: epochs.append((epoch, total)))
+    report = classifier.report
+    assert report is not None
+    assert report.parameters == {"frozen": 0, "trainable": 15 * 8 + 8 * 4 + 1}
+    assert report.training["accuracy"] == 1.0 and report.batch_size == 2  # ten rows: five steps an epoch
+    assert epochs == [(i, 50) for i in range(1, 51)]
+
+
 def synthetic(kind: str) -> LabelledTexts:
     from vecstore.labels import labelled
 
@@ -88,6 +102,7 @@ def test_train_and_predict_commands(glove_store: Path, tmp_path: Path) -> None:
                                "--out", str(out), "--json"])
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
+    assert "epoch 50/50  loss " in done.stderr  # progress on stderr, the report alone on stdout
     assert report["parameters"] == {"trainable": 201, "frozen": 750} and report["training"]["accuracy"] == 1.0
     predicted = runner.invoke(app, ["predict", str(out), "great work", "poor effort", "--json"])
     assert predicted.exit_code == 0, predicted.output
