@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout lint clean
+.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	$(BIN)/vecstore import glove-6b-50d
@@ -35,6 +35,9 @@ bench-checks: $(STAMP)  ## what the checksums cost: import, open, query, matrix,
 
 bench-revisions: $(STAMP)  ## cold query and matrix against another revision, interleaved: make bench-revisions AGAINST=REV
 	$(BIN)/python benchmarks/bench_revisions.py --against $(or $(AGAINST),HEAD~1)
+
+bench-train: $(STAMP)  ## the classifier on rotten-tomatoes: each embedding and pooling vs TF-IDF + logistic regression (~6 min)
+	$(BIN)/python benchmarks/bench_train.py
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py

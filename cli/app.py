@@ -75,7 +75,9 @@ CLI_FLAGS = {
     "format": "--format", "member": "--member", "encoding_errors": "--encoding-errors",
     "duplicates": "--duplicates", "limit": "--limit", "k": "-k", "restrict_vocab": "--restrict-vocab",
     "oov": "--oov", "max_tokens": "--max-tokens", "min_count": "--min-count", "layer": "--layer",
-    "pool": "--pool", "sif_frequency": "--sif-frequency",
+    "pool": "--pool", "sif_frequency": "--sif-frequency", "neighbours": "--neighbours", "set_name": "--set",
+    "embeddings": "--embeddings", "epochs": "--epochs", "batch_size": "--batch-size", "dim": "--dim",
+    "max_length": "--max-length", "validation_split": "--validation-split",
 }
 #: This command line's words for each suggestion (``hint``) the library makes; ``{...}``
 #: are the error's attributes.
@@ -93,6 +95,10 @@ CLI_HINTS = {
     "no-member": "leave --member out",
     "text_col": "name the text's column with --text-col",
     "id_col": "name the id's column with --id-col",
+    "label_col": "name the label's column with --label-col",
+    "multi_label": "pass --multi-label to read a list of labels a row",
+    "separator": "--separator splits a string of labels",
+    "rebuild": "run vecstore docs remove {collection}, then docs add its documents again",
 }
 
 
@@ -947,7 +953,8 @@ def predict_command(
     model_dir: Annotated[Path, typer.Argument(help="A model directory written by vecstore train.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
     input_file: Annotated[str | None, typer.Option("--input", help="Texts, one a line ('-': stdin).")] = None,
-    threshold: Annotated[float, typer.Option(help="Multi-label: print every label at least this likely.")] = 0.5,
+    threshold: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Multi-label: print every label at least this likely.")] = 0.5,
     as_json: JsonOption = False,
 ) -> None:
     """Classify texts with a saved model, prepared exactly as in training.
@@ -968,12 +975,18 @@ def predict_command(
 
         classifier = load_classifier(model_dir)
         probabilities = classifier.predict(batch)
+    known = classifier.known_tokens(batch)
     rows = []
-    for text, p in zip(batch, probabilities, strict=True):
+    for text, p, seen in zip(batch, probabilities, known.tolist(), strict=True):
         ranked = sorted(zip(classifier.labels, p.tolist(), strict=True), key=lambda lp: -lp[1])
         if classifier.kind == "multilabel":
             ranked = [(label, prob) for label, prob in ranked if prob >= threshold]
-        rows.append({"text": text, "labels": [{"label": label, "probability": prob} for label, prob in ranked]})
+        rows.append({"text": text, "known_tokens": seen,
+                     "labels": [{"label": label, "probability": prob} for label, prob in ranked]})
+    blind = int((known == 0).sum())
+    if blind:  # (the model still answers, from the padding alone: its answer says nothing of the text)
+        typer.echo(f"{blind:,} of {len(batch):,} texts have no word the model knows; their labels are a guess",
+                   err=True)
     if as_json:
         _print_json(rows)
         return

@@ -48,9 +48,18 @@ def test_bad_training_files_name_the_row(tmp_path: Path) -> None:
         "empty text": ('text,label\n"good",1\n"  ",0\n', "m.csv:3: an empty text"),
         "no such column": ('body,label\n"good",1\n', "m.csv:1: no column 'text'"),
         "one class": ('text,label\n"good",1\n"fine",1\n', "every row has the label '1'"),
+        "the wrong column": ("text,label\n" + "".join(f"t{i},l{i}\n" for i in range(60)), "has its own label"),
+        "a label too many": ("text,label\n" + "".join(f"t{i},l{i % 10_001}\n" for i in range(20_002)),
+                             "10,001 different labels"),
+        "no label (JSON Lines)": ('{"text": "good", "label": 1}\n{"text": "bad"}\n', "m.jsonl:2: no key 'label'"),
+        "a null label": ('{"text": "good", "label": 1}\n{"text": "bad", "label": null}\n', "m.jsonl:2: no label"),
+        "a list for one label": ('{"text": "good", "label": 1}\n{"text": "bad", "label": [0]}\n',
+                                 "m.jsonl:2: a list of labels in a single-label file"),
+        "empty text (TSV)": ("text\tlabel\ngood\t1\n\t0\n", "m.tsv:3: an empty text"),
     }
     for name, (content, message) in cases.items():
-        path = tmp_path / "m.csv"
+        path = tmp_path / ("m.jsonl" if "JSON" in name or "null" in name or "list" in name
+                           else "m.tsv" if "TSV" in name else "m.csv")
         path.write_text(content)
         with pytest.raises(InputFileError) as caught:
             read_labelled(path)

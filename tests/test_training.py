@@ -104,10 +104,12 @@ def test_train_and_predict_commands(glove_store: Path, tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert "epoch 50/50  loss " in done.stderr  # progress on stderr, the report alone on stdout
     assert report["parameters"] == {"trainable": 201, "frozen": 750} and report["training"]["accuracy"] == 1.0
-    predicted = runner.invoke(app, ["predict", str(out), "great work", "poor effort", "--json"])
+    predicted = runner.invoke(app, ["predict", str(out), "great work", "poor effort", "zzyzx qwx", "--json"])
     assert predicted.exit_code == 0, predicted.output
     rows = json.loads(predicted.stdout)
-    expected = load_classifier(out).predict(["great work", "poor effort"])
+    assert [row["known_tokens"] for row in rows] == [2, 2, 0]
+    assert "1 of 3 texts have no word the model knows" in predicted.stderr
+    expected = load_classifier(out).predict(["great work", "poor effort", "zzyzx qwx"])
     for row, p in zip(rows, expected, strict=True):
         assert {x["label"]: round(x["probability"], 5) for x in row["labels"]} == {"0": round(float(p[0]), 5),
                                                                                  "1": round(float(p[1]), 5)}

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vecstore.errors import InputFileError, InvalidArgumentError, quoted
+from vecstore.limits import MAX_LABELS
 
 KINDS = ("binary", "multiclass", "multilabel")
 
@@ -105,6 +106,12 @@ def labelled(texts: Sequence[str], labels: Sequence[object], *, multi_label: boo
     if len(counts) < 2:
         only = next(iter(counts))
         raise InputFileError(source, f"every row has the label {quoted(only)}: a classifier needs two or more")
+    if len(counts) > MAX_LABELS:
+        raise InputFileError(source, f"{len(counts):,} different labels, more than the {MAX_LABELS:,} a classifier "
+                             "may learn: is the label column the right one?")
+    if len(rows) >= 50 and len(counts) == len(rows) and not multi_label:
+        raise InputFileError(source, f"each of the {len(rows):,} rows has its own label: nothing to learn from "
+                             "(is the label column the right one?)")
     kind = "multilabel" if multi_label else ("binary" if len(counts) == 2 else "multiclass")
     return LabelledTexts(list(texts), rows, label_names(set(counts)), kind, lines, source)
 
@@ -117,6 +124,9 @@ def _labels_of(value: object, multi_label: bool, separator: str | None, source: 
     elif multi_label:
         raise InputFileError(source, "a multi-label row needs a JSON list of labels, or a string and a separator",
                              line, hint=("separator", "separator= splits a string of labels"))
+    elif isinstance(value, list):
+        raise InputFileError(source, "a list of labels in a single-label file", line,
+                             hint=("multi_label", "multi_label=True reads a list of labels a row"))
     else:
         labels = [_one_label(value, source, line)]
     if not labels:

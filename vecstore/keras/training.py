@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +156,11 @@ class Classifier:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.vocabulary.encode(texts, self.max_length)
+
+    def known_tokens(self, texts: list[str]) -> np.ndarray:
+        """How many tokens of each text the model sees (known words, within the first
+        ``max_length``): a text with none is classified from padding alone."""
+        return np.count_nonzero(self.encode(texts), axis=1)
 
     def predict(self, texts: list[str]) -> np.ndarray:
         """The probability of each label for each text, (texts, labels), float32: the
