@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train lint clean
 
-demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
+demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, train the tutorial's classifier
 	$(BIN)/vecstore import glove-6b-50d
 	$(BIN)/vecstore sets
 	$(BIN)/vecstore neighbours king --set glove-6b-50d -k 10
@@ -15,6 +15,9 @@ demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	mkdir -p .demo
 	$(BIN)/vecstore matrix --set glove-6b-50d --texts examples/tutorial.txt --vocab-out .demo/vocab.txt \
 		--out .demo/matrix.npy --force
+	$(BIN)/vecstore train --example tutorial --set glove-6b-50d --embeddings frozen --pool flatten \
+		--max-length 4 --epochs 50 --out .demo/tutorial-model --force --quiet
+	$(BIN)/vecstore predict .demo/tutorial-model "great work" "poor effort" "could have done better"
 	$(BIN)/vecstore check
 
 test: $(STAMP)  ## lint, then the whole test suite

@@ -840,6 +840,7 @@ def train_command(
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop",
                                              help="Stop when validation loss stops improving.")] = True,
     force: ForceOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line an epoch on stderr.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Train a text classifier from a stored set, and save it with its preprocessing.
@@ -872,7 +873,8 @@ def train_command(
     with _store(ctx) as store:
         word_set = None if embeddings == "learned" else store.pick(set_name)
         with _native_stderr_quiet(True):
-            classifier = train_classifier(labelled, word_set, options, validation=held, on_epoch=_print_epoch)
+            classifier = train_classifier(labelled, word_set, options, validation=held,
+                                          on_epoch=None if quiet else _print_epoch)
         classifier.save(out, overwrite=force)
         saved = classifier.save_embeddings(store, save_embeddings) if save_embeddings is not None else None
     report = classifier.report
@@ -883,6 +885,12 @@ def train_command(
     typer.echo(report.summary)
     typer.echo(f"labels ({report.kind}): {', '.join(printable(n) for n in report.labels)}; max length "
                f"{report.max_length}{' (fitted)' if report.max_length_fitted else ''}; {report.epochs_run} epochs")
+    found = report.coverage
+    typer.echo(f"vocabulary: {report.vocabulary_size - 1:,} words and padding" + (
+        f"; found in set {printable(report.set_name)}: {found['found_exact'] + found['found_case_folded']:,} "
+        f"({100 * found['coverage']:.1f}%, {found['found_case_folded']:,} by case folding), "
+        f"missing {found['missing_count']:,} (zero rows{', trained' if report.embeddings != 'frozen' else ''})"
+        if found else ""))
     typer.echo(f"parameters: {report.parameters['trainable']:,} trainable, {report.parameters['frozen']:,} frozen")
     typer.echo(f"training accuracy {report.training['accuracy']:.3f} on {report.rows:,} rows")
     if report.validation is not None:

@@ -133,7 +133,7 @@ class TrainingReport:
     embeddings: str
     pool: str
     set_name: str | None
-    coverage: str | None
+    coverage: dict[str, Any] | None  # Coverage.to_dict() of the set over the vocabulary
     parameters: dict[str, int]
     epochs_run: int
     history: dict[str, list[float]]
@@ -268,7 +268,7 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
         embedding = keras.layers.Embedding(len(vocabulary), options.dim, name="embedding")
     else:
         built = build_matrix(embedding_set, vocabulary)
-        coverage = built.coverage.summary()
+        coverage = built.coverage.to_dict()
         dim = built.matrix.shape[1]
         if options.embeddings == "new-only":
             new_rows = [i for i in range(1, len(vocabulary)) if not built.pretrained[i]]
