@@ -59,6 +59,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 KOption = Annotated[int, typer.Option("-k", "--k", min=1, max=MAX_K, help=f"How many results (at most {MAX_K:,}).")]
 RestrictOption = Annotated[int, typer.Option(help="Use only the first N (most frequent) words, as gensim.")]
 CaseOption = Annotated[bool, typer.Option("--case-sensitive", help="Do not fold case (gensim folds by default).")]
+TableFormatOption = Annotated[str | None, typer.Option(
+    "--format", help="csv, tsv or jsonl (default: from the file name; needed for '-', stdin).")]
 ForceOption = Annotated[bool, typer.Option(
     "--force", help="Overwrite output files that exist (never the store's own files).")]
 
@@ -99,6 +101,7 @@ CLI_HINTS = {
     "multi_label": "pass --multi-label to read a list of labels a row",
     "separator": "--separator splits a string of labels",
     "rebuild": "run vecstore docs remove {collection}, then docs add its documents again",
+    "table_format": "--format csv, tsv or jsonl says which it is",
 }
 
 
@@ -817,6 +820,7 @@ def train_command(
     text_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the text.")] = "text",
     label_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the label(s).")] = "label",
     multi_label: Annotated[bool, typer.Option(help="Several labels a row (a JSON list, or --separator).")] = False,
+    table_format: TableFormatOption = None,
     separator: Annotated[str | None, typer.Option(help="With --multi-label: what separates a row's labels.")]
     = None,
     pool: Annotated[str, typer.Option(help="flatten (over --max-length tokens), average or max.")] = "average",
@@ -825,7 +829,8 @@ def train_command(
     embeddings: Annotated[str, typer.Option(
         help="trainable (the default: the best on real reviews), frozen, new-only, or learned (no set; --dim).")]
     = "trainable",
-    dim: Annotated[int, typer.Option(min=1, help="With --embeddings learned: the vectors' size.")] = 16,
+    dim: Annotated[int | None, typer.Option(min=1, help="With --embeddings learned: the vectors' size (16).")]
+    = None,
     epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs.")] = 30,
     batch_size: Annotated[int | None, typer.Option(
         min=1, help="Rows a step (default: 32, fewer below 160 rows so that an epoch makes five steps).")] = None,
@@ -851,30 +856,48 @@ def train_command(
         --set glove-6b-50d --pool flatten \\
         --max-length 4 --out tutorial-model
     """
+    from vecstore.io.files import NOTHING_PROTECTED, check_output_folder
     from vecstore.labels import read_labelled, tutorial
+    from vecstore.names import check_name
 
     if (data is None) == (example is None):
         raise InvalidArgumentError("give a DATA file or --example tutorial")
     if example is not None and example != "tutorial":
         raise InvalidArgumentError(f"the shipped example is 'tutorial', not {example!r}")
-    labelled = tutorial() if example else read_labelled(data, text_col=text_col, label_col=label_col,
-                                                         multi_label=multi_label, separator=separator)
-    held = None if validation is None else read_labelled(validation, text_col=text_col, label_col=label_col,
-                                                          multi_label=multi_label, separator=separator)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise InvalidArgumentError(f"{out} exists and is not empty; pass --force to replace it")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _native_stderr_quiet(True):  # (TensorFlow's native start-up messages)
-        from vecstore.keras.training import TrainingOptions, train_classifier
+    learned = embeddings == "learned"
+    for given, flag, wanted in ((set_name is not None, "--set", not learned), (dim is not None, "--dim", learned),
+                                (validation_split is not None and validation is not None, "--validation-split",
+                                 False)):
+        if given and not wanted:
+            raise InvalidArgumentError(f"{flag} has no effect here" + (
+                " (--embeddings learned uses no set)" if flag == "--set" else " (it is for --embeddings learned)"
+                if flag == "--dim" else " (--validation gives the validation rows)"))
+    if save_embeddings is not None and embeddings == "frozen":
+        raise InvalidArgumentError("--save-embeddings with --embeddings frozen: the vectors are not trained")
+    read = functools.partial(read_labelled, text_col=text_col, label_col=label_col, multi_label=multi_label,
+                             separator=separator, format=table_format)
+    labelled = tutorial() if example else read(data)
+    held = None if validation is None else read(validation, for_training=False)
+    needs_store = not learned or save_embeddings is not None  # (a learned embedding alone needs no store)
+    with _store(ctx) if needs_store else contextlib.nullcontext() as store:
+        check_output_folder(out, "checksums.json", "model directory", overwrite=force,
+                            protected=store.location.protected() if store else NOTHING_PROTECTED)
+        word_set = None if learned else store.pick(set_name)
+        if save_embeddings is not None and any(s.name == check_name(save_embeddings) for s in store.sets()):
+            raise InvalidArgumentError(f"a set named {printable(save_embeddings)} exists; give --save-embeddings "
+                                       "another name (vecstore remove NAME frees it)")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _native_stderr_quiet(True):  # (TensorFlow's native start-up messages, and its device probe)
+            from vecstore.keras.layers import keras
+            from vecstore.keras.training import TrainingOptions, train_classifier
 
-    options = TrainingOptions(pool=pool, max_length=max_length, embeddings=embeddings, dim=dim, epochs=epochs,
-                              batch_size=batch_size, seed=seed, validation_split=validation_split,
-                              early_stop=early_stop)
-    with _store(ctx) as store:
-        word_set = None if embeddings == "learned" else store.pick(set_name)
-        with _native_stderr_quiet(True):
-            classifier = train_classifier(labelled, word_set, options, validation=held,
-                                          on_epoch=None if quiet else _print_epoch)
+            keras.ops.convert_to_tensor([0.0])
+        options = TrainingOptions(pool=pool, max_length=max_length, embeddings=embeddings, dim=dim or 16,
+                                  epochs=epochs, batch_size=batch_size, seed=seed, validation_split=validation_split,
+                                  early_stop=early_stop)
+        # (outside the quiet block: the progress goes to the real stderr)
+        classifier = train_classifier(labelled, word_set, options, validation=held,
+                                      on_epoch=None if quiet else _print_epoch)
         classifier.save(out, overwrite=force)
         saved = classifier.save_embeddings(store, save_embeddings) if save_embeddings is not None else None
     report = classifier.report
@@ -892,12 +915,15 @@ def train_command(
         f"missing {found['missing_count']:,} (zero rows{', trained' if report.embeddings != 'frozen' else ''})"
         if found else ""))
     typer.echo(f"parameters: {report.parameters['trainable']:,} trainable, {report.parameters['frozen']:,} frozen")
-    typer.echo(f"training accuracy {report.training['accuracy']:.3f} on {report.rows:,} rows")
+    exact = " (exact match: every label of a row right)" if report.kind == "multilabel" else ""
+    typer.echo(f"training accuracy{exact} {report.training['accuracy']:.3f} on {report.rows:,} rows")
     if report.validation is not None:
-        typer.echo(f"validation accuracy {report.validation['accuracy']:.3f} on {report.validation_rows:,} rows")
+        typer.echo(f"validation accuracy{exact} {report.validation['accuracy']:.3f} on {report.validation_rows:,} "
+                   f"rows ({printable(report.validation_from)})")
         _print_metrics(report.validation)
     else:
-        typer.echo("no validation rows (fewer than 50): the training accuracy says nothing of new texts")
+        typer.echo(f"no validation rows ({report.validation_from.removeprefix('none: ')}): the training accuracy "
+                   "says nothing of new texts")
     typer.echo(f"saved {printable_path(out)}" + (f"; trained vectors stored as set {printable(saved.info.name)}"
                                                  if saved is not None else ""))
 
@@ -909,16 +935,22 @@ def _print_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
     typer.echo(f"epoch {epoch}/{epochs}  {figures}", err=True)
 
 
-def _print_metrics(measured: dict) -> None:
-    names = list(measured["per_label"])
+def _print_metrics(measured: dict, most: int = 50) -> None:
+    """Per label figures (the ``most`` most frequent labels; ``--json`` has them all) and
+    the confusion matrix when it was kept."""
+    names = sorted(measured["per_label"], key=lambda n: -measured["per_label"][n]["support"])[:most]
+    names = [n for n in measured["per_label"] if n in set(names)]  # (in the labels' own order)
     width = max(5, *(len(printable(n)) for n in names))
     typer.echo(f"  {'label':<{width}}  precision  recall     f1  support")
-    for name, m in measured["per_label"].items():
+    for name in names:
+        m = measured["per_label"][name]
         typer.echo(f"  {printable(name):<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  "
                    f"{m['support']:7,}")
+    if len(measured["per_label"]) > most:
+        typer.echo(f"  ... and {len(measured['per_label']) - most:,} less frequent labels (--json has them all)")
     if measured.get("confusion") is not None:
         typer.echo("  confusion (rows: true, columns: predicted): " + "; ".join(
-            f"{printable(n)} {row}" for n, row in zip(names, measured["confusion"], strict=True)))
+            f"{printable(n)} {row}" for n, row in zip(measured["per_label"], measured["confusion"], strict=True)))
 
 
 @app.command("evaluate")
@@ -929,24 +961,27 @@ def evaluate_command(
     text_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the text.")] = "text",
     label_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the label(s).")] = "label",
     separator: Annotated[str | None, typer.Option(help="What separates a row's labels (multi-label).")] = None,
+    table_format: TableFormatOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Measure a saved model on a labelled file: accuracy, per label precision, recall
-    and F1, and the confusion matrix.
+    and F1, and the confusion matrix. The file may hold a single class.
 
     \b
     Example:
       vecstore evaluate model reviews-test.csv
     """
+    from vecstore.keras.model_dir import read_model_dir
     from vecstore.labels import read_labelled
 
+    kind = read_model_dir(model_dir).kind  # (the file is read, and refused, before TensorFlow starts)
+    labelled = read_labelled(data, text_col=text_col, label_col=label_col, multi_label=kind == "multilabel",
+                             separator=separator, format=table_format, for_training=False)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _native_stderr_quiet(True):
         from vecstore.keras.training import load_classifier
 
         classifier = load_classifier(model_dir)
-        labelled = read_labelled(data, text_col=text_col, label_col=label_col,
-                                 multi_label=classifier.kind == "multilabel", separator=separator)
         measured = classifier.evaluate(labelled).to_dict()
     if as_json:
         _print_json(measured)
@@ -960,7 +995,11 @@ def evaluate_command(
 def predict_command(
     model_dir: Annotated[Path, typer.Argument(help="A model directory written by vecstore train.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
-    input_file: Annotated[str | None, typer.Option("--input", help="Texts, one a line ('-': stdin).")] = None,
+    input_file: Annotated[str | None, typer.Option(
+        "--input", help="Texts: one a line, or a .csv, .tsv or .jsonl file's --text-col ('-': stdin).")] = None,
+    text_col: Annotated[str, typer.Option(help="With a table --input: the column (or key) of the text.")] = "text",
+    table_format: Annotated[str | None, typer.Option(
+        "--format", help="--input's format: lines, csv, tsv or jsonl (default: from its name).")] = None,
     threshold: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Multi-label: print every label at least this likely.")] = 0.5,
     as_json: JsonOption = False,
@@ -976,7 +1015,10 @@ def predict_command(
 
     if bool(texts) == (input_file is not None):
         raise InvalidArgumentError("give texts, or --input FILE, not both")
-    batch = list(texts or []) if input_file is None else read_documents(input_file).texts
+    batch = list(texts or []) if input_file is None else read_documents(input_file, format=table_format,
+                                                                        text_col=text_col).texts
+    if not batch:
+        raise InvalidArgumentError(f"no texts in {printable_path(input_file or '')}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _native_stderr_quiet(True):  # (TensorFlow's native start-up messages)
         from vecstore.keras.training import load_classifier

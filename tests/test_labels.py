@@ -56,6 +56,11 @@ def test_bad_training_files_name_the_row(tmp_path: Path) -> None:
         "a list for one label": ('{"text": "good", "label": 1}\n{"text": "bad", "label": [0]}\n',
                                  "m.jsonl:2: a list of labels in a single-label file"),
         "empty text (TSV)": ("text\tlabel\ngood\t1\n\t0\n", "m.tsv:3: an empty text"),
+        "no label column": ('text,grade\n"good",1\n', "m.csv:1: no column 'label'"),
+        "a field too many": ('text,label\n"good",1\ngreat, fun work,1\n',
+                             "m.csv:3: 3 fields, more than the header's 2 (an unquoted separator in a text?)"),
+        "a lone surrogate (JSON)": ('{"text": "good", "label": 1}\n{"text": "bad \\ud800", "label": 0}\n',
+                                    "m.jsonl:2: a lone surrogate"),
     }
     for name, (content, message) in cases.items():
         path = tmp_path / ("m.jsonl" if "JSON" in name or "null" in name or "list" in name

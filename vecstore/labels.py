@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vecstore.errors import InputFileError, InvalidArgumentError, quoted
-from vecstore.limits import MAX_LABELS
+from vecstore.limits import MAX_LABELS, MAX_TARGET_CELLS
 
 KINDS = ("binary", "multiclass", "multilabel")
 
@@ -72,10 +72,9 @@ class LabelledTexts:
         for row, labels in enumerate(self.labels):
             by_class.setdefault(labels[0] if labels else "", []).append(row)
         held: list[int] = []
-        for rows in by_class.values():
+        for rows in by_class.values():  # (a class of one row is only trained on; each keeps a training row)
             rows = list(rng.permutation(rows))
-            take = round(len(rows) * validation) if len(rows) > 1 else 0
-            held += rows[:max(take, 1) if len(rows) > 1 else 0]
+            held += rows[:min(max(round(len(rows) * validation), 1), len(rows) - 1)]
         held_set = set(held)
         return self.subset([i for i in range(len(self)) if i not in held_set]), self.subset(sorted(held))
 
@@ -91,18 +90,29 @@ def label_names(values: set[str]) -> list[str]:
 
 def labelled(texts: Sequence[str], labels: Sequence[object], *, multi_label: bool = False,
              separator: str | None = None, lines: Sequence[int] | None = None,
-             source: str = "<texts>") -> LabelledTexts:
+             source: str = "<texts>", for_training: bool = True) -> LabelledTexts:
     """Texts and labels checked and typed: every row has a non-empty text and at least one
-    label, and there are at least two labels in all."""
+    label, and (``for_training``) there are at least two labels in all and not one a row.
+    Rows to measure a model on may hold a single class."""
     lines = list(lines) if lines is not None else list(range(1, len(texts) + 1))
     rows: list[tuple[str, ...]] = []
     for text, label, line in zip(texts, labels, lines, strict=True):
         if not isinstance(text, str) or not text.strip():
             raise InputFileError(source, "an empty text: every row needs one to learn from", line)
         rows.append(_labels_of(label, multi_label, separator, source, line))
+        for value in (text, *rows[-1]):
+            if not value.isascii():  # (a JSON escape can make half a UTF-16 pair, which no file can hold)
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise InputFileError(source, f"a lone surrogate ({exc.object[exc.start:exc.end]!r}) in a "
+                                         "text or label: not a character", line) from None
     if not rows:
         raise InputFileError(source, "no rows to learn from")
     counts = Counter(label for labels in rows for label in labels)
+    if not for_training:
+        kind = "multilabel" if multi_label else ("binary" if len(counts) <= 2 else "multiclass")
+        return LabelledTexts(list(texts), rows, label_names(set(counts)), kind, lines, source)
     if len(counts) < 2:
         only = next(iter(counts))
         raise InputFileError(source, f"every row has the label {quoted(only)}: a classifier needs two or more")
@@ -112,6 +122,9 @@ def labelled(texts: Sequence[str], labels: Sequence[object], *, multi_label: boo
     if len(rows) >= 50 and len(counts) == len(rows) and not multi_label:
         raise InputFileError(source, f"each of the {len(rows):,} rows has its own label: nothing to learn from "
                              "(is the label column the right one?)")
+    if multi_label and len(rows) * len(counts) > MAX_TARGET_CELLS:
+        raise InputFileError(source, f"{len(rows):,} rows of {len(counts):,} labels are more than the "
+                             f"{MAX_TARGET_CELLS:,} targets a multi-label training may hold")
     kind = "multilabel" if multi_label else ("binary" if len(counts) == 2 else "multiclass")
     return LabelledTexts(list(texts), rows, label_names(set(counts)), kind, lines, source)
 
@@ -147,15 +160,18 @@ def _one_label(value: object, source: str, line: int) -> str:
 
 
 def read_labelled(source: str | Path, *, text_col: str = "text", label_col: str = "label",
-                  multi_label: bool = False, separator: str | None = None) -> LabelledTexts:
-    """The labelled rows of a CSV, TSV or JSON Lines file (``-``: standard input)."""
+                  multi_label: bool = False, separator: str | None = None, format: str | None = None,
+                  for_training: bool = True) -> LabelledTexts:
+    """The labelled rows of a CSV, TSV or JSON Lines file (by its name, or ``format``:
+    ``csv``, ``tsv`` or ``jsonl``; ``-`` with a ``format`` reads standard input)."""
     from vecstore.io.documents import read_records
 
     source = str(source)
-    records = read_records(source, {text_col: "text_col", label_col: "label_col"}, what="labelled texts")
+    records = read_records(source, {text_col: "text_col", label_col: "label_col"}, format=format,
+                           what="labelled texts")
     return labelled([r.values[text_col] for r in records], [r.values[label_col] for r in records],
                     multi_label=multi_label, separator=separator, lines=[r.line for r in records],
-                    source="stdin" if source == "-" else source)
+                    source="stdin" if source == "-" else source, for_training=for_training)
 
 
 def tutorial() -> LabelledTexts:

@@ -52,7 +52,8 @@ def read_documents(source: str, *, format: str | None = None, text_col: str = "t
     label = "stdin" if source == "-" else source
     if fmt != "lines":
         columns = {text_col: "text_col", **({id_col: "id_col"} if id_col is not None else {})}
-        return _documents(read_records(source, columns, format=fmt), label, text_col, id_col)
+        return _documents(read_records(source, columns, format=fmt), label, text_col, id_col,
+                          numbered_by_line=fmt == "jsonl")
     text = _decoded(_read_bounded(source, label), label)
     if text.count("\n") > MAX_DOCUMENTS:
         raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", MAX_DOCUMENTS + 1)
@@ -101,10 +102,12 @@ def read_records(source: str, columns: dict[str, str | None], *, format: str | N
     the values of ``columns`` (the column or key -> the parameter that names it, for the
     message when it is missing; a column mapped to None may be absent from a row). A CSV or
     TSV value is a string; a JSON value is as written (a label may be a list)."""
+    if format is not None and format not in ("csv", "tsv", "jsonl"):
+        raise InvalidArgumentError(f"must be csv, tsv or jsonl, not {quoted(format)}", subject="format")
     fmt = format or input_format(source)
     if fmt not in ("csv", "tsv", "jsonl"):
-        raise InvalidArgumentError(f"{what} with columns are read from .csv, .tsv or .jsonl, not {quoted(source)}",
-                                   subject="format")
+        raise InvalidArgumentError(f"{what} are read from .csv, .tsv or .jsonl files, and {quoted(source)} is none",
+                                   hint=("table_format", "format='csv', 'tsv' or 'jsonl' says which it is"))
     label = "stdin" if source == "-" else source
     text = _decoded(_read_bounded(source, label), label)
     return _json_records(text, label, columns) if fmt == "jsonl" else _table_records(
@@ -156,8 +159,10 @@ def _table_records(text: str, label: str, delimiter: str, columns: dict[str, str
         for row in reader:
             if not row:
                 continue
-            if len(row) < len(header):
-                raise InputFileError(label, f"{len(row)} fields, fewer than the header's {len(header)}",
+            if len(row) != len(header):  # (more would shift a column: a label taken from a text's words)
+                raise InputFileError(label, f"{len(row)} fields, {'fewer' if len(row) < len(header) else 'more'} "
+                                     f"than the header's {len(header)}"
+                                     + (" (an unquoted separator in a text?)" if len(row) > len(header) else ""),
                                      reader.line_num)
             records.append(Record(reader.line_num, {c: row[at[c]] if c in at else None for c in columns}))
             if len(records) > MAX_DOCUMENTS:
@@ -168,14 +173,18 @@ def _table_records(text: str, label: str, delimiter: str, columns: dict[str, str
     return records
 
 
-def _documents(records: list[Record], label: str, text_col: str, id_col: str | None) -> Documents:
+def _documents(records: list[Record], label: str, text_col: str, id_col: str | None, *,
+               numbered_by_line: bool) -> Documents:
+    """Without an id column, a document's id is its line (JSON Lines: blank lines skipped
+    keep their numbers) or its row (CSV and TSV: a text may span lines)."""
     ids, texts = [], []
     for record in records:
         text = record.values[text_col]
         if not isinstance(text, str):
             raise InputFileError(label, f"no text in {quoted(text_col)} (a string there)", record.line)
         texts.append(text)
-        ids.append(_id(record.values[id_col], label, record.line) if id_col is not None else str(len(texts)))
+        ids.append(_id(record.values[id_col], label, record.line) if id_col is not None
+                   else str(record.line if numbered_by_line else len(texts)))
     return Documents(ids, texts)
 
 

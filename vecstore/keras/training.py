@@ -10,13 +10,13 @@ The vocabulary is fitted on the training texts as the tutorial's Keras ``Tokeniz
 index 0 is padding, the words follow by frequency, and words unknown at prediction time
 are dropped. A :class:`Classifier` saves the model with everything prediction needs (the
 vocabulary, the preprocessing, the label names, the set it was seeded from) and a
-checksum of each file; loading refuses a missing or altered file.
+checksum of each file (:mod:`vecstore.keras.model_dir`); loading refuses a missing or
+altered file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vecstore.errors import InputFileError, InvalidArgumentError, quoted
+from vecstore.errors import InputFileError, InvalidArgumentError, listed, quoted
 from vecstore.keras.layers import keras
+from vecstore.keras.model_dir import MAX_SEQUENCE_LENGTH, read_model_dir, write_model_dir
 from vecstore.labels import LabelledTexts
 from vecstore.vocabulary import Vocabulary, tokenize
 
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
 
 POOLS = ("flatten", "average", "max")
 EMBEDDINGS = ("frozen", "trainable", "new-only", "learned")
-#: The files of a model directory (each checksummed in ``checksums.json``).
-MODEL_FILES = ("model.keras", "vocabulary.txt", "classifier.json", "report.json")
+#: The most token indexes (rows x length) one training holds in memory: 1 GiB of int32.
+MAX_TOKEN_CELLS = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ class TrainingOptions:
         for value, name in ((self.epochs, "epochs"), (self.batch_size, "batch_size"), (self.dim, "dim")):
             if value is not None and value < 1:
                 raise InvalidArgumentError(f"must be at least 1, not {value}", subject=name)
-        if self.max_length is not None and self.max_length < 1:
-            raise InvalidArgumentError(f"must be at least 1, not {self.max_length}", subject="max_length")
+        if self.max_length is not None and not 1 <= self.max_length <= MAX_SEQUENCE_LENGTH:
+            raise InvalidArgumentError(f"must be between 1 and {MAX_SEQUENCE_LENGTH:,}, not {self.max_length}",
+                                       subject="max_length")
 
 
     def effective_batch_size(self, rows: int) -> int:
@@ -71,6 +73,10 @@ class TrainingOptions:
         fifty epochs, too few to fit them from most seeds (measured: frozen GloVe reached
         100 % from 3 of 6 seeds with 32, from all with 2)."""
         return self.batch_size or max(1, min(32, -(-rows // 5)))
+
+
+#: The most labels a confusion matrix is kept and printed for (it has their square).
+MAX_CONFUSION_LABELS = 100
 
 
 @dataclass
@@ -89,28 +95,32 @@ class Metrics:
 
 def metrics(names: list[str], kind: str, truth: np.ndarray, probabilities: np.ndarray,
             threshold: float = 0.5) -> Metrics:
+    """Accuracy (multi-label: a row counts only with every label right), per label
+    precision, recall, F1 and support, and the confusion matrix up to
+    :data:`MAX_CONFUSION_LABELS` labels; counted without one-hot copies of the rows."""
+    n = len(names)
     if kind == "multilabel":
         predicted = probabilities >= threshold
         actual = truth.astype(bool)
         accuracy = float(np.mean(np.all(predicted == actual, axis=1))) if len(actual) else 0.0
+        hits = np.sum(predicted & actual, axis=0)
+        said, present = np.sum(predicted, axis=0), np.sum(actual, axis=0)
     else:
         predicted_class = _classes(kind, probabilities)
         actual_class = truth.astype(np.int64)
-        accuracy = float(np.mean(predicted_class == actual_class)) if len(actual_class) else 0.0
-        predicted = np.eye(len(names), dtype=bool)[predicted_class]
-        actual = np.eye(len(names), dtype=bool)[actual_class]
+        right = predicted_class == actual_class
+        accuracy = float(np.mean(right)) if len(actual_class) else 0.0
+        hits = np.bincount(actual_class[right], minlength=n)
+        said, present = np.bincount(predicted_class, minlength=n), np.bincount(actual_class, minlength=n)
     per_label = {}
     for i, name in enumerate(names):
-        tp = int(np.sum(predicted[:, i] & actual[:, i]))
-        precision = tp / max(int(predicted[:, i].sum()), 1)
-        recall = tp / max(int(actual[:, i].sum()), 1)
+        precision = int(hits[i]) / max(int(said[i]), 1)
+        recall = int(hits[i]) / max(int(present[i]), 1)
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(actual[:, i].sum())}
+        per_label[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(present[i])}
     confusion = None
-    if kind != "multilabel":
-        confusion = np.zeros((len(names), len(names)), dtype=np.int64)
-        np.add.at(confusion, (truth.astype(np.int64), _classes(kind, probabilities)), 1)
-        confusion = confusion.tolist()
+    if kind != "multilabel" and n <= MAX_CONFUSION_LABELS:
+        confusion = np.bincount(actual_class * n + predicted_class, minlength=n * n).reshape(n, n).tolist()
     return Metrics(len(truth), accuracy, per_label, confusion)
 
 
@@ -126,6 +136,7 @@ class TrainingReport:
     labels: list[str]
     rows: int
     validation_rows: int
+    validation_from: str  # a split of the data, a file, or "none: why"
     max_length: int
     max_length_fitted: bool
     batch_size: int
@@ -165,23 +176,27 @@ class Classifier:
     def predict(self, texts: list[str]) -> np.ndarray:
         """The probability of each label for each text, (texts, labels), float32: the
         texts prepared exactly as in training."""
+        if not texts:
+            return np.empty((0, len(self.labels)), dtype=np.float32)
         out = np.asarray(self.model.predict(self.encode(texts), verbose=0), dtype=np.float32)
         if self.kind == "binary":  # one sigmoid: the probability of the second label
             out = np.concatenate([1 - out, out], axis=1)
         return out
 
     def evaluate(self, data: LabelledTexts) -> Metrics:
-        if data.names != self.labels and not set(n for labels in data.labels for n in labels) <= set(self.labels):
-            raise InvalidArgumentError(f"the data's labels ({', '.join(data.names)}) are not the model's "
-                                       f"({', '.join(self.labels)})")
-        relabelled = LabelledTexts(data.texts, data.labels, self.labels, self.kind, data.lines, data.source)
+        """The metrics of :func:`metrics` on labelled rows (which may hold one class)."""
+        relabelled = _relabel(data, self.labels, self.kind)
         probabilities = self.predict(data.texts)
         return metrics(self.labels, self.kind, relabelled.targets(),
                        probabilities[:, 1:] if self.kind == "binary" else probabilities)
 
     def save_embeddings(self, store: Store, name: str) -> ImportResult:
         """Store the model's trained word vectors as set ``name`` (padding dropped), its
-        parent the set the model was seeded from."""
+        parent the set the model was seeded from. A frozen embedding was not trained: its
+        vectors are the set's own, and zeros for the words it lacks; it is refused."""
+        if self.report is not None and self.report.embeddings == "frozen":
+            raise InvalidArgumentError("a frozen embedding was not trained: its vectors are the set's own (and zeros "
+                                       "for the words the set lacks)", subject="embeddings")
         layer = self.model.get_layer("embedding")
         weights = layer.embeddings if hasattr(layer, "trainable_rows") else np.asarray(
             layer.get_weights()[0], dtype=np.float32)
@@ -193,48 +208,33 @@ class Classifier:
                                     parent_uid=(self.set_identity or {}).get("uid"))
 
     def save(self, model_dir: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the model directory (see the module docstring) and its checksums."""
-        folder = Path(model_dir)
-        if folder.exists() and any(folder.iterdir()) and not overwrite:
-            raise InvalidArgumentError(f"{folder} exists and is not empty; pass overwrite=True to replace it",
-                                       hint=("overwrite", "pass overwrite=True to replace it"))
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save(folder / "model.keras")
-        (folder / "vocabulary.txt").write_text("".join(t + "\n" for t in self.vocabulary.tokens), encoding="utf-8")
-        (folder / "classifier.json").write_text(json.dumps({
-            "format": "vecstore-classifier/1", "kind": self.kind, "labels": self.labels,
-            "max_length": self.max_length, "standardize": "lower_and_strip_punctuation",
-            "set": self.set_identity}, indent=1), encoding="utf-8")
-        (folder / "report.json").write_text(json.dumps(self.report.to_dict() if self.report else {}, indent=1),
-                                            encoding="utf-8")
-        sums = {name: _sha256(folder / name) for name in MODEL_FILES}
-        (folder / "checksums.json").write_text(json.dumps(sums, indent=1), encoding="utf-8")
-        return folder
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+        """Write the model directory (:mod:`vecstore.keras.model_dir`): complete or
+        absent; ``overwrite`` replaces a model directory, never another folder."""
+        settings = {"kind": self.kind, "labels": self.labels, "max_length": self.max_length,
+                    "standardize": "lower_and_strip_punctuation", "set": self.set_identity}
+        return write_model_dir(Path(model_dir), self.model.save, list(self.vocabulary.tokens), settings,
+                               self.report.to_dict() if self.report else {}, overwrite=overwrite)
 
 
 def load_classifier(model_dir: str | Path) -> Classifier:
-    """A saved classifier, every file checked against its checksum first; the model
-    loaded with ``safe_mode=True``."""
+    """A saved classifier, every file checked against its checksum first, its settings
+    against the model; the model loaded with ``safe_mode=True``."""
     folder = Path(model_dir)
-    try:
-        sums = json.loads((folder / "checksums.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputFileError(folder / "checksums.json", f"cannot read the model's checksums ({exc})") from None
-    for name in MODEL_FILES:
-        path = folder / name
-        if not path.is_file():
-            raise InputFileError(path, "missing: the model directory is incomplete")
-        if _sha256(path) != sums.get(name):
-            raise InputFileError(path, "does not match its checksum: the model directory was altered")
-    settings = json.loads((folder / "classifier.json").read_text(encoding="utf-8"))
-    tokens = (folder / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    saved = read_model_dir(folder)
     model = keras.saving.load_model(folder / "model.keras", compile=False, safe_mode=True)
-    return Classifier(model, Vocabulary.from_tokens(tokens, "word list"), list(settings["labels"]), settings["kind"],
-                      int(settings["max_length"]), settings.get("set"), None)
+    try:
+        found = {"input length": model.input_shape[-1], "outputs": model.output_shape[-1],
+                 "vocabulary size": model.get_layer("embedding").input_dim}
+    except (AttributeError, ValueError):
+        raise InputFileError(folder / "model.keras", "not a model vecstore train wrote") from None
+    wanted = {"input length": saved.max_length, "outputs": 1 if saved.kind == "binary" else len(saved.labels),
+              "vocabulary size": len(saved.tokens)}
+    for what, value in found.items():
+        if value != wanted[what]:
+            raise InputFileError(folder / "model.keras", f"its {what} is {value}, and classifier.json and "
+                                 f"vocabulary.txt say {wanted[what]}")
+    return Classifier(model, Vocabulary.from_tokens(saved.tokens, "word list"), saved.labels, saved.kind,
+                      saved.max_length, saved.set_identity, None)
 
 
 def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, options: TrainingOptions | None = None,
@@ -253,14 +253,25 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
         raise InvalidArgumentError("embeddings='learned' needs no set; the others need one", subject="embeddings")
     started = time.perf_counter()
     keras.utils.set_random_seed(options.seed)
+    if validation is not None and options.validation_split is not None:
+        raise InvalidArgumentError("give validation rows or a validation split, not both", subject="validation_split")
     train, held = data, validation
     split = options.validation_split if options.validation_split is not None else (0.2 if len(data) >= 50 else None)
+    validation_from = held.source if held is not None else "none: fewer than 50 rows"
     if held is None and split:
         train, held = data.split(split, seed=options.seed)
+        validation_from = f"{split:g} of the rows, stratified by label"
+    elif held is None and split == 0:
+        validation_from = "none: a split of 0 was asked for"
+    if held is not None and not len(held):
+        held, validation_from = None, "none: every label has a single row"
     fitted = Vocabulary.fit(train.texts)
     vocabulary = Vocabulary.from_tokens(["", *fitted.word_tokens()], "fitted")  # padding only: unknown words dropped
     lengths = [len(tokenize(t)) for t in train.texts]
-    max_length = options.max_length or max(1, int(np.percentile(lengths, 95)))
+    max_length = options.max_length or min(max(1, int(np.percentile(lengths, 95))), MAX_SEQUENCE_LENGTH)
+    if len(train) * max_length > MAX_TOKEN_CELLS:
+        raise InvalidArgumentError(f"{len(train):,} rows of {max_length:,} tokens are more than the "
+                                   f"{MAX_TOKEN_CELLS:,} token indexes a training may hold", subject="max_length")
     x = vocabulary.encode(train.texts, max_length)
     y = train.targets()
     coverage = None
@@ -286,14 +297,17 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
             "multilabel": "binary_crossentropy"}[data.kind]
     model = keras.Sequential([keras.Input((max_length,), dtype="int32"), embedding, pooled,
                               keras.layers.Dense(outputs, activation=activation, name="head")])
-    model.compile(optimizer=keras.optimizers.Adam(), loss=loss, metrics=["accuracy"])
+    # (Keras' "accuracy" on a multi-label head is the top label's; per-label accuracy says more
+    # while training, and the report's exact-match accuracy is computed apart)
+    metric = keras.metrics.BinaryAccuracy(name="label_accuracy") if data.kind == "multilabel" else "accuracy"
+    model.compile(optimizer=keras.optimizers.Adam(), loss=loss, metrics=[metric])
     callbacks: list[keras.callbacks.Callback] = []
     if on_epoch is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: on_epoch(
             epoch + 1, options.epochs, {k: float(v) for k, v in (logs or {}).items()})))
     fit_validation = None
-    if held is not None and len(held):
-        fit_validation = (vocabulary.encode(held.texts, max_length), _relabel(held, data).targets())
+    if held is not None:
+        fit_validation = (vocabulary.encode(held.texts, max_length), _relabel(held, data.names, data.kind).targets())
         if options.early_stop:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience,
                                                            restore_best_weights=True))
@@ -305,12 +319,13 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
     set_identity = None if embedding_set is None else {"name": embedding_set.name, "uid": embedding_set.info.uid,
                                                        "content_checksum": embedding_set.info.content_checksum}
     classifier = Classifier(model, vocabulary, data.names, data.kind, max_length, set_identity, None)
-    train_metrics = classifier.evaluate(_relabel(train, data))
-    held_metrics = classifier.evaluate(_relabel(held, data)) if held is not None and len(held) else None
+    train_metrics = classifier.evaluate(train)
+    held_metrics = classifier.evaluate(held) if held is not None else None
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line))
     classifier.report = TrainingReport(
-        data.kind, data.names, len(train), 0 if held is None else len(held), max_length, options.max_length is None,
+        data.kind, data.names, len(train), 0 if held is None else len(held), validation_from, max_length,
+        options.max_length is None,
         batch_size,
         len(vocabulary), options.embeddings, options.pool, None if embedding_set is None else embedding_set.name,
         coverage, {"trainable": trainable, "frozen": frozen}, len(history.history["loss"]),
@@ -319,6 +334,13 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
     return classifier
 
 
-def _relabel(part: LabelledTexts, whole: LabelledTexts) -> LabelledTexts:
-    """``part`` with ``whole``'s label names (a split may miss a rare label)."""
-    return LabelledTexts(part.texts, part.labels, whole.names, whole.kind, part.lines, part.source)
+def _relabel(part: LabelledTexts, names: list[str], kind: str) -> LabelledTexts:
+    """``part`` indexed by ``names`` (a split may miss a rare label; a validation or test
+    file may hold fewer); a label outside them is an error naming its row."""
+    known = set(names)
+    for labels, line in zip(part.labels, part.lines, strict=True):
+        for label in labels:
+            if label not in known:
+                raise InputFileError(part.source, f"the label {quoted(label)} is not one the model was trained on "
+                                     f"({listed(names)})", line)
+    return LabelledTexts(part.texts, part.labels, names, kind, part.lines, part.source)
