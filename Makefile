@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout lint clean
+.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train lint clean
 
-demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
+demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, train the tutorial's classifier
 	$(BIN)/vecstore import glove-6b-50d
 	$(BIN)/vecstore sets
 	$(BIN)/vecstore neighbours king --set glove-6b-50d -k 10
@@ -15,6 +15,9 @@ demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store and query it
 	mkdir -p .demo
 	$(BIN)/vecstore matrix --set glove-6b-50d --texts examples/tutorial.txt --vocab-out .demo/vocab.txt \
 		--out .demo/matrix.npy --force
+	$(BIN)/vecstore train --example tutorial --set glove-6b-50d --embeddings frozen --pool flatten \
+		--max-length 4 --epochs 50 --out .demo/tutorial-model --force --quiet
+	$(BIN)/vecstore predict .demo/tutorial-model "great work" "poor effort" "could have done better"
 	$(BIN)/vecstore check
 
 test: $(STAMP)  ## lint, then the whole test suite
@@ -35,6 +38,9 @@ bench-checks: $(STAMP)  ## what the checksums cost: import, open, query, matrix,
 
 bench-revisions: $(STAMP)  ## cold query and matrix against another revision, interleaved: make bench-revisions AGAINST=REV
 	$(BIN)/python benchmarks/bench_revisions.py --against $(or $(AGAINST),HEAD~1)
+
+bench-train: $(STAMP)  ## the classifier on rotten-tomatoes: each embedding and pooling vs TF-IDF + logistic regression (~6 min)
+	$(BIN)/python benchmarks/bench_train.py
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py

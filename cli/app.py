@@ -59,6 +59,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 KOption = Annotated[int, typer.Option("-k", "--k", min=1, max=MAX_K, help=f"How many results (at most {MAX_K:,}).")]
 RestrictOption = Annotated[int, typer.Option(help="Use only the first N (most frequent) words, as gensim.")]
 CaseOption = Annotated[bool, typer.Option("--case-sensitive", help="Do not fold case (gensim folds by default).")]
+TableFormatOption = Annotated[str | None, typer.Option(
+    "--format", help="csv, tsv or jsonl (default: from the file name; needed for '-', stdin).")]
 ForceOption = Annotated[bool, typer.Option(
     "--force", help="Overwrite output files that exist (never the store's own files).")]
 
@@ -75,7 +77,9 @@ CLI_FLAGS = {
     "format": "--format", "member": "--member", "encoding_errors": "--encoding-errors",
     "duplicates": "--duplicates", "limit": "--limit", "k": "-k", "restrict_vocab": "--restrict-vocab",
     "oov": "--oov", "max_tokens": "--max-tokens", "min_count": "--min-count", "layer": "--layer",
-    "pool": "--pool", "sif_frequency": "--sif-frequency",
+    "pool": "--pool", "sif_frequency": "--sif-frequency", "neighbours": "--neighbours", "set_name": "--set",
+    "embeddings": "--embeddings", "epochs": "--epochs", "batch_size": "--batch-size", "dim": "--dim",
+    "max_length": "--max-length", "validation_split": "--validation-split",
 }
 #: This command line's words for each suggestion (``hint``) the library makes; ``{...}``
 #: are the error's attributes.
@@ -93,6 +97,11 @@ CLI_HINTS = {
     "no-member": "leave --member out",
     "text_col": "name the text's column with --text-col",
     "id_col": "name the id's column with --id-col",
+    "label_col": "name the label's column with --label-col",
+    "multi_label": "pass --multi-label to read a list of labels a row",
+    "separator": "--separator splits a string of labels",
+    "rebuild": "run vecstore docs remove {collection}, then docs add its documents again",
+    "table_format": "--format csv, tsv or jsonl says which it is",
 }
 
 
@@ -798,6 +807,242 @@ def docs_export_command(
         written = export_collection(store.collection(collection), out, out_format, overwrite=force,
                                     protected=store.location.protected())
     typer.echo(f"wrote {', '.join(printable_path(p) for p in written)}")
+
+
+@app.command("train")
+@reports_errors
+def train_command(
+    ctx: typer.Context,
+    data: Annotated[str | None, typer.Argument(help="A .csv, .tsv or .jsonl file of texts and labels.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The model directory to write.")] = Path("model"),
+    example: Annotated[str | None, typer.Option(help="Train on a shipped example instead: tutorial.")] = None,
+    set_name: SetOption = None,
+    text_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the text.")] = "text",
+    label_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the label(s).")] = "label",
+    multi_label: Annotated[bool, typer.Option(help="Several labels a row (a JSON list, or --separator).")] = False,
+    table_format: TableFormatOption = None,
+    separator: Annotated[str | None, typer.Option(help="With --multi-label: what separates a row's labels.")]
+    = None,
+    pool: Annotated[str, typer.Option(help="flatten (over --max-length tokens), average or max.")] = "average",
+    max_length: Annotated[int | None, typer.Option(min=1, help="Tokens a text (default: fitted, reported).")]
+    = None,
+    embeddings: Annotated[str, typer.Option(
+        help="trainable (the default: the best on real reviews), frozen, new-only, or learned (no set; --dim).")]
+    = "trainable",
+    dim: Annotated[int | None, typer.Option(min=1, help="With --embeddings learned: the vectors' size (16).")]
+    = None,
+    epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs.")] = 30,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Rows a step (default: 32, fewer below 160 rows so that an epoch makes five steps).")] = None,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same model on CPU.")] = 0,
+    validation_split: Annotated[float | None, typer.Option(
+        help="Held out for validation (default: 0.2 from 50 rows on), stratified by label.")] = None,
+    validation: Annotated[str | None, typer.Option(
+        help="Validate on this labelled file instead of a split of DATA.")] = None,
+    save_embeddings: Annotated[str | None, typer.Option(
+        help="Store the trained vectors as a new set of this name (its parent: the set it was seeded from).")]
+    = None,
+    early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop",
+                                             help="Stop when validation loss stops improving.")] = True,
+    force: ForceOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line an epoch on stderr.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a text classifier from a stored set, and save it with its preprocessing.
+
+    \b
+    Example:
+      vecstore train --example tutorial \\
+        --set glove-6b-50d --pool flatten \\
+        --max-length 4 --out tutorial-model
+    """
+    from vecstore.io.files import NOTHING_PROTECTED, check_output_folder
+    from vecstore.labels import read_labelled, tutorial
+    from vecstore.names import check_name
+
+    if (data is None) == (example is None):
+        raise InvalidArgumentError("give a DATA file or --example tutorial")
+    if example is not None and example != "tutorial":
+        raise InvalidArgumentError(f"the shipped example is 'tutorial', not {example!r}")
+    learned = embeddings == "learned"
+    for given, flag, wanted in ((set_name is not None, "--set", not learned), (dim is not None, "--dim", learned),
+                                (validation_split is not None and validation is not None, "--validation-split",
+                                 False)):
+        if given and not wanted:
+            raise InvalidArgumentError(f"{flag} has no effect here" + (
+                " (--embeddings learned uses no set)" if flag == "--set" else " (it is for --embeddings learned)"
+                if flag == "--dim" else " (--validation gives the validation rows)"))
+    if save_embeddings is not None and embeddings == "frozen":
+        raise InvalidArgumentError("--save-embeddings with --embeddings frozen: the vectors are not trained")
+    read = functools.partial(read_labelled, text_col=text_col, label_col=label_col, multi_label=multi_label,
+                             separator=separator, format=table_format)
+    labelled = tutorial() if example else read(data)
+    held = None if validation is None else read(validation, for_training=False)
+    needs_store = not learned or save_embeddings is not None  # (a learned embedding alone needs no store)
+    with _store(ctx) if needs_store else contextlib.nullcontext() as store:
+        check_output_folder(out, "checksums.json", "model directory", overwrite=force,
+                            protected=store.location.protected() if store else NOTHING_PROTECTED)
+        word_set = None if learned else store.pick(set_name)
+        if save_embeddings is not None and any(s.name == check_name(save_embeddings) for s in store.sets()):
+            raise InvalidArgumentError(f"a set named {printable(save_embeddings)} exists; give --save-embeddings "
+                                       "another name (vecstore remove NAME frees it)")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _native_stderr_quiet(True):  # (TensorFlow's native start-up messages, and its device probe)
+            from vecstore.keras.layers import keras
+            from vecstore.keras.training import TrainingOptions, train_classifier
+
+            keras.ops.convert_to_tensor([0.0])
+        options = TrainingOptions(pool=pool, max_length=max_length, embeddings=embeddings, dim=dim or 16,
+                                  epochs=epochs, batch_size=batch_size, seed=seed, validation_split=validation_split,
+                                  early_stop=early_stop)
+        # (outside the quiet block: the progress goes to the real stderr)
+        classifier = train_classifier(labelled, word_set, options, validation=held,
+                                      on_epoch=None if quiet else _print_epoch)
+        classifier.save(out, overwrite=force)
+        saved = classifier.save_embeddings(store, save_embeddings) if save_embeddings is not None else None
+    report = classifier.report
+    assert report is not None
+    if as_json:
+        _print_json({"out": str(out), **report.to_dict()})
+        return
+    typer.echo(report.summary)
+    typer.echo(f"labels ({report.kind}): {', '.join(printable(n) for n in report.labels)}; max length "
+               f"{report.max_length}{' (fitted)' if report.max_length_fitted else ''}; {report.epochs_run} epochs")
+    found = report.coverage
+    typer.echo(f"vocabulary: {report.vocabulary_size - 1:,} words and padding" + (
+        f"; found in set {printable(report.set_name)}: {found['found_exact'] + found['found_case_folded']:,} "
+        f"({100 * found['coverage']:.1f}%, {found['found_case_folded']:,} by case folding), "
+        f"missing {found['missing_count']:,} (zero rows{', trained' if report.embeddings != 'frozen' else ''})"
+        if found else ""))
+    typer.echo(f"parameters: {report.parameters['trainable']:,} trainable, {report.parameters['frozen']:,} frozen")
+    exact = " (exact match: every label of a row right)" if report.kind == "multilabel" else ""
+    typer.echo(f"training accuracy{exact} {report.training['accuracy']:.3f} on {report.rows:,} rows")
+    if report.validation is not None:
+        typer.echo(f"validation accuracy{exact} {report.validation['accuracy']:.3f} on {report.validation_rows:,} "
+                   f"rows ({printable(report.validation_from)})")
+        _print_metrics(report.validation)
+    else:
+        typer.echo(f"no validation rows ({report.validation_from.removeprefix('none: ')}): the training accuracy "
+                   "says nothing of new texts")
+    typer.echo(f"saved {printable_path(out)}" + (f"; trained vectors stored as set {printable(saved.info.name)}"
+                                                 if saved is not None else ""))
+
+
+def _print_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+    """One line an epoch on stderr (stdout keeps the report, or the JSON)."""
+    order = sorted(logs, key=lambda name: (name.startswith("val_"), not name.endswith("loss"), name))
+    figures = "  ".join(f"{name} {logs[name]:.4f}" for name in order)
+    typer.echo(f"epoch {epoch}/{epochs}  {figures}", err=True)
+
+
+def _print_metrics(measured: dict, most: int = 50) -> None:
+    """Per label figures (the ``most`` most frequent labels; ``--json`` has them all) and
+    the confusion matrix when it was kept."""
+    names = sorted(measured["per_label"], key=lambda n: -measured["per_label"][n]["support"])[:most]
+    names = [n for n in measured["per_label"] if n in set(names)]  # (in the labels' own order)
+    width = max(5, *(len(printable(n)) for n in names))
+    typer.echo(f"  {'label':<{width}}  precision  recall     f1  support")
+    for name in names:
+        m = measured["per_label"][name]
+        typer.echo(f"  {printable(name):<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  "
+                   f"{m['support']:7,}")
+    if len(measured["per_label"]) > most:
+        typer.echo(f"  ... and {len(measured['per_label']) - most:,} less frequent labels (--json has them all)")
+    if measured.get("confusion") is not None:
+        typer.echo("  confusion (rows: true, columns: predicted): " + "; ".join(
+            f"{printable(n)} {row}" for n, row in zip(measured["per_label"], measured["confusion"], strict=True)))
+
+
+@app.command("evaluate")
+@reports_errors
+def evaluate_command(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory written by vecstore train.")],
+    data: Annotated[str, typer.Argument(help="A labelled .csv, .tsv or .jsonl file.")],
+    text_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the text.")] = "text",
+    label_col: Annotated[str, typer.Option(help="The column (or JSON key) holding the label(s).")] = "label",
+    separator: Annotated[str | None, typer.Option(help="What separates a row's labels (multi-label).")] = None,
+    table_format: TableFormatOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure a saved model on a labelled file: accuracy, per label precision, recall
+    and F1, and the confusion matrix. The file may hold a single class.
+
+    \b
+    Example:
+      vecstore evaluate model reviews-test.csv
+    """
+    from vecstore.keras.model_dir import read_model_dir
+    from vecstore.labels import read_labelled
+
+    kind = read_model_dir(model_dir).kind  # (the file is read, and refused, before TensorFlow starts)
+    labelled = read_labelled(data, text_col=text_col, label_col=label_col, multi_label=kind == "multilabel",
+                             separator=separator, format=table_format, for_training=False)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_quiet(True):
+        from vecstore.keras.training import load_classifier
+
+        classifier = load_classifier(model_dir)
+        measured = classifier.evaluate(labelled).to_dict()
+    if as_json:
+        _print_json(measured)
+        return
+    typer.echo(f"accuracy {measured['accuracy']:.3f} on {measured['rows']:,} rows")
+    _print_metrics(measured)
+
+
+@app.command("predict")
+@reports_errors
+def predict_command(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory written by vecstore train.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    input_file: Annotated[str | None, typer.Option(
+        "--input", help="Texts: one a line, or a .csv, .tsv or .jsonl file's --text-col ('-': stdin).")] = None,
+    text_col: Annotated[str, typer.Option(help="With a table --input: the column (or key) of the text.")] = "text",
+    table_format: Annotated[str | None, typer.Option(
+        "--format", help="--input's format: lines, csv, tsv or jsonl (default: from its name).")] = None,
+    threshold: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Multi-label: print every label at least this likely.")] = 0.5,
+    as_json: JsonOption = False,
+) -> None:
+    """Classify texts with a saved model, prepared exactly as in training.
+
+    \b
+    Example:
+      vecstore predict tutorial-model \\
+        "great work" "poor effort"
+    """
+    from vecstore.io.documents import read_documents
+
+    if bool(texts) == (input_file is not None):
+        raise InvalidArgumentError("give texts, or --input FILE, not both")
+    batch = list(texts or []) if input_file is None else read_documents(input_file, format=table_format,
+                                                                        text_col=text_col).texts
+    if not batch:
+        raise InvalidArgumentError(f"no texts in {printable_path(input_file or '')}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_quiet(True):  # (TensorFlow's native start-up messages)
+        from vecstore.keras.training import load_classifier
+
+        classifier = load_classifier(model_dir)
+        probabilities = classifier.predict(batch)
+    known = classifier.known_tokens(batch)
+    rows = []
+    for text, p, seen in zip(batch, probabilities, known.tolist(), strict=True):
+        ranked = sorted(zip(classifier.labels, p.tolist(), strict=True), key=lambda lp: -lp[1])
+        if classifier.kind == "multilabel":
+            ranked = [(label, prob) for label, prob in ranked if prob >= threshold]
+        rows.append({"text": text, "known_tokens": seen,
+                     "labels": [{"label": label, "probability": prob} for label, prob in ranked]})
+    blind = int((known == 0).sum())
+    if blind:  # (the model still answers, from the padding alone: its answer says nothing of the text)
+        typer.echo(f"{blind:,} of {len(batch):,} texts have no word the model knows; their labels are a guess",
+                   err=True)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        shown = ", ".join(f"{printable(x['label'])} {x['probability']:.3f}" for x in row["labels"][:3])
+        typer.echo(f"{shown or '(no label over the threshold)'}  {printable(row['text'])}")
 
 
 @app.command("plot")

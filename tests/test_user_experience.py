@@ -137,6 +137,29 @@ def test_library_messages_name_parameters_not_command_line_flags() -> None:
     assert flags == []
 
 
+def test_every_parameter_a_library_message_names_has_command_line_words() -> None:
+    """The converse: an error about a parameter (``subject=``) or suggesting one
+    (``hint=``) reads on the command line with its flag, never with a Python keyword."""
+    from vecstore.cli.app import CLI_FLAGS, CLI_HINTS
+
+    library = ROOT / "vecstore"
+    source = "\n".join(path.read_text() for path in library.rglob("*.py"))
+    subjects = set(re.findall(r'subject="(\w+)"', source))
+    from vecstore.errors import InvalidArgumentError
+    from vecstore.keras.training import TrainingOptions
+
+    for field in ("pool", "embeddings", "epochs", "batch_size", "dim", "max_length"):  # (checked by name)
+        with pytest.raises(InvalidArgumentError) as caught:
+            TrainingOptions(**{field: "?" if field in ("pool", "embeddings") else 0})
+        subjects.add(caught.value.subject)
+    hints = set(re.findall(r'hint=\("([\w-]+)"', source))
+    hints |= {"text_col", "id_col", "label_col"}  # (read_records names the column's parameter)
+    python_only = {"trainable", "sif_a"}  # (no flag: PartlyTrainableEmbedding's argument, SIF's constant)
+    assert {"epochs", "batch_size", "dim", "embeddings"} <= subjects
+    assert sorted(subjects - set(CLI_FLAGS) - python_only) == []
+    assert sorted(hints - set(CLI_HINTS)) == []
+
+
 def readme_python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
 

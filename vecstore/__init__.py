@@ -25,6 +25,8 @@ _EXPORTS = {
     "Vocabulary": "vecstore.vocabulary",
     "Coverage": "vecstore.matrix",
     "EmbeddingMatrix": "vecstore.matrix",
+    "LabelledTexts": "vecstore.labels",
+    "read_labelled": "vecstore.labels",
     "VecstoreError": "vecstore.errors",
     "StoreError": "vecstore.errors",
     "SetNotFoundError": "vecstore.errors",

@@ -22,6 +22,11 @@ MAX_TEXTS_BYTES = 1 << 30
 #: The most documents one input may hold (each costs a row of vectors: 10 million x 300
 #: dimensions is 12 GB of float32).
 MAX_DOCUMENTS = 10_000_000
+#: The most labels a classifier may learn (each is a column of the head: real label sets
+#: have at most a few thousand; more means the wrong column was named).
+MAX_LABELS = 10_000
+#: The most rows x labels of a multi-label training (a float32 target each): 1 GiB.
+MAX_TARGET_CELLS = 1 << 28
 #: The largest query vector file (a vector of 65,536 values is about 1 MB of text).
 MAX_VECTOR_BYTES = 16 << 20
 #: The most neighbours one query returns (a larger k is a listing, not a query).

@@ -50,23 +50,18 @@ def read_documents(source: str, *, format: str | None = None, text_col: str = "t
     if fmt not in INPUT_FORMATS:
         raise InvalidArgumentError(f"must be one of {', '.join(INPUT_FORMATS)}, not {quoted(fmt)}", subject="format")
     label = "stdin" if source == "-" else source
-    raw = _read_bounded(source, label)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise InputFileError(label, "not valid UTF-8", line) from None
-    if fmt == "lines":
-        if text.count("\n") > MAX_DOCUMENTS:
-            raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", MAX_DOCUMENTS + 1)
-        texts = text.split("\n")
-        if texts and texts[-1] == "":
-            texts.pop()
-        texts = [t.removesuffix("\r") for t in texts]
-        return Documents([str(i + 1) for i in range(len(texts))], texts)
-    if fmt == "jsonl":
-        return _json_lines(text, label, text_col, id_col)
-    return _table(text, label, "," if fmt == "csv" else "\t", text_col, id_col)
+    if fmt != "lines":
+        columns = {text_col: "text_col", **({id_col: "id_col"} if id_col is not None else {})}
+        return _documents(read_records(source, columns, format=fmt), label, text_col, id_col,
+                          numbered_by_line=fmt == "jsonl")
+    text = _decoded(_read_bounded(source, label), label)
+    if text.count("\n") > MAX_DOCUMENTS:
+        raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", MAX_DOCUMENTS + 1)
+    texts = text.split("\n")
+    if texts and texts[-1] == "":
+        texts.pop()
+    texts = [t.removesuffix("\r") for t in texts]
+    return Documents([str(i + 1) for i in range(len(texts))], texts)
 
 
 def _read_bounded(source: str, label: str) -> bytes:
@@ -93,8 +88,41 @@ def _read_bounded(source: str, label: str) -> bytes:
     return raw
 
 
-def _json_lines(text: str, label: str, text_col: str, id_col: str | None) -> Documents:
-    ids, texts = [], []
+@dataclass
+class Record:
+    """One row of a table or JSON Lines file: where it is, and the wanted columns' values."""
+
+    line: int
+    values: dict[str, object]
+
+
+def read_records(source: str, columns: dict[str, str | None], *, format: str | None = None,
+                 what: str = "documents") -> list[Record]:
+    """The rows of a CSV, TSV or JSON Lines ``source`` (``-``: standard input), each with
+    the values of ``columns`` (the column or key -> the parameter that names it, for the
+    message when it is missing; a column mapped to None may be absent from a row). A CSV or
+    TSV value is a string; a JSON value is as written (a label may be a list)."""
+    if format is not None and format not in ("csv", "tsv", "jsonl"):
+        raise InvalidArgumentError(f"must be csv, tsv or jsonl, not {quoted(format)}", subject="format")
+    fmt = format or input_format(source)
+    if fmt not in ("csv", "tsv", "jsonl"):
+        raise InvalidArgumentError(f"{what} are read from .csv, .tsv or .jsonl files, and {quoted(source)} is none",
+                                   hint=("table_format", "format='csv', 'tsv' or 'jsonl' says which it is"))
+    label = "stdin" if source == "-" else source
+    text = _decoded(_read_bounded(source, label), label)
+    return _json_records(text, label, columns) if fmt == "jsonl" else _table_records(
+        text, label, "," if fmt == "csv" else "\t", columns)
+
+
+def _decoded(raw: bytes, label: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(label, "not valid UTF-8", raw.count(b"\n", 0, exc.start) + 1) from None
+
+
+def _json_records(text: str, label: str, columns: dict[str, str | None]) -> list[Record]:
+    records = []
     for number, line in enumerate(text.split("\n"), 1):  # (not splitlines: U+2028 may sit inside a JSON string)
         if not line.strip():
             continue
@@ -102,43 +130,61 @@ def _json_lines(text: str, label: str, text_col: str, id_col: str | None) -> Doc
             record = json.loads(line)
         except (ValueError, RecursionError):
             raise InputFileError(label, "not a JSON object", number) from None
-        if not isinstance(record, dict) or not isinstance(record.get(text_col), str):
-            raise InputFileError(label, f"no text in {quoted(text_col)} (a JSON object with a string there)", number)
-        texts.append(record[text_col])
-        ids.append(_id(record.get(id_col), label, number) if id_col is not None else str(number))
-        if len(texts) > MAX_DOCUMENTS:
-            raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", number)
-    return Documents(ids, texts)
+        if not isinstance(record, dict):
+            raise InputFileError(label, "not a JSON object", number)
+        for key, option in columns.items():
+            if option is not None and key not in record:
+                raise InputFileError(label, f"no key {quoted(key)} in this object", number,
+                                     hint=(option, f"{option}= names the key"))
+        records.append(Record(number, {key: record.get(key) for key in columns}))
+        if len(records) > MAX_DOCUMENTS:
+            raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} rows", number)
+    return records
 
 
-def _table(text: str, label: str, delimiter: str, text_col: str, id_col: str | None) -> Documents:
+def _table_records(text: str, label: str, delimiter: str, columns: dict[str, str | None]) -> list[Record]:
     csv.field_size_limit(MAX_LINE_BYTES)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = []
     try:
         header = next(reader, None)
         if header is None:
             raise InputFileError(label, "empty: expected a header row naming the columns")
-        columns = {name: i for i, name in enumerate(header)}
-        for wanted, option in ((text_col, "text_col"), (id_col, "id_col")):
-            if wanted is not None and wanted not in columns:
+        at = {name: i for i, name in enumerate(header)}
+        for wanted, option in columns.items():
+            if option is not None and wanted not in at:
                 raise InputFileError(label, f"no column {quoted(wanted)} (columns: "
                                             f"{', '.join(quoted(c) for c in header[:20])})", 1,
                                      hint=(option, f"{option}= names the column"))
-        at_text, at_id = columns[text_col], columns.get(id_col) if id_col is not None else None
-        ids, texts = [], []
         for row in reader:
             if not row:
                 continue
-            if len(row) <= max(at_text, at_id or 0):
-                raise InputFileError(label, f"{len(row)} fields, fewer than the header's {len(header)}",
+            if len(row) != len(header):  # (more would shift a column: a label taken from a text's words)
+                raise InputFileError(label, f"{len(row)} fields, {'fewer' if len(row) < len(header) else 'more'} "
+                                     f"than the header's {len(header)}"
+                                     + (" (an unquoted separator in a text?)" if len(row) > len(header) else ""),
                                      reader.line_num)
-            texts.append(row[at_text])
-            ids.append(_id(row[at_id], label, reader.line_num) if at_id is not None else str(len(texts)))
-            if len(texts) > MAX_DOCUMENTS:
-                raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", reader.line_num)
+            records.append(Record(reader.line_num, {c: row[at[c]] if c in at else None for c in columns}))
+            if len(records) > MAX_DOCUMENTS:
+                raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} rows", reader.line_num)
     except csv.Error as exc:
         raise InputFileError(label, f"not valid {'CSV' if delimiter == ',' else 'TSV'}: {exc}",
                              reader.line_num) from None
+    return records
+
+
+def _documents(records: list[Record], label: str, text_col: str, id_col: str | None, *,
+               numbered_by_line: bool) -> Documents:
+    """Without an id column, a document's id is its line (JSON Lines: blank lines skipped
+    keep their numbers) or its row (CSV and TSV: a text may span lines)."""
+    ids, texts = [], []
+    for record in records:
+        text = record.values[text_col]
+        if not isinstance(text, str):
+            raise InputFileError(label, f"no text in {quoted(text_col)} (a string there)", record.line)
+        texts.append(text)
+        ids.append(_id(record.values[id_col], label, record.line) if id_col is not None
+                   else str(record.line if numbered_by_line else len(texts)))
     return Documents(ids, texts)
 
 

@@ -337,6 +337,22 @@ class AtomicOutput:
         os.unlink(self.tmp)
 
 
+def check_output_folder(folder: Path, marker: str, what: str, *, overwrite: bool,
+                        protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
+    """Refuse to write the folder ``folder`` (a ``what``, known by its file ``marker``) over
+    a file, over a folder that is not a ``what`` (even with ``overwrite``: ``--out .``
+    must not empty the working directory), or over a ``what`` without ``overwrite``."""
+    protected.check(folder)
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise InputFileError(folder, f"is a file; a {what} is a folder")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if not (folder / marker).is_file():
+        raise InputFileError(folder, f"is a folder that is not a {what} (it has no {marker}): it is never replaced")
+    if not overwrite:
+        raise OutputExistsError(folder)
+
+
 def check_output(path: Path, *, overwrite: bool, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
     """Refuse to write ``path`` where it is protected, not a regular file (a folder, a
     device, a FIFO: replacing one with a file would be a surprise), or exists without

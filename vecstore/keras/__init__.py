@@ -2,7 +2,9 @@
 embeddings stored back as sets.
 
 - :func:`embedding_layer`, :class:`PartlyTrainableEmbedding` (:mod:`vecstore.keras.layers`);
-- :func:`import_keras`, :func:`read_embedding` (:mod:`vecstore.keras.trained`).
+- :func:`import_keras`, :func:`read_embedding` (:mod:`vecstore.keras.trained`);
+- :func:`train_classifier`, :func:`load_classifier`, :class:`TrainingOptions`,
+  :class:`Classifier` (:mod:`vecstore.keras.training`).
 
 This package is the only part of vecstore that imports Keras (and so TensorFlow), and
 only when a name that needs it is used: importing the package costs nothing, and
@@ -21,6 +23,10 @@ _EXPORTS = {
     "import_keras": "vecstore.keras.trained",
     "read_embedding": "vecstore.keras.trained",
     "TrainedEmbedding": "vecstore.keras.trained",
+    "train_classifier": "vecstore.keras.training",
+    "load_classifier": "vecstore.keras.training",
+    "TrainingOptions": "vecstore.keras.training",
+    "Classifier": "vecstore.keras.training",
 }
 
 __all__ = list(_EXPORTS)

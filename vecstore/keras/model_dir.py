@@ -1,0 +1,135 @@
+"""A classifier's model directory: its files, their checksums, and how it is published.
+
+A model directory holds ``model.keras``, ``vocabulary.txt`` (one token a line, the
+padding first), ``classifier.json`` (the label kind and names, the max length, the
+standardisation, the set's name, uid and content checksum), ``report.json`` (the training
+report) and ``checksums.json`` (a sha256 of each). It is written into a temp folder
+beside its place and renamed into it, so it is complete or absent; it is read only when
+every file matches its checksum and the settings are well formed.
+
+This module needs no Keras: the command line checks ``--out`` before TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vecstore.errors import InputFileError
+from vecstore.io.files import NOTHING_PROTECTED, ProtectedFiles, check_output_folder, read_whole
+from vecstore.labels import KINDS
+from vecstore.limits import MAX_VOCABULARY_BYTES
+
+#: The files of a model directory (each checksummed in ``checksums.json``).
+MODEL_FILES = ("model.keras", "vocabulary.txt", "classifier.json", "report.json")
+CHECKSUMS = "checksums.json"
+MODEL_FORMAT = "vecstore-classifier/1"
+#: The longest token sequence a model takes (a fitted length, the 95th percentile of the
+#: training texts', is cut to it; a review is about 20 tokens, a long article 10,000).
+MAX_SEQUENCE_LENGTH = 10_000
+
+
+@dataclass(frozen=True)
+class SavedSettings:
+    """What ``classifier.json`` and ``vocabulary.txt`` say, checked."""
+
+    kind: str
+    labels: list[str]
+    max_length: int
+    set_identity: dict[str, str] | None
+    tokens: list[str]
+
+
+def check_model_dir(folder: Path, *, overwrite: bool, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
+    """Whether a model directory may be written at ``folder``: never over a file or a
+    folder that is not a model directory, over one only with ``overwrite``."""
+    check_output_folder(folder, CHECKSUMS, "model directory", overwrite=overwrite, protected=protected)
+
+
+def write_model_dir(folder: Path, write_model: Callable[[Path], None], tokens: list[str], settings: dict[str, Any],
+                    report: dict[str, Any], *, overwrite: bool) -> Path:
+    """Write the files into a temp folder beside ``folder``, checksum them, and rename
+    it into place (replacing the model directory there with ``overwrite``)."""
+    check_model_dir(folder, overwrite=overwrite)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+    try:
+        write_model(tmp / "model.keras")
+        (tmp / "vocabulary.txt").write_bytes("".join(t + "\n" for t in tokens).encode("utf-8"))
+        (tmp / "classifier.json").write_text(json.dumps({"format": MODEL_FORMAT, **settings}, indent=1),
+                                             encoding="utf-8")
+        (tmp / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+        sums = {name: sha256_of(tmp / name) for name in MODEL_FILES}
+        (tmp / CHECKSUMS).write_text(json.dumps(sums, indent=1), encoding="utf-8")
+        if folder.is_dir():
+            check_model_dir(folder, overwrite=overwrite)  # (again: it may have changed meanwhile)
+            old = folder.with_name(tmp.name.removesuffix(".part") + ".old")
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_model_dir(folder: Path) -> SavedSettings:
+    """The checked settings of a model directory: every file present and matching its
+    checksum, ``classifier.json`` well formed. (The checksums find a damaged or edited
+    file, not a forgery: whoever can write the folder can rewrite them.)"""
+    if not folder.is_dir():
+        raise InputFileError(folder, "not a model directory (vecstore train writes one)")
+    try:
+        sums = json.loads(_small_text(folder / CHECKSUMS, 1 << 16))
+    except ValueError:
+        sums = None
+    if not isinstance(sums, dict):
+        raise InputFileError(folder / CHECKSUMS, "not a JSON object of the files' checksums")
+    for name in MODEL_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise InputFileError(path, "missing: the model directory is incomplete")
+        if sha256_of(path) != sums.get(name):
+            raise InputFileError(path, "does not match its checksum: the model directory was altered")
+    settings_path = folder / "classifier.json"
+    try:
+        settings = json.loads(_small_text(settings_path, MAX_VOCABULARY_BYTES))
+        if not isinstance(settings, dict) or settings.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not {MODEL_FORMAT}")
+        kind, labels, max_length = settings["kind"], settings["labels"], settings["max_length"]
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r}")
+        if not isinstance(labels, list) or len(labels) < 2 or len(set(labels)) != len(labels) or not all(
+                isinstance(label, str) for label in labels):
+            raise ValueError("the labels must be two or more distinct strings")
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or not (
+                1 <= max_length <= MAX_SEQUENCE_LENGTH):
+            raise ValueError(f"max_length {max_length!r}")
+        identity = settings.get("set")
+        if identity is not None and not isinstance(identity, dict):
+            raise ValueError("set")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(settings_path, f"not a vecstore classifier's settings ({exc})") from None
+    tokens = _small_text(folder / "vocabulary.txt", MAX_VOCABULARY_BYTES).split("\n")[:-1]
+    return SavedSettings(kind, labels, max_length, identity, tokens)
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _small_text(path: Path, limit: int) -> str:
+    raw = read_whole(path, limit, "model directory")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(path, "not valid UTF-8") from None

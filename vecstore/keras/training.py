@@ -1,0 +1,346 @@
+"""Training a text classifier from a stored set, and predicting with what it saved.
+
+The model is the tutorial's, generalised: token indexes -> an ``Embedding`` (seeded from
+the set: frozen, trainable, or trainable only for the words the set lacks; or learned
+from scratch) -> pooling (``flatten`` over ``max_length`` tokens, ``average`` or ``max``)
+-> a ``Dense`` head decided by the labels (:mod:`vecstore.labels`): one sigmoid
+(binary), a softmax (multiclass), or one sigmoid per label (multilabel).
+
+The vocabulary is fitted on the training texts as the tutorial's Keras ``Tokenizer`` did:
+index 0 is padding, the words follow by frequency, and words unknown at prediction time
+are dropped. A :class:`Classifier` saves the model with everything prediction needs (the
+vocabulary, the preprocessing, the label names, the set it was seeded from) and a
+checksum of each file (:mod:`vecstore.keras.model_dir`); loading refuses a missing or
+altered file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vecstore.errors import InputFileError, InvalidArgumentError, listed, quoted
+from vecstore.keras.layers import keras
+from vecstore.keras.model_dir import MAX_SEQUENCE_LENGTH, read_model_dir, write_model_dir
+from vecstore.labels import LabelledTexts
+from vecstore.vocabulary import Vocabulary, tokenize
+
+if TYPE_CHECKING:
+    from vecstore.importer import ImportResult
+    from vecstore.query import EmbeddingSet
+    from vecstore.store import Store
+
+POOLS = ("flatten", "average", "max")
+EMBEDDINGS = ("frozen", "trainable", "new-only", "learned")
+#: The most token indexes (rows x length) one training holds in memory: 1 GiB of int32.
+MAX_TOKEN_CELLS = 1 << 28
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    pool: str = "average"
+    max_length: int | None = None  # None: fitted (the 95th percentile of the training texts' lengths)
+    embeddings: str = "trainable"  # (the best on real reviews: benchmarks/bench_train.py)
+    dim: int = 16  # for embeddings="learned"
+    epochs: int = 30
+    batch_size: int | None = None  # None: 32, smaller for small data (see effective_batch_size)
+    seed: int = 0
+    validation_split: float | None = None  # None: 0.2 from 50 rows on, else none
+    early_stop: bool = True
+    patience: int = 4
+
+    def __post_init__(self) -> None:
+        for value, choices, name in ((self.pool, POOLS, "pool"), (self.embeddings, EMBEDDINGS, "embeddings")):
+            if value not in choices:
+                raise InvalidArgumentError(f"must be one of {', '.join(choices)}, not {quoted(value)}", subject=name)
+        for value, name in ((self.epochs, "epochs"), (self.batch_size, "batch_size"), (self.dim, "dim")):
+            if value is not None and value < 1:
+                raise InvalidArgumentError(f"must be at least 1, not {value}", subject=name)
+        if self.max_length is not None and not 1 <= self.max_length <= MAX_SEQUENCE_LENGTH:
+            raise InvalidArgumentError(f"must be between 1 and {MAX_SEQUENCE_LENGTH:,}, not {self.max_length}",
+                                       subject="max_length")
+
+
+    def effective_batch_size(self, rows: int) -> int:
+        """``batch_size``, or 32 but small enough that an epoch makes at least five
+        updates: with one update an epoch, the tutorial's ten rows get fifty updates in
+        fifty epochs, too few to fit them from most seeds (measured: frozen GloVe reached
+        100 % from 3 of 6 seeds with 32, from all with 2)."""
+        return self.batch_size or max(1, min(32, -(-rows // 5)))
+
+
+#: The most labels a confusion matrix is kept and printed for (it has their square).
+MAX_CONFUSION_LABELS = 100
+
+
+@dataclass
+class Metrics:
+    """Accuracy, and per label its precision, recall, F1 and support; the confusion
+    matrix (rows: true labels, columns: predicted) for single-label data."""
+
+    rows: int
+    accuracy: float
+    per_label: dict[str, dict[str, float]]
+    confusion: list[list[int]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def metrics(names: list[str], kind: str, truth: np.ndarray, probabilities: np.ndarray,
+            threshold: float = 0.5) -> Metrics:
+    """Accuracy (multi-label: a row counts only with every label right), per label
+    precision, recall, F1 and support, and the confusion matrix up to
+    :data:`MAX_CONFUSION_LABELS` labels; counted without one-hot copies of the rows."""
+    n = len(names)
+    if kind == "multilabel":
+        predicted = probabilities >= threshold
+        actual = truth.astype(bool)
+        accuracy = float(np.mean(np.all(predicted == actual, axis=1))) if len(actual) else 0.0
+        hits = np.sum(predicted & actual, axis=0)
+        said, present = np.sum(predicted, axis=0), np.sum(actual, axis=0)
+    else:
+        predicted_class = _classes(kind, probabilities)
+        actual_class = truth.astype(np.int64)
+        right = predicted_class == actual_class
+        accuracy = float(np.mean(right)) if len(actual_class) else 0.0
+        hits = np.bincount(actual_class[right], minlength=n)
+        said, present = np.bincount(predicted_class, minlength=n), np.bincount(actual_class, minlength=n)
+    per_label = {}
+    for i, name in enumerate(names):
+        precision = int(hits[i]) / max(int(said[i]), 1)
+        recall = int(hits[i]) / max(int(present[i]), 1)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(present[i])}
+    confusion = None
+    if kind != "multilabel" and n <= MAX_CONFUSION_LABELS:
+        confusion = np.bincount(actual_class * n + predicted_class, minlength=n * n).reshape(n, n).tolist()
+    return Metrics(len(truth), accuracy, per_label, confusion)
+
+
+def _classes(kind: str, probabilities: np.ndarray) -> np.ndarray:
+    if kind == "binary":
+        return (probabilities[:, 0] >= 0.5).astype(np.int64)
+    return np.argmax(probabilities, axis=1)
+
+
+@dataclass
+class TrainingReport:
+    kind: str
+    labels: list[str]
+    rows: int
+    validation_rows: int
+    validation_from: str  # a split of the data, a file, or "none: why"
+    max_length: int
+    max_length_fitted: bool
+    batch_size: int
+    vocabulary_size: int
+    embeddings: str
+    pool: str
+    set_name: str | None
+    coverage: dict[str, Any] | None  # Coverage.to_dict() of the set over the vocabulary
+    parameters: dict[str, int]
+    epochs_run: int
+    history: dict[str, list[float]]
+    training: dict[str, Any]
+    validation: dict[str, Any] | None
+    seconds: float
+    summary: str = field(default="", repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Classifier:
+    """A trained model with everything prediction needs."""
+
+    def __init__(self, model: keras.Model, vocabulary: Vocabulary, labels: list[str], kind: str, max_length: int,
+                 set_identity: dict[str, str] | None, report: TrainingReport | None) -> None:
+        self.model, self.vocabulary, self.labels, self.kind = model, vocabulary, labels, kind
+        self.max_length, self.set_identity, self.report = max_length, set_identity, report
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.vocabulary.encode(texts, self.max_length)
+
+    def known_tokens(self, texts: list[str]) -> np.ndarray:
+        """How many tokens of each text the model sees (known words, within the first
+        ``max_length``): a text with none is classified from padding alone."""
+        return np.count_nonzero(self.encode(texts), axis=1)
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        """The probability of each label for each text, (texts, labels), float32: the
+        texts prepared exactly as in training."""
+        if not texts:
+            return np.empty((0, len(self.labels)), dtype=np.float32)
+        out = np.asarray(self.model.predict(self.encode(texts), verbose=0), dtype=np.float32)
+        if self.kind == "binary":  # one sigmoid: the probability of the second label
+            out = np.concatenate([1 - out, out], axis=1)
+        return out
+
+    def evaluate(self, data: LabelledTexts) -> Metrics:
+        """The metrics of :func:`metrics` on labelled rows (which may hold one class)."""
+        relabelled = _relabel(data, self.labels, self.kind)
+        probabilities = self.predict(data.texts)
+        return metrics(self.labels, self.kind, relabelled.targets(),
+                       probabilities[:, 1:] if self.kind == "binary" else probabilities)
+
+    def save_embeddings(self, store: Store, name: str) -> ImportResult:
+        """Store the model's trained word vectors as set ``name`` (padding dropped), its
+        parent the set the model was seeded from. A frozen embedding was not trained: its
+        vectors are the set's own, and zeros for the words it lacks; it is refused."""
+        if self.report is not None and self.report.embeddings == "frozen":
+            raise InvalidArgumentError("a frozen embedding was not trained: its vectors are the set's own (and zeros "
+                                       "for the words the set lacks)", subject="embeddings")
+        layer = self.model.get_layer("embedding")
+        weights = layer.embeddings if hasattr(layer, "trainable_rows") else np.asarray(
+            layer.get_weights()[0], dtype=np.float32)
+        rows = self.vocabulary.word_indexes()
+        model_bytes = "\n".join(self.vocabulary.tokens).encode() + np.asarray(weights).tobytes()
+        return store.import_vectors(name, [self.vocabulary.tokens[i] for i in rows], np.asarray(weights)[rows],
+                                    source=f"vecstore train ({len(rows):,} words)",
+                                    source_sha256=hashlib.sha256(model_bytes).hexdigest(), format="keras",
+                                    parent_uid=(self.set_identity or {}).get("uid"))
+
+    def save(self, model_dir: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model directory (:mod:`vecstore.keras.model_dir`): complete or
+        absent; ``overwrite`` replaces a model directory, never another folder."""
+        settings = {"kind": self.kind, "labels": self.labels, "max_length": self.max_length,
+                    "standardize": "lower_and_strip_punctuation", "set": self.set_identity}
+        return write_model_dir(Path(model_dir), self.model.save, list(self.vocabulary.tokens), settings,
+                               self.report.to_dict() if self.report else {}, overwrite=overwrite)
+
+
+def load_classifier(model_dir: str | Path) -> Classifier:
+    """A saved classifier, every file checked against its checksum first, its settings
+    against the model; the model loaded with ``safe_mode=True``."""
+    folder = Path(model_dir)
+    saved = read_model_dir(folder)
+    model = keras.saving.load_model(folder / "model.keras", compile=False, safe_mode=True)
+    try:
+        found = {"input length": model.input_shape[-1], "outputs": model.output_shape[-1],
+                 "vocabulary size": model.get_layer("embedding").input_dim}
+    except (AttributeError, ValueError):
+        raise InputFileError(folder / "model.keras", "not a model vecstore train wrote") from None
+    wanted = {"input length": saved.max_length, "outputs": 1 if saved.kind == "binary" else len(saved.labels),
+              "vocabulary size": len(saved.tokens)}
+    for what, value in found.items():
+        if value != wanted[what]:
+            raise InputFileError(folder / "model.keras", f"its {what} is {value}, and classifier.json and "
+                                 f"vocabulary.txt say {wanted[what]}")
+    return Classifier(model, Vocabulary.from_tokens(saved.tokens, "word list"), saved.labels, saved.kind,
+                      saved.max_length, saved.set_identity, None)
+
+
+def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, options: TrainingOptions | None = None,
+                     *, validation: LabelledTexts | None = None,
+                     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> Classifier:
+    """Train on ``data`` (split for validation unless ``validation`` is given or the data
+    is small), from ``embedding_set`` (None with ``embeddings="learned"``).
+
+    ``on_epoch(epoch, epochs, figures)`` is called after each epoch (1-based) with its
+    loss and accuracy, and the validation's when there is a validation set."""
+    from vecstore.keras.layers import PartlyTrainableEmbedding
+    from vecstore.matrix import build_matrix
+
+    options = options or TrainingOptions()
+    if (embedding_set is None) != (options.embeddings == "learned"):
+        raise InvalidArgumentError("embeddings='learned' needs no set; the others need one", subject="embeddings")
+    started = time.perf_counter()
+    keras.utils.set_random_seed(options.seed)
+    if validation is not None and options.validation_split is not None:
+        raise InvalidArgumentError("give validation rows or a validation split, not both", subject="validation_split")
+    train, held = data, validation
+    split = options.validation_split if options.validation_split is not None else (0.2 if len(data) >= 50 else None)
+    validation_from = held.source if held is not None else "none: fewer than 50 rows"
+    if held is None and split:
+        train, held = data.split(split, seed=options.seed)
+        validation_from = f"{split:g} of the rows, stratified by label"
+    elif held is None and split == 0:
+        validation_from = "none: a split of 0 was asked for"
+    if held is not None and not len(held):
+        held, validation_from = None, "none: every label has a single row"
+    fitted = Vocabulary.fit(train.texts)
+    vocabulary = Vocabulary.from_tokens(["", *fitted.word_tokens()], "fitted")  # padding only: unknown words dropped
+    lengths = [len(tokenize(t)) for t in train.texts]
+    max_length = options.max_length or min(max(1, int(np.percentile(lengths, 95))), MAX_SEQUENCE_LENGTH)
+    if len(train) * max_length > MAX_TOKEN_CELLS:
+        raise InvalidArgumentError(f"{len(train):,} rows of {max_length:,} tokens are more than the "
+                                   f"{MAX_TOKEN_CELLS:,} token indexes a training may hold", subject="max_length")
+    x = vocabulary.encode(train.texts, max_length)
+    y = train.targets()
+    coverage = None
+    if embedding_set is None:
+        embedding = keras.layers.Embedding(len(vocabulary), options.dim, name="embedding")
+    else:
+        built = build_matrix(embedding_set, vocabulary)
+        coverage = built.coverage.to_dict()
+        dim = built.matrix.shape[1]
+        if options.embeddings == "new-only":
+            new_rows = [i for i in range(1, len(vocabulary)) if not built.pretrained[i]]
+            embedding = PartlyTrainableEmbedding(len(vocabulary), dim, new_rows, mask_zero=False, name="embedding")
+            embedding.set_matrix(built.matrix)
+        else:
+            embedding = keras.layers.Embedding(len(vocabulary), dim, trainable=options.embeddings == "trainable",
+                                               embeddings_initializer=keras.initializers.Constant(built.matrix),
+                                               name="embedding")
+    pooled = {"flatten": keras.layers.Flatten(), "average": keras.layers.GlobalAveragePooling1D(),
+              "max": keras.layers.GlobalMaxPooling1D()}[options.pool]
+    outputs = 1 if data.kind == "binary" else len(data.names)
+    activation = "softmax" if data.kind == "multiclass" else "sigmoid"
+    loss = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
+            "multilabel": "binary_crossentropy"}[data.kind]
+    model = keras.Sequential([keras.Input((max_length,), dtype="int32"), embedding, pooled,
+                              keras.layers.Dense(outputs, activation=activation, name="head")])
+    # (Keras' "accuracy" on a multi-label head is the top label's; per-label accuracy says more
+    # while training, and the report's exact-match accuracy is computed apart)
+    metric = keras.metrics.BinaryAccuracy(name="label_accuracy") if data.kind == "multilabel" else "accuracy"
+    model.compile(optimizer=keras.optimizers.Adam(), loss=loss, metrics=[metric])
+    callbacks: list[keras.callbacks.Callback] = []
+    if on_epoch is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: on_epoch(
+            epoch + 1, options.epochs, {k: float(v) for k, v in (logs or {}).items()})))
+    fit_validation = None
+    if held is not None:
+        fit_validation = (vocabulary.encode(held.texts, max_length), _relabel(held, data.names, data.kind).targets())
+        if options.early_stop:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience,
+                                                           restore_best_weights=True))
+    batch_size = options.effective_batch_size(len(train))
+    history = model.fit(x, y, epochs=options.epochs, batch_size=batch_size, validation_data=fit_validation,
+                        callbacks=callbacks, shuffle=True, verbose=0)
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
+    set_identity = None if embedding_set is None else {"name": embedding_set.name, "uid": embedding_set.info.uid,
+                                                       "content_checksum": embedding_set.info.content_checksum}
+    classifier = Classifier(model, vocabulary, data.names, data.kind, max_length, set_identity, None)
+    train_metrics = classifier.evaluate(train)
+    held_metrics = classifier.evaluate(held) if held is not None else None
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    classifier.report = TrainingReport(
+        data.kind, data.names, len(train), 0 if held is None else len(held), validation_from, max_length,
+        options.max_length is None,
+        batch_size,
+        len(vocabulary), options.embeddings, options.pool, None if embedding_set is None else embedding_set.name,
+        coverage, {"trainable": trainable, "frozen": frozen}, len(history.history["loss"]),
+        {k: [float(v) for v in vs] for k, vs in history.history.items()}, train_metrics.to_dict(),
+        None if held_metrics is None else held_metrics.to_dict(), time.perf_counter() - started, "\n".join(lines))
+    return classifier
+
+
+def _relabel(part: LabelledTexts, names: list[str], kind: str) -> LabelledTexts:
+    """``part`` indexed by ``names`` (a split may miss a rare label; a validation or test
+    file may hold fewer); a label outside them is an error naming its row."""
+    known = set(names)
+    for labels, line in zip(part.labels, part.lines, strict=True):
+        for label in labels:
+            if label not in known:
+                raise InputFileError(part.source, f"the label {quoted(label)} is not one the model was trained on "
+                                     f"({listed(names)})", line)
+    return LabelledTexts(part.texts, part.labels, names, kind, part.lines, part.source)
