@@ -302,9 +302,9 @@ def test_the_train_command_as_a_user_runs_it(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    command = [str(Path(sys.executable).with_name("vecstore")), "train", "--example", "tutorial", "--embeddings", "learned",
-               "--dim", "8", "--pool", "flatten", "--max-length", "4", "--epochs", "3", "--out",
-               str(tmp_path / "model")]
+    command = [str(Path(sys.executable).with_name("vecstore")), "train", "--example", "tutorial",
+               "--embeddings", "learned", "--dim", "8", "--pool", "flatten", "--max-length", "4", "--epochs", "3",
+               "--out", str(tmp_path / "model")]
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
