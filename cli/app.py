@@ -174,6 +174,51 @@ def _print_neighbours(hits, as_json: bool) -> None:
         typer.echo(f"{word:<{width}}  {h.score:.4f}")
 
 
+def _batch_neighbours(ctx: typer.Context, set_name: str | None, k: int, input_file: str | None,
+                      vectors_file: Path | None, as_json: bool) -> None:
+    """Answer many queries, a batch at a time, printing as the answers come: one line a
+    query (``word: n1 0.8236, n2 ...``), or one JSON list streamed item by item."""
+    import numpy as np
+
+    from vecstore.errors import listed
+    from vecstore.io.documents import read_documents
+    from vecstore.io.files import read_npy_matrix
+    from vecstore.query import QUERY_BATCH
+
+    words = read_documents(input_file, format="lines").texts if input_file is not None else None
+    matrix = read_npy_matrix(vectors_file) if vectors_file is not None else None
+    total = len(words) if words is not None else len(matrix)
+    unknown: list[str] = []
+    with _store(ctx) as store:
+        embedding_set = store.pick(set_name)
+        if as_json:
+            typer.echo("[", nl=False)
+        for start in range(0, total, QUERY_BATCH):
+            stop = min(start + QUERY_BATCH, total)
+            if words is not None:
+                answers = embedding_set.neighbours_many(words[start:stop], k=k)
+            else:
+                answers = embedding_set.neighbours_many(vectors=np.asarray(matrix[start:stop]), k=k)
+            unknown += answers.unknown
+            if as_json:
+                items = answers.to_list()
+                for i, item in enumerate(items):
+                    if "vector" in item:
+                        item["vector"] = start + i
+                    typer.echo(("\n" if start + i == 0 else ",\n") + json.dumps(item, ensure_ascii=False), nl=False)
+                continue
+            for i, (query, hits) in enumerate(zip(answers.queries, answers.results, strict=True)):
+                label = printable(query) if words is not None else f"#{start + i}"
+                shown = "(not in the set)" if hits is None else ", ".join(
+                    f"{printable(h.word)} {h.score:.4f}" for h in hits)
+                typer.echo(f"{label}: {shown}")
+        if as_json:
+            typer.echo("\n]")
+        if unknown:
+            _note(f"{len(unknown):,} of {total:,} words are not in set {embedding_set.name!r}: "
+                  f"{listed(unknown)}")
+
+
 def _say_if_fewer(hits: list, k: int, set_name: str) -> None:
     if len(hits) < k:
         _note(f"set {set_name!r} has only {len(hits):,} other words; showing all of them (-k {k:,} asked for more)")
@@ -409,6 +454,10 @@ def neighbours_command(
     vector: Annotated[str | None, typer.Option(
         help="Find the neighbours of a vector read from this file ('-' for stdin): numbers, a JSON list, "
              "or what 'vecstore vector --json' prints.")] = None,
+    input_file: Annotated[str | None, typer.Option(
+        "--input", help="Many queries: one word a line ('-' for stdin); unknown words are reported.")] = None,
+    vectors: Annotated[Path | None, typer.Option(
+        help="Many queries: a .npy file of float vectors, one a row.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The k nearest words by cosine similarity (the word itself excluded).
@@ -418,9 +467,13 @@ def neighbours_command(
       vecstore neighbours king -k 10
       vecstore vector king --json \\
         | vecstore neighbours --vector -
+      vecstore neighbours --input words.txt --json
     """
-    if (word is None) == (vector is None):
-        raise InvalidArgumentError("give a word or --vector FILE, not both")
+    if sum(x is not None for x in (word, vector, input_file, vectors)) != 1:
+        raise InvalidArgumentError("give one of: a word, --vector FILE, --input FILE, --vectors FILE.npy")
+    if input_file is not None or vectors is not None:
+        _batch_neighbours(ctx, set_name, k, input_file, vectors, as_json)
+        return
     query = _read_vector(vector) if vector is not None else None
     with _store(ctx) as store:
         name, hits = store.with_set(set_name, lambda s: (s.name, s.neighbours(word, vector=query, k=k)))
