@@ -24,6 +24,7 @@ from vecstore.errors import (
     StoreError,
     UnknownWordError,
 )
+from vecstore.index.approximate import ApproximateKind, search_overrides
 from vecstore.index.folder import IndexFolder
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
 from vecstore.limits import MAX_K
@@ -209,6 +210,7 @@ class EmbeddingSet:
         self._indexes = indexes
         self._words: SetWords | None = None
         self._index: faiss.Index | None = None
+        self._approximate: tuple[ApproximateKind, faiss.Index] | bool | None = False  # False: not looked for
         self._rows: VerifiedFile | bool | None = False  # False: not opened yet
 
     def __repr__(self) -> str:
@@ -375,6 +377,7 @@ class EmbeddingSet:
             self._rows.close()
         self._rows = False
         self._index = None
+        self._approximate = False
 
     def matrix(self) -> np.ndarray:
         """All stored vectors, row i being the vector of ``words[i]`` (every chunk verified,
@@ -412,28 +415,54 @@ class EmbeddingSet:
             self._index = index
         return self._index
 
+    def approximate_index(self) -> tuple[ApproximateKind, faiss.Index] | None:
+        """The set's chosen approximate index (the latest built: ``vecstore index build``)
+        with its kind, checked; None when it has none. One that fails its checks is built
+        again with the parameters its manifest records."""
+        if self._approximate is False:
+            self._approximate = None
+            for manifest in self._indexes.approximate_manifests(self.info):
+                loaded = self._indexes.load_approximate(self.info, manifest)
+                if loaded is None:
+                    from vecstore.ann import build_approximate
+
+                    log.warning("rebuilding the %s index of %s", manifest["kind"], self.name)
+                    build_approximate(self, manifest["kind"], {**manifest["params"], **manifest["search"]})
+                    fresh = self._indexes.approximate_manifest(self.info, manifest["kind"])
+                    loaded = None if fresh is None else self._indexes.load_approximate(self.info, fresh)
+                self._approximate = loaded
+                break
+        return self._approximate or None
+
+    def unit_row_batches(self, rows: int = 65_536) -> Iterator[np.ndarray]:
+        """The set's unit rows, ``rows`` at a time, each read verified from the store."""
+        for start in range(0, len(self), rows):
+            yield normalized(self.vectors_of_rows(np.arange(start, min(start + rows, len(self)))))
+
     def unit_vector(self, word: str) -> np.ndarray:
         """The unit-length vector of ``word``, from its verified stored row."""
         return normalized(self.vector(word))
 
     def neighbours(self, word: str | None = None, *, vector: np.ndarray | Sequence[float] | None = None,
-                   k: int = 10) -> list[Neighbour]:
+                   k: int = 10, exact: bool = False, search: dict[str, str] | None = None) -> list[Neighbour]:
         """The ``k`` most cosine-similar words to ``word`` (itself excluded) or to ``vector``.
 
         Fewer come back when the set has fewer other words. ``k`` is at most :data:`MAX_K`.
+        The set's approximate index answers when it has one, unless ``exact``; ``search``
+        sets its query-time parameters (``efSearch``, ``nprobe``, ``rerank``).
         """
         if (word is None) == (vector is None):
             raise InvalidArgumentError("give either a word or a vector")
         _check_k(k)
         if word is not None:
             row = self.row(word)  # (looked up once: a cold lookup searches the whole word list)
-            return self._search(normalized(self.vectors_of_rows([row])[0]), k, exclude={row})
+            return self._search(normalized(self.vectors_of_rows([row])[0]), k, {row}, exact, search)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise InvalidArgumentError(f"the vector has {query.shape[0]} values; {self.info.subject} has {self.dim}")
         if not np.isfinite(query).all():
             raise InvalidArgumentError("the vector holds values that are not finite numbers")
-        return self._search(normalized(query), k, exclude=set())
+        return self._search(normalized(query), k, set(), exact, search)
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two words."""
@@ -448,8 +477,8 @@ class EmbeddingSet:
         ua, ub, uc = normalized(self.vectors_of_rows(rows))
         return self._search(normalized(ub - ua + uc), k, exclude=set(rows))
 
-    def neighbours_many(self, words: Sequence[str] | None = None, *,
-                        vectors: np.ndarray | None = None, k: int = 10) -> BatchNeighbours:
+    def neighbours_many(self, words: Sequence[str] | None = None, *, vectors: np.ndarray | None = None,
+                        k: int = 10, exact: bool = False, search: dict[str, str] | None = None) -> BatchNeighbours:
         """The neighbours of many words (each itself excluded) or many vectors (rows of a
         2-D array) in one call: the same answers as :meth:`neighbours` one at a time,
         from a batched search (BLAS for the exact index). A word the set lacks is
@@ -462,7 +491,7 @@ class EmbeddingSet:
             rows = self.rows_of(queries)
             known = np.flatnonzero(rows >= 0)
             unit = normalized(self.vectors_of_rows(rows[known])) if len(known) else np.empty((0, self.dim))
-            found = self._search_many(unit, k, [{int(r)} for r in rows[known]])
+            found = self._search_many(unit, k, [{int(r)} for r in rows[known]], exact, search)
             results: list[list[Neighbour] | None] = [None] * len(queries)
             for place, hits in zip(known.tolist(), found, strict=True):
                 results[place] = hits
@@ -472,48 +501,76 @@ class EmbeddingSet:
             raise InvalidArgumentError(f"the vectors are {matrix.shape}; {self.info.subject} needs (n, {self.dim})")
         if not np.isfinite(matrix).all():
             raise InvalidArgumentError("the vectors hold values that are not finite numbers")
-        found = self._search_many(normalized(matrix), k, [set() for _ in range(len(matrix))])
+        found = self._search_many(normalized(matrix), k, [set() for _ in range(len(matrix))], exact, search)
         return BatchNeighbours([f"#{i}" for i in range(len(matrix))], list(found), vectors=True)
 
-    def _search(self, unit_query: np.ndarray, k: int, exclude: set[int]) -> list[Neighbour]:
-        return self._search_many(unit_query.reshape(1, -1), k, [exclude])[0]
+    def _search(self, unit_query: np.ndarray, k: int, exclude: set[int], exact: bool = False,
+                search: dict[str, str] | None = None) -> list[Neighbour]:
+        return self._search_many(unit_query.reshape(1, -1), k, [exclude], exact, search)[0]
 
-    def _search_many(self, unit_queries: np.ndarray, k: int, excludes: list[set[int]]) -> list[list[Neighbour]]:
+    def _search_many(self, unit_queries: np.ndarray, k: int, excludes: list[set[int]], exact: bool = False,
+                     search: dict[str, str] | None = None) -> list[list[Neighbour]]:
         """Search the index for each query in batches, then re-score the hits from the
         verified stored rows: a score printed is never one the index file alone vouches
         for. A hit whose index score disagrees means the index is wrong: it is rebuilt
         and the search run again."""
         out: list[list[Neighbour]] = []
         for start in range(0, len(unit_queries), QUERY_BATCH):
-            out += self._search_batch(unit_queries[start:start + QUERY_BATCH], k, excludes[start:start + QUERY_BATCH])
+            out += self._search_batch(unit_queries[start:start + QUERY_BATCH], k, excludes[start:start + QUERY_BATCH],
+                                      exact, search)
         return out
 
-    def _search_batch(self, unit_queries: np.ndarray, k: int, excludes: list[set[int]]) -> list[list[Neighbour]]:
+    def _search_batch(self, unit_queries: np.ndarray, k: int, excludes: list[set[int]], exact_only: bool,
+                      given: dict[str, str] | None) -> list[list[Neighbour]]:
         queries = np.ascontiguousarray(unit_queries, dtype=np.float32)
         for _attempt in (1, 2):
-            index = self.index()
-            want = min(k + max((len(e) for e in excludes), default=0), index.ntotal)
+            approximate = None if exact_only else self.approximate_index()
+            if approximate is None:
+                if given:
+                    raise InvalidArgumentError(f"is for an approximate index, and {self.info.subject} is searched "
+                                               "exactly", subject="search")
+                kind, index, search, candidates = None, self.index(), None, k
+            else:
+                kind, index = approximate
+                search = search_overrides(kind, given)
+                candidates = kind.candidates(k, search)
+            want = min(candidates + max((len(e) for e in excludes), default=0), index.ntotal)
             if want == 0 or not len(queries):
                 return [[] for _ in range(len(queries))]
-            with blas_for_batches(len(queries)):
-                scores, rows = index.search(queries, want)
+            if kind is None:
+                with blas_for_batches(len(queries)):
+                    scores, rows = index.search(queries, want)
+            else:
+                scores, rows = index.search(queries, want, params=kind.search_parameters(search))
             hits = [[(int(r), float(s)) for r, s in zip(row_ids, row_scores, strict=True)
-                     if r >= 0 and int(r) not in exclude][:k]
+                     if r >= 0 and int(r) not in exclude]
                     for row_ids, row_scores, exclude in zip(rows, scores, excludes, strict=True)]
             flat = [r for query_hits in hits for r, _ in query_hits]
             stored = normalized(self.vectors_of_rows(flat)) if flat else np.empty((0, self.dim), np.float32)
             owner = np.repeat(np.arange(len(hits)), [len(h) for h in hits])
             exact = np.einsum("ij,ij->i", stored, queries[owner]) if flat else np.empty(0, np.float32)
             index_scores = np.array([s for query_hits in hits for _, s in query_hits], dtype=np.float64)
+            if kind is not None and not kind.exact_scores:  # (codes: re-ranked by the exact scores)
+                index_scores = exact.astype(np.float64)
             if np.all(np.abs(exact - index_scores) <= RESCORE_TOLERANCE):
                 words = self.set_words
                 out, at = [], 0
                 for query_hits in hits:
-                    out.append([Neighbour(words.word(r), float(exact[at + i])) for i, (r, _) in enumerate(query_hits)])
+                    here = exact[at:at + len(query_hits)]
+                    order = np.argsort(-here, kind="stable")[:k] if kind is not None else range(min(k, len(here)))
+                    out.append([Neighbour(words.word(query_hits[i][0]), float(here[i])) for i in order])
                     at += len(query_hits)
                 return out
-            log.warning("the index of %s disagrees with its stored vectors; rebuilding it", self.name)
-            self._indexes.discard(self.info.uid)
+            if kind is None:
+                log.warning("the index of %s disagrees with its stored vectors; rebuilding it", self.name)
+                self._indexes.discard(self.info.uid)
+            else:
+                log.warning("the %s index of %s disagrees with its stored vectors; rebuilding it", kind.short,
+                            self.name)
+                self._indexes.remove_approximate(self.info.uid, kind.short)
+                from vecstore.ann import build_approximate
+
+                build_approximate(self, kind.short, {**kind.params, **kind.search})
             self.close()
         raise CorruptionError(f"{self.info.subject}: its index disagrees with its stored vectors even after a rebuild",
                               self.name)
