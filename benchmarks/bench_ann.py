@@ -169,7 +169,7 @@ def main() -> int:
 def _exact(unit: np.ndarray, rows: np.ndarray) -> np.ndarray:
     import faiss
 
-    from vecstore.query import blas_for_batches
+    from vecstore.index.flat import blas_for_batches
 
     index = faiss.IndexFlatIP(unit.shape[1])
     index.add(unit)

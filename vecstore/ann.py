@@ -83,7 +83,7 @@ def measure_recall(embedding_set: EmbeddingSet, kind: ApproximateKind, index: fa
     exact search, for a seeded sample of the set's own rows, each excluding itself:
     the share of the true ten nearest that the index returns among its ten."""
     from vecstore.cosine import normalized
-    from vecstore.query import blas_for_batches
+    from vecstore.index.flat import blas_for_batches
 
     count = len(embedding_set)
     if count <= 1:

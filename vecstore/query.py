@@ -7,7 +7,6 @@ cosine similarities; neighbours come from the set's exact FAISS index.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ from vecstore.errors import (
     UnknownWordError,
 )
 from vecstore.index.approximate import ApproximateKind, search_overrides
+from vecstore.index.flat import blas_for_batches
 from vecstore.index.folder import IndexFolder
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
 from vecstore.limits import MAX_K
@@ -60,22 +60,6 @@ def _check_k(k: int) -> None:
 #: Queries searched at once: FAISS's results for a batch are queries x (k + 1) scores and
 #: ids, and the re-scoring reads k rows of each (10,000 x 11 x 12 bytes is 1.3 MB).
 QUERY_BATCH = 10_000
-
-
-@contextlib.contextmanager
-def blas_for_batches(queries: int) -> Iterator[None]:
-    """Make FAISS's exact search use BLAS (a blocked matrix product) for a batch of
-    ``queries``: below ``faiss.cvar.distance_compute_blas_threshold`` it scans row by
-    row per query, many times slower for a batch. Restored after (a global of FAISS's)."""
-    import faiss
-
-    saved = faiss.cvar.distance_compute_blas_threshold
-    if queries > 1:
-        faiss.cvar.distance_compute_blas_threshold = min(saved, 2)
-    try:
-        yield
-    finally:
-        faiss.cvar.distance_compute_blas_threshold = saved
 
 
 @dataclass(frozen=True)
