@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train lint clean
+.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, train the tutorial's classifier
 	$(BIN)/vecstore import glove-6b-50d
@@ -41,6 +41,12 @@ bench-revisions: $(STAMP)  ## cold query and matrix against another revision, in
 
 bench-train: $(STAMP)  ## the classifier on rotten-tomatoes: each embedding and pooling vs TF-IDF + logistic regression (~6 min)
 	$(BIN)/python benchmarks/bench_train.py
+
+bench-batch: $(STAMP)  ## 10,000 words' neighbours in one cold process vs gensim's most_similar loop (~2 min)
+	$(BIN)/python benchmarks/bench_batch.py
+
+bench-ann: $(STAMP)  ## index kinds (flat, hnsw, ivf, ivfpq) vs FAISS direct, and batches vs gensim (~6 min)
+	$(BIN)/python benchmarks/bench_ann.py
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py

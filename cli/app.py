@@ -51,7 +51,12 @@ docs_app = typer.Typer(
     no_args_is_help=True, epilog=EXIT_CODES)
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
+index_app = typer.Typer(
+    help="A set's indexes: the exact one, and approximate ones (hnsw, ivf, ivfpq) that queries then use.\n\n"
+    "\b\nExample:\n  vecstore index build glove-6b-50d --kind hnsw\n  vecstore index list",
+    no_args_is_help=True, epilog=EXIT_CODES)
 app.add_typer(docs_app, name="docs")
+app.add_typer(index_app, name="index")
 
 
 SetOption = Annotated[str | None, typer.Option("--set", "-s", help="Set to query (default: the only set).")]
@@ -79,7 +84,8 @@ CLI_FLAGS = {
     "oov": "--oov", "max_tokens": "--max-tokens", "min_count": "--min-count", "layer": "--layer",
     "pool": "--pool", "sif_frequency": "--sif-frequency", "neighbours": "--neighbours", "set_name": "--set",
     "embeddings": "--embeddings", "epochs": "--epochs", "batch_size": "--batch-size", "dim": "--dim",
-    "max_length": "--max-length", "validation_split": "--validation-split",
+    "max_length": "--max-length", "validation_split": "--validation-split", "kind": "--kind",
+    "param": "--param", "search": "--search-param",
 }
 #: This command line's words for each suggestion (``hint``) the library makes; ``{...}``
 #: are the error's attributes.
@@ -172,6 +178,58 @@ def _print_neighbours(hits, as_json: bool) -> None:
     width = max(map(len, words), default=0)
     for word, h in zip(words, hits, strict=True):
         typer.echo(f"{word:<{width}}  {h.score:.4f}")
+
+
+def _key_values(pairs: list[str] | None) -> dict[str, str] | None:
+    from vecstore.index.approximate import params_from_text
+
+    return params_from_text(pairs) if pairs else None
+
+
+def _batch_neighbours(ctx: typer.Context, set_name: str | None, k: int, input_file: str | None,
+                      vectors_file: Path | None, as_json: bool, exact: bool, search: dict[str, str] | None) -> None:
+    """Answer many queries, a batch at a time, printing as the answers come: one line a
+    query (``word: n1 0.8236, n2 ...``), or one JSON list streamed item by item."""
+    import numpy as np
+
+    from vecstore.errors import listed
+    from vecstore.io.documents import read_documents
+    from vecstore.io.files import read_npy_matrix
+    from vecstore.query import QUERY_BATCH
+
+    words = read_documents(input_file, format="lines").texts if input_file is not None else None
+    matrix = read_npy_matrix(vectors_file) if vectors_file is not None else None
+    total = len(words) if words is not None else len(matrix)
+    unknown: list[str] = []
+    with _store(ctx) as store:
+        embedding_set = store.pick(set_name)
+        if as_json:
+            typer.echo("[", nl=False)
+        for start in range(0, total, QUERY_BATCH):
+            stop = min(start + QUERY_BATCH, total)
+            if words is not None:
+                answers = embedding_set.neighbours_many(words[start:stop], k=k, exact=exact, search=search)
+            else:
+                answers = embedding_set.neighbours_many(vectors=np.asarray(matrix[start:stop]), k=k, exact=exact,
+                                                        search=search)
+            unknown += answers.unknown
+            if as_json:
+                items = answers.to_list()
+                for i, item in enumerate(items):
+                    if "vector" in item:
+                        item["vector"] = start + i
+                    typer.echo(("\n" if start + i == 0 else ",\n") + json.dumps(item, ensure_ascii=False), nl=False)
+                continue
+            for i, (query, hits) in enumerate(zip(answers.queries, answers.results, strict=True)):
+                label = printable(query) if words is not None else f"#{start + i}"
+                shown = "(not in the set)" if hits is None else ", ".join(
+                    f"{printable(h.word)} {h.score:.4f}" for h in hits)
+                typer.echo(f"{label}: {shown}")
+        if as_json:
+            typer.echo("\n]")
+        if unknown:
+            _note(f"{len(unknown):,} of {total:,} words are not in set {embedding_set.name!r}: "
+                  f"{listed(unknown)}")
 
 
 def _say_if_fewer(hits: list, k: int, set_name: str) -> None:
@@ -409,6 +467,15 @@ def neighbours_command(
     vector: Annotated[str | None, typer.Option(
         help="Find the neighbours of a vector read from this file ('-' for stdin): numbers, a JSON list, "
              "or what 'vecstore vector --json' prints.")] = None,
+    input_file: Annotated[str | None, typer.Option(
+        "--input", help="Many queries: one word a line ('-' for stdin); unknown words are reported.")] = None,
+    vectors: Annotated[Path | None, typer.Option(
+        help="Many queries: a .npy file of float vectors, one a row.")] = None,
+    exact: Annotated[bool, typer.Option(help="Search every row, even when the set has an approximate index.")]
+    = False,
+    search_param: Annotated[list[str] | None, typer.Option(
+        help="A query-time parameter of the approximate index: efSearch=N (hnsw), nprobe=N, rerank=N (ivfpq).")]
+    = None,
     as_json: JsonOption = False,
 ) -> None:
     """The k nearest words by cosine similarity (the word itself excluded).
@@ -418,12 +485,18 @@ def neighbours_command(
       vecstore neighbours king -k 10
       vecstore vector king --json \\
         | vecstore neighbours --vector -
+      vecstore neighbours --input words.txt --json
     """
-    if (word is None) == (vector is None):
-        raise InvalidArgumentError("give a word or --vector FILE, not both")
+    if sum(x is not None for x in (word, vector, input_file, vectors)) != 1:
+        raise InvalidArgumentError("give one of: a word, --vector FILE, --input FILE, --vectors FILE.npy")
+    search = _key_values(search_param)
+    if input_file is not None or vectors is not None:
+        _batch_neighbours(ctx, set_name, k, input_file, vectors, as_json, exact, search)
+        return
     query = _read_vector(vector) if vector is not None else None
     with _store(ctx) as store:
-        name, hits = store.with_set(set_name, lambda s: (s.name, s.neighbours(word, vector=query, k=k)))
+        name, hits = store.with_set(set_name, lambda s: (s.name, s.neighbours(word, vector=query, k=k, exact=exact,
+                                                                              search=search)))
     _print_neighbours(hits, as_json)
     _say_if_fewer(hits, k, name)
 
@@ -1043,6 +1116,92 @@ def predict_command(
     for row in rows:
         shown = ", ".join(f"{printable(x['label'])} {x['probability']:.3f}" for x in row["labels"][:3])
         typer.echo(f"{shown or '(no label over the threshold)'}  {printable(row['text'])}")
+
+
+IndexKindOption = Annotated[str, typer.Option(help="flat, hnsw, ivf or ivfpq.")]
+CollectionFlag = Annotated[bool, typer.Option("--collection", help="NAME is a document collection, not a set.")]
+
+
+@index_app.command("build")
+@reports_errors
+def index_build_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The set (or, with --collection, the collection).")],
+    kind: IndexKindOption = "hnsw",
+    param: Annotated[list[str] | None, typer.Option(
+        help="key=value: M, efConstruction, efSearch (hnsw); nlist, nprobe (ivf); nlist, m, nbits, nprobe, "
+             "rerank (ivfpq).")] = None,
+    collection: CollectionFlag = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build an index of a set, measure its recall@10 against the exact search on 1,000 of
+    the set's rows, and make queries use it.
+
+    \b
+    Example:
+      vecstore index build glove-6b-50d \\
+        --kind hnsw --param efSearch=128
+    """
+    with _store(ctx) as store, _progress_bar(not as_json and sys.stderr.isatty(), f"building {kind}",
+                                             "rows") as bar:
+        report = store.build_index(name, kind, _key_values(param), collection=collection, progress=bar)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    typer.echo(_index_line(report))
+
+
+def _index_line(report) -> str:
+    settings = ", ".join(f"{k}={v}" for k, v in {**report.params, **report.search}.items()) or "exact"
+    recall = f"recall@10 {report.recall_at_10:.3f}" + (f" on {report.recall_sample:,} rows" if report.recall_sample
+                                                       else "")
+    built = f", built in {report.build_seconds:,.1f} s" if report.build_seconds is not None else ""
+    owner = f"{'collection ' if report.collection else ''}{printable(report.set_name)}"
+    return (f"{'*' if report.chosen else ' '} {owner}  {report.kind}  {settings}  {recall}  "
+            f"{report.file_size / 1e6:,.1f} MB{built}")
+
+
+@index_app.command("list")
+@reports_errors
+def index_list_command(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Only this set's indexes.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Each set's indexes: kind, parameters, recall@10, size, build time; * marks the one
+    queries use.
+
+    \b
+    Example:
+      vecstore index list glove-6b-50d
+    """
+    with _store(ctx) as store:
+        reports = store.index_reports(name)
+    if as_json:
+        _print_json([r.to_dict() for r in reports])
+        return
+    for report in reports:
+        typer.echo(_index_line(report))
+
+
+@index_app.command("remove")
+@reports_errors
+def index_remove_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The set (or, with --collection, the collection).")],
+    kind: IndexKindOption = "hnsw",
+    collection: CollectionFlag = False,
+) -> None:
+    """Remove an approximate index (queries then use the next one, or search exactly).
+
+    \b
+    Example:
+      vecstore index remove glove-6b-50d --kind hnsw
+    """
+    with _store(ctx) as store:
+        removed = store.remove_index(name, kind, collection=collection)
+    typer.echo(f"removed the {kind} index of {printable(name)}" if removed else
+               f"{printable(name)} has no {kind} index")
 
 
 @app.command("plot")

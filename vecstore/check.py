@@ -165,12 +165,18 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
         return
     if not (derived and repair and result.stored_ok):
         return
-    store.indexes.discard(info.uid)
+    from vecstore.ann import build_approximate
+    from vecstore.index.approximate import APPROXIMATE_KINDS
     from vecstore.query import EmbeddingSet
 
+    recorded = {short: manifest for short in APPROXIMATE_KINDS  # (rebuilt with the parameters they had)
+                if (manifest := store.indexes.approximate_manifest(info, short)) is not None}
+    store.indexes.discard(info.uid)
     embedding_set = EmbeddingSet(info, store.open(), store.indexes)  # (either kind: not through Store.get)
     try:
         embedding_set.index()  # rebuilt from the verified stored vectors, and persisted
+        for short, manifest in recorded.items():
+            build_approximate(embedding_set, short, {**manifest["params"], **manifest["search"]})
     finally:
         embedding_set.close()
     again = CheckReport(report.store)
@@ -275,7 +281,37 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
         index.problem = "its FAISS header is not that of this set"
     for derived in files:
         derived.close()
-    return _report_derived(store, info, files, manifest_path, manifest, result, report, subject)
+    findings = _report_derived(store, info, files, manifest_path, manifest, result, report, subject)
+    return findings + _check_approximate(store, info, result, report, subject)
+
+
+def _check_approximate(store: Store, info: SetInfo, result: SetCheck, report: CheckReport,
+                       subject: str) -> list[Finding]:
+    """Each approximate index of the set: its manifest this set's, every block matching
+    its footer (a repair builds it again with the parameters it recorded)."""
+    from vecstore.index.approximate import APPROXIMATE_KINDS, resolve
+
+    findings = []
+    for short in APPROXIMATE_KINDS:
+        path, manifest_path = store.indexes.approximate_paths(info.uid, short)
+        if not path.exists() and not manifest_path.exists():
+            continue
+        manifest = store.indexes.approximate_manifest(info, short)
+        if manifest is None:
+            findings.append(report.problem(subject, f"{manifest_path.name}: missing, or not this set's manifest"))
+            result.derived_ok = False
+            continue
+        kind = resolve(short, info.count, info.dim, {**manifest["params"], **manifest["search"]})
+        try:
+            verified = VerifiedFile(path, kind.layout(), info.uid, info.content_checksum, manifest.get("file_size"))
+            try:
+                verified.verify()
+            finally:
+                verified.close()
+        except DerivedFileError as exc:
+            findings.append(report.problem(subject, f"{path.name}: {_reason(exc)}"))
+            result.derived_ok = False
+    return findings
 
 
 def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest_path: Path,

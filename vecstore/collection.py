@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from vecstore.store import Store
 
 COLLECTION_POOLS = ("mean", "sum", "max", "min", "idf", "sif")
+log = logging.getLogger("vecstore")
+
 MAX_COLLECTION_NAME = 200 - len(COLLECTION_SET_PREFIX)
 
 
@@ -379,7 +382,27 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
             if written is not None and ((position + 1) % 5_000 == 0 or position + 1 == len(ids)):
                 written(position + 1)
 
+    recorded = []  # (the collection's approximate indexes, built again over its new vectors)
+    before = catalog.find_set_by_uid(existing.vectors_uid) if existing is not None else None
+    if before is not None:
+        recorded = store.indexes.approximate_manifests(before)
     write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)
+    if recorded:
+        _rebuild_indexes(store, name, recorded)
+
+
+def _rebuild_indexes(store: Store, name: str, recorded: list[dict]) -> None:
+    from vecstore.ann import build_approximate
+
+    vectors = get_collection(store, name).vectors()
+    try:
+        for manifest in reversed(recorded):  # (the chosen one, built last, stays the latest)
+            try:
+                build_approximate(vectors, manifest["kind"], {**manifest["params"], **manifest["search"]})
+            except InvalidArgumentError as exc:  # (e.g. more IVF lists than documents left)
+                log.warning("not rebuilding the %s index of collection %s: %s", manifest["kind"], name, exc)
+    finally:
+        vectors.close()
 
 
 def export_collection(collection: Collection, out: str | Path, format: str = "npy", *, overwrite: bool = False,

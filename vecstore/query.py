@@ -8,7 +8,7 @@ cosine similarities; neighbours come from the set's exact FAISS index.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,8 @@ from vecstore.errors import (
     StoreError,
     UnknownWordError,
 )
+from vecstore.index.approximate import ApproximateKind, search_overrides
+from vecstore.index.flat import blas_for_batches
 from vecstore.index.folder import IndexFolder
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
 from vecstore.limits import MAX_K
@@ -55,6 +57,11 @@ def _check_k(k: int) -> None:
         raise InvalidArgumentError(f"must be from 1 to {MAX_K:,}, not {k:,}", subject="k")
 
 
+#: Queries searched at once: FAISS's results for a batch are queries x (k + 1) scores and
+#: ids, and the re-scoring reads k rows of each (10,000 x 11 x 12 bytes is 1.3 MB).
+QUERY_BATCH = 10_000
+
+
 @dataclass(frozen=True)
 class Neighbour:
     word: str
@@ -64,12 +71,39 @@ class Neighbour:
         return {"word": self.word, "score": self.score}
 
 
+@dataclass(frozen=True)
+class BatchNeighbours:
+    """The answers of :meth:`EmbeddingSet.neighbours_many`, in the order asked."""
+
+    queries: list[str]  # the words, or "#0", "#1"... for vectors
+    results: list[list[Neighbour] | None]  # None: a word the set lacks
+    vectors: bool = False
+
+    @property
+    def unknown(self) -> list[str]:
+        """The words asked for that the set lacks, in the order asked."""
+        return [q for q, r in zip(self.queries, self.results, strict=True) if r is None]
+
+    def to_list(self) -> list[dict[str, object]]:
+        """``{"word", "neighbours": [{"word", "score"}]}`` a query (``"vector": i`` for
+        vectors; ``"neighbours": null`` for an unknown word)."""
+        return [{**({"vector": i} if self.vectors else {"word": q}),
+                 "neighbours": None if r is None else [n.to_dict() for n in r]}
+                for i, (q, r) in enumerate(zip(self.queries, self.results, strict=True))]
+
+
+#: Single-word lookups a set handle answers by scanning its words (up to 2 ms each on
+#: GloVe) before it builds a dict of them (30 ms once, then 0.1 us a lookup).
+DICT_AFTER_LOOKUPS = 16
+
+
 class SetWords:
     """The words of a set in row order, searchable without building a dict.
 
     A cold query looks up one word (a bytes search over the joined chunks) and names ten
     result rows (decoding only the chunks that hold them): about 1 ms, against 30 ms for
-    decoding all 400,000 words.
+    decoding all 400,000 words. A handle that keeps answering builds the dict after
+    :data:`DICT_AFTER_LOOKUPS` lookups.
     """
 
     def __init__(self, chunks: Sequence[bytes], count: int, rows_per_chunk: int) -> None:
@@ -80,6 +114,7 @@ class SetWords:
         self._decoded: dict[int, list[str]] = {}
         self._words: list[str] | None = None
         self._rows: dict[str, int] | None = None
+        self._lookups = 0
 
     def __len__(self) -> int:
         return self._count
@@ -87,6 +122,9 @@ class SetWords:
     def row(self, word: str) -> int | None:
         if self._rows is not None:
             return self._rows.get(word)
+        self._lookups += 1
+        if self._lookups > DICT_AFTER_LOOKUPS:  # (a long-lived handle: a dict pays for itself from here)
+            return self.index_many().get(word)
         if "\n" in word or not word:
             return None
         try:
@@ -166,6 +204,7 @@ class EmbeddingSet:
         self._indexes = indexes
         self._words: SetWords | None = None
         self._index: faiss.Index | None = None
+        self._approximate: tuple[ApproximateKind, faiss.Index] | bool | None = False  # False: not looked for
         self._rows: VerifiedFile | bool | None = False  # False: not opened yet
 
     def __repr__(self) -> str:
@@ -332,6 +371,7 @@ class EmbeddingSet:
             self._rows.close()
         self._rows = False
         self._index = None
+        self._approximate = False
 
     def matrix(self) -> np.ndarray:
         """All stored vectors, row i being the vector of ``words[i]`` (every chunk verified,
@@ -369,28 +409,54 @@ class EmbeddingSet:
             self._index = index
         return self._index
 
+    def approximate_index(self) -> tuple[ApproximateKind, faiss.Index] | None:
+        """The set's chosen approximate index (the latest built: ``vecstore index build``)
+        with its kind, checked; None when it has none. One that fails its checks is built
+        again with the parameters its manifest records."""
+        if self._approximate is False:
+            self._approximate = None
+            for manifest in self._indexes.approximate_manifests(self.info):
+                loaded = self._indexes.load_approximate(self.info, manifest)
+                if loaded is None:
+                    from vecstore.ann import build_approximate
+
+                    log.warning("rebuilding the %s index of %s", manifest["kind"], self.name)
+                    build_approximate(self, manifest["kind"], {**manifest["params"], **manifest["search"]})
+                    fresh = self._indexes.approximate_manifest(self.info, manifest["kind"])
+                    loaded = None if fresh is None else self._indexes.load_approximate(self.info, fresh)
+                self._approximate = loaded
+                break
+        return self._approximate or None
+
+    def unit_row_batches(self, rows: int = 65_536) -> Iterator[np.ndarray]:
+        """The set's unit rows, ``rows`` at a time, each read verified from the store."""
+        for start in range(0, len(self), rows):
+            yield normalized(self.vectors_of_rows(np.arange(start, min(start + rows, len(self)))))
+
     def unit_vector(self, word: str) -> np.ndarray:
         """The unit-length vector of ``word``, from its verified stored row."""
         return normalized(self.vector(word))
 
     def neighbours(self, word: str | None = None, *, vector: np.ndarray | Sequence[float] | None = None,
-                   k: int = 10) -> list[Neighbour]:
+                   k: int = 10, exact: bool = False, search: dict[str, str] | None = None) -> list[Neighbour]:
         """The ``k`` most cosine-similar words to ``word`` (itself excluded) or to ``vector``.
 
         Fewer come back when the set has fewer other words. ``k`` is at most :data:`MAX_K`.
+        The set's approximate index answers when it has one, unless ``exact``; ``search``
+        sets its query-time parameters (``efSearch``, ``nprobe``, ``rerank``).
         """
         if (word is None) == (vector is None):
             raise InvalidArgumentError("give either a word or a vector")
         _check_k(k)
         if word is not None:
             row = self.row(word)  # (looked up once: a cold lookup searches the whole word list)
-            return self._search(normalized(self.vectors_of_rows([row])[0]), k, exclude={row})
+            return self._search(normalized(self.vectors_of_rows([row])[0]), k, {row}, exact, search)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise InvalidArgumentError(f"the vector has {query.shape[0]} values; {self.info.subject} has {self.dim}")
         if not np.isfinite(query).all():
             raise InvalidArgumentError("the vector holds values that are not finite numbers")
-        return self._search(normalized(query), k, exclude=set())
+        return self._search(normalized(query), k, set(), exact, search)
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two words."""
@@ -405,24 +471,100 @@ class EmbeddingSet:
         ua, ub, uc = normalized(self.vectors_of_rows(rows))
         return self._search(normalized(ub - ua + uc), k, exclude=set(rows))
 
-    def _search(self, unit_query: np.ndarray, k: int, exclude: set[int]) -> list[Neighbour]:
-        """Search the index, then re-score the hits from the verified stored rows: a score
-        printed is never one the index file alone vouches for. A hit whose index score
-        disagrees means the index is wrong: it is rebuilt and the search run again."""
+    def neighbours_many(self, words: Sequence[str] | None = None, *, vectors: np.ndarray | None = None,
+                        k: int = 10, exact: bool = False, search: dict[str, str] | None = None) -> BatchNeighbours:
+        """The neighbours of many words (each itself excluded) or many vectors (rows of a
+        2-D array) in one call: the same answers as :meth:`neighbours` one at a time,
+        from a batched search (BLAS for the exact index). A word the set lacks is
+        reported in the result (``None`` in :attr:`BatchNeighbours.results`), not raised."""
+        if (words is None) == (vectors is None):
+            raise InvalidArgumentError("give either words or vectors")
+        _check_k(k)
+        if words is not None:
+            queries = list(words)
+            rows = self.rows_of(queries)
+            known = np.flatnonzero(rows >= 0)
+            unit = normalized(self.vectors_of_rows(rows[known])) if len(known) else np.empty((0, self.dim))
+            found = self._search_many(unit, k, [{int(r)} for r in rows[known]], exact, search)
+            results: list[list[Neighbour] | None] = [None] * len(queries)
+            for place, hits in zip(known.tolist(), found, strict=True):
+                results[place] = hits
+            return BatchNeighbours(queries, results)
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            raise InvalidArgumentError(f"the vectors are {matrix.shape}; {self.info.subject} needs (n, {self.dim})")
+        if not np.isfinite(matrix).all():
+            raise InvalidArgumentError("the vectors hold values that are not finite numbers")
+        found = self._search_many(normalized(matrix), k, [set() for _ in range(len(matrix))], exact, search)
+        return BatchNeighbours([f"#{i}" for i in range(len(matrix))], list(found), vectors=True)
+
+    def _search(self, unit_query: np.ndarray, k: int, exclude: set[int], exact: bool = False,
+                search: dict[str, str] | None = None) -> list[Neighbour]:
+        return self._search_many(unit_query.reshape(1, -1), k, [exclude], exact, search)[0]
+
+    def _search_many(self, unit_queries: np.ndarray, k: int, excludes: list[set[int]], exact: bool = False,
+                     search: dict[str, str] | None = None) -> list[list[Neighbour]]:
+        """Search the index for each query in batches, then re-score the hits from the
+        verified stored rows: a score printed is never one the index file alone vouches
+        for. A hit whose index score disagrees means the index is wrong: it is rebuilt
+        and the search run again."""
+        out: list[list[Neighbour]] = []
+        for start in range(0, len(unit_queries), QUERY_BATCH):
+            out += self._search_batch(unit_queries[start:start + QUERY_BATCH], k, excludes[start:start + QUERY_BATCH],
+                                      exact, search)
+        return out
+
+    def _search_batch(self, unit_queries: np.ndarray, k: int, excludes: list[set[int]], exact_only: bool,
+                      given: dict[str, str] | None) -> list[list[Neighbour]]:
+        queries = np.ascontiguousarray(unit_queries, dtype=np.float32)
         for _attempt in (1, 2):
-            index = self.index()
-            want = min(k + len(exclude), index.ntotal)
-            if want == 0:
-                return []
-            scores, rows = index.search(unit_query.reshape(1, -1).astype(np.float32), want)
-            hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)
-                    if r >= 0 and int(r) not in exclude][:k]
-            stored = normalized(self.vectors_of_rows([r for r, _ in hits])) if hits else np.empty((0, self.dim))
-            exact = stored @ unit_query.astype(np.float32)
-            if all(abs(float(e) - s) <= RESCORE_TOLERANCE for e, (_, s) in zip(exact, hits, strict=True)):
-                return [Neighbour(self.set_words.word(r), float(e)) for (r, _), e in zip(hits, exact, strict=True)]
-            log.warning("the index of %s disagrees with its stored vectors; rebuilding it", self.name)
-            self._indexes.discard(self.info.uid)
+            approximate = None if exact_only else self.approximate_index()
+            if approximate is None:
+                if given:
+                    raise InvalidArgumentError(f"is for an approximate index, and {self.info.subject} is searched "
+                                               "exactly", subject="search")
+                kind, index, search, candidates = None, self.index(), None, k
+            else:
+                kind, index = approximate
+                search = search_overrides(kind, given)
+                candidates = kind.candidates(k, search)
+            want = min(candidates + max((len(e) for e in excludes), default=0), index.ntotal)
+            if want == 0 or not len(queries):
+                return [[] for _ in range(len(queries))]
+            if kind is None:
+                with blas_for_batches(len(queries)):
+                    scores, rows = index.search(queries, want)
+            else:
+                scores, rows = index.search(queries, want, params=kind.search_parameters(search))
+            hits = [[(int(r), float(s)) for r, s in zip(row_ids, row_scores, strict=True)
+                     if r >= 0 and int(r) not in exclude]
+                    for row_ids, row_scores, exclude in zip(rows, scores, excludes, strict=True)]
+            flat = [r for query_hits in hits for r, _ in query_hits]
+            stored = normalized(self.vectors_of_rows(flat)) if flat else np.empty((0, self.dim), np.float32)
+            owner = np.repeat(np.arange(len(hits)), [len(h) for h in hits])
+            exact = np.einsum("ij,ij->i", stored, queries[owner]) if flat else np.empty(0, np.float32)
+            index_scores = np.array([s for query_hits in hits for _, s in query_hits], dtype=np.float64)
+            if kind is not None and not kind.exact_scores:  # (codes: re-ranked by the exact scores)
+                index_scores = exact.astype(np.float64)
+            if np.all(np.abs(exact - index_scores) <= RESCORE_TOLERANCE):
+                words = self.set_words
+                out, at = [], 0
+                for query_hits in hits:
+                    here = exact[at:at + len(query_hits)]
+                    order = np.argsort(-here, kind="stable")[:k] if kind is not None else range(min(k, len(here)))
+                    out.append([Neighbour(words.word(query_hits[i][0]), float(here[i])) for i in order])
+                    at += len(query_hits)
+                return out
+            if kind is None:
+                log.warning("the index of %s disagrees with its stored vectors; rebuilding it", self.name)
+                self._indexes.discard(self.info.uid)
+            else:
+                log.warning("the %s index of %s disagrees with its stored vectors; rebuilding it", kind.short,
+                            self.name)
+                self._indexes.remove_approximate(self.info.uid, kind.short)
+                from vecstore.ann import build_approximate
+
+                build_approximate(self, kind.short, {**kind.params, **kind.search})
             self.close()
         raise CorruptionError(f"{self.info.subject}: its index disagrees with its stored vectors even after a rebuild",
                               self.name)

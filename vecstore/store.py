@@ -20,6 +20,7 @@ import numpy as np
 
 from vecstore.errors import (
     InputFileError,
+    InvalidArgumentError,
     SetChangedError,
     SetChoiceError,
     SetNotFoundError,
@@ -35,6 +36,7 @@ from vecstore.storage.records import CollectionInfo, SetInfo
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from vecstore.ann import IndexReport
     from vecstore.check import CheckReport
     from vecstore.collection import AddReport, Collection
     from vecstore.importer import ImportResult, Progress, Rows
@@ -186,6 +188,49 @@ class Store:
         from vecstore.collection import get_collection
 
         return get_collection(self, name)
+
+    def build_index(self, name: str, kind: str, params: dict[str, str] | None = None, *, collection: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> IndexReport:
+        """Build set ``name``'s (or collection ``name``'s) index of ``kind``: ``flat`` (the
+        exact index, rebuilt) or an approximate kind (``hnsw``, ``ivf``, ``ivfpq``; see
+        :mod:`vecstore.index.approximate`), which queries then use. Its recall@10 against
+        the exact search is measured and recorded."""
+        from vecstore.ann import build_approximate, index_reports
+
+        embedding_set = self.collection(name).vectors() if collection else self.get(name)
+        try:
+            if kind == "flat":
+                if params:
+                    raise InvalidArgumentError("the flat index takes no parameters", subject="param")
+                self.indexes.discard_index(embedding_set.info.uid)
+                embedding_set.index()
+                return index_reports(embedding_set)[0]
+            return build_approximate(embedding_set, kind, params, progress)
+        finally:
+            embedding_set.close()
+
+    def index_reports(self, name: str | None = None) -> list[IndexReport]:
+        """The indexes of set ``name`` (of every set and collection without one): kind,
+        parameters, recall@10, build time, size; ``chosen`` marks the one queries use."""
+        from vecstore.ann import index_reports
+
+        infos = [self.get(name).info] if name is not None else self.open().list_sets()
+        reports = []
+        for info in infos:
+            embedding_set = EmbeddingSet(info, self.open(), self.indexes)
+            reports += index_reports(embedding_set)
+        return reports
+
+    def remove_index(self, name: str, kind: str, *, collection: bool = False) -> bool:
+        """Remove set ``name``'s approximate index of ``kind``; whether there was one
+        (the exact index is never removed: it is the set's own)."""
+        from vecstore.index.approximate import APPROXIMATE_KINDS
+
+        if kind not in APPROXIMATE_KINDS:
+            raise InvalidArgumentError(f"must be one of {', '.join(APPROXIMATE_KINDS)} (the flat index stays), not "
+                                       f"{kind!r}", subject="kind")
+        info = (self.collection(name).vectors() if collection else self.get(name)).info
+        return self.indexes.remove_approximate(info.uid, kind)
 
     def add_documents(self, collection: str, ids: Sequence[str], texts: Sequence[str], *,
                       set_name: str | None = None, pool: str | None = None, case_fold: bool = True,

@@ -8,8 +8,10 @@ writes, byte for byte), so the import never holds the matrix in memory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
@@ -84,3 +86,19 @@ class _FlatWriter:
 
 def _bytes_of(rows: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(rows, dtype="<f4")).cast("B")
+
+
+@contextlib.contextmanager
+def blas_for_batches(queries: int) -> Iterator[None]:
+    """Make FAISS's exact search use BLAS (a blocked matrix product) for a batch of
+    ``queries``: below ``faiss.cvar.distance_compute_blas_threshold`` it scans row by
+    row per query, many times slower for a batch. Restored after (a global of FAISS's)."""
+    import faiss
+
+    saved = faiss.cvar.distance_compute_blas_threshold
+    if queries > 1:
+        faiss.cvar.distance_compute_blas_threshold = min(saved, 2)
+    try:
+        yield
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = saved

@@ -22,11 +22,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from vecstore.errors import InvalidArgumentError
 from vecstore.index import DEFAULT_KIND, KINDS
+from vecstore.index.approximate import APPROXIMATE_KINDS, ApproximateKind, resolve
 from vecstore.index.kind import IndexKind, IndexWriter
 from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, rows_layout
 from vecstore.io.files import create_exclusive, is_temp_name, open_regular, reclaim_temp_files, temp_path
@@ -142,7 +144,7 @@ def _bytes_of(rows: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(rows, dtype="<f4")).cast("B")
 
 
-_DERIVED = re.compile(r"^(?P<uid>[0-9a-f]{32})\.(?:faiss|rows|json)$")
+_DERIVED = re.compile(r"^(?P<uid>[0-9a-f]{32})(?:\.(?:hnsw|ivf|ivfpq))?\.(?:faiss|rows|json)$")
 
 
 class IndexFolder:
@@ -161,7 +163,101 @@ class IndexFolder:
         return self.folder / f"{uid}.rows"
 
     def files_of(self, uid: str) -> list[Path]:
-        return [*self.paths(uid), self.rows_path(uid)]
+        return [*self.paths(uid), self.rows_path(uid),
+                *(path for short in APPROXIMATE_KINDS for path in self.approximate_paths(uid, short))]
+
+    # -- approximate indexes (built on demand: vecstore.index.build) --------------------------
+
+    def approximate_paths(self, uid: str, short: str) -> tuple[Path, Path]:
+        """The file and manifest of set ``uid``'s approximate index of kind ``short``."""
+        return self.folder / f"{uid}.{short}.faiss", self.folder / f"{uid}.{short}.json"
+
+    def approximate_manifest(self, info: SetInfo, short: str) -> dict[str, Any] | None:
+        """The manifest of ``info``'s ``short`` index if there is one and it describes this
+        very set and a kind vecstore knows, else None."""
+        _, manifest_path = self.approximate_paths(info.uid, short)
+        try:
+            with open_regular(manifest_path) as f:
+                manifest = json.loads(f.read(1 << 20).decode("utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return None
+        expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
+                    "content_checksum": info.content_checksum, "kind": short}
+        if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
+            return None
+        try:
+            kind = resolve(short, info.count, info.dim, {**manifest["params"], **manifest["search"]})
+        except (InvalidArgumentError, KeyError, TypeError, AttributeError):
+            return None
+        if kind.params != manifest["params"]:
+            return None
+        return manifest
+
+    def approximate_manifests(self, info: SetInfo) -> list[dict[str, Any]]:
+        """The valid manifests of ``info``'s approximate indexes, the latest built first."""
+        found = [m for short in APPROXIMATE_KINDS if (m := self.approximate_manifest(info, short)) is not None]
+        return sorted(found, key=lambda m: str(m.get("built_at", "")), reverse=True)
+
+    def load_approximate(self, info: SetInfo, manifest: dict[str, Any]) -> tuple[ApproximateKind, faiss.Index] | None:
+        """The approximate index a manifest describes, its footer and every block checked,
+        else None (the caller rebuilds it or searches exactly)."""
+        import faiss
+
+        kind = resolve(manifest["kind"], info.count, info.dim, {**manifest["params"], **manifest["search"]})
+        path, _ = self.approximate_paths(info.uid, kind.short)
+        try:
+            verified = VerifiedFile(path, kind.layout(), info.uid, info.content_checksum, manifest.get("file_size"))
+            try:
+                verified.verify()
+            finally:
+                verified.close()
+            index = faiss.read_index(str(path))
+        except (DerivedFileError, RuntimeError) as exc:
+            log.warning("not using the %s index of %s: %s", kind.short, info.name, exc)
+            return None
+        if index.ntotal != info.count or index.d != info.dim:
+            return None
+        return kind, index
+
+    def publish_approximate(self, info: SetInfo, kind: ApproximateKind, index: faiss.Index,
+                            facts: dict[str, Any]) -> Path:
+        """Write ``index`` through a temp file with its footer, then its manifest (with
+        ``facts``: recall, build time...): the previous index of the kind stays in use
+        until the new one is complete."""
+        import faiss
+
+        self.reclaim()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path, manifest_path = self.approximate_paths(info.uid, kind.short)
+        tmp, tmp_manifest = temp_path(path), temp_path(manifest_path)
+        try:
+            create_exclusive(tmp).close()  # (claims the name; FAISS writes the file without a copy in memory)
+            faiss.write_index(index, str(tmp))
+            size = tmp.stat().st_size
+            append_footer(tmp, kind.layout(), info.uid, info.content_checksum)
+            manifest = {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
+                        "content_checksum": info.content_checksum, "kind": kind.short, "index": kind.name,
+                        "params": kind.params, "search": kind.search, "file_size": size, **facts}
+            with create_exclusive(tmp_manifest) as f:
+                f.write(json.dumps(manifest, indent=1).encode())
+            manifest_path.unlink(missing_ok=True)  # (the file is replaced before a manifest vouches for it)
+            tmp.replace(path)
+            tmp_manifest.replace(manifest_path)
+        except BaseException:
+            for leftover in (tmp, tmp_manifest):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+            raise
+        return path
+
+    def remove_approximate(self, uid: str, short: str) -> bool:
+        """Delete set ``uid``'s ``short`` index; whether there was one."""
+        removed = False
+        for path in reversed(self.approximate_paths(uid, short)):  # (the manifest first: it vouches for the file)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed = True
+        return removed
 
     def manifest_for(self, info: SetInfo, file_size: int, rows_file_size: int | None = None,
                      kind: IndexKind | None = None) -> dict[str, object]:
@@ -290,6 +386,13 @@ class IndexFolder:
                 if leftover is not None:
                     with contextlib.suppress(OSError):
                         leftover.unlink(missing_ok=True)
+
+    def discard_index(self, uid: str) -> None:
+        """Delete set ``uid``'s exact index and raw rows (rebuilt on first use), not its
+        approximate indexes."""
+        for path in (*self.paths(uid), self.rows_path(uid)):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
     def discard(self, uid: str) -> None:
         for path in self.files_of(uid):

@@ -18,9 +18,12 @@ import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from vecstore.errors import InputFileError, OutputExistsError, ProtectedPathError, printable_path
+
+if TYPE_CHECKING:
+    import numpy as np
 
 try:
     import fcntl
@@ -368,3 +371,23 @@ def check_output(path: Path, *, overwrite: bool, protected: ProtectedFiles = NOT
         raise OutputExistsError(path)
     if not path.parent.is_dir():
         raise InputFileError(path, f"the folder {printable_path(path.parent)} does not exist")
+
+
+def read_npy_matrix(path: str | os.PathLike[str]) -> np.ndarray:
+    """A 2-D float matrix from a ``.npy`` file, mapped read-only rather than read (its
+    size costs no memory): never unpickled; anything else is one line naming the file."""
+    import numpy as np
+
+    path = Path(path)
+    with open_input(path, "a .npy file") as f:  # (the same refusals as every input: a FIFO, a folder...)
+        if f.read(6) != b"\x93NUMPY":
+            raise InputFileError(path, "not a .npy file (numpy.save writes one)")
+    try:
+        matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputFileError(path, f"not a .npy array file ({exc})") from None
+    if not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or matrix.dtype.kind != "f":
+        shape = getattr(matrix, "shape", None)
+        raise InputFileError(path, f"holds a {getattr(matrix, 'dtype', '?')} array of shape {shape}; "
+                                   "expected a 2-D float array, one vector a row")
+    return matrix

@@ -1,0 +1,164 @@
+"""Approximate indexes (issue 12): each kind is built from the stored rows, measured,
+persisted with a manifest and a checksummed footer, used by queries (which still print
+exact cosines), checked, rebuilt when damaged, and a build that dies changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+from vecstore.cli.app import app
+
+from vecstore import InvalidArgumentError, Store
+from vecstore.ann import build_approximate
+
+runner = CliRunner()
+RNG = np.random.default_rng(12)
+CENTRES = RNG.normal(size=(200, 32)).astype(np.float32)
+VECTORS = (CENTRES[RNG.integers(0, 200, 20_000)] + 0.35 * RNG.normal(size=(20_000, 32))).astype(np.float32)
+WORDS = [f"w{i}" for i in range(len(VECTORS))]
+FLOORS = {"hnsw": 0.95, "ivf": 0.95, "ivfpq": 0.90}
+
+
+@pytest.fixture(scope="module")
+def clustered_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ann") / "store.db"
+    with Store(path) as store:
+        store.import_vectors("points", WORDS, VECTORS, source="synthetic clusters", source_sha256="0" * 64)
+    return path
+
+
+def copy_store(source: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copy(source, to / "store.db")
+    shutil.copytree(source.with_name("store.db.indexes"), to / "store.db.indexes")
+    return to / "store.db"
+
+
+def exact_top(vectors: np.ndarray, query: np.ndarray, k: int, exclude: int | None = None) -> list[str]:
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = unit @ (query / np.linalg.norm(query))
+    if exclude is not None:
+        scores[exclude] = -np.inf
+    return [WORDS[i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivfpq"])
+def test_each_kind_is_built_measured_persisted_and_used(clustered_store: Path, tmp_path: Path, kind: str) -> None:
+    path = copy_store(clustered_store, tmp_path)
+    with Store(path) as store:
+        report = store.build_index("points", kind)
+        assert report.recall_at_10 >= FLOORS[kind] and report.recall_sample == 1_000 and report.chosen
+        listed = {r.kind: r for r in store.index_reports("points")}
+        assert listed[kind].chosen and not listed["flat"].chosen and listed[kind].recall_at_10 == report.recall_at_10
+    folder = path.with_name("store.db.indexes")
+    manifest = json.loads(next(folder.glob(f"*.{kind}.json")).read_text())
+    assert manifest["recall_at_10"] == report.recall_at_10 and manifest["params"] == report.params
+    with Store(path) as store:  # (a fresh process: loaded from disk, checked)
+        points = store.get("points")
+        assert points.approximate_index()[0].short == kind
+        words = WORDS[:200]
+        batch = points.neighbours_many(words, k=10)
+        agree = 0
+        for i, word in enumerate(words):
+            hits = points.neighbours(word, k=10)
+            assert hits == batch.results[i]  # (a batch answers as single queries do)
+            stored = points.vectors_of_rows(points.rows_of([h.word for h in hits]))
+            unit = stored / np.linalg.norm(stored, axis=1, keepdims=True)
+            query = VECTORS[i] / np.linalg.norm(VECTORS[i])
+            assert np.allclose([h.score for h in hits], unit @ query, atol=1e-6)  # (printed scores are exact)
+            assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+            agree += len({h.word for h in hits} & set(exact_top(VECTORS, VECTORS[i], 10, exclude=i)))
+        assert agree / 2000 >= FLOORS[kind] - 0.05
+        exact = points.neighbours(words[0], k=10, exact=True)
+        assert [h.word for h in exact] == exact_top(VECTORS, VECTORS[0], 10, exclude=0)
+        assert store.check().ok
+        store.remove_index("points", kind)
+        assert [r.kind for r in store.index_reports("points")] == ["flat"]
+
+
+def test_a_damaged_index_is_found_by_check_and_rebuilt_by_a_query(clustered_store: Path, tmp_path: Path) -> None:
+    path = copy_store(clustered_store, tmp_path)
+    with Store(path) as store:
+        store.build_index("points", "ivf", {"nlist": "64"})
+    index_file = next(path.with_name("store.db.indexes").glob("*.ivf.faiss"))
+    data = bytearray(index_file.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    index_file.write_bytes(bytes(data))
+    with Store(path) as store:
+        report = store.check()
+        assert not report.ok and any("ivf.faiss" in f.message and "checksum" in f.message for f in report.findings)
+        points = store.get("points")
+        assert points.neighbours("w1", k=5)  # (answers, after building the index again with its parameters)
+        assert points.approximate_index()[0].params == {"nlist": 64}
+        assert store.check().ok
+    index_file.write_bytes(bytes(data))  # (damaged again: this time check repairs it)
+    with Store(path) as store:
+        assert store.check(repair=True).ok and store.check().ok
+        assert [r.kind for r in store.index_reports("points")] == ["flat", "ivf"]
+
+
+def test_a_build_that_dies_leaves_the_previous_index_in_use(clustered_store: Path, tmp_path: Path) -> None:
+    path = copy_store(clustered_store, tmp_path)
+    with Store(path) as store:
+        first = store.build_index("points", "hnsw", {"M": "8"})
+        folder = path.with_name("store.db.indexes")
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+        def dies(done: int, total: int) -> None:
+            if done > 5_000:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            build_approximate(store.get("points"), "hnsw", {"M": "16"}, progress=dies)
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+        assert store.get("points").approximate_index()[0].params == first.params
+
+
+def test_parameters_are_checked_and_named(clustered_store: Path, tmp_path: Path) -> None:
+    path = copy_store(clustered_store, tmp_path)
+    cases = {("--kind", "hnsw", "--param", "nlist=4"): "--param takes M, efConstruction, efSearch for hnsw",
+             ("--kind", "hnsw", "--param", "M=2"): "--param M must be from 4 to 256, not 2",
+             ("--kind", "ivf", "--param", "nlist=x"): "--param nlist must be a whole number, not 'x'",
+             ("--kind", "ivfpq", "--param", "m=7"): "--param m must divide the set's 32 dimensions",
+             ("--kind", "annoy",): "--kind must be one of flat, hnsw, ivf, ivfpq"}
+    for extra, message in cases.items():
+        refused = runner.invoke(app, ["--store", str(path), "index", "build", "points", *extra])
+        assert refused.exit_code == 1 and message in refused.output and refused.output.count("\n") == 1, extra
+    exact_only = runner.invoke(app, ["--store", str(path), "neighbours", "w1", "--search-param", "efSearch=10"])
+    assert exact_only.exit_code == 1 and "--search-param is for an approximate index" in exact_only.output
+    built = runner.invoke(app, ["--store", str(path), "index", "build", "points", "--kind", "ivf", "--param",
+                                "nlist=32", "--json"])
+    assert built.exit_code == 0, built.output
+    assert json.loads(built.stdout)["params"] == {"nlist": 32}
+    wrong = runner.invoke(app, ["--store", str(path), "neighbours", "w1", "--search-param", "efSearch=10"])
+    assert wrong.exit_code == 1 and "--search-param takes nprobe for the ivf index" in wrong.output
+    wide = runner.invoke(app, ["--store", str(path), "neighbours", "w1", "--search-param", "nprobe=32", "--json"])
+    exact = runner.invoke(app, ["--store", str(path), "neighbours", "w1", "--exact", "--json"])
+    assert json.loads(wide.stdout) == json.loads(exact.stdout)  # (every list probed: the exact answer)
+    listed = runner.invoke(app, ["--store", str(path), "index", "list"])
+    assert "* points  ivf  nlist=32, nprobe=" in listed.stdout and "  points  flat  exact" in listed.stdout
+    removed = runner.invoke(app, ["--store", str(path), "index", "remove", "points", "--kind", "ivf"])
+    assert removed.exit_code == 0 and "removed the ivf index of points" in removed.stdout
+    with pytest.raises(InvalidArgumentError, match="the flat index stays"):
+        Store(path).remove_index("points", "flat")
+
+
+def test_a_collection_keeps_its_index_across_adds(glove_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    path = tmp_path / "store.db"
+    shutil.copy(glove_store, path)
+    words = ["king", "queen", "paris", "france", "music", "film", "river", "bank", "money", "school"]
+    texts = [f"the {a} and the {b}" for a in words for b in words]
+    with Store(path) as store:
+        store.add_documents("notes", [str(i) for i in range(len(texts))], texts, set_name="glove")
+        store.build_index("notes", "hnsw", {"M": "8"}, collection=True)
+        store.add_documents("notes", ["extra"], ["the king of france"])
+        kinds = {r.kind: r for r in store.index_reports() if r.collection}
+        assert kinds["hnsw"].chosen and kinds["hnsw"].params["M"] == 8
+        assert store.collection("notes").search("king of france", k=1)[0].id == "extra"

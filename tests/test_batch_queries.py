@@ -1,0 +1,93 @@
+"""Batch queries (issue 12): many words or vectors in one call give exactly the answers of
+one query at a time, unknown words are reported rather than fatal, and the command
+streams its answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+from vecstore.cli.app import app
+
+import vecstore.query
+from vecstore import InvalidArgumentError
+
+runner = CliRunner()
+
+
+def test_many_words_answer_as_one_word_at_a_time(glove, monkeypatch: pytest.MonkeyPatch) -> None:
+    words = glove.words
+    rng = np.random.default_rng(5)
+    asked = [words[i] for i in rng.choice(len(words), 60, replace=False)] + ["king", "king", "not-a-word-zz", "the"]
+    monkeypatch.setattr(vecstore.query, "QUERY_BATCH", 7)  # (several batches, one cut through the duplicates)
+    batch = glove.neighbours_many(asked, k=10)
+    assert batch.queries == asked and batch.unknown == ["not-a-word-zz"]
+    for word, hits in zip(asked, batch.results, strict=True):
+        if word == "not-a-word-zz":
+            assert hits is None
+        else:
+            assert hits == glove.neighbours(word, k=10), word  # (same words, same float scores)
+    listed = batch.to_list()
+    assert listed[-2] == {"word": "not-a-word-zz", "neighbours": None}
+    assert listed[0]["neighbours"][0] == batch.results[0][0].to_dict()
+
+
+def test_many_vectors_answer_as_one_vector_at_a_time(glove) -> None:
+    vectors = np.random.default_rng(1).normal(size=(25, glove.dim)).astype(np.float32)
+    batch = glove.neighbours_many(vectors=vectors, k=5)
+    assert [batch.results[i] for i in range(25)] == [glove.neighbours(vector=v, k=5) for v in vectors]
+    assert batch.to_list()[3]["vector"] == 3
+    assert glove.neighbours_many([], k=3).results == []
+    with pytest.raises(InvalidArgumentError, match=r"needs \(n, 50\)"):
+        glove.neighbours_many(vectors=vectors[:, :10])
+    with pytest.raises(InvalidArgumentError, match="not finite"):
+        glove.neighbours_many(vectors=np.full((2, glove.dim), np.nan, dtype=np.float32))
+    with pytest.raises(InvalidArgumentError, match="from 1 to"):
+        glove.neighbours_many(["king"], k=0)
+
+
+def test_a_batch_search_uses_blas_and_restores_faiss_setting(glove, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    index = glove.index()
+    real_search = index.search
+
+    def spy(queries, k):
+        seen.append((len(queries), faiss.cvar.distance_compute_blas_threshold))
+        return real_search(queries, k)
+
+    monkeypatch.setattr(index, "search", spy)
+    before = faiss.cvar.distance_compute_blas_threshold
+    glove.neighbours_many(glove.words[:30], k=3)
+    assert seen == [(30, min(before, 2))] and faiss.cvar.distance_compute_blas_threshold == before
+
+
+def test_the_command_reads_words_or_vectors_and_reports_unknown_words(glove_store: Path, tmp_path: Path) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("king\nzzqx\nparis\n")
+    done = runner.invoke(app, ["--store", str(glove_store), "neighbours", "--input", str(words), "-k", "2", "--json"])
+    assert done.exit_code == 0, done.output
+    answers = json.loads(done.stdout)
+    assert [a["word"] for a in answers] == ["king", "zzqx", "paris"] and answers[1]["neighbours"] is None
+    assert [n["word"] for n in answers[0]["neighbours"]] == ["prince", "queen"]
+    assert "1 of 3 words are not in set 'glove': zzqx" in done.stderr
+    plain = runner.invoke(app, ["--store", str(glove_store), "neighbours", "--input", str(words), "-k", "2"])
+    assert plain.stdout.splitlines()[0].startswith("king: prince 0.82") and "zzqx: (not in the set)" in plain.stdout
+    vectors = tmp_path / "q.npy"
+    np.save(vectors, np.random.default_rng(2).normal(size=(3, 50)).astype(np.float32))
+    done = runner.invoke(app, ["--store", str(glove_store), "neighbours", "--vectors", str(vectors), "--json"])
+    assert done.exit_code == 0, done.output
+    assert [a["vector"] for a in json.loads(done.stdout)] == [0, 1, 2]
+    bad = {"a text file": (words, "not a .npy file"),
+           "a 1-D array": (tmp_path / "flat.npy", "expected a 2-D float array"),
+           "pickled objects": (tmp_path / "objects.npy", "not a .npy array file")}
+    np.save(tmp_path / "flat.npy", np.zeros(3))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    for name, (path, message) in bad.items():
+        refused = runner.invoke(app, ["--store", str(glove_store), "neighbours", "--vectors", str(path)])
+        assert refused.exit_code == 1 and message in refused.output and refused.output.count("\n") == 1, name
+    both = runner.invoke(app, ["--store", str(glove_store), "neighbours", "king", "--input", str(words)])
+    assert both.exit_code == 1 and "give one of" in both.output

@@ -1,0 +1,133 @@
+"""Building a set's approximate index, and measuring what it gives up.
+
+:func:`build_approximate` builds a kind of :mod:`vecstore.index.approximate` from the
+set's verified unit rows, measures its recall@10 against the exact search on a seeded
+sample of the set's own rows, and publishes it with a manifest recording its
+parameters, recall, build time and size. The previous index of the kind stays in use
+until the new one is complete: a build killed halfway changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vecstore.index.approximate import ApproximateKind, resolve
+
+if TYPE_CHECKING:
+    import faiss
+
+    from vecstore.query import EmbeddingSet
+
+#: The rows whose neighbours a build compares with the exact ones.
+RECALL_SAMPLE = 1_000
+RECALL_K = 10
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """One index of a set: what ``vecstore index list`` shows and a build prints."""
+
+    set_name: str
+    kind: str
+    params: dict[str, int]
+    search: dict[str, int]
+    recall_at_10: float | None
+    recall_sample: int
+    build_seconds: float | None
+    file_size: int
+    built_at: str | None
+    chosen: bool = False
+    collection: bool = False  # (set_name is then the collection's name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> IndexReport:
+    """Build, measure and publish ``embedding_set``'s ``short`` index (``given``: build
+    and default search parameters)."""
+    kind = resolve(short, len(embedding_set), embedding_set.dim, given)
+    started = time.perf_counter()
+    index = kind.build(embedding_set.unit_row_batches, len(embedding_set), embedding_set.dim, progress)
+    seconds = time.perf_counter() - started
+    recall, sample = measure_recall(embedding_set, kind, index)
+    built_at = datetime.now(UTC).isoformat(timespec="seconds")
+    facts = {"recall_at_10": recall, "recall_sample": sample, "build_seconds": round(seconds, 3),
+             "built_at": built_at}
+    path = embedding_set._indexes.publish_approximate(embedding_set.info, kind, index, facts)
+    embedding_set.close()  # (the next query loads the new index, checked)
+    return IndexReport(_display(embedding_set), short, kind.params, kind.search, recall, sample, seconds,
+                       path.stat().st_size, built_at, chosen=True, collection=_is_collection(embedding_set))
+
+
+def _display(embedding_set: EmbeddingSet) -> str:
+    from vecstore.storage.records import COLLECTION_SET_PREFIX
+
+    return embedding_set.name.removeprefix(COLLECTION_SET_PREFIX)
+
+
+def _is_collection(embedding_set: EmbeddingSet) -> bool:
+    return embedding_set.info.kind == "documents"
+
+
+def measure_recall(embedding_set: EmbeddingSet, kind: ApproximateKind, index: faiss.Index,
+                   sample: int = RECALL_SAMPLE, seed: int = 0) -> tuple[float, int]:
+    """recall@10 of ``index`` (searched with ``kind``'s default parameters) against the
+    exact search, for a seeded sample of the set's own rows, each excluding itself:
+    the share of the true ten nearest that the index returns among its ten."""
+    from vecstore.cosine import normalized
+    from vecstore.index.flat import blas_for_batches
+
+    count = len(embedding_set)
+    if count <= 1:
+        return 1.0, 0
+    rows = np.sort(np.random.default_rng(seed).choice(count, size=min(sample, count), replace=False))
+    queries = np.ascontiguousarray(normalized(embedding_set.vectors_of_rows(rows)), dtype=np.float32)
+    k = min(RECALL_K, count - 1)
+    with blas_for_batches(len(queries)):
+        _, truth = embedding_set.index().search(queries, k + 1)
+    _, found = index.search(queries, kind.candidates(k + 1, kind.search), params=kind.search_parameters(kind.search))
+    if not kind.exact_scores:  # (codes: re-ranked by the exact scores, as queries are)
+        found = _reranked(embedding_set, queries, found)
+    hits = 0
+    for row, true_rows, got in zip(rows.tolist(), truth, found, strict=True):
+        wanted = [r for r in true_rows.tolist() if r != row][:k]
+        answered = [r for r in got.tolist() if r != row and r >= 0][:k]
+        hits += len(set(wanted) & set(answered))
+    return hits / (k * len(rows)), len(rows)
+
+
+def _reranked(embedding_set: EmbeddingSet, queries: np.ndarray, found: np.ndarray) -> np.ndarray:
+    from vecstore.cosine import normalized
+
+    out = np.full_like(found, -1)
+    for i, (query, candidates) in enumerate(zip(queries, found, strict=True)):
+        valid = candidates[candidates >= 0]
+        scores = normalized(embedding_set.vectors_of_rows(valid)) @ query
+        out[i, :len(valid)] = valid[np.argsort(-scores, kind="stable")]
+    return out
+
+
+def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
+    """The set's indexes: the exact one, then its approximate ones (the first listed is the
+    one queries use)."""
+    folder = embedding_set._indexes
+    flat_path, _ = folder.paths(embedding_set.info.uid)
+    manifests = folder.approximate_manifests(embedding_set.info)
+    name, collection = _display(embedding_set), _is_collection(embedding_set)
+    reports = [IndexReport(name, "flat", {}, {}, 1.0, 0, None, flat_path.stat().st_size if flat_path.exists() else 0,
+                           None, chosen=not manifests, collection=collection)]
+    for i, manifest in enumerate(manifests):
+        path, _ = folder.approximate_paths(embedding_set.info.uid, manifest["kind"])
+        reports.append(IndexReport(name, manifest["kind"], manifest["params"], manifest["search"],
+                                   manifest.get("recall_at_10"), manifest.get("recall_sample", 0),
+                                   manifest.get("build_seconds"), path.stat().st_size if path.exists() else 0,
+                                   manifest.get("built_at"), chosen=i == 0, collection=collection))
+    return reports
