@@ -122,9 +122,9 @@ def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = Non
                                    subject="kind")
     nlist = max(1, min(int(4 * math.sqrt(count)), count // 39 or 1))
     defaults: dict[str, dict[str, int]] = {
-        "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 128},
+        "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 64},
         "ivf": {"nlist": nlist, "nprobe": max(1, nlist // 20)},
-        "ivfpq": {"nlist": nlist, "m": _pq_m(dim), "nbits": 8, "nprobe": max(1, nlist // 20), "rerank": 10},
+        "ivfpq": {"nlist": nlist, "m": _pq_m(dim), "nbits": 8, "nprobe": max(1, nlist // 20), "rerank": 20},
     }[short]
     values = dict(defaults)
     for key, raw in (given or {}).items():
