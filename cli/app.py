@@ -195,7 +195,7 @@ def _batch_neighbours(ctx: typer.Context, set_name: str | None, k: int, input_fi
     from vecstore.errors import listed
     from vecstore.io.documents import read_documents
     from vecstore.io.files import read_npy_matrix
-    from vecstore.query import QUERY_BATCH
+    from vecstore.query import query_batch
 
     words = read_documents(input_file, format="lines").texts if input_file is not None else None
     matrix = read_npy_matrix(vectors_file) if vectors_file is not None else None
@@ -205,8 +205,9 @@ def _batch_neighbours(ctx: typer.Context, set_name: str | None, k: int, input_fi
         embedding_set = store.pick(set_name)
         if as_json:
             typer.echo("[", nl=False)
-        for start in range(0, total, QUERY_BATCH):
-            stop = min(start + QUERY_BATCH, total)
+        step = query_batch(k)  # (answers printed a batch at a time: memory bounded whatever k)
+        for start in range(0, total, step):
+            stop = min(start + step, total)
             if words is not None:
                 answers = embedding_set.neighbours_many(words[start:stop], k=k, exact=exact, search=search)
             else:

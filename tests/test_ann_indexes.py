@@ -162,3 +162,33 @@ def test_a_collection_keeps_its_index_across_adds(glove_store: Path, tmp_path: P
         kinds = {r.kind: r for r in store.index_reports() if r.collection}
         assert kinds["hnsw"].chosen and kinds["hnsw"].params["M"] == 8
         assert store.collection("notes").search("king of france", k=1)[0].id == "extra"
+
+
+def test_small_sets_and_large_k_are_answered_in_full(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with Store(path) as store:
+        store.import_vectors("small", WORDS[:300], VECTORS[:300], source="synthetic", source_sha256="1" * 64)
+        with pytest.raises(InvalidArgumentError, match=r"nbits 8 needs 9,984 rows to train its codes; the set has 300"):
+            store.build_index("small", "ivfpq")
+        store.build_index("small", "ivf", {"nlist": "7", "nprobe": "1"})
+        small = store.get("small")
+        assert small.approximate_index()[0].short == "ivf"
+        wide = small.neighbours("w0", k=100)  # (one probed list holds fewer than 100: answered exactly)
+        assert wide == small.neighbours("w0", k=100, exact=True) and len(wide) == 100
+        many = small.neighbours_many(WORDS[:5], k=299)
+        assert all(len(hits) == 299 for hits in many.results)
+
+
+def test_batches_shrink_with_k_and_the_blas_setting_survives_overlaps() -> None:
+    import faiss
+
+    from vecstore.index.flat import blas_for_batches
+    from vecstore.query import BATCH_HITS, QUERY_BATCH, query_batch
+
+    assert query_batch(10) == QUERY_BATCH and query_batch(10_000) == BATCH_HITS // 10_001
+    before = faiss.cvar.distance_compute_blas_threshold
+    with blas_for_batches(5):
+        with blas_for_batches(5):
+            lowered = faiss.cvar.distance_compute_blas_threshold
+        assert faiss.cvar.distance_compute_blas_threshold == lowered == min(before, 2)
+    assert faiss.cvar.distance_compute_blas_threshold == before

@@ -85,6 +85,12 @@ def test_the_command_reads_words_or_vectors_and_reports_unknown_words(glove_stor
            "a 1-D array": (tmp_path / "flat.npy", "expected a 2-D float array"),
            "pickled objects": (tmp_path / "objects.npy", "not a .npy array file")}
     np.save(tmp_path / "flat.npy", np.zeros(3))
+    late_nan = np.ones((12, 50), dtype=np.float32)
+    late_nan[11, 7] = np.nan
+    np.save(tmp_path / "nan.npy", late_nan)
+    np.save(tmp_path / "huge.npy", np.full((2, 50), 1e39))
+    bad["a NaN in row 11"] = (tmp_path / "nan.npy", "row 11 holds a value that is not a finite number")
+    bad["float64 beyond float32"] = (tmp_path / "huge.npy", "row 0 holds a value beyond float32's range")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     for name, (path, message) in bad.items():
         refused = runner.invoke(app, ["--store", str(glove_store), "neighbours", "--vectors", str(path)])

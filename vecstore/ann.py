@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vecstore.errors import InvalidArgumentError
 from vecstore.index.approximate import ApproximateKind, resolve
 
 if TYPE_CHECKING:
@@ -55,10 +56,14 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
     and default search parameters)."""
     kind = resolve(short, len(embedding_set), embedding_set.dim, given)
     started = time.perf_counter()
-    index = kind.build(embedding_set.unit_row_batches, len(embedding_set), embedding_set.dim, progress)
+    try:
+        index = kind.build(embedding_set.unit_row_batches, len(embedding_set), embedding_set.dim, progress)
+    except RuntimeError as exc:  # (FAISS refusing what the parameters ask of these rows)
+        raise InvalidArgumentError(f"FAISS cannot build this {short} index of {embedding_set.info.subject}: "
+                                   f"{str(exc).strip().splitlines()[-1][:200]}", subject="param") from None
     seconds = time.perf_counter() - started
     recall, sample = measure_recall(embedding_set, kind, index)
-    built_at = datetime.now(UTC).isoformat(timespec="seconds")
+    built_at = datetime.now(UTC).isoformat(timespec="microseconds")  # (orders builds: the latest answers)
     facts = {"recall_at_10": recall, "recall_sample": sample, "build_seconds": round(seconds, 3),
              "built_at": built_at}
     path = embedding_set._indexes.publish_approximate(embedding_set.info, kind, index, facts)

@@ -166,11 +166,10 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     if not (derived and repair and result.stored_ok):
         return
     from vecstore.ann import build_approximate
-    from vecstore.index.approximate import APPROXIMATE_KINDS
     from vecstore.query import EmbeddingSet
 
-    recorded = {short: manifest for short in APPROXIMATE_KINDS  # (rebuilt with the parameters they had)
-                if (manifest := store.indexes.approximate_manifest(info, short)) is not None}
+    recorded = {m["kind"]: m for m in reversed(store.indexes.approximate_manifests(info))}  # (oldest first:
+    # rebuilt with the parameters they had, the one that answered built last, so it still answers)
     store.indexes.discard(info.uid)
     embedding_set = EmbeddingSet(info, store.open(), store.indexes)  # (either kind: not through Store.get)
     try:

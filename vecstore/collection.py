@@ -30,6 +30,7 @@ from vecstore.errors import (
     CollectionSetChangedError,
     InvalidArgumentError,
     SetChangedError,
+    VecstoreError,
     quoted,
 )
 from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
@@ -399,7 +400,7 @@ def _rebuild_indexes(store: Store, name: str, recorded: list[dict]) -> None:
         for manifest in reversed(recorded):  # (the chosen one, built last, stays the latest)
             try:
                 build_approximate(vectors, manifest["kind"], {**manifest["params"], **manifest["search"]})
-            except InvalidArgumentError as exc:  # (e.g. more IVF lists than documents left)
+            except VecstoreError as exc:  # (e.g. more IVF lists than documents left)
                 log.warning("not rebuilding the %s index of collection %s: %s", manifest["kind"], name, exc)
     finally:
         vectors.close()

@@ -57,9 +57,18 @@ def _check_k(k: int) -> None:
         raise InvalidArgumentError(f"must be from 1 to {MAX_K:,}, not {k:,}", subject="k")
 
 
-#: Queries searched at once: FAISS's results for a batch are queries x (k + 1) scores and
-#: ids, and the re-scoring reads k rows of each (10,000 x 11 x 12 bytes is 1.3 MB).
+#: Queries searched at once, at most: FAISS's results for a batch are queries x (k + 1)
+#: scores and ids, and the re-scoring reads k rows of each (10,000 x 11 x 12 bytes is
+#: 1.3 MB); a larger k searches fewer at once (see :func:`query_batch`).
 QUERY_BATCH = 10_000
+#: The most hits (queries x candidates) one batch holds: about 0.5 GB with their rows.
+BATCH_HITS = 2_000_000
+
+
+def query_batch(k: int) -> int:
+    """How many queries to search at once for ``k`` neighbours each (ivfpq's candidates:
+    up to ``rerank`` x k), so that a batch's hits stay within :data:`BATCH_HITS`."""
+    return max(1, min(QUERY_BATCH, BATCH_HITS // (k + 1)))
 
 
 @dataclass(frozen=True)
@@ -484,11 +493,14 @@ class EmbeddingSet:
             queries = list(words)
             rows = self.rows_of(queries)
             known = np.flatnonzero(rows >= 0)
-            unit = normalized(self.vectors_of_rows(rows[known])) if len(known) else np.empty((0, self.dim))
-            found = self._search_many(unit, k, [{int(r)} for r in rows[known]], exact, search)
             results: list[list[Neighbour] | None] = [None] * len(queries)
-            for place, hits in zip(known.tolist(), found, strict=True):
-                results[place] = hits
+            step = query_batch(k)
+            for start in range(0, len(known), step):  # (the query vectors read a batch at a time)
+                places = known[start:start + step]
+                unit = normalized(self.vectors_of_rows(rows[places]))
+                found = self._search_many(unit, k, [{int(r)} for r in rows[places]], exact, search)
+                for place, hits in zip(places.tolist(), found, strict=True):
+                    results[place] = hits
             return BatchNeighbours(queries, results)
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:
@@ -509,8 +521,9 @@ class EmbeddingSet:
         for. A hit whose index score disagrees means the index is wrong: it is rebuilt
         and the search run again."""
         out: list[list[Neighbour]] = []
-        for start in range(0, len(unit_queries), QUERY_BATCH):
-            out += self._search_batch(unit_queries[start:start + QUERY_BATCH], k, excludes[start:start + QUERY_BATCH],
+        step = query_batch(k)
+        for start in range(0, len(unit_queries), step):
+            out += self._search_batch(unit_queries[start:start + step], k, excludes[start:start + step],
                                       exact, search)
         return out
 
@@ -554,6 +567,13 @@ class EmbeddingSet:
                     order = np.argsort(-here, kind="stable")[:k] if kind is not None else range(min(k, len(here)))
                     out.append([Neighbour(words.word(query_hits[i][0]), float(here[i])) for i in order])
                     at += len(query_hits)
+                if kind is not None:  # (probed lists or a graph can hold fewer than k: those queries go exact)
+                    short = [i for i, (found, exclude) in enumerate(zip(out, excludes, strict=True))
+                             if len(found) < min(k, index.ntotal - len(exclude))]
+                    if short:
+                        again = self._search_batch(queries[short], k, [excludes[i] for i in short], True, None)
+                        for i, found in zip(short, again, strict=True):
+                            out[i] = found
                 return out
             if kind is None:
                 log.warning("the index of %s disagrees with its stored vectors; rebuilding it", self.name)

@@ -35,6 +35,8 @@ BUILD_PARAMS = {"hnsw": ("M", "efConstruction"), "ivf": ("nlist",), "ivfpq": ("n
 SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivf": ("nprobe",), "ivfpq": ("nprobe", "rerank")}
 #: Rows an IVF kind trains its centroids on: FAISS asks for 39 to 256 per list.
 TRAINING_ROWS_PER_LIST = 64
+#: Rows IVF-PQ trains each code book's centroids on (FAISS asks for 39 a centroid).
+PQ_ROWS_PER_CENTROID = 39
 #: The bounds of every parameter (a graph degree of 10,000 is a typo, not a choice).
 PARAM_BOUNDS = {"M": (4, 256), "efConstruction": (8, 4096), "efSearch": (1, 32_768), "nlist": (1, 1 << 20),
                 "nprobe": (1, 1 << 20), "m": (1, 65_536), "nbits": (4, 12), "rerank": (1, 1000)}
@@ -90,7 +92,9 @@ class ApproximateKind:
             index.own_fields = True
             quantizer.this.disown()  # (the index owns its quantizer now)
             index.cp.seed = 1234
-            index.train(_training_sample(batches, count, self.params["nlist"] * TRAINING_ROWS_PER_LIST))
+            wanted = max(self.params["nlist"] * TRAINING_ROWS_PER_LIST,
+                         PQ_ROWS_PER_CENTROID * (1 << self.params.get("nbits", 0)))
+            index.train(_training_sample(batches, count, wanted))
         done = 0
         for batch in batches():
             index.add(np.ascontiguousarray(batch, dtype=np.float32))
@@ -123,8 +127,9 @@ def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = Non
     nlist = max(1, min(int(4 * math.sqrt(count)), count // 39 or 1))
     defaults: dict[str, dict[str, int]] = {
         "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 64},
-        "ivf": {"nlist": nlist, "nprobe": max(1, nlist // 20)},
-        "ivfpq": {"nlist": nlist, "m": _pq_m(dim), "nbits": 8, "nprobe": max(1, nlist // 20), "rerank": 20},
+        "ivf": {"nlist": nlist, "nprobe": min(nlist, max(16, nlist // 20))},
+        "ivfpq": {"nlist": nlist, "m": _pq_m(dim), "nbits": 8, "nprobe": min(nlist, max(16, nlist // 20)),
+                  "rerank": 20},
     }[short]
     values = dict(defaults)
     for key, raw in (given or {}).items():
@@ -136,6 +141,9 @@ def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = Non
                                    subject="param")
     if short == "ivfpq" and dim % values["m"]:
         raise InvalidArgumentError(f"m must divide the set's {dim} dimensions, not {values['m']}", subject="param")
+    if short == "ivfpq" and count < PQ_ROWS_PER_CENTROID * (1 << values["nbits"]):
+        raise InvalidArgumentError(f"nbits {values['nbits']} needs {PQ_ROWS_PER_CENTROID * (1 << values['nbits']):,} "
+                                   f"rows to train its codes; the set has {count:,}", subject="param")
     build = {k: values[k] for k in BUILD_PARAMS[short]}
     search = {k: values[k] for k in SEARCH_PARAMS[short]}
     return ApproximateKind(short, build, search)

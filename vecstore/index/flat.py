@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
@@ -88,17 +89,33 @@ def _bytes_of(rows: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(rows, dtype="<f4")).cast("B")
 
 
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_saved = 0
+
+
 @contextlib.contextmanager
 def blas_for_batches(queries: int) -> Iterator[None]:
     """Make FAISS's exact search use BLAS (a blocked matrix product) for a batch of
-    ``queries``: below ``faiss.cvar.distance_compute_blas_threshold`` it scans row by
-    row per query, many times slower for a batch. Restored after (a global of FAISS's)."""
+    ``queries``: below ``faiss.cvar.distance_compute_blas_threshold`` (128,000 in faiss
+    1.15) it scans row by row per query, many times slower for a batch. The setting is a
+    global of FAISS's: lowered while any batch runs (counted under a lock, so threads
+    overlapping do not leave it lowered) and restored after the last."""
     import faiss
 
-    saved = faiss.cvar.distance_compute_blas_threshold
-    if queries > 1:
-        faiss.cvar.distance_compute_blas_threshold = min(saved, 2)
+    global _blas_users, _blas_saved
+    if queries <= 1:
+        yield
+        return
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_saved = faiss.cvar.distance_compute_blas_threshold
+            faiss.cvar.distance_compute_blas_threshold = min(_blas_saved, 2)
+        _blas_users += 1
     try:
         yield
     finally:
-        faiss.cvar.distance_compute_blas_threshold = saved
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                faiss.cvar.distance_compute_blas_threshold = _blas_saved

@@ -390,4 +390,14 @@ def read_npy_matrix(path: str | os.PathLike[str]) -> np.ndarray:
         shape = getattr(matrix, "shape", None)
         raise InputFileError(path, f"holds a {getattr(matrix, 'dtype', '?')} array of shape {shape}; "
                                    "expected a 2-D float array, one vector a row")
+    step = max(1, (64 << 20) // max(1, matrix.shape[1] * matrix.dtype.itemsize))  # (checked 64 MB at a time)
+    for start in range(0, len(matrix), step):
+        part = np.asarray(matrix[start:start + step])
+        with np.errstate(over="ignore"):
+            bad = ~np.isfinite(part.astype(np.float32, copy=False)).all(axis=1)
+        if bad.any():
+            row = start + int(np.flatnonzero(bad)[0])
+            what = "a value beyond float32's range" if np.isfinite(part[row - start]).all() else "a value that is " \
+                "not a finite number"
+            raise InputFileError(path, f"row {row:,} holds {what}")
     return matrix
