@@ -166,6 +166,7 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     if not (derived and repair and result.stored_ok):
         return
     from vecstore.ann import build_approximate
+    from vecstore.index.approximate import recorded_params
     from vecstore.query import EmbeddingSet
 
     recorded = {m["kind"]: m for m in reversed(store.indexes.approximate_manifests(info))}  # (oldest first:
@@ -175,7 +176,7 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     try:
         embedding_set.index()  # rebuilt from the verified stored vectors, and persisted
         for short, manifest in recorded.items():
-            build_approximate(embedding_set, short, {**manifest["params"], **manifest["search"]})
+            build_approximate(embedding_set, short, recorded_params(manifest))
     finally:
         embedding_set.close()
     again = CheckReport(report.store)
@@ -288,7 +289,7 @@ def _check_approximate(store: Store, info: SetInfo, result: SetCheck, report: Ch
                        subject: str) -> list[Finding]:
     """Each approximate index of the set: its manifest this set's, every block matching
     its footer (a repair builds it again with the parameters it recorded)."""
-    from vecstore.index.approximate import APPROXIMATE_KINDS, resolve
+    from vecstore.index.approximate import APPROXIMATE_KINDS
 
     findings = []
     for short in APPROXIMATE_KINDS:
@@ -300,13 +301,8 @@ def _check_approximate(store: Store, info: SetInfo, result: SetCheck, report: Ch
             findings.append(report.problem(subject, f"{manifest_path.name}: missing, or not this set's manifest"))
             result.derived_ok = False
             continue
-        kind = resolve(short, info.count, info.dim, {**manifest["params"], **manifest["search"]})
         try:
-            verified = VerifiedFile(path, kind.layout(), info.uid, info.content_checksum, manifest.get("file_size"))
-            try:
-                verified.verify()
-            finally:
-                verified.close()
+            store.indexes.verify_approximate(info, manifest)
         except DerivedFileError as exc:
             findings.append(report.problem(subject, f"{path.name}: {_reason(exc)}"))
             result.derived_ok = False

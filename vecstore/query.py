@@ -428,9 +428,10 @@ class EmbeddingSet:
                 loaded = self._indexes.load_approximate(self.info, manifest)
                 if loaded is None:
                     from vecstore.ann import build_approximate
+                    from vecstore.index.approximate import recorded_params
 
                     log.warning("rebuilding the %s index of %s", manifest["kind"], self.name)
-                    build_approximate(self, manifest["kind"], {**manifest["params"], **manifest["search"]})
+                    build_approximate(self, manifest["kind"], recorded_params(manifest))
                     fresh = self._indexes.approximate_manifest(self.info, manifest["kind"])
                     loaded = None if fresh is None else self._indexes.load_approximate(self.info, fresh)
                 self._approximate = loaded

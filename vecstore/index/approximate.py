@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xxhash
@@ -147,6 +147,11 @@ def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = Non
     build = {k: values[k] for k in BUILD_PARAMS[short]}
     search = {k: values[k] for k in SEARCH_PARAMS[short]}
     return ApproximateKind(short, build, search)
+
+
+def recorded_params(manifest: dict[str, Any]) -> dict[str, int]:
+    """The build and search parameters an index's manifest records (to resolve or rebuild it)."""
+    return {**manifest["params"], **manifest["search"]}
 
 
 def search_overrides(kind: ApproximateKind, given: dict[str, str] | None) -> dict[str, int]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from vecstore.errors import InvalidArgumentError
 from vecstore.index import DEFAULT_KIND, KINDS
-from vecstore.index.approximate import APPROXIMATE_KINDS, ApproximateKind, resolve
+from vecstore.index.approximate import APPROXIMATE_KINDS, ApproximateKind, recorded_params, resolve
 from vecstore.index.kind import IndexKind, IndexWriter
 from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, rows_layout
 from vecstore.io.files import create_exclusive, is_temp_name, open_regular, reclaim_temp_files, temp_path
@@ -176,17 +176,13 @@ class IndexFolder:
         """The manifest of ``info``'s ``short`` index if there is one and it describes this
         very set and a kind vecstore knows, else None."""
         _, manifest_path = self.approximate_paths(info.uid, short)
-        try:
-            with open_regular(manifest_path) as f:
-                manifest = json.loads(f.read(1 << 20).decode("utf-8"))
-        except (OSError, ValueError, RecursionError):
-            return None
+        manifest = _read_manifest(manifest_path)
         expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
                     "content_checksum": info.content_checksum, "kind": short}
         if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
             return None
         try:
-            kind = resolve(short, info.count, info.dim, {**manifest["params"], **manifest["search"]})
+            kind = resolve(short, info.count, info.dim, recorded_params(manifest))
         except (InvalidArgumentError, KeyError, TypeError, AttributeError):
             return None
         if kind.params != manifest["params"]:
@@ -203,14 +199,10 @@ class IndexFolder:
         else None (the caller rebuilds it or searches exactly)."""
         import faiss
 
-        kind = resolve(manifest["kind"], info.count, info.dim, {**manifest["params"], **manifest["search"]})
+        kind = resolve(manifest["kind"], info.count, info.dim, recorded_params(manifest))
         path, _ = self.approximate_paths(info.uid, kind.short)
         try:
-            verified = VerifiedFile(path, kind.layout(), info.uid, info.content_checksum, manifest.get("file_size"))
-            try:
-                verified.verify()
-            finally:
-                verified.close()
+            self.verify_approximate(info, manifest)
             index = faiss.read_index(str(path))
         except (DerivedFileError, RuntimeError) as exc:
             log.warning("not using the %s index of %s: %s", kind.short, info.name, exc)
@@ -218,6 +210,18 @@ class IndexFolder:
         if index.ntotal != info.count or index.d != info.dim:
             return None
         return kind, index
+
+    def verify_approximate(self, info: SetInfo, manifest: dict[str, Any]) -> ApproximateKind:
+        """Check the footer and every block of the approximate index a (valid) manifest
+        describes; return its kind, or raise :class:`DerivedFileError`."""
+        kind = resolve(manifest["kind"], info.count, info.dim, recorded_params(manifest))
+        path, _ = self.approximate_paths(info.uid, kind.short)
+        verified = VerifiedFile(path, kind.layout(), info.uid, info.content_checksum, manifest.get("file_size"))
+        try:
+            verified.verify()
+        finally:
+            verified.close()
+        return kind
 
     def publish_approximate(self, info: SetInfo, kind: ApproximateKind, index: faiss.Index,
                             facts: dict[str, Any]) -> Path:
@@ -282,10 +286,8 @@ class IndexFolder:
     def manifest(self, info: SetInfo) -> dict[str, object] | None:
         """The manifest of ``info``'s files if it describes this very set, else None."""
         _, manifest_path = self.paths(info.uid)
-        try:
-            with open_regular(manifest_path) as f:
-                manifest = json.loads(f.read(1 << 20).decode("utf-8"))
-        except (OSError, ValueError, RecursionError):
+        manifest = _read_manifest(manifest_path)
+        if manifest is None:
             return None
         expected = {"set_uid": info.uid, "rows": info.count, "dim": info.dim,
                     "content_checksum": info.content_checksum}
@@ -447,3 +449,13 @@ class IndexFolder:
             return sorted(os.scandir(self.folder), key=lambda e: e.name)
         except OSError:
             return []
+
+
+def _read_manifest(path: Path) -> object | None:
+    """A manifest file's JSON (at most 1 MiB, never through a FIFO), or None when it is
+    missing or unreadable."""
+    try:
+        with open_regular(path) as f:
+            return json.loads(f.read(1 << 20).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
