@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,38 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store_path = tmp_path / "store" / "store.db"
     monkeypatch.setenv("VECSTORE_STORE", str(store_path))
     return store_path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One throw-away PostgreSQL cluster on loopback for the session (started on first use):
+    the URL of its ``postgres`` database."""
+    from postgres import throwaway_cluster
+
+    with throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A fresh database of the session's cluster for one test, dropped after it: its URL."""
+    from postgres import fresh_database
+
+    with fresh_database(postgres_server) as url:
+        yield url
+
+
+#: The store backends the backend-neutral tests run against.
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BACKENDS)
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's store lives, once per backend: a SQLite file, or a fresh PostgreSQL
+    database on the session's throw-away cluster."""
+    if request.param == "sqlite":
+        return str(tmp_path / "backend" / "store.db")
+    return request.getfixturevalue("postgres_database")
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +179,8 @@ def every_statement() -> list[tuple[str, str, dict[str, object]]]:
         found.append((f"documents_by_id({doc_ids})", sql))
     samples = {"data": b"\x00\x01", "created_at": datetime(2026, 11, 25, 12, 0, 0, 5),
                "updated_at": datetime(2026, 11, 25, 12, 0, 0, 5)}
-    numeric = {"id", "set_id", "chunk_no", "count", "dim", "rows_per_chunk", "collection_id", "position"}
+    numeric = {"id", "set_id", "chunk_no", "count", "dim", "rows_per_chunk", "collection_id", "position", "index_id",
+               "size", "first", "stop"}
     out = []
     for name, sql in found:
         params = {p: samples.get(p, 1 if p in numeric or re.fullmatch(r"n\d+", p) else "x")  # (d0, d1: ids)

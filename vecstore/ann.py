@@ -67,6 +67,10 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
     facts = {"recall_at_10": recall, "recall_sample": sample, "build_seconds": round(seconds, 3),
              "built_at": built_at}
     path = embedding_set._indexes.publish_approximate(embedding_set.info, kind, index, facts)
+    from vecstore.index import shared
+
+    if shared.is_shared(embedding_set._catalog):  # (other machines fetch it rather than build it)
+        shared.share(embedding_set._catalog, embedding_set._indexes, embedding_set.info, short)
     embedding_set.close()  # (the next query loads the new index, checked)
     return IndexReport(_display(embedding_set), short, kind.params, kind.search, recall, sample, seconds,
                        path.stat().st_size, built_at, chosen=True, collection=_is_collection(embedding_set))
@@ -123,7 +127,11 @@ def _reranked(embedding_set: EmbeddingSet, queries: np.ndarray, found: np.ndarra
 def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
     """The set's indexes: the exact one, then its approximate ones (the first listed is the
     one queries use)."""
+    from vecstore.index import shared
+
     folder = embedding_set._indexes
+    if shared.is_shared(embedding_set._catalog):
+        shared.fetch(embedding_set._catalog, folder, embedding_set.info)
     flat_path, _ = folder.paths(embedding_set.info.uid)
     manifests = folder.approximate_manifests(embedding_set.info)
     name, collection = _display(embedding_set), _is_collection(embedding_set)

@@ -387,6 +387,12 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
     before = catalog.find_set_by_uid(existing.vectors_uid) if existing is not None else None
     if before is not None:
         recorded = store.indexes.approximate_manifests(before)
+        from vecstore.index import shared
+
+        if shared.is_shared(catalog):  # (and those other machines built)
+            known = {m["kind"] for m in recorded}
+            recorded += [m for m in shared.shared_manifests(catalog, before) if m.get("kind") not in known]
+            recorded.sort(key=lambda m: str(m.get("built_at", "")), reverse=True)
     write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)
     if recorded:
         _rebuild_indexes(store, name, recorded)

@@ -229,8 +229,12 @@ class Store:
         if kind not in APPROXIMATE_KINDS:
             raise InvalidArgumentError(f"must be one of {', '.join(APPROXIMATE_KINDS)} (the flat index stays), not "
                                        f"{kind!r}", subject="kind")
+        from vecstore.index import shared
+
         info = (self.collection(name).vectors() if collection else self.get(name)).info
-        return self.indexes.remove_approximate(info.uid, kind)
+        catalog = self.open()
+        unshared = shared.unshare(catalog, info, kind) if shared.is_shared(catalog) else False
+        return self.indexes.remove_approximate(info.uid, kind) or unshared
 
     def add_documents(self, collection: str, ids: Sequence[str], texts: Sequence[str], *,
                       set_name: str | None = None, pool: str | None = None, case_fold: bool = True,

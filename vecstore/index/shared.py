@@ -1,0 +1,152 @@
+"""Approximate indexes shared through a server store, and the cache each machine keeps.
+
+An HNSW index of 2,000,000 rows takes many minutes to build; a team on one PostgreSQL
+store builds it once. The machine that builds an approximate index keeps it in its own
+index folder (for a server store, a cache under the user's cache directory) and shares
+it: the file, footer included, goes into the store in chunks of :data:`CHUNK_BYTES`,
+each with its SHA-256, with the whole file's size and SHA-256 and its manifest.
+
+Another machine's query looks at what the store keeps for the set: an index its cache
+lacks, or holds with another SHA-256 (built again since), is fetched, every chunk
+checked on the way and the whole file's SHA-256 checked at the end, then put in the
+cache as a build would be. From there the cache is trusted as any index folder is: only
+when its manifest names this very set (uid and content checksum) and the file's footer
+and every block match (:mod:`vecstore.index.folder`). A cached copy that fails its
+checks is dropped and fetched again; a copy in the store that fails them is left out,
+with a warning, and the set is searched as if it had none.
+
+SQLite stores share nothing: their index folder already sits beside the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from vecstore.errors import StoreError
+from vecstore.index.folder import IndexFolder
+from vecstore.integrity import DerivedFileError
+from vecstore.storage.catalog import Catalog
+from vecstore.storage.records import SetInfo, SharedIndex
+
+log = logging.getLogger("vecstore")
+
+#: The size of a shared index's chunks (one row each; a fetch holds a few at a time).
+CHUNK_BYTES = 8 << 20
+#: Chunks read in one statement while fetching.
+CHUNKS_A_READ = 4
+
+
+def is_shared(catalog: Catalog) -> bool:
+    """Whether indexes built on this store are shared through it (a server store)."""
+    return catalog.driver.dialect != "sqlite"
+
+
+def share(catalog: Catalog, folder: IndexFolder, info: SetInfo, short: str) -> bool:
+    """Keep the ``short`` index just built in ``folder`` in the store for other machines;
+    whether it was. A store this user may only read keeps it local, with a warning."""
+    manifest = folder.approximate_manifest(info, short)
+    if manifest is None:
+        return False
+    path, _ = folder.approximate_paths(info.uid, short)
+    try:
+        with path.open("rb") as f:
+            size = path.stat().st_size
+            shared = catalog.share_index(info, short, json.dumps(manifest), size, manifest["sha256"], _pieces(f))
+    except StoreError as exc:
+        log.warning("the %s index of %s is kept on this machine only: %s", short, info.name, exc)
+        return False
+    return shared
+
+
+def _pieces(f: Any) -> Iterator[tuple[bytes, str]]:
+    while piece := f.read(CHUNK_BYTES):
+        yield piece, hashlib.sha256(piece).hexdigest()
+
+
+def unshare(catalog: Catalog, info: SetInfo, short: str) -> bool:
+    """Remove the store's copy of a set's ``short`` index; whether there was one."""
+    return catalog.unshare_index(info, short)
+
+
+def fetch(catalog: Catalog, folder: IndexFolder, info: SetInfo, *, again: str | None = None) -> list[str]:
+    """Bring into ``folder`` each index the store keeps for ``info`` that the cache lacks
+    or holds another version of (``again``: a kind whose cached copy failed its checks,
+    fetched whatever its manifest says); the kinds fetched."""
+    fetched = []
+    for shared in catalog.shared_indexes(info.id):
+        local = folder.approximate_manifest(info, shared.kind)
+        if local is not None and local.get("sha256") == shared.sha256 and shared.kind != again:
+            continue
+        try:
+            _download(catalog, folder, info, shared)
+        except DerivedFileError as exc:
+            log.warning("not using the shared %s index of %s: %s", shared.kind, info.name, exc)
+            continue
+        fetched.append(shared.kind)
+    return fetched
+
+
+def shared_manifests(catalog: Catalog, info: SetInfo) -> list[dict[str, Any]]:
+    """The manifests of the indexes the store keeps for ``info`` that describe it."""
+    found = []
+    for shared in catalog.shared_indexes(info.id):
+        with contextlib.suppress(DerivedFileError):
+            found.append(_shared_manifest(info, shared))
+    return found
+
+
+def _download(catalog: Catalog, folder: IndexFolder, info: SetInfo, shared: SharedIndex) -> None:
+    manifest = _shared_manifest(info, shared)
+    tmp = folder.approximate_temp(info, shared.kind)
+    try:
+        _write_chunks(catalog, shared, tmp)
+        folder.install_approximate(info, shared.kind, tmp, manifest)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    if folder.approximate_manifest(info, shared.kind) is None:
+        folder.remove_approximate(info.uid, shared.kind)
+        raise DerivedFileError("its manifest does not describe this set's index")
+
+
+def _shared_manifest(info: SetInfo, shared: SharedIndex) -> dict[str, Any]:
+    try:
+        manifest = json.loads(shared.manifest)
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("sha256") != shared.sha256:
+        raise DerivedFileError("its manifest in the store is not valid")
+    if manifest.get("set_uid") != info.uid or manifest.get("content_checksum") != info.content_checksum:
+        raise DerivedFileError("it was built from other vectors")
+    return manifest
+
+
+def _write_chunks(catalog: Catalog, shared: SharedIndex, tmp: Path) -> None:
+    """Write the shared file into ``tmp``, each chunk and the whole checked."""
+    digest, written, number = hashlib.sha256(), 0, 0
+    with tmp.open("r+b") as out:
+        while written < shared.size:
+            chunks = catalog.shared_index_chunks(shared.id, number, number + CHUNKS_A_READ)
+            if not chunks:
+                break
+            for chunk in chunks:
+                if chunk.number != number:
+                    raise DerivedFileError(f"its chunk {number} is missing from the store")
+                if hashlib.sha256(chunk.data).hexdigest() != chunk.checksum:
+                    raise DerivedFileError(f"its chunk {number} in the store fails its checksum")
+                written += len(chunk.data)
+                if written > shared.size:  # (bounded: never more than the size recorded)
+                    raise DerivedFileError("its chunks in the store hold more than its recorded size")
+                digest.update(chunk.data)
+                out.write(chunk.data)
+                number += 1
+    if written != shared.size:
+        raise DerivedFileError(f"its chunks in the store hold {written:,} of its {shared.size:,} bytes")
+    if digest.hexdigest() != shared.sha256:
+        raise DerivedFileError("its file in the store fails its SHA-256")
