@@ -123,6 +123,10 @@ def test_a_damaged_copy_in_the_store_is_never_used(team: str, monkeypatch: pytes
         assert points.neighbours("p1", k=3) == points.neighbours("p1", k=3, exact=True)
         assert not cached_index(b, "hnsw").exists()
         assert not [p for p in b.indexes.folder.iterdir() if "tmp" in p.name]
+        found = b.check()
+        assert not found.ok and any("its shared hnsw index in the store" in f.message for f in found.findings)
+        assert b.check(repair=True).ok and b.check().ok  # (the bad copy removed: the next build shares one)
+        assert b.open().shared_indexes(points.info.id) == []
     assert "not using the shared hnsw index of points" in caplog.text
 
 

@@ -163,6 +163,7 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
         del report.findings[first:]
         report.note(subject, "replaced while the check ran; not checked")
         return
+    _check_shared(store, info, report, repair)
     if not (derived and repair and result.stored_ok):
         return
     from vecstore.ann import build_approximate
@@ -186,6 +187,21 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
         finding.repaired = not left
     for finding in left:
         report.problem(subject, f"still, after the repair: {finding.message}")
+
+
+def _check_shared(store: Store, info: SetInfo, report: CheckReport, repair: bool) -> None:
+    """The copies of the set's indexes a server store keeps for every machine; a damaged
+    one is removed by ``repair`` (the next build shares a sound one)."""
+    from vecstore.index import shared
+
+    catalog = store.open()
+    if not shared.is_shared(catalog):
+        return
+    for kind, problem in shared.verify_shared(catalog, info):
+        finding = report.problem(info.subject, f"its shared {kind} index in the store: {problem}")
+        if repair:
+            catalog.unshare_index(info, kind)
+            finding.repaired = True
 
 
 def _replaced_since(store: Store, listed: SetInfo) -> bool:

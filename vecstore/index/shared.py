@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,24 +129,43 @@ def _shared_manifest(info: SetInfo, shared: SharedIndex) -> dict[str, Any]:
 
 def _write_chunks(catalog: Catalog, shared: SharedIndex, tmp: Path) -> None:
     """Write the shared file into ``tmp``, each chunk and the whole checked."""
-    digest, written, number = hashlib.sha256(), 0, 0
     with tmp.open("r+b") as out:
-        while written < shared.size:
-            chunks = catalog.shared_index_chunks(shared.id, number, number + CHUNKS_A_READ)
-            if not chunks:
-                break
-            for chunk in chunks:
-                if chunk.number != number:
-                    raise DerivedFileError(f"its chunk {number} is missing from the store")
-                if hashlib.sha256(chunk.data).hexdigest() != chunk.checksum:
-                    raise DerivedFileError(f"its chunk {number} in the store fails its checksum")
-                written += len(chunk.data)
-                if written > shared.size:  # (bounded: never more than the size recorded)
-                    raise DerivedFileError("its chunks in the store hold more than its recorded size")
-                digest.update(chunk.data)
-                out.write(chunk.data)
-                number += 1
+        _read_chunks(catalog, shared, out.write)
+
+
+def _read_chunks(catalog: Catalog, shared: SharedIndex, sink: Callable[[bytes], object]) -> None:
+    """Hand the shared file's chunks to ``sink`` in order, each checked against its
+    SHA-256, never more than the recorded size; then check the size and the whole SHA-256."""
+    digest, written, number = hashlib.sha256(), 0, 0
+    while written < shared.size:
+        chunks = catalog.shared_index_chunks(shared.id, number, number + CHUNKS_A_READ)
+        if not chunks:
+            break
+        for chunk in chunks:
+            if chunk.number != number:
+                raise DerivedFileError(f"its chunk {number} is missing from the store")
+            if hashlib.sha256(chunk.data).hexdigest() != chunk.checksum:
+                raise DerivedFileError(f"its chunk {number} in the store fails its checksum")
+            written += len(chunk.data)
+            if written > shared.size:  # (bounded: never more than the size recorded)
+                raise DerivedFileError("its chunks in the store hold more than its recorded size")
+            digest.update(chunk.data)
+            sink(chunk.data)
+            number += 1
     if written != shared.size:
         raise DerivedFileError(f"its chunks in the store hold {written:,} of its {shared.size:,} bytes")
     if digest.hexdigest() != shared.sha256:
         raise DerivedFileError("its file in the store fails its SHA-256")
+
+
+def verify_shared(catalog: Catalog, info: SetInfo) -> list[tuple[str, str]]:
+    """Every index the store keeps for ``info``, read and checked as a fetch would:
+    (kind, what is wrong) of each that fails."""
+    problems = []
+    for shared in catalog.shared_indexes(info.id):
+        try:
+            _shared_manifest(info, shared)
+            _read_chunks(catalog, shared, lambda _data: None)
+        except DerivedFileError as exc:
+            problems.append((shared.kind, str(exc)))
+    return problems
