@@ -221,3 +221,31 @@ def test_copy_and_insert_write_the_same_set(postgres_database: str, tmp_path: Pa
         a, b = store.get("by_copy"), store.get("by_insert")
         assert a.words == b.words and np.array_equal(a.matrix(), b.matrix())
         assert store.check().ok  # (every chunk's checksum, and each set's content checksum)
+
+
+def test_a_writer_role_imports_builds_and_shares_with_table_rights_alone(postgres_database: str,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    """The README's team recipe: the owner made the tables; a writer needs CONNECT, the four
+    table rights and the sequences, no right to create anything."""
+    plain = postgres_database.replace("postgresql+psycopg://", "postgresql://")
+    database = postgres_database.rsplit("/", 1)[1]
+    Store(postgres_database).upgrade()  # (the owner: creates the tables)
+    with psycopg.connect(plain, autocommit=True) as db:
+        db.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'writer') THEN "
+                   "CREATE ROLE writer LOGIN; END IF; END $$")
+        db.execute(f"GRANT CONNECT ON DATABASE {database} TO writer")
+        db.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO writer")
+        db.execute("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO writer")
+    as_writer = postgres_database.replace("://vecstore@", "://writer@")
+    on_machine(monkeypatch, tmp_path, "writer")
+    with Store(as_writer) as store:
+        store.import_vectors("points", WORDS, VECTORS, source="synthetic clusters", source_sha256="0" * 64)
+        store.build_index("points", "ivf")
+        assert [s.kind for s in store.open().shared_indexes(store.get("points").info.id)] == ["ivf"]
+        store.add_documents("notes", ["a", "b"], ["p1 p2", "p3"], set_name="points")
+        assert store.collection("notes").search("p1", k=1)[0].id == "a"
+        assert store.check().ok
+        store.remove_collection("notes")
+        store.remove("points")
+        assert store.sets() == []
