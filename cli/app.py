@@ -1157,6 +1157,10 @@ def _index_line(report) -> str:
     recall = f"recall@10 {report.recall_at_10:.3f}" + (f" on {report.recall_sample:,} rows" if report.recall_sample
                                                        else "")
     built = f", built in {report.build_seconds:,.1f} s" if report.build_seconds is not None else ""
+    if len(report.tuning) > 1:  # (the build widened a query-time parameter to reach its recall)
+        first = report.tuning[0]
+        widened = ", ".join(f"{k}={v}" for k, v in first["search"].items() if report.search.get(k) != v)
+        recall += f" (from {first['recall_at_10']:.3f} at {widened})"
     owner = f"{'collection ' if report.collection else ''}{printable(report.set_name)}"
     return (f"{'*' if report.chosen else ' '} {owner}  {report.kind}  {settings}  {recall}  "
             f"{report.file_size / 1e6:,.1f} MB{built}")

@@ -14,6 +14,7 @@ from vecstore.cli.app import app
 
 from vecstore import InvalidArgumentError, Store
 from vecstore.ann import build_approximate
+from vecstore.index.approximate import TUNING_LIMITS
 
 runner = CliRunner()
 RNG = np.random.default_rng(12)
@@ -207,3 +208,27 @@ def test_batches_shrink_with_k_and_the_blas_setting_survives_overlaps() -> None:
             lowered = faiss.cvar.distance_compute_blas_threshold
         assert faiss.cvar.distance_compute_blas_threshold == lowered == min(before, 2)
     assert faiss.cvar.distance_compute_blas_threshold == before
+
+
+@pytest.mark.both_backends
+def test_a_build_widens_the_search_until_its_recall_reaches_the_target(points_store: str) -> None:
+    """Defaults too narrow for a set are widened at build time, measured step by step; a
+    query-time parameter the user gave is never changed."""
+    with Store(points_store) as store:
+        report = store.build_index("points", "hnsw", {"M": "6", "efConstruction": "16", "efSearch": "1"})
+        assert report.search == {"efSearch": 1} and len(report.tuning) == 1  # (given: kept, whatever its recall)
+        narrow = report.recall_at_10
+        report = store.build_index("points", "hnsw", {"M": "6", "efConstruction": "16"})  # (a poor graph)
+        steps = report.tuning
+        assert steps[0]["search"] == {"efSearch": 64} and len(steps) >= 2
+        assert [s["search"]["efSearch"] for s in steps] == [64 * 2 ** i for i in range(len(steps))]
+        assert report.recall_at_10 == steps[-1]["recall_at_10"] >= 0.95 > steps[-2]["recall_at_10"]
+        assert report.recall_at_10 > narrow
+        listed = {r.kind: r for r in store.index_reports("points")}["hnsw"]
+        assert listed.search == report.search and listed.tuning == steps
+        assert store.get("points").approximate_index()[0].search == report.search  # (queries use it)
+        hopeless = store.build_index("points", "hnsw", {"M": "4", "efConstruction": "8"})
+        assert hopeless.search["efSearch"] == TUNING_LIMITS["efSearch"]  # (widened as far as it goes, and said)
+        assert hopeless.recall_at_10 == hopeless.tuning[-1]["recall_at_10"]
+    shown = runner.invoke(app, ["--store", points_store, "index", "list"])
+    assert f"(from {hopeless.tuning[0]['recall_at_10']:.3f} at efSearch=64)" in shown.stdout

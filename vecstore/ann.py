@@ -9,9 +9,10 @@ until the new one is complete: a build killed halfway changes nothing.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     import faiss
 
     from vecstore.query import EmbeddingSet
+
+log = logging.getLogger("vecstore")
 
 #: The rows whose neighbours a build compares with the exact ones.
 RECALL_SAMPLE = 1_000
@@ -47,6 +50,8 @@ class IndexReport:
     built_at: str | None
     chosen: bool = False
     collection: bool = False  # (set_name is then the collection's name)
+    #: The query-time parameters the build tried, each with its recall@10 (see :func:`tune`).
+    tuning: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +82,8 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
         shared.share(embedding_set._catalog, embedding_set._indexes, embedding_set.info, short)
     embedding_set.close()  # (the next query loads the new index, checked)
     return IndexReport(_display(embedding_set), short, kind.params, kind.search, recall, sample, seconds,
-                       path.stat().st_size, built_at, chosen=True, collection=_is_collection(embedding_set))
+                       path.stat().st_size, built_at, chosen=True, collection=_is_collection(embedding_set),
+                       tuning=steps)
 
 
 def _display(embedding_set: EmbeddingSet) -> str:
@@ -142,6 +148,11 @@ def tune(probe: RecallProbe, kind: ApproximateKind, index: faiss.Index,
         kind = wider
         recall = probe.recall(kind, index)
         steps.append({"search": dict(kind.search), "recall_at_10": recall})
+    if recall < RECALL_TARGET[kind.short]:
+        more = {"hnsw": "a larger M or efConstruction", "ivf": "a larger nprobe",
+                "ivfpq": "a larger m or nbits, or the ivf kind"}[kind.short]
+        log.warning("the %s index reaches recall@10 %.3f, under %.2f, at %s: build it with %s", kind.short, recall,
+                    RECALL_TARGET[kind.short], ", ".join(f"{k}={v}" for k, v in kind.search.items()), more)
     return kind, recall, steps
 
 
@@ -174,5 +185,6 @@ def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
         reports.append(IndexReport(name, manifest["kind"], manifest["params"], manifest["search"],
                                    manifest.get("recall_at_10"), manifest.get("recall_sample", 0),
                                    manifest.get("build_seconds"), path.stat().st_size if path.exists() else 0,
-                                   manifest.get("built_at"), chosen=i == 0, collection=collection))
+                                   manifest.get("built_at"), chosen=i == 0, collection=collection,
+                                   tuning=list(manifest.get("tuning") or [])))
     return reports
