@@ -249,3 +249,27 @@ def test_a_writer_role_imports_builds_and_shares_with_table_rights_alone(postgre
         store.remove_collection("notes")
         store.remove("points")
         assert store.sets() == []
+
+
+def test_clients_opening_a_new_server_store_at_once_create_it_once(postgres_database: str) -> None:
+    """Each opening migrates an empty database; at once, they wait for one another."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            with Store(postgres_database) as store:
+                store.upgrade()
+        except BaseException as exc:  # (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    from vecstore.storage.statements import SCHEMA_HEAD
+
+    assert Store(postgres_database).upgrade() == (SCHEMA_HEAD, SCHEMA_HEAD)
