@@ -178,6 +178,18 @@ def test_a_collection_keeps_its_index_across_adds(glove_store: Path, tmp_path: P
         kinds = {r.kind: r for r in store.index_reports() if r.collection}
         assert kinds["hnsw"].chosen and kinds["hnsw"].params["M"] == 8
         assert store.collection("notes").search("king of france", k=1)[0].id == "extra"
+        notes = store.collection("notes")
+        exact = notes.search("the river bank", k=10, exact=True)
+        assert notes.search("the river bank", k=10, search={"efSearch": "512"}) == exact  # (a wide search: exact)
+        assert notes.similar("extra", k=5, exact=True) == notes.similar("extra", k=5, search={"efSearch": "512"})
+    wide = runner.invoke(app, ["--store", str(path), "docs", "search", "notes", "the river bank", "-k", "10",
+                               "--search-param", "efSearch=512", "--json"])
+    every_row = runner.invoke(app, ["--store", str(path), "docs", "search", "notes", "the river bank", "-k", "10",
+                                    "--exact", "--json"])
+    assert wide.exit_code == every_row.exit_code == 0 and json.loads(wide.stdout) == json.loads(every_row.stdout)
+    wrong = runner.invoke(app, ["--store", str(path), "docs", "similar", "notes", "--id", "extra",
+                                "--search-param", "nprobe=4"])
+    assert wrong.exit_code == 1 and "--search-param takes efSearch for the hnsw index" in wrong.output
 
 
 @pytest.mark.both_backends

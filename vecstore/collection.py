@@ -129,9 +129,11 @@ class Collection:
         return _embed(word_set or self.word_set(), texts, self.info.pool, self.options)
 
     def search(self, text: str | None = None, *, vector: Sequence[float] | np.ndarray | None = None,
-               k: int = 5) -> list[Hit]:
+               k: int = 5, exact: bool = False, search: dict[str, str] | None = None) -> list[Hit]:
         """The ``k`` documents most cosine-similar to ``text`` (embedded as the documents
-        were) or to a raw ``vector``, best first."""
+        were) or to a raw ``vector``, best first. The collection's approximate index
+        answers when it has one, unless ``exact``; ``search`` sets its query-time
+        parameters, as for a set's neighbours."""
         if (text is None) == (vector is None):
             raise InvalidArgumentError("give either a text or a vector")
         if text is not None:
@@ -142,16 +144,19 @@ class Collection:
         query = np.asarray(vector, dtype=np.float32)
         if query.size and not np.any(query):
             raise InvalidArgumentError("the query vector is all zeros: it is equally close to every document")
-        return self._again_if_changed(lambda: self._hits(self.vectors().neighbours(vector=query, k=k)))
+        return self._again_if_changed(lambda: self._hits(self.vectors().neighbours(vector=query, k=k, exact=exact,
+                                                                                   search=search)))
 
-    def similar(self, doc_id: str, *, k: int = 5) -> list[Hit]:
-        """The ``k`` documents most similar to document ``doc_id`` (itself excluded)."""
+    def similar(self, doc_id: str, *, k: int = 5, exact: bool = False,
+                search: dict[str, str] | None = None) -> list[Hit]:
+        """The ``k`` documents most similar to document ``doc_id`` (itself excluded);
+        ``exact`` and ``search`` as for :meth:`search`."""
         def find() -> list[Hit]:
             vectors = self.vectors()
             if not np.any(vectors.vector(check_lookup(doc_id))):
                 raise InvalidArgumentError(f"document {quoted(doc_id)} has no known word (a zero vector): it is "
                                            "equally close to every document")
-            return self._hits(vectors.neighbours(doc_id, k=k))
+            return self._hits(vectors.neighbours(doc_id, k=k, exact=exact, search=search))
 
         return self._again_if_changed(find)
 
