@@ -244,3 +244,7 @@ def test_a_build_widens_the_search_until_its_recall_reaches_the_target(points_st
         assert hopeless.recall_at_10 == hopeless.tuning[-1]["recall_at_10"]
     shown = runner.invoke(app, ["--store", points_store, "index", "list"])
     assert f"(from {hopeless.tuning[0]['recall_at_10']:.3f} at efSearch=64)" in shown.stdout
+    manifest_path = next(index_folder(points_store).glob("*.hnsw.json"))
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "tuning": ["junk"]}))
+    shown = runner.invoke(app, ["--store", points_store, "index", "list"])  # (an edited manifest: no traceback)
+    assert shown.exit_code == 0 and "(from" not in shown.stdout

@@ -59,12 +59,14 @@ def test_an_index_built_on_one_machine_is_fetched_not_rebuilt_on_another(
     monkeypatch.setattr("vecstore.index.approximate.ApproximateKind.build", no_build)
     with Store(team) as b:
         assert not cached_index(b, "hnsw").exists()
+        listed = b.index_reports("points")  # (what the store keeps, listed without fetching it)
+        assert [(r.kind, r.chosen) for r in listed] == [("flat", False), ("hnsw", True)] and listed[1].file_size > 0
+        assert not cached_index(b, "hnsw").exists()
         points = b.get("points")
         answers_b = [points.neighbours(w, k=10) for w in WORDS[:50]]
         assert points.approximate_index()[0].short == "hnsw"
         assert cached_index(b, "hnsw").read_bytes() == built  # byte for byte what a built
         assert answers_b == answers_a
-        assert [(r.kind, r.chosen) for r in b.index_reports("points")] == [("flat", False), ("hnsw", True)]
     # The cache serves the next process: nothing fetched again.
     monkeypatch.setattr(shared, "_download", lambda *_a: (_ for _ in ()).throw(AssertionError("fetched again")))
     with Store(team) as b:
@@ -167,9 +169,12 @@ def test_a_reader_role_queries_and_fetches_but_cannot_write(team: str, monkeypat
         with caplog.at_level(logging.WARNING, logger="vecstore"):
             store.build_index("points", "ivf")  # built and kept here; the store cannot take it
         assert "the ivf index of points is kept on this machine only" in caplog.text
-        assert points.approximate_index() is not None
-        with pytest.raises(StoreError, match="permission denied"):
-            store.import_file(write_lines(tmp_path / "w.txt", ["a 1 2"]), "w")
+    with Store(as_reader) as store:  # (its own build is newer than the store's hnsw: it answers here)
+        assert store.get("points").approximate_index()[0].short == "ivf"
+        assert [(r.kind, r.chosen) for r in store.index_reports("points")] == [("flat", False), ("ivf", True),
+                                                                              ("hnsw", False)]
+    with Store(as_reader) as store, pytest.raises(StoreError, match="permission denied"):
+        store.import_file(write_lines(tmp_path / "w.txt", ["a 1 2"]), "w")
     with Store(team) as store:
         assert [s.name for s in store.sets()] == ["points"]
 
@@ -273,3 +278,65 @@ def test_clients_opening_a_new_server_store_at_once_create_it_once(postgres_data
     from vecstore.storage.statements import SCHEMA_HEAD
 
     assert Store(postgres_database).upgrade() == (SCHEMA_HEAD, SCHEMA_HEAD)
+
+
+def test_an_index_removed_on_one_machine_goes_from_every_cache(team: str, monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    on_machine(monkeypatch, tmp_path, "b")
+    with Store(team) as b:
+        assert b.get("points").approximate_index()[0].short == "hnsw"
+        b.add_documents("notes", ["a", "b", "c"], ["p1 p2", "p3", "p4 p5"], set_name="points")
+        b.build_index("notes", "hnsw", {"M": "8"}, collection=True)
+    on_machine(monkeypatch, tmp_path, "a")
+    with Store(team) as a:
+        assert a.remove_index("points", "hnsw") and a.remove_index("notes", "hnsw", collection=True)
+    on_machine(monkeypatch, tmp_path, "b")
+    with Store(team) as b:
+        assert b.get("points").approximate_index() is None and not cached_index(b, "hnsw").exists()
+        b.add_documents("notes", ["d"], ["p6"])  # (its rebuild must not bring the removed index back)
+        assert [r.kind for r in b.index_reports() if r.collection] == ["flat"]
+        assert b.open().shared_indexes(b.collection("notes").vectors().info.id) == []
+
+
+def test_a_fetch_that_cannot_write_or_meets_a_new_share_still_answers(team: str, monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    on_machine(monkeypatch, tmp_path, "b")
+
+    def disk_full(*_args) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger="vecstore"), Store(team) as b:
+        m.setattr(shared, "_write_chunks", disk_full)
+        points = b.get("points")
+        assert points.approximate_index() is None  # (searched exactly)
+        assert points.neighbours("p1", k=3) == points.neighbours("p1", k=3, exact=True)
+        assert not [p for p in b.indexes.folder.iterdir() if "tmp" in p.name]
+    assert "cannot fetch the shared hnsw index of points" in caplog.text and "No space left" in caplog.text
+    real, calls = shared._download, []
+
+    def shared_again_meanwhile(catalog, folder, info, found) -> None:
+        if not calls:  # another machine shares a new build while this one reads the old
+            calls.append(found.id)
+            with Store(team) as other:
+                other.build_index("points", "hnsw", {"M": "16"})
+            raise shared.DerivedFileError("its chunk 1 is missing from the store")
+        real(catalog, folder, info, found)
+
+    monkeypatch.setattr(shared, "_download", shared_again_meanwhile)
+    with Store(team) as b:
+        assert b.get("points").approximate_index()[0].params["M"] == 16
+
+
+def test_a_failed_copy_is_one_line_and_leaves_the_store_unchanged(postgres_database: str, tmp_path: Path) -> None:
+    path = big_text(tmp_path / "w.txt", 4)
+    hurried = postgres_database + "?options=-c%20statement_timeout%3D20"
+    with Store(postgres_database) as store:
+        store.upgrade()
+    with Store(hurried) as store, pytest.raises(StoreError, match="canceling statement due to statement timeout"):
+        store.import_file(path, "w")
+    done = subprocess.run([str(Path(sys.executable).with_name("vecstore")), "--store", hurried, "import", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    with Store(postgres_database) as store:
+        assert store.sets() == []

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,7 +75,8 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
     sample = probe.sample
     built_at = datetime.now(UTC).isoformat(timespec="microseconds")  # (orders builds: the latest answers)
     facts = {"recall_at_10": recall, "recall_sample": sample, "build_seconds": round(seconds, 3),
-             "built_at": built_at, "recall_target": RECALL_TARGET[kind.short], "tuning": steps}
+             "built_at": built_at, "recall_target": RECALL_TARGET[kind.short], "tuning": steps,
+             "given": sorted(given or ())}
     path = embedding_set._indexes.publish_approximate(embedding_set.info, kind, index, facts)
     from vecstore.index import shared
 
@@ -172,19 +174,33 @@ def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
     one queries use)."""
     from vecstore.index import shared
 
-    folder = embedding_set._indexes
-    if shared.is_shared(embedding_set._catalog):
-        shared.fetch(embedding_set._catalog, folder, embedding_set.info)
-    flat_path, _ = folder.paths(embedding_set.info.uid)
-    manifests = folder.approximate_manifests(embedding_set.info)
+    folder, info = embedding_set._indexes, embedding_set.info
+    if shared.is_shared(embedding_set._catalog):  # (what queries here will use, the store's copies included)
+        listed = shared.listed(embedding_set._catalog, folder, info)
+    else:
+        listed = [(m, _size(folder.approximate_paths(info.uid, m["kind"])[0]))
+                  for m in folder.approximate_manifests(info)]
+    flat_path, _ = folder.paths(info.uid)
     name, collection = _display(embedding_set), _is_collection(embedding_set)
-    reports = [IndexReport(name, "flat", {}, {}, 1.0, 0, None, flat_path.stat().st_size if flat_path.exists() else 0,
-                           None, chosen=not manifests, collection=collection)]
-    for i, manifest in enumerate(manifests):
-        path, _ = folder.approximate_paths(embedding_set.info.uid, manifest["kind"])
+    reports = [IndexReport(name, "flat", {}, {}, 1.0, 0, None, _size(flat_path), None, chosen=not listed,
+                           collection=collection)]
+    for i, (manifest, size) in enumerate(listed):
         reports.append(IndexReport(name, manifest["kind"], manifest["params"], manifest["search"],
                                    manifest.get("recall_at_10"), manifest.get("recall_sample", 0),
-                                   manifest.get("build_seconds"), path.stat().st_size if path.exists() else 0,
-                                   manifest.get("built_at"), chosen=i == 0, collection=collection,
-                                   tuning=list(manifest.get("tuning") or [])))
+                                   manifest.get("build_seconds"), size, manifest.get("built_at"), chosen=i == 0,
+                                   collection=collection, tuning=_tuning(manifest.get("tuning"))))
     return reports
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _tuning(recorded: object) -> list[dict[str, Any]]:
+    """A manifest's tuning steps, if they are what a build writes (else none: a manifest is
+    matched to its set, not checksummed)."""
+    if not isinstance(recorded, list):
+        return []
+    steps = [step for step in recorded if isinstance(step, dict) and isinstance(step.get("search"), dict)
+             and isinstance(step.get("recall_at_10"), int | float)]
+    return steps if len(steps) == len(recorded) else []

@@ -167,7 +167,7 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     if not (derived and repair and result.stored_ok):
         return
     from vecstore.ann import build_approximate
-    from vecstore.index.approximate import recorded_params
+    from vecstore.index.approximate import given_params
     from vecstore.query import EmbeddingSet
 
     recorded = {m["kind"]: m for m in reversed(store.indexes.approximate_manifests(info))}  # (oldest first:
@@ -177,7 +177,7 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     try:
         embedding_set.index()  # rebuilt from the verified stored vectors, and persisted
         for short, manifest in recorded.items():
-            build_approximate(embedding_set, short, recorded_params(manifest))
+            build_approximate(embedding_set, short, given_params(manifest))
     finally:
         embedding_set.close()
     again = CheckReport(report.store)

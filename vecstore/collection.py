@@ -391,13 +391,12 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
     recorded = []  # (the collection's approximate indexes, built again over its new vectors)
     before = catalog.find_set_by_uid(existing.vectors_uid) if existing is not None else None
     if before is not None:
-        recorded = store.indexes.approximate_manifests(before)
         from vecstore.index import shared
 
-        if shared.is_shared(catalog):  # (and those other machines built)
-            known = {m["kind"] for m in recorded}
-            recorded += [m for m in shared.shared_manifests(catalog, before) if m.get("kind") not in known]
-            recorded.sort(key=lambda m: str(m.get("built_at", "")), reverse=True)
+        if shared.is_shared(catalog):  # (the store's, and those built here that it lacks)
+            recorded = [m for m, _ in shared.listed(catalog, store.indexes, before)]
+        else:
+            recorded = store.indexes.approximate_manifests(before)
     write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)
     if recorded:
         _rebuild_indexes(store, name, recorded)
@@ -405,13 +404,13 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
 
 def _rebuild_indexes(store: Store, name: str, recorded: list[dict]) -> None:
     from vecstore.ann import build_approximate
-    from vecstore.index.approximate import recorded_params
+    from vecstore.index.approximate import given_params
 
     vectors = get_collection(store, name).vectors()
     try:
         for manifest in reversed(recorded):  # (the chosen one, built last, stays the latest)
             try:
-                build_approximate(vectors, manifest["kind"], recorded_params(manifest))
+                build_approximate(vectors, manifest["kind"], given_params(manifest))
             except VecstoreError as exc:  # (e.g. more IVF lists than documents left)
                 log.warning("not rebuilding the %s index of collection %s: %s", manifest["kind"], name, exc)
     finally:

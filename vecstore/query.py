@@ -437,10 +437,10 @@ class EmbeddingSet:
                     loaded = None if fetched is None else self._indexes.load_approximate(self.info, fetched)
                 if loaded is None:
                     from vecstore.ann import build_approximate
-                    from vecstore.index.approximate import recorded_params
+                    from vecstore.index.approximate import given_params
 
                     log.warning("rebuilding the %s index of %s", manifest["kind"], self.name)
-                    build_approximate(self, manifest["kind"], recorded_params(manifest))
+                    build_approximate(self, manifest["kind"], given_params(manifest))
                     fresh = self._indexes.approximate_manifest(self.info, manifest["kind"])
                     loaded = None if fresh is None else self._indexes.load_approximate(self.info, fresh)
                 self._approximate = loaded

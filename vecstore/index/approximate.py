@@ -165,8 +165,18 @@ def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = Non
 
 
 def recorded_params(manifest: dict[str, Any]) -> dict[str, int]:
-    """The build and search parameters an index's manifest records (to resolve or rebuild it)."""
+    """The build and search parameters an index's manifest records (to resolve it)."""
     return {**manifest["params"], **manifest["search"]}
+
+
+def given_params(manifest: dict[str, Any]) -> dict[str, int]:
+    """What to build an index again with: its build parameters, and the query-time ones
+    its builder gave (the others are tuned again, for the rows the set has now). Manifests
+    from before tuning keep all theirs."""
+    given = manifest.get("given")
+    search = manifest["search"] if not isinstance(given, list) else {
+        k: v for k, v in manifest["search"].items() if k in given}
+    return {**manifest["params"], **search}
 
 
 def search_overrides(kind: ApproximateKind, given: dict[str, str] | None) -> dict[str, int]:

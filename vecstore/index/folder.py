@@ -260,6 +260,22 @@ class IndexFolder:
         create_exclusive(tmp).close()
         return tmp
 
+    def mark_approximate(self, info: SetInfo, short: str, facts: dict[str, Any]) -> None:
+        """Add ``facts`` to the manifest of ``info``'s ``short`` index (replaced atomically)."""
+        manifest = self.approximate_manifest(info, short)
+        if manifest is None:
+            return
+        _, manifest_path = self.approximate_paths(info.uid, short)
+        tmp = temp_path(manifest_path)
+        try:
+            with create_exclusive(tmp) as f:
+                f.write(json.dumps({**manifest, **facts}, indent=1).encode())
+            tmp.replace(manifest_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
+
     def install_approximate(self, info: SetInfo, short: str, tmp: Path, manifest: dict[str, Any]) -> None:
         """Put the complete index file ``tmp`` in place, then ``manifest``, which vouches
         for it (the file is replaced before a manifest names it). ``tmp`` is gone after."""

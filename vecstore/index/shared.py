@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vecstore.errors import StoreError
+from vecstore.index.approximate import APPROXIMATE_KINDS
 from vecstore.index.folder import IndexFolder
 from vecstore.integrity import DerivedFileError
 from vecstore.storage.catalog import Catalog
@@ -40,6 +41,9 @@ log = logging.getLogger("vecstore")
 CHUNK_BYTES = 8 << 20
 #: Chunks read in one statement while fetching.
 CHUNKS_A_READ = 4
+#: A cached index's manifest says so when the store keeps the same file (shared from this
+#: machine, or fetched): such a copy goes when the store's does.
+SHARED = "shared"
 
 
 def is_shared(catalog: Catalog) -> bool:
@@ -54,19 +58,30 @@ def share(catalog: Catalog, folder: IndexFolder, info: SetInfo, short: str) -> b
     if manifest is None:
         return False
     path, _ = folder.approximate_paths(info.uid, short)
+    manifest = {**manifest, SHARED: True}  # (as every machine's cache will hold it)
     try:
         with path.open("rb") as f:
             size = path.stat().st_size
-            shared = catalog.share_index(info, short, json.dumps(manifest), size, manifest["sha256"], _pieces(f))
-    except StoreError as exc:
+            shared = catalog.share_index(info, short, json.dumps(manifest), size, manifest["sha256"],
+                                         _pieces(f, size, manifest["sha256"]))
+    except (StoreError, DerivedFileError, OSError) as exc:
         log.warning("the %s index of %s is kept on this machine only: %s", short, info.name, exc)
         return False
+    if shared:
+        folder.mark_approximate(info, short, {SHARED: True})
     return shared
 
 
-def _pieces(f: Any) -> Iterator[tuple[bytes, str]]:
+def _pieces(f: Any, size: int, sha256: str) -> Iterator[tuple[bytes, str]]:
+    """The file in chunks with their SHA-256; the whole must be the file the manifest names
+    (else the upload's transaction rolls back)."""
+    digest, read = hashlib.sha256(), 0
     while piece := f.read(CHUNK_BYTES):
+        digest.update(piece)
+        read += len(piece)
         yield piece, hashlib.sha256(piece).hexdigest()
+    if read != size or digest.hexdigest() != sha256:
+        raise DerivedFileError("its file changed while it was shared")
 
 
 def unshare(catalog: Catalog, info: SetInfo, short: str) -> bool:
@@ -75,21 +90,77 @@ def unshare(catalog: Catalog, info: SetInfo, short: str) -> bool:
 
 
 def fetch(catalog: Catalog, folder: IndexFolder, info: SetInfo, *, again: str | None = None) -> list[str]:
-    """Bring into ``folder`` each index the store keeps for ``info`` that the cache lacks
-    or holds another version of (``again``: a kind whose cached copy failed its checks,
-    fetched whatever its manifest says); the kinds fetched."""
-    fetched = []
+    """Bring this machine's cache in line with the store for ``info``; the kinds fetched.
+
+    Cached copies that came from the store (or were shared to it) and that it no longer
+    keeps are dropped: removed, or found damaged, elsewhere. Then only the index that will
+    answer is fetched, if the cache lacks it: the latest built of the store's and this
+    machine's own (a build this machine could not share stays, until a newer one is
+    shared). ``again``: a kind whose cached copy failed its checks, fetched regardless.
+    """
+    server = {}
     for shared in catalog.shared_indexes(info.id):
-        local = folder.approximate_manifest(info, shared.kind)
-        if local is not None and local.get("sha256") == shared.sha256 and shared.kind != again:
-            continue
         try:
-            _download(catalog, folder, info, shared)
+            server[shared.kind] = (shared, _shared_manifest(info, shared))
         except DerivedFileError as exc:
             log.warning("not using the shared %s index of %s: %s", shared.kind, info.name, exc)
-            continue
-        fetched.append(shared.kind)
-    return fetched
+    for kind, manifest in {m["kind"]: m for m in folder.approximate_manifests(info)}.items():
+        if manifest.get(SHARED) and kind not in server:
+            folder.remove_approximate(info.uid, kind)
+    for kind, from_server in _by_answering(folder.approximate_manifests(info), server, again):
+        if not from_server:
+            return []  # (the cache holds the index that answers)
+        shared = server[kind][0]
+        for attempt in (1, 2):
+            try:
+                _download(catalog, folder, info, shared)
+                return [kind]
+            except DerivedFileError as exc:
+                current = {s.kind: s for s in catalog.shared_indexes(info.id)}.get(kind)
+                if attempt == 1 and current is not None and current.id != shared.id:
+                    shared = current  # (shared again by another machine while this one read it)
+                    continue
+                log.warning("not using the shared %s index of %s: %s", kind, info.name, exc)
+            except OSError as exc:
+                log.warning("cannot fetch the shared %s index of %s into %s: %s", kind, info.name, folder.folder, exc)
+            break
+    return []
+
+
+def _by_answering(local: list[dict[str, Any]], server: dict[str, tuple[SharedIndex, dict[str, Any]]],
+                  again: str | None) -> list[tuple[str, bool]]:
+    """(kind, whether the store's copy is the one to use) for each kind, the latest built first."""
+    choices: dict[str, tuple[str, bool]] = {}
+    for manifest in local:
+        choices[manifest["kind"]] = (str(manifest.get("built_at", "")), False)
+    for kind, (shared, manifest) in server.items():
+        built_at = str(manifest.get("built_at", ""))
+        mine = choices.get(kind)
+        cached = next((m for m in local if m["kind"] == kind), None)
+        same = cached is not None and cached.get("sha256") == shared.sha256
+        if kind == again or (not same and (mine is None or cached.get(SHARED) or built_at >= mine[0])):
+            choices[kind] = (built_at, True)
+    return sorted(((kind, from_server) for kind, (_, from_server) in choices.items()),
+                  key=lambda c: choices[c[0]][0], reverse=True)
+
+
+def listed(catalog: Catalog, folder: IndexFolder, info: SetInfo) -> list[tuple[dict[str, Any], int]]:
+    """The set's approximate indexes as queries on this machine will see them, without
+    fetching any: (manifest, file size) of each, the one that answers first (``index list``)."""
+    server = {}
+    for shared in catalog.shared_indexes(info.id):
+        with contextlib.suppress(DerivedFileError):
+            server[shared.kind] = (shared, _shared_manifest(info, shared))
+    local = [m for m in folder.approximate_manifests(info) if not m.get(SHARED) or m["kind"] in server]
+    out = []
+    for kind, from_server in _by_answering(local, server, None):
+        if from_server:
+            out.append((server[kind][1], server[kind][0].size))
+        else:
+            manifest = next(m for m in local if m["kind"] == kind)
+            path, _ = folder.approximate_paths(info.uid, kind)
+            out.append((manifest, path.stat().st_size if path.exists() else 0))
+    return out
 
 
 def shared_manifests(catalog: Catalog, info: SetInfo) -> list[dict[str, Any]]:
@@ -120,7 +191,8 @@ def _shared_manifest(info: SetInfo, shared: SharedIndex) -> dict[str, Any]:
         manifest = json.loads(shared.manifest)
     except ValueError:
         manifest = None
-    if not isinstance(manifest, dict) or manifest.get("sha256") != shared.sha256:
+    if (not isinstance(manifest, dict) or manifest.get("sha256") != shared.sha256
+            or shared.kind not in APPROXIMATE_KINDS or manifest.get("kind") != shared.kind):
         raise DerivedFileError("its manifest in the store is not valid")
     if manifest.get("set_uid") != info.uid or manifest.get("content_checksum") != info.content_checksum:
         raise DerivedFileError("it was built from other vectors")

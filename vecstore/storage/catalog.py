@@ -203,13 +203,13 @@ class SetWriter:
         #: The set this write replaces (found by name inside the transaction), if any.
         self.replaced = replaced
         self.info: SetInfo | None = None
-        self._words: list[tuple[int, bytes, str]] = []
 
     def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes,
                   vectors_checksum: str, words_checksum: str) -> None:
         self._tx.add_row(sql.chunk_rows("vectors"), {"set_id": self._set_id, "chunk_no": chunk_no,
                                                       "checksum": vectors_checksum, "data": vectors})
-        self._words.append((chunk_no, words, words_checksum))  # (small: written at the end, so vectors stream)
+        self._tx.add_row(sql.chunk_rows("words"), {"set_id": self._set_id, "chunk_no": chunk_no,
+                                                   "checksum": words_checksum, "data": words})
         self._tx.wrote(memoryview(vectors).nbytes + len(words))
 
     def read_chunk(self, chunk_no: int) -> bytes:
@@ -222,10 +222,6 @@ class SetWriter:
 
     def finish(self, done: Completion) -> SetInfo:
         """Complete the set's row; the transaction commits when the ``writing`` block ends."""
-        for chunk_no, words, checksum in self._words:
-            self._tx.add_row(sql.chunk_rows("words"), {"set_id": self._set_id, "chunk_no": chunk_no,
-                                                       "checksum": checksum, "data": words})
-        self._words = []
         completed = {"count": done.count, "source_sha256": done.source_sha256, "stats": done.stats,
                      "content_checksum": done.content_checksum}
         self._tx.execute(sql.COMPLETE_SET, {**completed, "id": self._set_id})

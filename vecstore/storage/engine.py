@@ -7,6 +7,8 @@ store at the head schema never pays (:mod:`vecstore.storage.opening`).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
@@ -70,9 +72,15 @@ class EngineDriver:
                 tx = _EngineTransaction(conn, self._bound, copy=USE_COPY and self.dialect == "postgresql")
                 try:
                     yield tx
-                finally:
-                    tx.end_copy()
+                except BaseException:
+                    tx.end_copy(failed=True)
+                    raise
+                tx.end_copy()
         except SQLAlchemyError as exc:
+            raise store_error(exc, action, self.where) from None
+        except Exception as exc:
+            if not _driver_error(exc):  # (COPY runs on psycopg itself: its errors are not SQLAlchemy's)
+                raise
             raise store_error(exc, action, self.where) from None
 
     def snapshot(self) -> nullcontext[None]:
@@ -112,14 +120,24 @@ class _EngineTransaction:
             self._copying = (bulk, stack, copy)
         self._copying[2].write_row([values[c] for c in bulk.columns])
 
-    def end_copy(self) -> None:
-        """Finish a COPY in progress (before any other statement: one connection runs one)."""
+    def end_copy(self, *, failed: bool = False) -> None:
+        """Finish a COPY in progress (before any other statement: one connection runs one);
+        ``failed``: abandon it instead (the transaction is rolled back)."""
         if self._copying is not None:
             stack, self._copying = self._copying[1], None
-            stack.close()
+            if not failed:
+                stack.close()
+                return
+            with contextlib.suppress(Exception):  # (the error that failed the write is the one to report)
+                stack.__exit__(*sys.exc_info())
 
     def wrote(self, size: int) -> None:
         pass
+
+
+def _driver_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database driver's own error (psycopg's, raised by a COPY)."""
+    return any(cls.__module__.split(".")[0] == "psycopg" and cls.__name__ == "Error" for cls in type(exc).__mro__)
 
 
 def _holds_data(path: Path) -> bool:
