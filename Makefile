@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann lint clean
+.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann bench-ann-large bench-postgres lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, train the tutorial's classifier
 	$(BIN)/vecstore import glove-6b-50d
@@ -47,6 +47,12 @@ bench-batch: $(STAMP)  ## 10,000 words' neighbours in one cold process vs gensim
 
 bench-ann: $(STAMP)  ## index kinds (flat, hnsw, ivf, ivfpq) vs FAISS direct, and batches vs gensim (~6 min)
 	$(BIN)/python benchmarks/bench_ann.py
+
+bench-ann-large: $(STAMP)  ## index kinds on a synthetic 2,000,000 x 300 set vs FAISS direct (~1 h, 12 GB RAM, 10 GB disk)
+	$(BIN)/python benchmarks/bench_ann_large.py
+
+bench-postgres: $(STAMP)  ## the team store: import via COPY vs INSERT vs SQLite; a fetched vs a locally built index (~5 min)
+	$(BIN)/python benchmarks/bench_postgres.py
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py

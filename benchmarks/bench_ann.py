@@ -24,12 +24,12 @@ import numpy as np
 KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 
 
-def child_build(store: str, kind: str) -> int:
-    """(In a fresh process, for its peak memory) build ``kind``; print the report."""
+def child_build(store: str, kind: str, name: str = "glove") -> int:
+    """(In a fresh process, for its peak memory) build ``kind`` of set ``name``; print the report."""
     from vecstore import Store
 
     with Store(store) as opened:
-        report = opened.build_index("glove", kind)
+        report = opened.build_index(name, kind)
     print(json.dumps(report.to_dict()))
     return 0
 

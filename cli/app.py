@@ -458,6 +458,11 @@ def _read_vector(spec: str) -> list[float]:
         raise InputFileError(label, "a value is too large to be a float") from None
 
 
+ExactFlag = Annotated[bool, typer.Option(help="Search every row, even when there is an approximate index.")]
+SearchParamOption = Annotated[list[str] | None, typer.Option(
+    help="A query-time parameter of the approximate index: efSearch=N (hnsw), nprobe=N, rerank=N (ivfpq).")]
+
+
 @app.command("neighbours")
 @reports_errors
 def neighbours_command(
@@ -472,11 +477,8 @@ def neighbours_command(
         "--input", help="Many queries: one word a line ('-' for stdin); unknown words are reported.")] = None,
     vectors: Annotated[Path | None, typer.Option(
         help="Many queries: a .npy file of float vectors, one a row.")] = None,
-    exact: Annotated[bool, typer.Option(help="Search every row, even when the set has an approximate index.")]
-    = False,
-    search_param: Annotated[list[str] | None, typer.Option(
-        help="A query-time parameter of the approximate index: efSearch=N (hnsw), nprobe=N, rerank=N (ivfpq).")]
-    = None,
+    exact: ExactFlag = False,
+    search_param: SearchParamOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The k nearest words by cosine similarity (the word itself excluded).
@@ -732,6 +734,8 @@ def docs_search_command(
     k: KOption = 5,
     vector: Annotated[str | None, typer.Option(
         help="Search by a vector read from this file ('-' for stdin) instead of a text.")] = None,
+    exact: ExactFlag = False,
+    search_param: SearchParamOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The k documents most similar to a text (pooled as the documents were), best first.
@@ -744,7 +748,8 @@ def docs_search_command(
         raise InvalidArgumentError("give a query text or --vector FILE, not both")
     values = _read_vector(vector) if vector is not None else None
     with _store(ctx) as store:
-        hits = store.collection(collection).search(query, vector=values, k=k)
+        hits = store.collection(collection).search(query, vector=values, k=k, exact=exact,
+                                                   search=_key_values(search_param))
     _print_hits(hits, as_json)
 
 
@@ -755,6 +760,8 @@ def docs_similar_command(
     collection: CollectionArgument,
     doc_id: Annotated[str, typer.Option("--id", help="The document whose neighbours to find.")],
     k: KOption = 5,
+    exact: ExactFlag = False,
+    search_param: SearchParamOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The k documents most similar to a stored document (itself excluded).
@@ -764,7 +771,7 @@ def docs_similar_command(
       vecstore docs similar reviews --id r42 -k 5
     """
     with _store(ctx) as store:
-        hits = store.collection(collection).similar(doc_id, k=k)
+        hits = store.collection(collection).similar(doc_id, k=k, exact=exact, search=_key_values(search_param))
     _print_hits(hits, as_json)
 
 
@@ -1157,6 +1164,10 @@ def _index_line(report) -> str:
     recall = f"recall@10 {report.recall_at_10:.3f}" + (f" on {report.recall_sample:,} rows" if report.recall_sample
                                                        else "")
     built = f", built in {report.build_seconds:,.1f} s" if report.build_seconds is not None else ""
+    if len(report.tuning) > 1:  # (the build widened a query-time parameter to reach its recall)
+        first = report.tuning[0]
+        widened = ", ".join(f"{k}={v}" for k, v in first["search"].items() if report.search.get(k) != v)
+        recall += f" (from {first['recall_at_10']:.3f} at {widened})"
     owner = f"{'collection ' if report.collection else ''}{printable(report.set_name)}"
     return (f"{'*' if report.chosen else ' '} {owner}  {report.kind}  {settings}  {recall}  "
             f"{report.file_size / 1e6:,.1f} MB{built}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +26,62 @@ GLOVE = "glove-6b-50d"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, in the Keras tests
 
 
+#: The store backends the backend-neutral tests run against.
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_backends: run the test once on a SQLite store and once on a "
+                                       "PostgreSQL one (its default store, $VECSTORE_STORE, is then a server database)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the test's default store: "sqlite", or "postgresql" for a test marked
+    ``both_backends`` in its second run."""
+    return getattr(request, "param", "sqlite")
+
+
 @pytest.fixture(autouse=True)
-def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the default store, data and cache folders at a temp dir (never the user's)."""
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str,
+                   request: pytest.FixtureRequest) -> Path:
+    """Point the default store, data and cache folders at a temp dir (never the user's).
+
+    The path returned is where a SQLite default store goes; on the PostgreSQL run of a
+    ``both_backends`` test the default store is a fresh database of the session's cluster.
+    """
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     store_path = tmp_path / "store" / "store.db"
-    monkeypatch.setenv("VECSTORE_STORE", str(store_path))
+    if backend == "postgresql":
+        monkeypatch.setenv("VECSTORE_STORE", request.getfixturevalue("postgres_database"))
+    else:
+        monkeypatch.setenv("VECSTORE_STORE", str(store_path))
     return store_path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One throw-away PostgreSQL cluster on loopback for the session (started on first use):
+    the URL of its ``postgres`` database."""
+    from postgres import throwaway_cluster
+
+    with throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A fresh database of the session's cluster for one test, dropped after it: its URL."""
+    from postgres import fresh_database
+
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -72,16 +120,48 @@ def glove(glove_store: Path):
         yield store.get("glove")
 
 
-def store_fingerprint(store_path: Path) -> str:
+@pytest.fixture(scope="module", params=BACKENDS)
+def glove_anywhere(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The real GloVe set (read only) on each backend, once per module: the session's SQLite
+    store, or a server database made for the module (its index cache in a temp dir)."""
+    if request.param == "sqlite":
+        with Store(request.getfixturevalue("glove_store")) as store:
+            yield store.get("glove")
+        return
+    from postgres import fresh_database
+
+    with fresh_database(request.getfixturevalue("postgres_server")) as url, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("glove-cache")))
+        with Store(url) as store:
+            store.import_builtin("glove-6b-50d", "glove")
+            yield store.get("glove")
+
+
+def store_fingerprint(store_path: Path | None = None) -> str:
     """Every row of every table, and every derived file's name and bytes: equal
-    fingerprints mean an unchanged store."""
+    fingerprints mean an unchanged store. ``store_path`` a SQLite store; None: the default
+    store ($VECSTORE_STORE), on either backend."""
+    from vecstore.storage.location import resolve
+
+    location = resolve(store_path)
     digest = hashlib.sha256()
-    with sqlite3.connect(store_path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        for table in tables:
-            for row in sorted(db.execute(f"SELECT * FROM {table}")):
-                digest.update(repr(row).encode())
-    folder = store_path.with_name(store_path.name + ".indexes")
+    if location.sqlite_path is not None:
+        with sqlite3.connect(location.sqlite_path) as db:
+            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+            for table in tables:
+                for row in sorted(db.execute(f"SELECT * FROM {table}")):
+                    digest.update(repr(row).encode())
+    else:
+        import psycopg
+
+        with psycopg.connect(location.url.replace("postgresql+psycopg://", "postgresql://")) as db:
+            tables = [r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                               "ORDER BY tablename")]
+            for table in tables:
+                for row in sorted(tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)
+                                  for r in db.execute(f"SELECT * FROM {table}")):
+                    digest.update(repr(row).encode())
+    folder = location.index_dir
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -147,7 +227,8 @@ def every_statement() -> list[tuple[str, str, dict[str, object]]]:
         found.append((f"documents_by_id({doc_ids})", sql))
     samples = {"data": b"\x00\x01", "created_at": datetime(2026, 11, 25, 12, 0, 0, 5),
                "updated_at": datetime(2026, 11, 25, 12, 0, 0, 5)}
-    numeric = {"id", "set_id", "chunk_no", "count", "dim", "rows_per_chunk", "collection_id", "position"}
+    numeric = {"id", "set_id", "chunk_no", "count", "dim", "rows_per_chunk", "collection_id", "position", "index_id",
+               "size", "first", "stop"}
     out = []
     for name, sql in found:
         params = {p: samples.get(p, 1 if p in numeric or re.fullmatch(r"n\d+", p) else "x")  # (d0, d1: ids)

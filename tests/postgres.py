@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -55,3 +56,20 @@ def throwaway_cluster() -> Iterator[str]:
                            check=False, capture_output=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new database on the cluster of ``server_url`` (its ``postgres`` database): its URL,
+    the database dropped after."""
+    import psycopg
+
+    name = f"t_{os.urandom(6).hex()}"
+    plain = server_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield re.sub(r"/postgres$", f"/{name}", server_url)
+    finally:
+        with psycopg.connect(plain, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

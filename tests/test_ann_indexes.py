@@ -14,6 +14,7 @@ from vecstore.cli.app import app
 
 from vecstore import InvalidArgumentError, Store
 from vecstore.ann import build_approximate
+from vecstore.index.approximate import TUNING_LIMITS
 
 runner = CliRunner()
 RNG = np.random.default_rng(12)
@@ -31,12 +32,23 @@ def clustered_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def copy_store(source: Path, to: Path) -> Path:
+@pytest.fixture
+def points_store(clustered_store: Path, tmp_path: Path, backend: str) -> str:
+    """A writable store holding the points: a copy of the SQLite one, or (on PostgreSQL)
+    the default store, a fresh server database, with the points imported."""
+    if backend == "postgresql":
+        with Store() as store:
+            store.import_vectors("points", WORDS, VECTORS, source="synthetic clusters", source_sha256="0" * 64)
+            return store.location.url
     import shutil
 
-    shutil.copy(source, to / "store.db")
-    shutil.copytree(source.with_name("store.db.indexes"), to / "store.db.indexes")
-    return to / "store.db"
+    shutil.copy(clustered_store, tmp_path / "store.db")
+    shutil.copytree(clustered_store.with_name("store.db.indexes"), tmp_path / "store.db.indexes")
+    return str(tmp_path / "store.db")
+
+
+def index_folder(location: str) -> Path:
+    return Store(location).indexes.folder
 
 
 def exact_top(vectors: np.ndarray, query: np.ndarray, k: int, exclude: int | None = None) -> list[str]:
@@ -47,15 +59,16 @@ def exact_top(vectors: np.ndarray, query: np.ndarray, k: int, exclude: int | Non
     return [WORDS[i] for i in np.argsort(-scores, kind="stable")[:k]]
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivfpq"])
-def test_each_kind_is_built_measured_persisted_and_used(clustered_store: Path, tmp_path: Path, kind: str) -> None:
-    path = copy_store(clustered_store, tmp_path)
+def test_each_kind_is_built_measured_persisted_and_used(points_store: str, kind: str) -> None:
+    path = points_store
     with Store(path) as store:
         report = store.build_index("points", kind)
         assert report.recall_at_10 >= FLOORS[kind] and report.recall_sample == 1_000 and report.chosen
         listed = {r.kind: r for r in store.index_reports("points")}
         assert listed[kind].chosen and not listed["flat"].chosen and listed[kind].recall_at_10 == report.recall_at_10
-    folder = path.with_name("store.db.indexes")
+    folder = index_folder(path)
     manifest = json.loads(next(folder.glob(f"*.{kind}.json")).read_text())
     assert manifest["recall_at_10"] == report.recall_at_10 and manifest["params"] == report.params
     with Store(path) as store:  # (a fresh process: loaded from disk, checked)
@@ -81,11 +94,12 @@ def test_each_kind_is_built_measured_persisted_and_used(clustered_store: Path, t
         assert [r.kind for r in store.index_reports("points")] == ["flat"]
 
 
-def test_a_damaged_index_is_found_by_check_and_rebuilt_by_a_query(clustered_store: Path, tmp_path: Path) -> None:
-    path = copy_store(clustered_store, tmp_path)
+@pytest.mark.both_backends
+def test_a_damaged_index_is_found_by_check_and_rebuilt_by_a_query(points_store: str) -> None:
+    path = points_store
     with Store(path) as store:
         store.build_index("points", "ivf", {"nlist": "64"})
-    index_file = next(path.with_name("store.db.indexes").glob("*.ivf.faiss"))
+    index_file = next(index_folder(path).glob("*.ivf.faiss"))
     data = bytearray(index_file.read_bytes())
     data[len(data) // 3] ^= 0xFF
     index_file.write_bytes(bytes(data))
@@ -102,11 +116,12 @@ def test_a_damaged_index_is_found_by_check_and_rebuilt_by_a_query(clustered_stor
         assert [r.kind for r in store.index_reports("points")] == ["flat", "ivf"]
 
 
-def test_a_build_that_dies_leaves_the_previous_index_in_use(clustered_store: Path, tmp_path: Path) -> None:
-    path = copy_store(clustered_store, tmp_path)
+@pytest.mark.both_backends
+def test_a_build_that_dies_leaves_the_previous_index_in_use(points_store: str) -> None:
+    path = points_store
     with Store(path) as store:
         first = store.build_index("points", "hnsw", {"M": "8"})
-        folder = path.with_name("store.db.indexes")
+        folder = index_folder(path)
         before = {p.name: p.read_bytes() for p in folder.iterdir()}
 
         def dies(done: int, total: int) -> None:
@@ -119,8 +134,9 @@ def test_a_build_that_dies_leaves_the_previous_index_in_use(clustered_store: Pat
         assert store.get("points").approximate_index()[0].params == first.params
 
 
-def test_parameters_are_checked_and_named(clustered_store: Path, tmp_path: Path) -> None:
-    path = copy_store(clustered_store, tmp_path)
+@pytest.mark.both_backends
+def test_parameters_are_checked_and_named(points_store: str) -> None:
+    path = points_store
     cases = {("--kind", "hnsw", "--param", "nlist=4"): "--param takes M, efConstruction, efSearch for hnsw",
              ("--kind", "hnsw", "--param", "M=2"): "--param M must be from 4 to 256, not 2",
              ("--kind", "ivf", "--param", "nlist=x"): "--param nlist must be a whole number, not 'x'",
@@ -162,11 +178,23 @@ def test_a_collection_keeps_its_index_across_adds(glove_store: Path, tmp_path: P
         kinds = {r.kind: r for r in store.index_reports() if r.collection}
         assert kinds["hnsw"].chosen and kinds["hnsw"].params["M"] == 8
         assert store.collection("notes").search("king of france", k=1)[0].id == "extra"
+        notes = store.collection("notes")
+        exact = notes.search("the river bank", k=10, exact=True)
+        assert notes.search("the river bank", k=10, search={"efSearch": "512"}) == exact  # (a wide search: exact)
+        assert notes.similar("extra", k=5, exact=True) == notes.similar("extra", k=5, search={"efSearch": "512"})
+    wide = runner.invoke(app, ["--store", str(path), "docs", "search", "notes", "the river bank", "-k", "10",
+                               "--search-param", "efSearch=512", "--json"])
+    every_row = runner.invoke(app, ["--store", str(path), "docs", "search", "notes", "the river bank", "-k", "10",
+                                    "--exact", "--json"])
+    assert wide.exit_code == every_row.exit_code == 0 and json.loads(wide.stdout) == json.loads(every_row.stdout)
+    wrong = runner.invoke(app, ["--store", str(path), "docs", "similar", "notes", "--id", "extra",
+                                "--search-param", "nprobe=4"])
+    assert wrong.exit_code == 1 and "--search-param takes efSearch for the hnsw index" in wrong.output
 
 
-def test_small_sets_and_large_k_are_answered_in_full(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
-    with Store(path) as store:
+@pytest.mark.both_backends
+def test_small_sets_and_large_k_are_answered_in_full() -> None:
+    with Store() as store:
         store.import_vectors("small", WORDS[:300], VECTORS[:300], source="synthetic", source_sha256="1" * 64)
         with pytest.raises(InvalidArgumentError, match=r"nbits 8 needs 9,984 rows to train its codes; the set has 300"):
             store.build_index("small", "ivfpq")
@@ -192,3 +220,31 @@ def test_batches_shrink_with_k_and_the_blas_setting_survives_overlaps() -> None:
             lowered = faiss.cvar.distance_compute_blas_threshold
         assert faiss.cvar.distance_compute_blas_threshold == lowered == min(before, 2)
     assert faiss.cvar.distance_compute_blas_threshold == before
+
+
+@pytest.mark.both_backends
+def test_a_build_widens_the_search_until_its_recall_reaches_the_target(points_store: str) -> None:
+    """Defaults too narrow for a set are widened at build time, measured step by step; a
+    query-time parameter the user gave is never changed."""
+    with Store(points_store) as store:
+        report = store.build_index("points", "hnsw", {"M": "6", "efConstruction": "16", "efSearch": "1"})
+        assert report.search == {"efSearch": 1} and len(report.tuning) == 1  # (given: kept, whatever its recall)
+        narrow = report.recall_at_10
+        report = store.build_index("points", "hnsw", {"M": "6", "efConstruction": "16"})  # (a poor graph)
+        steps = report.tuning
+        assert steps[0]["search"] == {"efSearch": 64} and len(steps) >= 2
+        assert [s["search"]["efSearch"] for s in steps] == [64 * 2 ** i for i in range(len(steps))]
+        assert report.recall_at_10 == steps[-1]["recall_at_10"] >= 0.95 > steps[-2]["recall_at_10"]
+        assert report.recall_at_10 > narrow
+        listed = {r.kind: r for r in store.index_reports("points")}["hnsw"]
+        assert listed.search == report.search and listed.tuning == steps
+        assert store.get("points").approximate_index()[0].search == report.search  # (queries use it)
+        hopeless = store.build_index("points", "hnsw", {"M": "4", "efConstruction": "8"})
+        assert hopeless.search["efSearch"] == TUNING_LIMITS["efSearch"]  # (widened as far as it goes, and said)
+        assert hopeless.recall_at_10 == hopeless.tuning[-1]["recall_at_10"]
+    shown = runner.invoke(app, ["--store", points_store, "index", "list"])
+    assert f"(from {hopeless.tuning[0]['recall_at_10']:.3f} at efSearch=64)" in shown.stdout
+    manifest_path = next(index_folder(points_store).glob("*.hnsw.json"))
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "tuning": ["junk"]}))
+    shown = runner.invoke(app, ["--store", points_store, "index", "list"])  # (an edited manifest: no traceback)
+    assert shown.exit_code == 0 and "(from" not in shown.stdout

@@ -19,6 +19,13 @@ from vecstore import InvalidArgumentError
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module")
+def glove(glove_anywhere):
+    """The real GloVe on each backend (SQLite, PostgreSQL): every test here that reads it runs on both."""
+    return glove_anywhere
+
+
+
 def test_many_words_answer_as_one_word_at_a_time(glove, monkeypatch: pytest.MonkeyPatch) -> None:
     words = glove.words
     rng = np.random.default_rng(5)

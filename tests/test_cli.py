@@ -36,6 +36,7 @@ def small_store(small_file: Path) -> str:
     return "tiny"
 
 
+@pytest.mark.both_backends
 def test_import_then_sets_json(small_file: Path) -> None:
     result = invoke("import", str(small_file), "--name", "tiny", "--json")
     assert result.exit_code == 0, result.output
@@ -47,6 +48,7 @@ def test_import_then_sets_json(small_file: Path) -> None:
     assert again.exit_code == 0 and "already imported" in again.stdout
 
 
+@pytest.mark.both_backends
 def test_neighbours_json_and_text(small_store: str) -> None:
     hits = json.loads(invoke("neighbours", "king", "--set", "tiny", "-k", "2", "--json").stdout)
     assert [h["word"] for h in hits] == ["queen", "man"]
@@ -55,6 +57,7 @@ def test_neighbours_json_and_text(small_store: str) -> None:
     assert text.split()[0] == "queen"
 
 
+@pytest.mark.both_backends
 def test_neighbours_of_a_vector_from_stdin_and_file(small_store: str, tmp_path: Path) -> None:
     hits = json.loads(invoke("neighbours", "--vector", "-", "-k", "1", "--json", input="0 0 5\n").stdout)
     assert hits[0]["word"] == "apple"
@@ -65,6 +68,7 @@ def test_neighbours_of_a_vector_from_stdin_and_file(small_store: str, tmp_path: 
     assert wrong.exit_code == 1 and "the vector has 2 values; set 'tiny' has 3" in wrong.stderr
 
 
+@pytest.mark.both_backends
 def test_similarity_analogy_vector(small_store: str) -> None:
     sim = json.loads(invoke("similarity", "king", "queen", "--json").stdout)
     expected = 0.9 / np.linalg.norm([0.9, 0.1, 0])
@@ -75,6 +79,7 @@ def test_similarity_analogy_vector(small_store: str) -> None:
     assert vec == {"word": "queen", "vector": [0.9, 0.1, 0.0]}
 
 
+@pytest.mark.both_backends
 def test_errors_are_one_line_with_exit_code_1(small_store: str, tmp_path: Path) -> None:
     unknown = invoke("neighbours", "kng")
     assert unknown.exit_code == 1
@@ -91,6 +96,7 @@ def test_errors_are_one_line_with_exit_code_1(small_store: str, tmp_path: Path) 
         assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.both_backends
 def test_choosing_a_set_is_required_when_there_are_several(small_store: str, small_file: Path) -> None:
     invoke("import", str(small_file), "--name", "tiny2")
     result = invoke("neighbours", "king")
@@ -98,6 +104,7 @@ def test_choosing_a_set_is_required_when_there_are_several(small_store: str, sma
     assert result.stderr.strip() == "Error: the store has 2 sets (tiny, tiny2); choose one with --set"
 
 
+@pytest.mark.both_backends
 def test_remove(small_store: str) -> None:
     assert invoke("remove", "tiny").exit_code == 0
     assert json.loads(invoke("sets", "--json").stdout) == []

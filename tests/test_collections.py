@@ -30,14 +30,20 @@ def reviews() -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def store(glove_store: Path, tmp_path: Path) -> Store:
-    """A writable copy of the store holding the real GloVe."""
+def store(glove_store: Path, tmp_path: Path, backend: str) -> Store:
+    """A writable copy of the store holding the real GloVe (on PostgreSQL: a fresh server
+    database, the default store, with the real GloVe imported)."""
+    if backend == "postgresql":
+        server = Store()
+        server.import_builtin("glove-6b-50d", "glove")
+        return server
     path = tmp_path / "store.db"
     shutil.copy(glove_store, path)
     shutil.copytree(glove_store.with_name(glove_store.name + ".indexes"), path.with_name(path.name + ".indexes"))
     return Store(path)
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize("pool", ["mean", "idf", "sif"])
 def test_search_equals_brute_force_cosine_and_a_text_finds_itself(store: Store, reviews, pool: str) -> None:
     ids, texts = reviews
@@ -63,13 +69,14 @@ def test_search_equals_brute_force_cosine_and_a_text_finds_itself(store: Store, 
         assert hits[0].id in [ids[j] for j in range(2_000) if np.allclose(unit[j], unit[i], atol=1e-6)]
 
 
+@pytest.mark.both_backends
 def test_adds_are_idempotent_and_changes_update_in_place(store: Store, reviews) -> None:
     ids, texts = reviews
     store.add_documents("reviews", ids[:500], texts[:500], set_name="glove")
-    before = store_fingerprint(store.location.sqlite_path)
+    before = store_fingerprint(store.location.url)
     again = store.add_documents("reviews", ids[:500], texts[:500])
     assert (again.added, again.updated, again.unchanged) == (0, 0, 500)
-    assert store_fingerprint(store.location.sqlite_path) == before  # nothing written
+    assert store_fingerprint(store.location.url) == before  # nothing written
     changed = store.add_documents("reviews", [ids[3], "new"], ["the king and the queen", "a frog"])
     assert (changed.added, changed.updated, changed.unchanged, changed.count) == (1, 1, 0, 501)
     collection = store.collection("reviews")
@@ -86,6 +93,7 @@ def test_adds_are_idempotent_and_changes_update_in_place(store: Store, reviews) 
     assert store.check().ok
 
 
+@pytest.mark.both_backends
 def test_a_replaced_set_is_told_not_mixed(store: Store, tmp_path: Path) -> None:
     store.add_documents("docs", ["a", "b"], ["the king", "the queen"], set_name="glove")
     store.import_file(write_lines(tmp_path / "g.txt", ["the 1 0", "king 0 1", "queen 1 1"]), "glove", replace=True)
@@ -97,18 +105,20 @@ def test_a_replaced_set_is_told_not_mixed(store: Store, tmp_path: Path) -> None:
         store.collection("nope")
 
 
+@pytest.mark.both_backends
 def test_a_failed_add_leaves_the_store_as_it_was(store: Store, reviews, monkeypatch: pytest.MonkeyPatch) -> None:
     ids, texts = reviews
     store.add_documents("reviews", ids[:100], texts[:100], set_name="glove")
-    before = store_fingerprint(store.location.sqlite_path)
+    before = store_fingerprint(store.location.url)
     monkeypatch.setattr(vecstore.collection.sql, "INSERT_DOCUMENT", "INSERT INTO no_such_table VALUES (:doc_id)")
     with pytest.raises(StoreError):
         store.add_documents("reviews", ids[100:200], texts[100:200])
-    assert store_fingerprint(store.location.sqlite_path) == before
+    assert store_fingerprint(store.location.url) == before
     monkeypatch.undo()
     assert store.add_documents("reviews", ids[100:200], texts[100:200]).count == 200
 
 
+@pytest.mark.both_backends
 def test_sets_and_collections_stay_apart(store: Store) -> None:
     store.add_documents("docs", ["a"], ["the king"], set_name="glove")
     assert [s.name for s in store.sets()] == ["glove"]  # the documents' vectors are not a set to query

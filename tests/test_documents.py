@@ -21,6 +21,13 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
+def glove(glove_anywhere):
+    """The real GloVe on each backend (SQLite, PostgreSQL): every test here that reads it runs on both."""
+    return glove_anywhere
+
+
+
+@pytest.fixture(scope="module")
 def texts(glove_arrays) -> list[str]:
     """200 documents of real GloVe words, with capitals, punctuation, unknown words, and
     documents with no known word at all."""

@@ -24,8 +24,8 @@ VECTORS = np.array([line.split()[1:] for line in LINES], dtype=np.float32)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "s.db")
+def store(tmp_path: Path, backend: str) -> Store:
+    s = Store(tmp_path / "s.db") if backend == "sqlite" else Store()  # (the default: a server database)
     s.import_file(write_lines(tmp_path / "w.txt", LINES), "w")
     return s
 
@@ -35,7 +35,7 @@ def index_files(store: Store) -> tuple[Path, Path]:
 
 
 def fresh_neighbours(store: Store) -> list[str]:
-    return [h.word for h in Store(store.location.sqlite_path).get("w").neighbours("w0", k=5)]
+    return [h.word for h in Store(store.location.url).get("w").neighbours("w0", k=5)]
 
 
 @pytest.mark.parametrize("duplicates", ["first", "last"])
@@ -76,6 +76,7 @@ def payload(path: Path) -> bytes:
     return data[:len(data) - blocks * 8 - TRAILER_BYTES]
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize("damage", ["delete", "truncate", "another set's file", "a flipped byte"])
 def test_a_missing_stale_or_altered_raw_copy_is_never_used(store: Store, tmp_path: Path, damage: str) -> None:
     info = store.get("w").info
@@ -95,7 +96,7 @@ def test_a_missing_stale_or_altered_raw_copy_is_never_used(store: Store, tmp_pat
         rows_path.write_bytes(bytes(data))
     if damage != "a flipped byte":
         assert rows_file(store, info) is None  # refused on open (footer: size, set uid, content)
-    fresh = Store(store.location.sqlite_path).get("w")
+    fresh = Store(store.location.url).get("w")
     assert np.array_equal(fresh.vectors_of_rows([299, 0, 5]), VECTORS[[299, 0, 5]])  # from the chunks
     assert np.array_equal(fresh.vector("w299"), VECTORS[299])
 
@@ -111,6 +112,7 @@ def test_an_unwritable_index_folder_costs_a_rebuild_not_the_import(tmp_path: Pat
     assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name or p.suffix == ".faiss"]
 
 
+@pytest.mark.both_backends
 def test_import_persists_index_and_manifest(store: Store) -> None:
     index_path, manifest_path = index_files(store)
     manifest = json.loads(manifest_path.read_text())
@@ -123,6 +125,7 @@ def test_import_persists_index_and_manifest(store: Store) -> None:
 
 @pytest.mark.parametrize("damage", ["delete index", "delete manifest", "truncate index", "wrong rows",
                                     "wrong content checksum"])
+@pytest.mark.both_backends
 def test_stale_or_missing_index_is_rebuilt_not_used(store: Store, damage: str) -> None:
     expected = fresh_neighbours(store)
     index_path, manifest_path = index_files(store)
@@ -143,6 +146,7 @@ def test_stale_or_missing_index_is_rebuilt_not_used(store: Store, damage: str) -
     assert json.loads(manifest_path.read_text()) == manifest | {"file_size": index_path.stat().st_size}
 
 
+@pytest.mark.both_backends
 def test_replacing_a_set_never_reuses_the_old_index(store: Store, tmp_path: Path) -> None:
     old_index, _ = index_files(store)
     # Same words and shape, other vectors: only the per-import uid tells the indexes apart.
@@ -154,9 +158,10 @@ def test_replacing_a_set_never_reuses_the_old_index(store: Store, tmp_path: Path
     reversed_unit = VECTORS[::-1] / np.linalg.norm(VECTORS[::-1], axis=1, keepdims=True)
     sims = reversed_unit @ reversed_unit[0]
     sims[0] = -np.inf
-    assert Store(store.location.sqlite_path).get("w").neighbours("w0", k=1)[0].word == f"w{int(np.argmax(sims))}"
+    assert Store(store.location.url).get("w").neighbours("w0", k=1)[0].word == f"w{int(np.argmax(sims))}"
 
 
+@pytest.mark.both_backends
 def test_remove_deletes_the_index(store: Store) -> None:
     index_path, manifest_path = index_files(store)
     store.remove("w")

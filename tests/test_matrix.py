@@ -19,6 +19,13 @@ from vecstore.vocabulary import Vocabulary
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module")
+def glove(glove_anywhere):
+    """The real GloVe on each backend (SQLite, PostgreSQL): every test here that reads it runs on both."""
+    return glove_anywhere
+
+
+
 def test_tutorial_matrix_rows_are_the_real_glove_vectors(glove, glove_arrays) -> None:
     words, vectors = glove_arrays
     row_of = {w: i for i, w in enumerate(words)}

@@ -8,16 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import every_statement, write_lines
-from postgres import throwaway_cluster
 
 from vecstore import InputFileError, Store
 from vecstore.storage.engine import EngineDriver
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with throwaway_cluster() as url:
-        yield url
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    return postgres_database
 
 
 @pytest.fixture

@@ -143,31 +143,34 @@ def test_unreadable_sources(tmp_path: Path, setup, message: str) -> None:
         read_text(path)
 
 
-def test_failed_import_leaves_the_store_exactly_as_it_was(tmp_path: Path, isolated_store: Path) -> None:
+@pytest.mark.both_backends
+def test_failed_import_leaves_the_store_exactly_as_it_was(tmp_path: Path) -> None:
     store = Store()
     store.import_file(write_lines(tmp_path / "good.txt", SMALL), "good")
-    before = store_fingerprint(isolated_store)
+    before = store_fingerprint()
     bad = write_lines(tmp_path / "bad.txt", [*SMALL[:2], "dog 1 2 x"])
     with pytest.raises(InputFileError, match=r"bad\.txt:3"):
         store.import_file(bad, "bad")
     with pytest.raises(InputFileError):
         store.import_file(bad, "good", replace=True)
-    assert store_fingerprint(isolated_store) == before
+    assert store_fingerprint() == before
     assert [s.name for s in store.sets()] == ["good"]
     np.testing.assert_array_equal(store.get("good").matrix(), SMALL_VECTORS)
 
 
-def test_reimport_of_the_same_source_is_a_no_op(tmp_path: Path, isolated_store: Path) -> None:
+@pytest.mark.both_backends
+def test_reimport_of_the_same_source_is_a_no_op(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "good.txt", SMALL)
     store = Store()
     first = store.import_file(path, "small")
-    before = store_fingerprint(isolated_store)
+    before = store_fingerprint()
     again = store.import_file(path, "small")
     assert (first.status, again.status) == ("imported", "unchanged")
     assert again.info.uid == first.info.uid
-    assert store_fingerprint(isolated_store) == before
+    assert store_fingerprint() == before
 
 
+@pytest.mark.both_backends
 def test_other_content_under_an_existing_name_needs_replace(tmp_path: Path) -> None:
     store = Store()
     store.import_file(write_lines(tmp_path / "a.txt", SMALL), "small")
@@ -180,6 +183,7 @@ def test_other_content_under_an_existing_name_needs_replace(tmp_path: Path) -> N
     assert len(store.sets()) == 1
 
 
+@pytest.mark.both_backends
 def test_default_set_name_is_the_file_stem(tmp_path: Path) -> None:
     result = Store().import_file(write_lines(tmp_path / "glove.6B.3d.txt", SMALL))
     assert result.info.name == "glove.6B.3d"

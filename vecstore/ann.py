@@ -9,10 +9,12 @@ until the new one is complete: a build killed halfway changes nothing.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,8 +27,12 @@ if TYPE_CHECKING:
 
     from vecstore.query import EmbeddingSet
 
+log = logging.getLogger("vecstore")
+
 #: The rows whose neighbours a build compares with the exact ones.
 RECALL_SAMPLE = 1_000
+#: The recall@10 a build widens the query-time parameters to reach (the issue's floors).
+RECALL_TARGET = {"hnsw": 0.95, "ivf": 0.95, "ivfpq": 0.90}
 RECALL_K = 10
 
 
@@ -45,6 +51,8 @@ class IndexReport:
     built_at: str | None
     chosen: bool = False
     collection: bool = False  # (set_name is then the collection's name)
+    #: The query-time parameters the build tried, each with its recall@10 (see :func:`tune`).
+    tuning: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,14 +70,22 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
         raise InvalidArgumentError(f"FAISS cannot build this {short} index of {embedding_set.info.subject}: "
                                    f"{str(exc).strip().splitlines()[-1][:200]}", subject="param") from None
     seconds = time.perf_counter() - started
-    recall, sample = measure_recall(embedding_set, kind, index)
+    probe = RecallProbe(embedding_set)
+    kind, recall, steps = tune(probe, kind, index, given)
+    sample = probe.sample
     built_at = datetime.now(UTC).isoformat(timespec="microseconds")  # (orders builds: the latest answers)
     facts = {"recall_at_10": recall, "recall_sample": sample, "build_seconds": round(seconds, 3),
-             "built_at": built_at}
+             "built_at": built_at, "recall_target": RECALL_TARGET[kind.short], "tuning": steps,
+             "given": sorted(given or ())}
     path = embedding_set._indexes.publish_approximate(embedding_set.info, kind, index, facts)
+    from vecstore.index import shared
+
+    if shared.is_shared(embedding_set._catalog):  # (other machines fetch it rather than build it)
+        shared.share(embedding_set._catalog, embedding_set._indexes, embedding_set.info, short)
     embedding_set.close()  # (the next query loads the new index, checked)
     return IndexReport(_display(embedding_set), short, kind.params, kind.search, recall, sample, seconds,
-                       path.stat().st_size, built_at, chosen=True, collection=_is_collection(embedding_set))
+                       path.stat().st_size, built_at, chosen=True, collection=_is_collection(embedding_set),
+                       tuning=steps)
 
 
 def _display(embedding_set: EmbeddingSet) -> str:
@@ -82,31 +98,64 @@ def _is_collection(embedding_set: EmbeddingSet) -> bool:
     return embedding_set.info.kind == "documents"
 
 
-def measure_recall(embedding_set: EmbeddingSet, kind: ApproximateKind, index: faiss.Index,
-                   sample: int = RECALL_SAMPLE, seed: int = 0) -> tuple[float, int]:
-    """recall@10 of ``index`` (searched with ``kind``'s default parameters) against the
-    exact search, for a seeded sample of the set's own rows, each excluding itself:
-    the share of the true ten nearest that the index returns among its ten."""
-    from vecstore.cosine import normalized
-    from vecstore.index.flat import blas_for_batches
+class RecallProbe:
+    """recall@10 against the exact search for a seeded sample of the set's own rows, each
+    query excluding itself: the share of the true ten nearest an index returns among its
+    ten. The exact answers are found once, so a build can try several query-time
+    parameters (:func:`build_approximate` tunes them)."""
 
-    count = len(embedding_set)
-    if count <= 1:
-        return 1.0, 0
-    rows = np.sort(np.random.default_rng(seed).choice(count, size=min(sample, count), replace=False))
-    queries = np.ascontiguousarray(normalized(embedding_set.vectors_of_rows(rows)), dtype=np.float32)
-    k = min(RECALL_K, count - 1)
-    with blas_for_batches(len(queries)):
-        _, truth = embedding_set.index().search(queries, k + 1)
-    _, found = index.search(queries, kind.candidates(k + 1, kind.search), params=kind.search_parameters(kind.search))
-    if not kind.exact_scores:  # (codes: re-ranked by the exact scores, as queries are)
-        found = _reranked(embedding_set, queries, found)
-    hits = 0
-    for row, true_rows, got in zip(rows.tolist(), truth, found, strict=True):
-        wanted = [r for r in true_rows.tolist() if r != row][:k]
-        answered = [r for r in got.tolist() if r != row and r >= 0][:k]
-        hits += len(set(wanted) & set(answered))
-    return hits / (k * len(rows)), len(rows)
+    def __init__(self, embedding_set: EmbeddingSet, sample: int = RECALL_SAMPLE, seed: int = 0) -> None:
+        from vecstore.cosine import normalized
+        from vecstore.index.flat import blas_for_batches
+
+        self.embedding_set = embedding_set
+        count = len(embedding_set)
+        self.rows = np.sort(np.random.default_rng(seed).choice(count, size=min(sample, count), replace=False))
+        self.k = min(RECALL_K, count - 1)
+        self.truth: np.ndarray | None = None
+        if count > 1:
+            self.queries = np.ascontiguousarray(normalized(embedding_set.vectors_of_rows(self.rows)), dtype=np.float32)
+            with blas_for_batches(len(self.queries)):
+                _, self.truth = embedding_set.index().search(self.queries, self.k + 1)
+
+    @property
+    def sample(self) -> int:
+        return 0 if self.truth is None else len(self.rows)
+
+    def recall(self, kind: ApproximateKind, index: faiss.Index) -> float:
+        """recall@10 of ``index`` searched with ``kind``'s query-time parameters."""
+        if self.truth is None:
+            return 1.0
+        _, found = index.search(self.queries, kind.candidates(self.k + 1, kind.search),
+                                params=kind.search_parameters(kind.search))
+        if not kind.exact_scores:  # (codes: re-ranked by the exact scores, as queries are)
+            found = _reranked(self.embedding_set, self.queries, found)
+        hits = 0
+        for row, true_rows, got in zip(self.rows.tolist(), self.truth, found, strict=True):
+            wanted = [r for r in true_rows.tolist() if r != row][:self.k]
+            answered = [r for r in got.tolist() if r != row and r >= 0][:self.k]
+            hits += len(set(wanted) & set(answered))
+        return hits / (self.k * len(self.rows))
+
+
+def tune(probe: RecallProbe, kind: ApproximateKind, index: faiss.Index,
+         given: dict[str, str] | None = None) -> tuple[ApproximateKind, float, list[dict[str, Any]]]:
+    """Widen the query-time parameters the user did not give (:meth:`ApproximateKind.widened`)
+    until the measured recall@10 reaches :data:`RECALL_TARGET` or they can grow no more:
+    the defaults fit most sets, but an index of 2,000,000 rows of 300 dimensions can need
+    four times GloVe's ``efSearch``. The kind chosen, its recall, and every step tried."""
+    recall = probe.recall(kind, index)
+    steps = [{"search": dict(kind.search), "recall_at_10": recall}]
+    while recall < RECALL_TARGET[kind.short] and (wider := kind.widened(set(given or ()), len(steps) - 1)) is not None:
+        kind = wider
+        recall = probe.recall(kind, index)
+        steps.append({"search": dict(kind.search), "recall_at_10": recall})
+    if recall < RECALL_TARGET[kind.short]:
+        more = {"hnsw": "a larger M or efConstruction", "ivf": "a larger nprobe",
+                "ivfpq": "a larger m or nbits, or the ivf kind"}[kind.short]
+        log.warning("the %s index reaches recall@10 %.3f, under %.2f, at %s: build it with %s", kind.short, recall,
+                    RECALL_TARGET[kind.short], ", ".join(f"{k}={v}" for k, v in kind.search.items()), more)
+    return kind, recall, steps
 
 
 def _reranked(embedding_set: EmbeddingSet, queries: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -123,16 +172,35 @@ def _reranked(embedding_set: EmbeddingSet, queries: np.ndarray, found: np.ndarra
 def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
     """The set's indexes: the exact one, then its approximate ones (the first listed is the
     one queries use)."""
-    folder = embedding_set._indexes
-    flat_path, _ = folder.paths(embedding_set.info.uid)
-    manifests = folder.approximate_manifests(embedding_set.info)
+    from vecstore.index import shared
+
+    folder, info = embedding_set._indexes, embedding_set.info
+    if shared.is_shared(embedding_set._catalog):  # (what queries here will use, the store's copies included)
+        listed = shared.listed(embedding_set._catalog, folder, info)
+    else:
+        listed = [(m, _size(folder.approximate_paths(info.uid, m["kind"])[0]))
+                  for m in folder.approximate_manifests(info)]
+    flat_path, _ = folder.paths(info.uid)
     name, collection = _display(embedding_set), _is_collection(embedding_set)
-    reports = [IndexReport(name, "flat", {}, {}, 1.0, 0, None, flat_path.stat().st_size if flat_path.exists() else 0,
-                           None, chosen=not manifests, collection=collection)]
-    for i, manifest in enumerate(manifests):
-        path, _ = folder.approximate_paths(embedding_set.info.uid, manifest["kind"])
+    reports = [IndexReport(name, "flat", {}, {}, 1.0, 0, None, _size(flat_path), None, chosen=not listed,
+                           collection=collection)]
+    for i, (manifest, size) in enumerate(listed):
         reports.append(IndexReport(name, manifest["kind"], manifest["params"], manifest["search"],
                                    manifest.get("recall_at_10"), manifest.get("recall_sample", 0),
-                                   manifest.get("build_seconds"), path.stat().st_size if path.exists() else 0,
-                                   manifest.get("built_at"), chosen=i == 0, collection=collection))
+                                   manifest.get("build_seconds"), size, manifest.get("built_at"), chosen=i == 0,
+                                   collection=collection, tuning=_tuning(manifest.get("tuning"))))
     return reports
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _tuning(recorded: object) -> list[dict[str, Any]]:
+    """A manifest's tuning steps, if they are what a build writes (else none: a manifest is
+    matched to its set, not checksummed)."""
+    if not isinstance(recorded, list):
+        return []
+    steps = [step for step in recorded if isinstance(step, dict) and isinstance(step.get("search"), dict)
+             and isinstance(step.get("recall_at_10"), int | float)]
+    return steps if len(steps) == len(recorded) else []

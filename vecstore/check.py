@@ -163,10 +163,11 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
         del report.findings[first:]
         report.note(subject, "replaced while the check ran; not checked")
         return
+    _check_shared(store, info, report, repair)
     if not (derived and repair and result.stored_ok):
         return
     from vecstore.ann import build_approximate
-    from vecstore.index.approximate import recorded_params
+    from vecstore.index.approximate import given_params
     from vecstore.query import EmbeddingSet
 
     recorded = {m["kind"]: m for m in reversed(store.indexes.approximate_manifests(info))}  # (oldest first:
@@ -176,7 +177,7 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     try:
         embedding_set.index()  # rebuilt from the verified stored vectors, and persisted
         for short, manifest in recorded.items():
-            build_approximate(embedding_set, short, recorded_params(manifest))
+            build_approximate(embedding_set, short, given_params(manifest))
     finally:
         embedding_set.close()
     again = CheckReport(report.store)
@@ -186,6 +187,21 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
         finding.repaired = not left
     for finding in left:
         report.problem(subject, f"still, after the repair: {finding.message}")
+
+
+def _check_shared(store: Store, info: SetInfo, report: CheckReport, repair: bool) -> None:
+    """The copies of the set's indexes a server store keeps for every machine; a damaged
+    one is removed by ``repair`` (the next build shares a sound one)."""
+    from vecstore.index import shared
+
+    catalog = store.open()
+    if not shared.is_shared(catalog):
+        return
+    for kind, problem in shared.verify_shared(catalog, info):
+        finding = report.problem(info.subject, f"its shared {kind} index in the store: {problem}")
+        if repair:
+            catalog.unshare_index(info, kind)
+            finding.repaired = True
 
 
 def _replaced_since(store: Store, listed: SetInfo) -> bool:

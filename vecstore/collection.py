@@ -129,9 +129,11 @@ class Collection:
         return _embed(word_set or self.word_set(), texts, self.info.pool, self.options)
 
     def search(self, text: str | None = None, *, vector: Sequence[float] | np.ndarray | None = None,
-               k: int = 5) -> list[Hit]:
+               k: int = 5, exact: bool = False, search: dict[str, str] | None = None) -> list[Hit]:
         """The ``k`` documents most cosine-similar to ``text`` (embedded as the documents
-        were) or to a raw ``vector``, best first."""
+        were) or to a raw ``vector``, best first. The collection's approximate index
+        answers when it has one, unless ``exact``; ``search`` sets its query-time
+        parameters, as for a set's neighbours."""
         if (text is None) == (vector is None):
             raise InvalidArgumentError("give either a text or a vector")
         if text is not None:
@@ -142,16 +144,19 @@ class Collection:
         query = np.asarray(vector, dtype=np.float32)
         if query.size and not np.any(query):
             raise InvalidArgumentError("the query vector is all zeros: it is equally close to every document")
-        return self._again_if_changed(lambda: self._hits(self.vectors().neighbours(vector=query, k=k)))
+        return self._again_if_changed(lambda: self._hits(self.vectors().neighbours(vector=query, k=k, exact=exact,
+                                                                                   search=search)))
 
-    def similar(self, doc_id: str, *, k: int = 5) -> list[Hit]:
-        """The ``k`` documents most similar to document ``doc_id`` (itself excluded)."""
+    def similar(self, doc_id: str, *, k: int = 5, exact: bool = False,
+                search: dict[str, str] | None = None) -> list[Hit]:
+        """The ``k`` documents most similar to document ``doc_id`` (itself excluded);
+        ``exact`` and ``search`` as for :meth:`search`."""
         def find() -> list[Hit]:
             vectors = self.vectors()
             if not np.any(vectors.vector(check_lookup(doc_id))):
                 raise InvalidArgumentError(f"document {quoted(doc_id)} has no known word (a zero vector): it is "
                                            "equally close to every document")
-            return self._hits(vectors.neighbours(doc_id, k=k))
+            return self._hits(vectors.neighbours(doc_id, k=k, exact=exact, search=search))
 
         return self._again_if_changed(find)
 
@@ -386,7 +391,12 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
     recorded = []  # (the collection's approximate indexes, built again over its new vectors)
     before = catalog.find_set_by_uid(existing.vectors_uid) if existing is not None else None
     if before is not None:
-        recorded = store.indexes.approximate_manifests(before)
+        from vecstore.index import shared
+
+        if shared.is_shared(catalog):  # (the store's, and those built here that it lacks)
+            recorded = [m for m, _ in shared.listed(catalog, store.indexes, before)]
+        else:
+            recorded = store.indexes.approximate_manifests(before)
     write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)
     if recorded:
         _rebuild_indexes(store, name, recorded)
@@ -394,13 +404,13 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
 
 def _rebuild_indexes(store: Store, name: str, recorded: list[dict]) -> None:
     from vecstore.ann import build_approximate
-    from vecstore.index.approximate import recorded_params
+    from vecstore.index.approximate import given_params
 
     vectors = get_collection(store, name).vectors()
     try:
         for manifest in reversed(recorded):  # (the chosen one, built last, stays the latest)
             try:
-                build_approximate(vectors, manifest["kind"], recorded_params(manifest))
+                build_approximate(vectors, manifest["kind"], given_params(manifest))
             except VecstoreError as exc:  # (e.g. more IVF lists than documents left)
                 log.warning("not rebuilding the %s index of collection %s: %s", manifest["kind"], name, exc)
     finally:

@@ -424,14 +424,23 @@ class EmbeddingSet:
         again with the parameters its manifest records."""
         if self._approximate is False:
             self._approximate = None
+            from vecstore.index import shared
+
+            sharing = shared.is_shared(self._catalog)
+            if sharing:  # (what another machine built and shared, fetched into this one's cache)
+                shared.fetch(self._catalog, self._indexes, self.info)
             for manifest in self._indexes.approximate_manifests(self.info):
                 loaded = self._indexes.load_approximate(self.info, manifest)
+                if loaded is None and sharing and manifest["kind"] in shared.fetch(
+                        self._catalog, self._indexes, self.info, again=manifest["kind"]):
+                    fetched = self._indexes.approximate_manifest(self.info, manifest["kind"])
+                    loaded = None if fetched is None else self._indexes.load_approximate(self.info, fetched)
                 if loaded is None:
                     from vecstore.ann import build_approximate
-                    from vecstore.index.approximate import recorded_params
+                    from vecstore.index.approximate import given_params
 
                     log.warning("rebuilding the %s index of %s", manifest["kind"], self.name)
-                    build_approximate(self, manifest["kind"], recorded_params(manifest))
+                    build_approximate(self, manifest["kind"], given_params(manifest))
                     fresh = self._indexes.approximate_manifest(self.info, manifest["kind"])
                     loaded = None if fresh is None else self._indexes.load_approximate(self.info, fresh)
                 self._approximate = loaded

@@ -10,6 +10,7 @@ migrating an older schema, or a server URL brings in SQLAlchemy (and Alembic to 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from vecstore.errors import (
     SetChangedError,
     SetChoiceError,
     SetNotFoundError,
+    StoreError,
     StoreNotFoundError,
 )
 from vecstore.index.folder import IndexFolder
@@ -32,6 +34,8 @@ from vecstore.query import EmbeddingSet
 from vecstore.storage.catalog import Catalog
 from vecstore.storage.location import StoreLocation, resolve
 from vecstore.storage.records import CollectionInfo, SetInfo
+
+log = logging.getLogger("vecstore")
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -229,8 +233,17 @@ class Store:
         if kind not in APPROXIMATE_KINDS:
             raise InvalidArgumentError(f"must be one of {', '.join(APPROXIMATE_KINDS)} (the flat index stays), not "
                                        f"{kind!r}", subject="kind")
+        from vecstore.index import shared
+
         info = (self.collection(name).vectors() if collection else self.get(name)).info
-        return self.indexes.remove_approximate(info.uid, kind)
+        removed = self.indexes.remove_approximate(info.uid, kind)
+        catalog = self.open()
+        if shared.is_shared(catalog):
+            try:
+                removed = shared.unshare(catalog, info, kind) or removed
+            except StoreError as exc:  # (a reader: its own copy is gone, the store's stays)
+                log.warning("removed the %s index of %s from this machine only: %s", kind, name, exc)
+        return removed
 
     def add_documents(self, collection: str, ids: Sequence[str], texts: Sequence[str], *,
                       set_name: str | None = None, pool: str | None = None, case_fold: bool = True,

@@ -37,6 +37,8 @@ SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivf": ("nprobe",), "ivfpq": ("nprobe", 
 TRAINING_ROWS_PER_LIST = 64
 #: Rows IVF-PQ trains each code book's centroids on (FAISS asks for 39 a centroid).
 PQ_ROWS_PER_CENTROID = 39
+#: How far a build widens a query-time parameter the user did not give, to reach its recall.
+TUNING_LIMITS = {"efSearch": 2_048, "nprobe": 4_096, "rerank": 160}
 #: The bounds of every parameter (a graph degree of 10,000 is a typo, not a choice).
 PARAM_BOUNDS = {"M": (4, 256), "efConstruction": (8, 4096), "efSearch": (1, 32_768), "nlist": (1, 1 << 20),
                 "nprobe": (1, 1 << 20), "m": (1, 65_536), "nbits": (4, 12), "rerank": (1, 1000)}
@@ -61,6 +63,19 @@ class ApproximateKind:
 
     def layout(self) -> Layout:
         return Layout(f"faiss-{self.short}", BLOCK_BYTES, lambda data, _number: xxhash.xxh3_64_intdigest(data))
+
+    def widened(self, given: set[str], step: int = 0) -> ApproximateKind | None:
+        """This kind with a query-time parameter doubled, for more recall: ``efSearch``;
+        ``nprobe`` (up to ``nlist``); for ``ivfpq`` ``nprobe`` and ``rerank`` in turn (by
+        ``step``). Never one in ``given`` (the user's choice), never past
+        :data:`TUNING_LIMITS`; None when nothing can grow."""
+        order = {"hnsw": ["efSearch"], "ivf": ["nprobe"], "ivfpq": ["nprobe", "rerank"]}[self.short]
+        order = order[step % len(order):] + order[:step % len(order)]
+        for key in order:
+            limit = TUNING_LIMITS[key] if key != "nprobe" else min(TUNING_LIMITS[key], self.params["nlist"])
+            if key not in given and self.search[key] < limit:
+                return ApproximateKind(self.short, self.params, {**self.search, key: min(limit, self.search[key] * 2)})
+        return None
 
     def candidates(self, k: int, search: dict[str, int]) -> int:
         """How many hits to ask the index for, to return ``k`` after re-ranking."""
@@ -150,8 +165,18 @@ def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = Non
 
 
 def recorded_params(manifest: dict[str, Any]) -> dict[str, int]:
-    """The build and search parameters an index's manifest records (to resolve or rebuild it)."""
+    """The build and search parameters an index's manifest records (to resolve it)."""
     return {**manifest["params"], **manifest["search"]}
+
+
+def given_params(manifest: dict[str, Any]) -> dict[str, int]:
+    """What to build an index again with: its build parameters, and the query-time ones
+    its builder gave (the others are tuned again, for the rows the set has now). Manifests
+    from before tuning keep all theirs."""
+    given = manifest.get("given")
+    search = manifest["search"] if not isinstance(given, list) else {
+        k: v for k, v in manifest["search"].items() if k in given}
+    return {**manifest["params"], **search}
 
 
 def search_overrides(kind: ApproximateKind, given: dict[str, str] | None) -> dict[str, int]:

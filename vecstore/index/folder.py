@@ -230,10 +230,12 @@ class IndexFolder:
         until the new one is complete."""
         import faiss
 
+        from vecstore.io.readers import file_sha256
+
         self.reclaim()
         self.folder.mkdir(parents=True, exist_ok=True)
-        path, manifest_path = self.approximate_paths(info.uid, kind.short)
-        tmp, tmp_manifest = temp_path(path), temp_path(manifest_path)
+        path, _ = self.approximate_paths(info.uid, kind.short)
+        tmp = temp_path(path)
         try:
             create_exclusive(tmp).close()  # (claims the name; FAISS writes the file without a copy in memory)
             faiss.write_index(index, str(tmp))
@@ -241,10 +243,48 @@ class IndexFolder:
             append_footer(tmp, kind.layout(), info.uid, info.content_checksum)
             manifest = {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
                         "content_checksum": info.content_checksum, "kind": kind.short, "index": kind.name,
-                        "params": kind.params, "search": kind.search, "file_size": size, **facts}
+                        "params": kind.params, "search": kind.search, "file_size": size,
+                        "sha256": file_sha256(tmp), **facts}
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
+        self.install_approximate(info, kind.short, tmp, manifest)
+        return path
+
+    def approximate_temp(self, info: SetInfo, short: str) -> Path:
+        """A new temp file beside where ``info``'s ``short`` index goes (created, empty)."""
+        self.reclaim()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(self.approximate_paths(info.uid, short)[0])
+        create_exclusive(tmp).close()
+        return tmp
+
+    def mark_approximate(self, info: SetInfo, short: str, facts: dict[str, Any]) -> None:
+        """Add ``facts`` to the manifest of ``info``'s ``short`` index (replaced atomically)."""
+        manifest = self.approximate_manifest(info, short)
+        if manifest is None:
+            return
+        _, manifest_path = self.approximate_paths(info.uid, short)
+        tmp = temp_path(manifest_path)
+        try:
+            with create_exclusive(tmp) as f:
+                f.write(json.dumps({**manifest, **facts}, indent=1).encode())
+            tmp.replace(manifest_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
+
+    def install_approximate(self, info: SetInfo, short: str, tmp: Path, manifest: dict[str, Any]) -> None:
+        """Put the complete index file ``tmp`` in place, then ``manifest``, which vouches
+        for it (the file is replaced before a manifest names it). ``tmp`` is gone after."""
+        path, manifest_path = self.approximate_paths(info.uid, short)
+        tmp_manifest = temp_path(manifest_path)
+        try:
             with create_exclusive(tmp_manifest) as f:
                 f.write(json.dumps(manifest, indent=1).encode())
-            manifest_path.unlink(missing_ok=True)  # (the file is replaced before a manifest vouches for it)
+            manifest_path.unlink(missing_ok=True)
             tmp.replace(path)
             tmp_manifest.replace(manifest_path)
         except BaseException:
@@ -252,7 +292,6 @@ class IndexFolder:
                 with contextlib.suppress(OSError):
                     leftover.unlink(missing_ok=True)
             raise
-        return path
 
     def remove_approximate(self, uid: str, short: str) -> bool:
         """Delete set ``uid``'s ``short`` index; whether there was one."""

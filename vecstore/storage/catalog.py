@@ -11,14 +11,23 @@ second is told the name was taken meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from vecstore.errors import SetExistsError
 from vecstore.storage import statements as sql
 from vecstore.storage.driver import Driver, Transaction
-from vecstore.storage.records import COLLECTION_SET_PREFIX, Chunk, CollectionInfo, Completion, SetHeader, SetInfo
+from vecstore.storage.records import (
+    COLLECTION_SET_PREFIX,
+    Chunk,
+    CollectionInfo,
+    Completion,
+    SetHeader,
+    SetInfo,
+    SharedIndex,
+)
 
 
 class Catalog:
@@ -102,6 +111,42 @@ class Catalog:
                 _delete(tx, int(vectors[0]["id"]))
         return found
 
+    # -- shared indexes -----------------------------------------------------------------------
+
+    def shared_indexes(self, set_id: int) -> list[SharedIndex]:
+        """The indexes of a set kept in the store (what another machine built and shared)."""
+        return [SharedIndex(int(r["id"]), str(r["kind"]), str(r["manifest"]), int(r["size"]), str(r["sha256"]))
+                for r in self.driver.rows(sql.SHARED_INDEXES, {"set_id": set_id})]
+
+    def shared_index_chunks(self, index_id: int, first: int, stop: int) -> list[Chunk]:
+        """Chunks ``first`` to ``stop - 1`` of a shared index, in order (those that exist)."""
+        return [Chunk(int(r["chunk_no"]), bytes(r["data"]), str(r["checksum"]))
+                for r in self.driver.rows(sql.SHARED_INDEX_CHUNKS, {"index_id": index_id, "first": first,
+                                                                    "stop": stop})]
+
+    def share_index(self, info: SetInfo, kind: str, manifest: str, size: int, sha256: str,
+                    chunks: Iterable[tuple[bytes, str]]) -> bool:
+        """Keep a set's index of ``kind`` in the store, replacing the one kept before, in one
+        transaction; False if the set is gone (removed or replaced meanwhile)."""
+        with self.driver.transaction(f"share the {kind} index of {info.subject} in", lock=f"set {info.name}") as tx:
+            if not tx.rows(sql.FIND_SET_BY_UID, {"uid": info.uid}):
+                return False
+            _unshare(tx, info.id, kind)
+            tx.execute(sql.INSERT_SHARED_INDEX, {"set_id": info.id, "kind": kind, "manifest": manifest, "size": size,
+                                                 "sha256": sha256,
+                                                 "created_at": datetime.now(UTC).replace(tzinfo=None)})
+            (row,) = tx.rows(sql.FIND_SHARED_INDEX, {"set_id": info.id, "kind": kind})
+            for number, (data, checksum) in enumerate(chunks):
+                tx.add_row(sql.SHARED_INDEX_CHUNK_ROWS, {"index_id": int(row["id"]), "chunk_no": number,
+                                                         "checksum": checksum, "data": data})
+        return True
+
+    def unshare_index(self, info: SetInfo, kind: str) -> bool:
+        """Remove a set's index of ``kind`` from the store; whether there was one."""
+        with self.driver.transaction(f"remove the {kind} index of {info.subject} from",
+                                     lock=f"set {info.name}") as tx:
+            return _unshare(tx, info.id, kind)
+
     def snapshot(self) -> AbstractContextManager[None]:
         """Reads in the block see one consistent state of the store (SQLite)."""
         return self.driver.snapshot()
@@ -161,9 +206,10 @@ class SetWriter:
 
     def add_chunk(self, chunk_no: int, vectors: bytes | memoryview, words: bytes,
                   vectors_checksum: str, words_checksum: str) -> None:
-        for kind, data, checksum in (("vectors", vectors, vectors_checksum), ("words", words, words_checksum)):
-            self._tx.execute(sql.insert_chunk(kind), {"set_id": self._set_id, "chunk_no": chunk_no,
-                                                       "checksum": checksum, "data": data})
+        self._tx.add_row(sql.chunk_rows("vectors"), {"set_id": self._set_id, "chunk_no": chunk_no,
+                                                      "checksum": vectors_checksum, "data": vectors})
+        self._tx.add_row(sql.chunk_rows("words"), {"set_id": self._set_id, "chunk_no": chunk_no,
+                                                   "checksum": words_checksum, "data": words})
         self._tx.wrote(memoryview(vectors).nbytes + len(words))
 
     def read_chunk(self, chunk_no: int) -> bytes:
@@ -188,7 +234,17 @@ def _find_in(tx: Transaction, name: str) -> SetInfo | None:
     return SetInfo.from_row(rows[0]) if rows else None
 
 
+def _unshare(tx: Transaction, set_id: int, kind: str) -> bool:
+    found = tx.rows(sql.FIND_SHARED_INDEX, {"set_id": set_id, "kind": kind})
+    for row in found:
+        tx.execute(sql.DELETE_SHARED_INDEX_CHUNKS, {"index_id": int(row["id"])})
+        tx.execute(sql.DELETE_SHARED_INDEX, {"index_id": int(row["id"])})
+    return bool(found)
+
+
 def _delete(tx: Transaction, set_id: int) -> None:
+    tx.execute(sql.DELETE_SET_SHARED_INDEX_CHUNKS, {"set_id": set_id})
+    tx.execute(sql.DELETE_SET_SHARED_INDEXES, {"set_id": set_id})
     for kind in sql.CHUNK_TABLES:
         tx.execute(sql.delete_chunks(kind), {"set_id": set_id})
     tx.execute(sql.DELETE_SET, {"set_id": set_id})

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from vecstore.errors import DamagedStoreError, StoreBusyError, StoreError
+from vecstore.storage.statements import BulkRows
 
 #: Seconds a writer waits for another writer's transaction before giving up.
 BUSY_TIMEOUT = 30.0
@@ -28,6 +29,11 @@ class Transaction(Protocol):
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+
+    def add_row(self, bulk: BulkRows, values: Mapping[str, Any]) -> None:
+        """Add one row to ``bulk``'s table: an ``INSERT`` on SQLite; on PostgreSQL a row
+        of a ``COPY`` that streams until the transaction's next statement."""
+        ...
 
     def wrote(self, size: int) -> None:
         """``size`` bytes were written (lets the SQLite driver sync its WAL early)."""

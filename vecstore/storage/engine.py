@@ -7,8 +7,10 @@ store at the head schema never pays (:mod:`vecstore.storage.opening`).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,11 @@ from vecstore.storage import driver
 from vecstore.storage.driver import Row, error_text, store_error
 from vecstore.storage.location import StoreLocation
 from vecstore.storage.sqlite import PRAGMAS, bound
+from vecstore.storage.statements import BulkRows
+
+#: Whether bulk rows go through PostgreSQL's COPY (False: one INSERT each, the path before
+#: COPY; ``benchmarks/bench_postgres.py`` measures one against the other).
+USE_COPY = True
 
 
 class EngineDriver:
@@ -62,8 +69,18 @@ class EngineDriver:
                     # Serialise writers of one set name (SQLite's BEGIN IMMEDIATE already
                     # serialises every writer): an advisory lock held until the transaction ends.
                     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lock))"), {"lock": f"vecstore {lock}"})
-                yield _EngineTransaction(conn, self._bound)
+                tx = _EngineTransaction(conn, self._bound, copy=USE_COPY and self.dialect == "postgresql")
+                try:
+                    yield tx
+                except BaseException:
+                    tx.end_copy(failed=True)
+                    raise
+                tx.end_copy()
         except SQLAlchemyError as exc:
+            raise store_error(exc, action, self.where) from None
+        except Exception as exc:
+            if not _driver_error(exc):  # (COPY runs on psycopg itself: its errors are not SQLAlchemy's)
+                raise
             raise store_error(exc, action, self.where) from None
 
     def snapshot(self) -> nullcontext[None]:
@@ -77,17 +94,50 @@ class EngineDriver:
 
 
 class _EngineTransaction:
-    def __init__(self, conn: Connection, binder: Any) -> None:
-        self._conn, self._bound = conn, binder
+    def __init__(self, conn: Connection, binder: Any, *, copy: bool = False) -> None:
+        self._conn, self._bound, self._use_copy = conn, binder, copy
+        self._copying: tuple[BulkRows, ExitStack, Any] | None = None
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        self.end_copy()
         return [dict(r) for r in self._conn.execute(text(sql), self._bound(params)).mappings()]
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.end_copy()
         self._conn.execute(text(sql), self._bound(params))
+
+    def add_row(self, bulk: BulkRows, values: Mapping[str, Any]) -> None:
+        if not self._use_copy:
+            self.execute(bulk.sql, values)
+            return
+        if self._copying is None or self._copying[0] != bulk:
+            self.end_copy()
+            # psycopg's COPY, on the connection (and so in the transaction) SQLAlchemy holds.
+            stack = ExitStack()
+            cursor = stack.enter_context(self._conn.connection.dbapi_connection.cursor())
+            copy = stack.enter_context(cursor.copy(bulk.copy))
+            copy.set_types(list(bulk.types))
+            self._copying = (bulk, stack, copy)
+        self._copying[2].write_row([values[c] for c in bulk.columns])
+
+    def end_copy(self, *, failed: bool = False) -> None:
+        """Finish a COPY in progress (before any other statement: one connection runs one);
+        ``failed``: abandon it instead (the transaction is rolled back)."""
+        if self._copying is not None:
+            stack, self._copying = self._copying[1], None
+            if not failed:
+                stack.close()
+                return
+            with contextlib.suppress(Exception):  # (the error that failed the write is the one to report)
+                stack.__exit__(*sys.exc_info())
 
     def wrote(self, size: int) -> None:
         pass
+
+
+def _driver_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database driver's own error (psycopg's, raised by a COPY)."""
+    return any(cls.__module__.split(".")[0] == "psycopg" and cls.__name__ == "Error" for cls in type(exc).__mro__)
 
 
 def _holds_data(path: Path) -> bool:

@@ -74,10 +74,13 @@ def upgrade(engine: Engine, where: str, *, create: bool = True) -> str | None:
         head = head_revision()
         config = Config()
         config.set_main_option("script_location", str(migrations_dir()))
-        # One transaction holding the write lock from its start: a migration killed or
-        # failing (a full disk) halfway leaves the store as it was; two processes opening
-        # an old store at once migrate it once, the second finding it done.
+        # One transaction holding the write lock (SQLite) or an advisory lock (PostgreSQL)
+        # from its start: a migration killed or failing (a full disk) halfway leaves the
+        # store as it was; two processes opening a new or old store at once migrate it
+        # once, the second finding it done.
         with engine.connect().execution_options(vecstore_begin="IMMEDIATE") as conn, conn.begin():
+            if engine.dialect.name == "postgresql":  # (PostgreSQL's counterpart of SQLite's write lock)
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('vecstore migrate'))"))
             before = current_revision_of(conn)
             if before != SCHEMA_HEAD:
                 if before is not None:

@@ -95,6 +95,18 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class SharedIndex:
+    """An index kept in the store for every machine: its kind, manifest (JSON), the size
+    and SHA-256 of its file (which is kept in chunks)."""
+
+    id: int
+    kind: str
+    manifest: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class SetHeader:
     """What is known of a set before its rows are: the row written first, completed by
     :meth:`~vecstore.storage.catalog.SetWriter.finish` with the count, checksums and

@@ -23,7 +23,7 @@ from typing import Any
 from vecstore.errors import ForeignDatabaseError, printable_path
 from vecstore.storage import driver
 from vecstore.storage.driver import Row, store_error
-from vecstore.storage.statements import REVISION, SCHEMA_HEAD
+from vecstore.storage.statements import REVISION, SCHEMA_HEAD, BulkRows
 
 #: Set on every connection, by this driver and by SQLAlchemy's (vecstore.storage.engine).
 #: 64 KiB pages (new stores only): a 1 MiB chunk spans 16 pages, not 256 (~20 % faster
@@ -141,6 +141,9 @@ class _SqliteTransaction:
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         _run(self._db, sql, bound(params))
+
+    def add_row(self, bulk: BulkRows, values: Mapping[str, Any]) -> None:
+        _run(self._db, bulk.sql, bound(values))
 
     def wrote(self, size: int) -> None:
         self._flusher.wrote(size)

@@ -14,10 +14,11 @@ that migration's revision).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 #: The Alembic revision these statements are written for; tests/test_migrations.py pins
 #: it to the newest migration.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 REVISION = "SELECT version_num FROM alembic_version"
 
@@ -48,8 +49,33 @@ CHUNK_TABLES = {"vectors": "vector_chunks", "words": "word_chunks"}
 
 
 def insert_chunk(kind: str) -> str:
-    return (f"INSERT INTO {CHUNK_TABLES[kind]} (set_id, chunk_no, checksum, data) "
-            "VALUES (:set_id, :chunk_no, :checksum, :data)")
+    return chunk_rows(kind).sql
+
+
+@dataclass(frozen=True)
+class BulkRows:
+    """Rows added to one table many at a time: by ``INSERT`` (SQLite), or streamed through
+    PostgreSQL's ``COPY ... FROM STDIN`` in its binary format (``types``: the columns'
+    PostgreSQL types, which a binary ``COPY`` must state)."""
+
+    table: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+
+    @property
+    def sql(self) -> str:
+        return (f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+                f"VALUES ({', '.join(':' + c for c in self.columns)})")
+
+    @property
+    def copy(self) -> str:
+        return f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN (FORMAT BINARY)"
+
+
+def chunk_rows(kind: str) -> BulkRows:
+    """A set's chunks of ``kind``, written by an import."""
+    return BulkRows(CHUNK_TABLES[kind], ("set_id", "chunk_no", "checksum", "data"),
+                    ("int4", "int4", "varchar", "bytea"))
 
 
 def read_chunks(kind: str, chunk_nos: Sequence[int] | None, *, cast_blob: bool) -> tuple[str, dict[str, object]]:
@@ -107,6 +133,28 @@ DOCUMENTS = ("SELECT doc_id, position, text FROM collection_documents WHERE coll
 INSERT_DOCUMENT = ("INSERT INTO collection_documents (collection_id, doc_id, position, text_hash, text) "
                    "VALUES (:collection_id, :doc_id, :position, :text_hash, :text)")
 DELETE_DOCUMENTS = "DELETE FROM collection_documents WHERE collection_id = :collection_id"
+
+
+# -- shared_indexes and shared_index_chunks -------------------------------------------------
+
+SHARED_INDEXES = "SELECT id, kind, manifest, size, sha256 FROM shared_indexes WHERE set_id = :set_id ORDER BY kind"
+FIND_SHARED_INDEX = "SELECT id, sha256 FROM shared_indexes WHERE set_id = :set_id AND kind = :kind"
+INSERT_SHARED_INDEX = ("INSERT INTO shared_indexes (set_id, kind, manifest, size, sha256, created_at) "
+                       "VALUES (:set_id, :kind, :manifest, :size, :sha256, :created_at)")
+SHARED_INDEX_CHUNK_ROWS = BulkRows("shared_index_chunks", ("index_id", "chunk_no", "checksum", "data"),
+                                   ("int4", "int4", "varchar", "bytea"))
+INSERT_SHARED_INDEX_CHUNK = SHARED_INDEX_CHUNK_ROWS.sql
+#: A run of an index's chunks (read a few at a time: an index can be GBs).
+SHARED_INDEX_CHUNKS = ("SELECT chunk_no, checksum, data FROM shared_index_chunks WHERE index_id = :index_id "
+                       "AND chunk_no >= :first AND chunk_no < :stop ORDER BY chunk_no")
+SHARED_INDEX_CHUNK_CHECKSUMS = ("SELECT chunk_no, checksum FROM shared_index_chunks WHERE index_id = :index_id "
+                                "ORDER BY chunk_no")
+DELETE_SHARED_INDEX_CHUNKS = "DELETE FROM shared_index_chunks WHERE index_id = :index_id"
+DELETE_SHARED_INDEX = "DELETE FROM shared_indexes WHERE id = :index_id"
+#: A set's shared indexes go with it (removed or replaced).
+DELETE_SET_SHARED_INDEX_CHUNKS = ("DELETE FROM shared_index_chunks WHERE index_id IN "
+                                  "(SELECT id FROM shared_indexes WHERE set_id = :set_id)")
+DELETE_SET_SHARED_INDEXES = "DELETE FROM shared_indexes WHERE set_id = :set_id"
 
 
 def documents_by_id(doc_ids: Sequence[str]) -> tuple[str, dict[str, object]]:
