@@ -47,6 +47,29 @@ def recall(answers: list[list[int]], truth: list[list[int]]) -> float:
     return sum(len(set(a) & set(t)) for a, t in zip(answers, truth, strict=True)) / sum(len(t) for t in truth)
 
 
+def search_directly(kind: str, index, unit: np.ndarray, rows: list[int],
+                    search: dict[str, int]) -> tuple[float, list[list[int]]]:
+    """FAISS alone: one search a row of ``unit``, with ``search``'s query-time parameters;
+    the median time, and each query's ten nearest other rows (ivfpq's candidates re-ranked
+    by their exact cosines, as vecstore does)."""
+    import faiss
+
+    params = None
+    if kind == "hnsw":
+        params = faiss.SearchParametersHNSW(efSearch=search["efSearch"])
+    elif kind in ("ivf", "ivfpq"):
+        params = faiss.SearchParametersIVF(nprobe=search["nprobe"])
+    want = 11 * search.get("rerank", 1)
+    median, _, answers = latencies(lambda row: index.search(unit[row:row + 1], want, params=params)[1][0], rows)
+    got = []
+    for row, found in zip(rows, answers, strict=True):
+        found = [int(r) for r in found if r >= 0 and r != row]
+        if kind == "ivfpq":
+            found = sorted(found, key=lambda r: -float(unit[r] @ unit[row]))
+        got.append(found[:10])
+    return median, got
+
+
 def direct_index(kind: str, unit: np.ndarray, params: dict[str, int]):
     import faiss
 
@@ -79,7 +102,6 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     common.machine_info("vecstore benchmark: index kinds on the real GloVe 6B 50d",
                         ("numpy", "faiss-cpu", "gensim", "vecstore"))
-    import faiss
     from gensim.models import KeyedVectors
 
     from vecstore import Store
@@ -109,21 +131,7 @@ def main() -> int:
         started = time.perf_counter()
         direct = direct_index(kind, unit, params)
         direct_build = time.perf_counter() - started
-        search_params = None
-        if kind == "hnsw":
-            search_params = faiss.SearchParametersHNSW(efSearch=report["search"]["efSearch"])
-        elif kind in ("ivf", "ivfpq"):
-            search_params = faiss.SearchParametersIVF(nprobe=report["search"]["nprobe"])
-        want = 11 * report["search"].get("rerank", 1)
-        d_median, _, d_answers = latencies(
-            lambda row, index=direct, want=want, sp=search_params:
-            index.search(unit[row:row + 1], want, params=sp)[1][0], rows.tolist())
-        d_got = []
-        for row, found in zip(rows.tolist(), d_answers, strict=True):
-            found = [int(r) for r in found if r >= 0 and r != row]
-            if kind == "ivfpq":  # (re-ranked as vecstore does, by the exact cosines)
-                found = sorted(found, key=lambda r: -float(unit[r] @ unit[row]))
-            d_got.append(found[:10])
+        d_median, d_got = search_directly(kind, direct, unit, rows.tolist(), report["search"])
         results.append([kind, common.fmt(report["build_seconds"] or built["wall"], 1), f"{built['rss_mb']:.0f}",
                         f"{report['file_size'] / 1e6:.1f}", f"{report['recall_at_10']:.3f}",
                         f"{1000 * median:.3f}", f"{1000 * p99:.3f}", f"{recall(got, truth):.3f}",
@@ -156,7 +164,7 @@ def main() -> int:
     hnsw_recall = sum(len({n["word"] for n in a["neighbours"]} & {w for w, _ in g})
                       for a, g in zip(answers, gensim, strict=True)) / (10 * len(asked))
     print()
-    common.table(["10,000 words, k = 10", "seconds", "vs gensim", "recall@10 vs gensim"], [
+    common.table([f"{args.batch_words:,} words, k = 10", "seconds", "vs gensim", "recall@10 vs gensim"], [
         ["gensim most_similar loop (warm, in-process)", common.fmt(gensim_wall), "1.0x", "1.000"],
         ["vecstore neighbours --input --exact (cold process)", common.fmt(exact["wall"]),
          f"{gensim_wall / exact['wall']:.1f}x faster", "-"],

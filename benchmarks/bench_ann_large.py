@@ -110,7 +110,7 @@ def main() -> int:
                 lambda row, s=found_set, exact=exact: s.neighbours(words[row], k=10, exact=exact), asked)
             got = [found_set.rows_of([h.word for h in hits]).tolist() for hits in answers]
         if kind == "flat":
-            direct, search_params = flat_index, None
+            direct = flat_index
         else:
             from vecstore.index.folder import IndexFolder
 
@@ -118,18 +118,7 @@ def main() -> int:
             with Store(store_path) as store:
                 info = store.get(NAME).info
             direct = faiss.read_index(str(folder.approximate_paths(info.uid, kind)[0]))
-            search_params = (faiss.SearchParametersHNSW(efSearch=report["search"]["efSearch"]) if kind == "hnsw"
-                             else faiss.SearchParametersIVF(nprobe=report["search"]["nprobe"]))
-        want = 11 * report["search"].get("rerank", 1)
-        d_median, _, d_answers = bench_ann.latencies(
-            lambda row, index=direct, want=want, sp=search_params:
-            index.search(unit[row:row + 1], want, params=sp)[1][0], asked)
-        d_got = []
-        for row, hits in zip(asked, d_answers, strict=True):
-            hits = [int(r) for r in hits if r >= 0 and r != row]
-            if kind == "ivfpq":  # (re-ranked as vecstore does, by the exact cosines)
-                hits = sorted(hits, key=lambda r: -float(unit[r] @ unit[row]))
-            d_got.append(hits[:10])
+        d_median, d_got = bench_ann.search_directly(kind, direct, unit, asked, report["search"])
         del direct
         kind_truth = truth[:len(asked)]
         by_kind[kind] = {"median": median, "recall": bench_ann.recall(got, kind_truth),
