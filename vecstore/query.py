@@ -436,11 +436,10 @@ class EmbeddingSet:
                     fetched = self._indexes.approximate_manifest(self.info, manifest["kind"])
                     loaded = None if fetched is None else self._indexes.load_approximate(self.info, fetched)
                 if loaded is None:
-                    from vecstore.ann import build_approximate
-                    from vecstore.index.approximate import given_params
+                    from vecstore.ann import rebuild_approximate
 
                     log.warning("rebuilding the %s index of %s", manifest["kind"], self.name)
-                    build_approximate(self, manifest["kind"], given_params(manifest))
+                    rebuild_approximate(self, manifest)
                     fresh = self._indexes.approximate_manifest(self.info, manifest["kind"])
                     loaded = None if fresh is None else self._indexes.load_approximate(self.info, fresh)
                 self._approximate = loaded
