@@ -590,10 +590,12 @@ class EmbeddingSet:
             else:
                 log.warning("the %s index of %s disagrees with its stored vectors; rebuilding it", kind.short,
                             self.name)
+                manifest = self._indexes.approximate_manifest(self.info, kind.short) or {
+                    "kind": kind.short, "params": kind.params, "search": kind.search}
                 self._indexes.remove_approximate(self.info.uid, kind.short)
-                from vecstore.ann import build_approximate
+                from vecstore.ann import rebuild_approximate
 
-                build_approximate(self, kind.short, {**kind.params, **kind.search})
+                rebuild_approximate(self, manifest)
             self.close()
         raise CorruptionError(f"{self.info.subject}: its index disagrees with its stored vectors even after a rebuild",
                               self.name)
