@@ -88,6 +88,15 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
                        tuning=steps)
 
 
+def rebuild_approximate(embedding_set: EmbeddingSet, manifest: dict[str, Any]) -> IndexReport:
+    """Build the index a manifest describes again (damaged, or over rewritten vectors):
+    the build parameters it records and the query-time ones its builder gave; the others
+    are tuned again, for the rows the set has now."""
+    from vecstore.index.approximate import given_params
+
+    return build_approximate(embedding_set, manifest["kind"], given_params(manifest))
+
+
 def _display(embedding_set: EmbeddingSet) -> str:
     from vecstore.storage.records import COLLECTION_SET_PREFIX
 

@@ -166,8 +166,7 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     _check_shared(store, info, report, repair)
     if not (derived and repair and result.stored_ok):
         return
-    from vecstore.ann import build_approximate
-    from vecstore.index.approximate import given_params
+    from vecstore.ann import rebuild_approximate
     from vecstore.query import EmbeddingSet
 
     recorded = {m["kind"]: m for m in reversed(store.indexes.approximate_manifests(info))}  # (oldest first:
@@ -176,8 +175,8 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     embedding_set = EmbeddingSet(info, store.open(), store.indexes)  # (either kind: not through Store.get)
     try:
         embedding_set.index()  # rebuilt from the verified stored vectors, and persisted
-        for short, manifest in recorded.items():
-            build_approximate(embedding_set, short, given_params(manifest))
+        for manifest in recorded.values():
+            rebuild_approximate(embedding_set, manifest)
     finally:
         embedding_set.close()
     again = CheckReport(report.store)

@@ -403,14 +403,13 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
 
 
 def _rebuild_indexes(store: Store, name: str, recorded: list[dict]) -> None:
-    from vecstore.ann import build_approximate
-    from vecstore.index.approximate import given_params
+    from vecstore.ann import rebuild_approximate
 
     vectors = get_collection(store, name).vectors()
     try:
         for manifest in reversed(recorded):  # (the chosen one, built last, stays the latest)
             try:
-                build_approximate(vectors, manifest["kind"], given_params(manifest))
+                rebuild_approximate(vectors, manifest)
             except VecstoreError as exc:  # (e.g. more IVF lists than documents left)
                 log.warning("not rebuilding the %s index of collection %s: %s", manifest["kind"], name, exc)
     finally:

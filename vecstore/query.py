@@ -436,11 +436,10 @@ class EmbeddingSet:
                     fetched = self._indexes.approximate_manifest(self.info, manifest["kind"])
                     loaded = None if fetched is None else self._indexes.load_approximate(self.info, fetched)
                 if loaded is None:
-                    from vecstore.ann import build_approximate
-                    from vecstore.index.approximate import given_params
+                    from vecstore.ann import rebuild_approximate
 
                     log.warning("rebuilding the %s index of %s", manifest["kind"], self.name)
-                    build_approximate(self, manifest["kind"], given_params(manifest))
+                    rebuild_approximate(self, manifest)
                     fresh = self._indexes.approximate_manifest(self.info, manifest["kind"])
                     loaded = None if fresh is None else self._indexes.load_approximate(self.info, fresh)
                 self._approximate = loaded
@@ -591,10 +590,12 @@ class EmbeddingSet:
             else:
                 log.warning("the %s index of %s disagrees with its stored vectors; rebuilding it", kind.short,
                             self.name)
+                manifest = self._indexes.approximate_manifest(self.info, kind.short) or {
+                    "kind": kind.short, "params": kind.params, "search": kind.search}
                 self._indexes.remove_approximate(self.info.uid, kind.short)
-                from vecstore.ann import build_approximate
+                from vecstore.ann import rebuild_approximate
 
-                build_approximate(self, kind.short, {**kind.params, **kind.search})
+                rebuild_approximate(self, manifest)
             self.close()
         raise CorruptionError(f"{self.info.subject}: its index disagrees with its stored vectors even after a rebuild",
                               self.name)

@@ -266,10 +266,8 @@ class IndexFolder:
         if manifest is None:
             return
         _, manifest_path = self.approximate_paths(info.uid, short)
-        tmp = temp_path(manifest_path)
+        tmp = _temp_manifest(manifest_path, {**manifest, **facts})
         try:
-            with create_exclusive(tmp) as f:
-                f.write(json.dumps({**manifest, **facts}, indent=1).encode())
             tmp.replace(manifest_path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -280,17 +278,17 @@ class IndexFolder:
         """Put the complete index file ``tmp`` in place, then ``manifest``, which vouches
         for it (the file is replaced before a manifest names it). ``tmp`` is gone after."""
         path, manifest_path = self.approximate_paths(info.uid, short)
-        tmp_manifest = temp_path(manifest_path)
+        tmp_manifest = None
         try:
-            with create_exclusive(tmp_manifest) as f:
-                f.write(json.dumps(manifest, indent=1).encode())
+            tmp_manifest = _temp_manifest(manifest_path, manifest)
             manifest_path.unlink(missing_ok=True)
             tmp.replace(path)
             tmp_manifest.replace(manifest_path)
         except BaseException:
             for leftover in (tmp, tmp_manifest):
                 with contextlib.suppress(OSError):
-                    leftover.unlink(missing_ok=True)
+                    if leftover is not None:
+                        leftover.unlink(missing_ok=True)
             raise
 
     def remove_approximate(self, uid: str, short: str) -> bool:
@@ -488,6 +486,20 @@ class IndexFolder:
             return sorted(os.scandir(self.folder), key=lambda e: e.name)
         except OSError:
             return []
+
+
+def _temp_manifest(manifest_path: Path, manifest: dict[str, Any]) -> Path:
+    """``manifest`` written to a new temp file beside ``manifest_path`` (removed if the
+    write fails), for the caller to rename into place."""
+    tmp = temp_path(manifest_path)
+    try:
+        with create_exclusive(tmp) as f:
+            f.write(json.dumps(manifest, indent=1).encode())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def _read_manifest(path: Path) -> object | None:

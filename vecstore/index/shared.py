@@ -98,12 +98,7 @@ def fetch(catalog: Catalog, folder: IndexFolder, info: SetInfo, *, again: str | 
     machine's own (a build this machine could not share stays, until a newer one is
     shared). ``again``: a kind whose cached copy failed its checks, fetched regardless.
     """
-    server = {}
-    for shared in catalog.shared_indexes(info.id):
-        try:
-            server[shared.kind] = (shared, _shared_manifest(info, shared))
-        except DerivedFileError as exc:
-            log.warning("not using the shared %s index of %s: %s", shared.kind, info.name, exc)
+    server = _store_copies(catalog, info, warn=True)
     for kind, manifest in {m["kind"]: m for m in folder.approximate_manifests(info)}.items():
         if manifest.get(SHARED) and kind not in server:
             folder.remove_approximate(info.uid, kind)
@@ -127,6 +122,19 @@ def fetch(catalog: Catalog, folder: IndexFolder, info: SetInfo, *, again: str | 
     return []
 
 
+def _store_copies(catalog: Catalog, info: SetInfo, *, warn: bool) -> dict[str, tuple[SharedIndex, dict[str, Any]]]:
+    """The store's copies of ``info``'s indexes whose manifests describe it, by kind, with
+    those manifests (``warn``: say which are left out, and why)."""
+    server = {}
+    for shared in catalog.shared_indexes(info.id):
+        try:
+            server[shared.kind] = (shared, _shared_manifest(info, shared))
+        except DerivedFileError as exc:
+            if warn:
+                log.warning("not using the shared %s index of %s: %s", shared.kind, info.name, exc)
+    return server
+
+
 def _by_answering(local: list[dict[str, Any]], server: dict[str, tuple[SharedIndex, dict[str, Any]]],
                   again: str | None) -> list[tuple[str, bool]]:
     """(kind, whether the store's copy is the one to use) for each kind, the latest built first."""
@@ -147,10 +155,7 @@ def _by_answering(local: list[dict[str, Any]], server: dict[str, tuple[SharedInd
 def listed(catalog: Catalog, folder: IndexFolder, info: SetInfo) -> list[tuple[dict[str, Any], int]]:
     """The set's approximate indexes as queries on this machine will see them, without
     fetching any: (manifest, file size) of each, the one that answers first (``index list``)."""
-    server = {}
-    for shared in catalog.shared_indexes(info.id):
-        with contextlib.suppress(DerivedFileError):
-            server[shared.kind] = (shared, _shared_manifest(info, shared))
+    server = _store_copies(catalog, info, warn=False)
     local = [m for m in folder.approximate_manifests(info) if not m.get(SHARED) or m["kind"] in server]
     out = []
     for kind, from_server in _by_answering(local, server, None):
@@ -161,15 +166,6 @@ def listed(catalog: Catalog, folder: IndexFolder, info: SetInfo) -> list[tuple[d
             path, _ = folder.approximate_paths(info.uid, kind)
             out.append((manifest, path.stat().st_size if path.exists() else 0))
     return out
-
-
-def shared_manifests(catalog: Catalog, info: SetInfo) -> list[dict[str, Any]]:
-    """The manifests of the indexes the store keeps for ``info`` that describe it."""
-    found = []
-    for shared in catalog.shared_indexes(info.id):
-        with contextlib.suppress(DerivedFileError):
-            found.append(_shared_manifest(info, shared))
-    return found
 
 
 def _download(catalog: Catalog, folder: IndexFolder, info: SetInfo, shared: SharedIndex) -> None:
