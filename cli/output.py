@@ -67,7 +67,7 @@ def shown(value: object) -> str:
 
 class Bar:
     """A progress bar's handle: call it with ``(done, total)`` (and ``rows=`` for bytes);
-    :meth:`phase` starts a long job's next step, counted anew or not at all."""
+    :meth:`phase` names a long job's next step."""
 
     def __init__(self, progress: Any, task: Any) -> None:
         self._progress, self._task = progress, task
@@ -76,7 +76,9 @@ class Bar:
         self._progress.update(self._task, completed=done, total=total, rows=rows)
 
     def phase(self, step: str) -> None:
-        self._progress.reset(self._task, description=step, total=None, rows=0)
+        """The next step of the job, its count kept where the last step left it (a build's
+        rows stay added while it measures)."""
+        self._progress.update(self._task, description=step)
 
 
 @contextmanager
