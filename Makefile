@@ -4,10 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann bench-ann-large bench-postgres lint clean
+.PHONY: demo test docs bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann bench-ann-large bench-postgres lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, train the tutorial's classifier
 	$(BIN)/vecstore import glove-6b-50d
+	$(BIN)/vecstore default glove-6b-50d
 	$(BIN)/vecstore sets
 	$(BIN)/vecstore neighbours king --set glove-6b-50d -k 10
 	$(BIN)/vecstore analogy man king woman --set glove-6b-50d -k 5
@@ -23,6 +24,9 @@ demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, t
 test: $(STAMP)  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+docs: $(STAMP)  ## write docs/cli.md's reference from every command's --help (a test checks it is current)
+	$(BIN)/python docs/cli_reference.py
 
 bench: $(STAMP)  ## import and cold query vs gensim and the tutorial's loop on the real GloVe (~3 min)
 	$(BIN)/python benchmarks/bench_glove.py

@@ -5,7 +5,9 @@ are what "within noise" is judged by.
 
 The other revision is installed (``pip install --no-deps --target``) into the work folder
 and put first on ``PYTHONPATH``; both run with this checkout's interpreter and packages,
-on one store imported by this checkout, alternating which goes first.
+alternating which goes first, each on a store of the same GloVe imported by its own code
+(a revision reads only stores at its own schema, so one store cannot serve two revisions
+whose schemas differ).
 """
 
 from __future__ import annotations
@@ -53,14 +55,21 @@ def main() -> int:
 
     from vecstore.io.builtin import load_builtin
 
-    store_path = common.glove_store(work / "revisions-store.db")
     vocab_path = work / "vocab-20k.txt"
     make_vocabulary(load_builtin("glove-6b-50d").words, vocab_path)
 
     env_this = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     sides = {"this checkout": env_this, args.against: dict(env_this, PYTHONPATH=str(site))}
-    query = [common.which_vecstore(), "--store", str(store_path), "neighbours", "king", "--set", "glove", "-k", "10"]
-    matrix = [common.PY, "-c", IN_PROCESS, str(store_path), str(vocab_path)]
+    stores = {}
+    for number, (side, env) in enumerate(sides.items()):
+        stores[side] = work / f"revisions-store-{number}.db"
+        common.remove_store(stores[side])  # (then created by the side's own import, at its own schema)
+        subprocess.run([common.PY, "-c", "import sys; from vecstore import Store; "
+                        "Store(sys.argv[1]).import_builtin('glove-6b-50d', 'glove')", str(stores[side])],
+                       env=env, cwd=work, check=True)
+    query = {side: [common.which_vecstore(), "--store", str(stores[side]), "neighbours", "king", "--set", "glove",
+                    "-k", "10"] for side in sides}
+    matrix = {side: [common.PY, "-c", IN_PROCESS, str(stores[side]), str(vocab_path)] for side in sides}
     walls: dict[str, list[float]] = {side: [] for side in sides}
     builds: dict[str, list[float]] = {side: [] for side in sides}
     answers: dict[str, set[str]] = {side: set() for side in sides}
@@ -68,15 +77,15 @@ def main() -> int:
     for run in range(args.runs + 1):  # (the first round warms the page cache, and is not counted)
         for side in names if run % 2 == 0 else names[::-1]:
             started = time.perf_counter()
-            done = subprocess.run(query, env=sides[side], cwd=work, capture_output=True, text=True, check=True)
+            done = subprocess.run(query[side], env=sides[side], cwd=work, capture_output=True, text=True, check=True)
             wall = time.perf_counter() - started
-            built = json.loads(subprocess.run(matrix, env=sides[side], cwd=work, capture_output=True, text=True,
-                                              check=True).stdout)
+            built = json.loads(subprocess.run(matrix[side], env=sides[side], cwd=work, capture_output=True,
+                                              text=True, check=True).stdout)
             if run:
                 walls[side].append(wall)
                 builds[side].append(built["cold"])
                 answers[side].add(done.stdout)
-    print(f"  store {store_path}; {args.runs} runs each, alternating which goes first\n")
+    print(f"  stores {', '.join(map(str, stores.values()))}; {args.runs} runs each, alternating which goes first\n")
     rows = []
     for label, values, unit in (("cold `vecstore neighbours king`, wall", walls, 1),
                                 ("20,000-word matrix in a fresh process", builds, 1000)):

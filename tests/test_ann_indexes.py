@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 from vecstore import InvalidArgumentError, Store
 from vecstore.ann import build_approximate
+from vecstore.cli.app import app
 from vecstore.index.approximate import TUNING_LIMITS
 
 runner = CliRunner()
@@ -144,15 +144,15 @@ def test_parameters_are_checked_and_named(points_store: str) -> None:
              ("--kind", "annoy",): "--kind must be one of flat, hnsw, ivf, ivfpq"}
     for extra, message in cases.items():
         refused = runner.invoke(app, ["--store", str(path), "index", "build", "points", *extra])
-        assert refused.exit_code == 1 and message in refused.output and refused.output.count("\n") == 1, extra
+        assert refused.exit_code == 2 and message in refused.output and refused.output.count("\n") == 1, extra
     exact_only = runner.invoke(app, ["--store", str(path), "neighbours", "w1", "--search-param", "efSearch=10"])
-    assert exact_only.exit_code == 1 and "--search-param is for an approximate index" in exact_only.output
+    assert exact_only.exit_code == 2 and "--search-param is for an approximate index" in exact_only.output
     built = runner.invoke(app, ["--store", str(path), "index", "build", "points", "--kind", "ivf", "--param",
                                 "nlist=32", "--json"])
     assert built.exit_code == 0, built.output
     assert json.loads(built.stdout)["params"] == {"nlist": 32}
     wrong = runner.invoke(app, ["--store", str(path), "neighbours", "w1", "--search-param", "efSearch=10"])
-    assert wrong.exit_code == 1 and "--search-param takes nprobe for the ivf index" in wrong.output
+    assert wrong.exit_code == 2 and "--search-param takes nprobe for the ivf index" in wrong.output
     wide = runner.invoke(app, ["--store", str(path), "neighbours", "w1", "--search-param", "nprobe=32", "--json"])
     exact = runner.invoke(app, ["--store", str(path), "neighbours", "w1", "--exact", "--json"])
     assert json.loads(wide.stdout) == json.loads(exact.stdout)  # (every list probed: the exact answer)
@@ -189,14 +189,15 @@ def test_a_collection_keeps_its_index_across_adds(glove_store: Path, tmp_path: P
     assert wide.exit_code == every_row.exit_code == 0 and json.loads(wide.stdout) == json.loads(every_row.stdout)
     wrong = runner.invoke(app, ["--store", str(path), "docs", "similar", "notes", "--id", "extra",
                                 "--search-param", "nprobe=4"])
-    assert wrong.exit_code == 1 and "--search-param takes efSearch for the hnsw index" in wrong.output
+    assert wrong.exit_code == 2 and "--search-param takes efSearch for the hnsw index" in wrong.output
 
 
 @pytest.mark.both_backends
 def test_small_sets_and_large_k_are_answered_in_full() -> None:
     with Store() as store:
         store.import_vectors("small", WORDS[:300], VECTORS[:300], source="synthetic", source_sha256="1" * 64)
-        with pytest.raises(InvalidArgumentError, match=r"nbits 8 needs 9,984 rows to train its codes; the set has 300"):
+        with pytest.raises(InvalidArgumentError, match=r"set 'small' has 300 rows, and an ivfpq index needs 9,984 "
+                                                       r"to train its 8-bit codes"):
             store.build_index("small", "ivfpq")
         store.build_index("small", "ivf", {"nlist": "7", "nprobe": "1"})
         small = store.get("small")

@@ -11,10 +11,10 @@ import faiss
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 import vecstore.query
 from vecstore import InvalidArgumentError
+from vecstore.cli.app import app
 
 runner = CliRunner()
 
@@ -80,7 +80,7 @@ def test_the_command_reads_words_or_vectors_and_reports_unknown_words(glove_stor
     answers = json.loads(done.stdout)
     assert [a["word"] for a in answers] == ["king", "zzqx", "paris"] and answers[1]["neighbours"] is None
     assert [n["word"] for n in answers[0]["neighbours"]] == ["prince", "queen"]
-    assert "1 of 3 words are not in set 'glove': zzqx" in done.stderr
+    assert "1 of 3 words is not in set 'glove': zzqx" in done.stderr
     plain = runner.invoke(app, ["--store", str(glove_store), "neighbours", "--input", str(words), "-k", "2"])
     assert plain.stdout.splitlines()[0].startswith("king: prince 0.82") and "zzqx: (not in the set)" in plain.stdout
     vectors = tmp_path / "q.npy"
@@ -103,4 +103,4 @@ def test_the_command_reads_words_or_vectors_and_reports_unknown_words(glove_stor
         refused = runner.invoke(app, ["--store", str(glove_store), "neighbours", "--vectors", str(path)])
         assert refused.exit_code == 1 and message in refused.output and refused.output.count("\n") == 1, name
     both = runner.invoke(app, ["--store", str(glove_store), "neighbours", "king", "--input", str(words)])
-    assert both.exit_code == 1 and "give one of" in both.output
+    assert both.exit_code == 2 and "give one of" in both.output  # (options that do not go together: usage)

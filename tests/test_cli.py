@@ -12,9 +12,9 @@ import typer.core
 import typer.main
 from conftest import write_lines
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 from vecstore import Store
+from vecstore.cli.app import app
 
 runner = CliRunner()
 WORDS = ["king 1 0 0", "queen 0.9 0.1 0", "man 0.5 -0.5 0", "woman 0.4 -0.4 0.2", "apple 0 0 1"]
@@ -101,7 +101,8 @@ def test_choosing_a_set_is_required_when_there_are_several(small_store: str, sma
     invoke("import", str(small_file), "--name", "tiny2")
     result = invoke("neighbours", "king")
     assert result.exit_code == 1
-    assert result.stderr.strip() == "Error: the store has 2 sets (tiny, tiny2); choose one with --set"
+    assert result.stderr.strip() == ("Error: the store has 2 sets (tiny, tiny2); choose one with --set, or make one "
+                                     "the default: vecstore default NAME")
 
 
 @pytest.mark.both_backends

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from conftest import store_fingerprint, write_lines
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 import vecstore.collection
 from vecstore import InvalidArgumentError, Store, StoreError
+from vecstore.cli.app import app
 from vecstore.cosine import normalized
 from vecstore.errors import CollectionNotFoundError, CollectionSetChangedError
 from vecstore.io.datasets import rotten_tomatoes
@@ -156,7 +156,7 @@ def test_docs_commands(glove_store: Path, tmp_path: Path) -> None:
     missing = run("docs", "search", "rev", "x")
     assert missing.exit_code == 1 and missing.output.startswith("Error: no collection named 'rev'")
     unknown = run("docs", "add", "rev2", str(table), "--set", "glove", "--pool", "median")
-    assert unknown.exit_code == 1 and "--pool" in unknown.output
+    assert unknown.exit_code == 2 and "--pool" in unknown.output  # (a bad option value: a usage error)
 
 
 def test_docs_plot_draws_the_documents(store: Store, reviews, tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 import vecstore.documents
 from vecstore import InvalidArgumentError
+from vecstore.cli.app import app
 from vecstore.documents import Idf, fit_idf
 from vecstore.vocabulary import tokenize
 

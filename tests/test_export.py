@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import write_lines
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 import vecstore.io.export
 import vecstore.io.readers
 from vecstore import InvalidArgumentError, Store
+from vecstore.cli.app import app
 from vecstore.io.export import export_set
 
 
@@ -83,7 +83,7 @@ def test_export_cli(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["rows"] == 2
     assert (tmp_path / "w.w2v.txt").read_text() == "2 2\na 1 2\nb 3.5 -4\n"
     bad = runner.invoke(app, ["export", "w", str(tmp_path / "x"), "--format", "tsv"])
-    assert bad.exit_code == 1 and "unknown export format 'tsv'" in bad.stderr
+    assert bad.exit_code == 2 and "--format must be one of glove, word2vec" in bad.stderr and "not 'tsv'" in bad.stderr
 
 
 def test_csv_export_quotes_words_and_round_trips_values(tmp_path: Path) -> None:

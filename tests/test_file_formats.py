@@ -206,6 +206,7 @@ def test_progress_reports_bytes_and_rows_up_to_the_end(tmp_path: Path, monkeypat
 
 def test_the_cli_draws_no_progress_bar_when_not_a_terminal(tmp_path: Path) -> None:
     from typer.testing import CliRunner
+
     from vecstore.cli.app import app
 
     result = CliRunner().invoke(app, ["import", str(write_lines(tmp_path / "w.txt", GLOVE_LINES)), "-n", "w"])

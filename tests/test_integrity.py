@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from conftest import write_lines
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 from vecstore import EmbeddingSet, Store
+from vecstore.cli.app import app
 from vecstore.cosine import normalized
 from vecstore.errors import CorruptionError
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from test_vocabulary import TUTORIAL_DOCS
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 import vecstore.keras as vskeras
 from vecstore import InputFileError, InvalidArgumentError, Store
+from vecstore.cli.app import app
 from vecstore.keras import import_keras
 from vecstore.vocabulary import Vocabulary
 
@@ -224,3 +224,19 @@ def test_import_keras_is_quiet_unless_verbose(store: Store, tmp_path: Path) -> N
     assert quiet.stderr == "" and quiet.stdout.startswith("quiet: imported 14 words x 50 dims from ")
     verbose = subprocess.run([*base, "--name", "verbose", "--verbose"], capture_output=True, text=True, env=env)
     assert verbose.returncode == 0 and verbose.stdout.startswith("verbose: imported")
+
+
+def test_the_first_keras_use_is_quiet_unless_tensorflow_is_asked_to_speak(store: Store, tmp_path: Path) -> None:
+    """TensorFlow's native start-up lines (CUDA probe, CPU features, absl) stay off stderr
+    for a Python caller as for the CLI; TF_CPP_MIN_LOG_LEVEL, TensorFlow's own switch,
+    brings them back."""
+    code = ("import sys; from vecstore import Store; from vecstore.keras import embedding_layer\n"
+            "layer, _ = embedding_layer(Store(sys.argv[1]), ['', '[UNK]', 'king'])\n"
+            "print(tuple(layer.embeddings.shape))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", code, str(store.location.sqlite_path)], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and quiet.stdout == "(3, 50)\n" and quiet.stderr == "", quiet.stderr
+    asked = subprocess.run([sys.executable, "-c", code, str(store.location.sqlite_path)], capture_output=True,
+                           text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}, timeout=300)
+    assert asked.returncode == 0 and asked.stderr.strip() != ""  # (at level 0 it speaks: CPU features, CUDA)

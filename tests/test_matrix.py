@@ -11,9 +11,9 @@ import pytest
 from conftest import write_lines
 from test_vocabulary import TUTORIAL_DOCS, TUTORIAL_WORDS
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 from vecstore import InvalidArgumentError, Store
+from vecstore.cli.app import app
 from vecstore.vocabulary import Vocabulary
 
 runner = CliRunner()
@@ -163,19 +163,19 @@ def test_cli_matrix_fits_texts_and_saves_the_vocabulary(glove_store: Path, tmp_p
     assert np.load(tmp_path / "m.npy").shape == (10, 50)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ([], "give the vocabulary with --vocab FILE"),
-    (["--vocab", "v.txt", "--texts", "v.txt"], "give the vocabulary with --vocab FILE"),
-    (["--vocab", "nope.txt"], "nope.txt: no such file"),
-    (["--vocab", "v.txt", "--oov", "median"], "--oov must be one of zeros, random, mean, not 'median'"),
-    (["--vocab", "v.txt", "--set", "other"], "no embedding set named 'other'"),
+@pytest.mark.parametrize(("args", "message", "code"), [
+    ([], "give the vocabulary with --vocab FILE", 2),
+    (["--vocab", "v.txt", "--texts", "v.txt"], "give the vocabulary with --vocab FILE", 2),
+    (["--vocab", "nope.txt"], "nope.txt: no such file", 1),
+    (["--vocab", "v.txt", "--oov", "median"], "--oov must be one of zeros, random, mean, not 'median'", 2),
+    (["--vocab", "v.txt", "--set", "other"], "no embedding set named 'other'", 1),
 ])
 def test_cli_matrix_errors_are_one_line(glove_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        args: list[str], message: str) -> None:
+                                        args: list[str], message: str, code: int) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "v.txt").write_text("king\n")
     result = runner.invoke(app, ["--store", str(glove_store), "matrix", "--out", "m.npy", *args])
-    assert result.exit_code == 1
+    assert result.exit_code == code  # (2: a usage error, a bad option value or combination)
     assert message in result.output and result.output.count("\n") == 1
     assert not (tmp_path / "m.npy").exists()
 

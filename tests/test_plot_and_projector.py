@@ -9,9 +9,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from vecstore.cli.app import app
 
 from vecstore import InvalidArgumentError, UnknownWordError
+from vecstore.cli.app import app
 from vecstore.cosine import normalized
 from vecstore.plot import MAX_POINTS, draw, project, word_projection
 
@@ -78,3 +78,23 @@ def test_projector_export_reads_back_exactly(glove_store: Path, glove, tmp_path:
     vectors = np.loadtxt(out, dtype=np.float32, delimiter="\t", max_rows=5_000)
     assert np.array_equal(vectors, glove.matrix()[:5_000])
     assert sum(1 for _ in out.open()) == 400_000
+
+
+@pytest.mark.parametrize("words", [["king", "queen", "man", "woman", "paris", "france"],
+                                   ["king", "queen", "man", "woman", "prince", "elizabeth"]],
+                         ids=["the README's six words", "royals and their neighbours"])
+def test_no_label_covers_another(glove, words: list[str]) -> None:
+    import itertools
+
+    from vecstore.plot import render
+
+    figure = render(word_projection(glove, words, neighbours=4), title="test")
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    boxes = {text.get_text(): text.get_window_extent(renderer) for text in axes.texts}
+    assert len(boxes) == len(axes.texts) >= 12
+    overlapping = [(a, b) for a, b in itertools.combinations(boxes, 2) if boxes[a].overlaps(boxes[b])]
+    assert overlapping == []
+    frame = axes.get_window_extent(renderer)
+    assert all(frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+               for box in boxes.values())  # (and every label inside the plot)

@@ -16,6 +16,8 @@ from conftest import write_lines
 from vecstore import Store
 
 HEAVY = ("sqlalchemy", "alembic", "tensorflow", "keras", "pandas", "gensim")
+#: What no query loads either: the other command groups' dependencies (pictures, progress bars).
+OTHER_GROUPS = ("matplotlib", "adjustText", "scipy", "sklearn", "rich")
 
 PROBE = """
 import json, sys
@@ -44,11 +46,15 @@ def small_store(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", [["neighbours", "king"], ["analogy", "king", "queen", "apple"],
-                                     ["similarity", "king", "queen"], ["vector", "king"], ["sets"]])
-def test_queries_never_import_sqlalchemy_or_tensorflow(small_store: Path, command: list[str]) -> None:
+                                     ["similarity", "king", "queen"], ["vector", "king"], ["sets"], ["default"],
+                                     ["index", "list"], ["docs", "list"], ["docs", "search", "notes", "king"]])
+def test_queries_never_import_sqlalchemy_tensorflow_or_other_groups_dependencies(small_store: Path,
+                                                                                  command: list[str]) -> None:
+    with Store(small_store) as store:
+        store.add_documents("notes", ["1", "2"], ["the king", "an apple"], set_name="w")
     probe = run_cli_probe(small_store, *command)
     assert probe["exit"] in (0, None)
-    assert [m for m in HEAVY if m in probe["modules"]] == []
+    assert [m for m in (*HEAVY, *OTHER_GROUPS) if m in probe["modules"]] == []
 
 
 def test_building_a_matrix_never_imports_tensorflow(small_store: Path, tmp_path: Path) -> None:

@@ -142,7 +142,7 @@ def test_removing_an_index_or_its_set_removes_the_shared_copy(team: str) -> None
 
     assert kept()[0] == 1 and kept()[1] >= 1
     with Store(team) as store:
-        assert store.remove_index("points", "hnsw")
+        store.remove_index("points", "hnsw")  # (IndexNotFoundError if it had none)
         assert kept() == (0, 0)
         store.build_index("points", "ivf")
         assert kept()[0] == 1
@@ -289,7 +289,8 @@ def test_an_index_removed_on_one_machine_goes_from_every_cache(team: str, monkey
         b.build_index("notes", "hnsw", {"M": "8"}, collection=True)
     on_machine(monkeypatch, tmp_path, "a")
     with Store(team) as a:
-        assert a.remove_index("points", "hnsw") and a.remove_index("notes", "hnsw", collection=True)
+        a.remove_index("points", "hnsw")  # (each raises IndexNotFoundError if it had none)
+        a.remove_index("notes", "hnsw", collection=True)
     on_machine(monkeypatch, tmp_path, "b")
     with Store(team) as b:
         assert b.get("points").approximate_index() is None and not cached_index(b, "hnsw").exists()

@@ -96,6 +96,7 @@ def test_train_and_predict_commands(glove_store: Path, tmp_path: Path) -> None:
     import json
 
     from typer.testing import CliRunner
+
     from vecstore.cli.app import app
 
     runner = CliRunner()
@@ -111,7 +112,7 @@ def test_train_and_predict_commands(glove_store: Path, tmp_path: Path) -> None:
     assert predicted.exit_code == 0, predicted.output
     rows = json.loads(predicted.stdout)
     assert [row["known_tokens"] for row in rows] == [2, 2, 0]
-    assert "1 of 3 texts have no word the model knows" in predicted.stderr
+    assert "1 of 3 texts has no word the model knows; its labels are a guess" in predicted.stderr
     expected = load_classifier(out).predict(["great work", "poor effort", "zzyzx qwx"])
     for row, p in zip(rows, expected, strict=True):
         assert {x["label"]: round(x["probability"], 5) for x in row["labels"]} == {"0": round(float(p[0]), 5),
@@ -235,8 +236,8 @@ def test_validation_and_evaluation_files(tutorial_model: Path, tmp_path: Path) -
     import json
 
     from typer.testing import CliRunner
-    from vecstore.cli.app import app
 
+    from vecstore.cli.app import app
     from vecstore.labels import read_labelled
 
     runner = CliRunner()
@@ -276,6 +277,7 @@ def test_multi_label_evaluation_counts_a_row_right_only_with_all_its_labels(tmp_
     import json
 
     from typer.testing import CliRunner
+
     from vecstore.cli.app import app
 
     data = synthetic("multilabel")
@@ -310,14 +312,19 @@ def test_the_train_command_as_a_user_runs_it(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in done.stderr.splitlines()] == ["1/3", "2/3", "3/3"]
-    assert "parameters: 153 trainable, 0 frozen" in done.stdout
+    assert "parameters: 153 trainable, 0 frozen" in done.stdout and "embedding: (15, 8), learned" in done.stdout
     assert "no validation rows (fewer than 50 rows): the training accuracy says nothing of new texts" in done.stdout
+    assert 'Model: "sequential"' in done.stdout  # (Keras' summary of the model, unless --quiet)
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 1 and again.stderr.count("\n") == 1 and "exists; pass --force" in again.stderr
+    quiet = subprocess.run([*command, "--quiet", "--force"], capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "" and "Model:" not in quiet.stdout
+    assert quiet.stdout.splitlines()[0].startswith("labels (binary): 0, 1; max length 4; 3 epochs")
 
 
 def test_train_refuses_what_it_would_ignore_before_training(glove_store: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
+
     from vecstore.cli.app import app
 
     runner = CliRunner()
@@ -326,13 +333,14 @@ def test_train_refuses_what_it_would_ignore_before_training(glove_store: Path, t
         ("--embeddings", "learned", "--set", "glove"): "--set has no effect here",
         ("--set", "glove", "--dim", "8"): "--dim has no effect here",
         ("--set", "glove", "--embeddings", "frozen", "--save-embeddings", "x"): "the vectors are not trained",
-        ("--set", "glove", "--save-embeddings", "glove"): "a set named glove exists",
+        ("--set", "glove", "--save-embeddings", "glove"): "a set named glove exists",  # (the store's state: 1)
         ("--set", "glove", "--validation", str(tmp_path / "v.csv"), "--validation-split", "0.2"):
             "--validation-split has no effect here",
     }
     for extra, message in cases.items():
         refused = runner.invoke(app, [*base, *extra])
-        assert refused.exit_code == 1 and message in refused.output, (extra, refused.output)
+        usage = "exists" not in message  # (flags that do not go together: usage errors)
+        assert refused.exit_code == (2 if usage else 1) and message in refused.output, (extra, refused.output)
     assert not (tmp_path / "m").exists()
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from vecstore.errors import InvalidArgumentError
 from vecstore.index.approximate import ApproximateKind, resolve
+from vecstore.native import native_stderr_captured
 
 if TYPE_CHECKING:
     import faiss
@@ -34,6 +35,8 @@ RECALL_SAMPLE = 1_000
 #: The recall@10 a build widens the query-time parameters to reach (the issue's floors).
 RECALL_TARGET = {"hnsw": 0.95, "ivf": 0.95, "ivfpq": 0.90}
 RECALL_K = 10
+#: Rows added to an index a call: small enough that a progress bar moves every few seconds.
+ADD_BATCH = 16_384
 
 
 @dataclass(frozen=True)
@@ -59,31 +62,43 @@ class IndexReport:
 
 
 def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> IndexReport:
+                      progress: Callable[[int, int], None] | None = None,
+                      phases: Callable[[str], None] | None = None) -> IndexReport:
     """Build, measure and publish ``embedding_set``'s ``short`` index (``given``: build
-    and default search parameters)."""
-    kind = resolve(short, len(embedding_set), embedding_set.dim, given)
+    and default search parameters). ``progress(done, total)`` follows the rows added;
+    ``phases(step)`` is told each step as it starts (adding, measuring, writing, sharing)."""
+    say = phases or (lambda _step: None)
+    kind = resolve(short, len(embedding_set), embedding_set.dim, given, embedding_set.info.subject)
     started = time.perf_counter()
-    try:
-        index = kind.build(embedding_set.unit_row_batches, len(embedding_set), embedding_set.dim, progress)
-    except RuntimeError as exc:  # (FAISS refusing what the parameters ask of these rows)
-        raise InvalidArgumentError(f"FAISS cannot build this {short} index of {embedding_set.info.subject}: "
-                                   f"{str(exc).strip().splitlines()[-1][:200]}", subject="param") from None
+    say(f"building {short}: adding rows")
+    with native_stderr_captured() as faiss_said:  # (FAISS warns in its own words on stderr: said here in ours)
+        try:
+            index = kind.build(lambda: embedding_set.unit_row_batches(ADD_BATCH), len(embedding_set),
+                               embedding_set.dim, progress)
+        except RuntimeError as exc:  # (FAISS refusing what the parameters ask of these rows)
+            raise InvalidArgumentError(f"FAISS cannot build this {short} index of {embedding_set.info.subject}: "
+                                       f"{str(exc).strip().splitlines()[-1][:200]}", subject="param") from None
+    if faiss_said.text.strip():
+        log.warning("FAISS, building the %s index of %s: %s", short, embedding_set.info.subject,
+                    " ".join(faiss_said.text.split())[:300])
     seconds = time.perf_counter() - started
+    say(f"building {short}: measuring recall@10")
     probe = RecallProbe(embedding_set)
-    kind, recall, steps = tune(probe, kind, index, given)
+    kind, recall, steps = tune(probe, kind, index, given, say)
     sample = probe.sample
     built_at = datetime.now(UTC).isoformat(timespec="microseconds")  # (orders builds: the latest answers)
     facts = {"recall_at_10": recall, "recall_sample": sample, "build_seconds": round(seconds, 3),
              "built_at": built_at, "recall_target": RECALL_TARGET[kind.short], "tuning": steps,
              "given": sorted(given or ())}
+    say(f"building {short}: writing the index")
     path = embedding_set._indexes.publish_approximate(embedding_set.info, kind, index, facts)
     from vecstore.index import shared
 
     if shared.is_shared(embedding_set._catalog):  # (other machines fetch it rather than build it)
+        say(f"building {short}: sharing it in the store")
         shared.share(embedding_set._catalog, embedding_set._indexes, embedding_set.info, short)
     embedding_set.close()  # (the next query loads the new index, checked)
-    return IndexReport(_display(embedding_set), short, kind.params, kind.search, recall, sample, seconds,
+    return IndexReport(embedding_set.info.display_name, short, kind.params, kind.search, recall, sample, seconds,
                        path.stat().st_size, built_at, chosen=True, collection=_is_collection(embedding_set),
                        tuning=steps)
 
@@ -97,10 +112,6 @@ def rebuild_approximate(embedding_set: EmbeddingSet, manifest: dict[str, Any]) -
     return build_approximate(embedding_set, manifest["kind"], given_params(manifest))
 
 
-def _display(embedding_set: EmbeddingSet) -> str:
-    from vecstore.storage.records import COLLECTION_SET_PREFIX
-
-    return embedding_set.name.removeprefix(COLLECTION_SET_PREFIX)
 
 
 def _is_collection(embedding_set: EmbeddingSet) -> bool:
@@ -147,8 +158,8 @@ class RecallProbe:
         return hits / (self.k * len(self.rows))
 
 
-def tune(probe: RecallProbe, kind: ApproximateKind, index: faiss.Index,
-         given: dict[str, str] | None = None) -> tuple[ApproximateKind, float, list[dict[str, Any]]]:
+def tune(probe: RecallProbe, kind: ApproximateKind, index: faiss.Index, given: dict[str, str] | None = None,
+         say: Callable[[str], None] | None = None) -> tuple[ApproximateKind, float, list[dict[str, Any]]]:
     """Widen the query-time parameters the user did not give (:meth:`ApproximateKind.widened`)
     until the measured recall@10 reaches :data:`RECALL_TARGET` or they can grow no more:
     the defaults fit most sets, but an index of 2,000,000 rows of 300 dimensions can need
@@ -157,6 +168,9 @@ def tune(probe: RecallProbe, kind: ApproximateKind, index: faiss.Index,
     steps = [{"search": dict(kind.search), "recall_at_10": recall}]
     while recall < RECALL_TARGET[kind.short] and (wider := kind.widened(set(given or ()), len(steps) - 1)) is not None:
         kind = wider
+        if say is not None:
+            say(f"building {kind.short}: recall@10 {recall:.3f}, measuring again at "
+                + ", ".join(f"{k}={v}" for k, v in kind.search.items()))
         recall = probe.recall(kind, index)
         steps.append({"search": dict(kind.search), "recall_at_10": recall})
     if recall < RECALL_TARGET[kind.short]:
@@ -190,7 +204,7 @@ def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
         listed = [(m, _size(folder.approximate_paths(info.uid, m["kind"])[0]))
                   for m in folder.approximate_manifests(info)]
     flat_path, _ = folder.paths(info.uid)
-    name, collection = _display(embedding_set), _is_collection(embedding_set)
+    name, collection = embedding_set.info.display_name, _is_collection(embedding_set)
     reports = [IndexReport(name, "flat", {}, {}, 1.0, 0, None, _size(flat_path), None, chosen=not listed,
                            collection=collection)]
     for i, (manifest, size) in enumerate(listed):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vecstore.cosine import normalized
-from vecstore.errors import StoreError
+from vecstore.errors import StoreError, counted
 from vecstore.integrity import (
     DerivedFileError,
     Layout,
@@ -69,16 +69,25 @@ class Finding:
 
 @dataclass
 class SetCheck:
+    """One set checked: a set of words, or a collection's document vectors (``kind``
+    ``"collection"``, named as the collection is)."""
+
     name: str
     uid: str
     count: int
     content_checksum: str
     stored_ok: bool = True
     derived_ok: bool = True
+    kind: str = "set"
+
+    @classmethod
+    def of(cls, info: SetInfo) -> SetCheck:
+        return cls(info.display_name, info.uid, info.count, info.content_checksum,
+                   kind="collection" if info.kind == "documents" else "set")
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "uid": self.uid, "count": self.count, "content_checksum": self.content_checksum,
-                "stored_ok": self.stored_ok, "derived_ok": self.derived_ok}
+        return {"name": self.name, "kind": self.kind, "uid": self.uid, "count": self.count,
+                "content_checksum": self.content_checksum, "stored_ok": self.stored_ok, "derived_ok": self.derived_ok}
 
 
 @dataclass
@@ -108,7 +117,10 @@ class CheckReport:
     def summary(self) -> str:
         rows = sum(s.count for s in self.sets)
         state = "OK" if self.ok else "DAMAGED"
-        return (f"{self.store}: schema {self.revision or '-'}, {len(self.sets)} sets ({rows:,} rows): every chunk "
+        collections = sum(s.kind == "collection" for s in self.sets)
+        held = counted(len(self.sets) - collections, "set") + (
+            f", {counted(collections, 'collection')}" if collections else "")
+        return (f"{self.store}: schema {self.revision or '-'}, {held} ({counted(rows, 'row')}): every chunk "
                 f"and derived file checked: {state} ({self.seconds:.2f} s)")
 
     def to_dict(self) -> dict[str, object]:
@@ -135,7 +147,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             report.problem("database", f"SQLite integrity check: {message}")
     except StoreError as exc:
         report.problem("database", exc.message)
-    for listed in sets:
+    for listed in sorted(sets, key=lambda s: (s.kind != "words", s.display_name)):  # (sets, then collections)
         _check_one_set(store, listed, report, repair)
     _check_folder(store, report, repair)
     return _done(report, started)
@@ -144,7 +156,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
 def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: bool) -> None:
     """Check one set inside a read snapshot, then repair what is derived and check again."""
     subject = listed.subject
-    result = SetCheck(listed.name, listed.uid, listed.count, listed.content_checksum)
+    result = SetCheck.of(listed)
     report.sets.append(result)
     first = len(report.findings)
     derived: list[Finding] = []
@@ -180,7 +192,7 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
     finally:
         embedding_set.close()
     again = CheckReport(report.store)
-    _check_set(store, info, SetCheck(info.name, info.uid, info.count, info.content_checksum), again)
+    _check_set(store, info, SetCheck.of(info), again)
     left = [f for f in again.findings if f.severity == "problem"]
     for finding in derived:
         finding.repaired = not left

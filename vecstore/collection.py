@@ -31,6 +31,7 @@ from vecstore.errors import (
     InvalidArgumentError,
     SetChangedError,
     VecstoreError,
+    counted,
     quoted,
 )
 from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
@@ -85,7 +86,7 @@ class AddReport:
 
     def summary(self) -> str:
         return (f"collection {quoted(self.collection)}: {self.added:,} added, {self.updated:,} updated, "
-                f"{self.unchanged:,} unchanged; {self.count:,} documents ({self.seconds:.2f} s)")
+                f"{self.unchanged:,} unchanged; {counted(self.count, 'document')} ({self.seconds:.2f} s)")
 
 
 def text_hash(text: str) -> str:
@@ -227,7 +228,7 @@ def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[s
     documents and queries are embedded the same way.
     """
     started = time.perf_counter()
-    name = check_name(name)
+    name = check_name(name, "collection", "collection")
     if len(name) > MAX_COLLECTION_NAME:  # (its vectors set's name is the prefix and this: 200 at most)
         raise InvalidArgumentError(f"a collection name has at most {MAX_COLLECTION_NAME} characters, not {len(name)}")
     if len(ids) != len(texts):

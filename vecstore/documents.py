@@ -29,16 +29,18 @@ of texts at a time (the gathered rows are bounded by the batch; the per-token ar
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vecstore.errors import InvalidArgumentError, printable, quoted
+from vecstore.errors import InputFileError, InvalidArgumentError, printable, quoted
 from vecstore.vocabulary import STRIPPED
 
 try:
@@ -47,6 +49,7 @@ except ImportError:  # built without a C compiler: str.split and a dict
     _fastparse = None
 
 if TYPE_CHECKING:
+    from vecstore.io.files import ProtectedFiles
     from vecstore.query import EmbeddingSet
 
 POOLS = ("mean", "sum", "max", "min", "idf", "sif")
@@ -87,6 +90,26 @@ class Idf:
                 isinstance(k, str) and isinstance(v, int) and 0 <= v <= documents for k, v in df.items()):
             raise InvalidArgumentError("an IDF is {\"documents\": N, \"df\": {token: count of documents, ...}}")
         return cls(documents, df)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Idf:
+        """Document frequencies saved by :meth:`write` (at most
+        :data:`~vecstore.limits.MAX_VOCABULARY_BYTES` of JSON)."""
+        from vecstore.io.files import read_whole
+        from vecstore.limits import MAX_VOCABULARY_BYTES
+
+        try:
+            return cls.from_dict(json.loads(read_whole(Path(path), MAX_VOCABULARY_BYTES, "IDF")))
+        except (ValueError, RecursionError, AttributeError) as exc:  # (InvalidArgumentError: a bad shape)
+            reason = exc.message if isinstance(exc, InvalidArgumentError) else str(exc)
+            raise InputFileError(path, f"not an IDF file: {reason}") from None
+
+    def write(self, path: str | Path, *, overwrite: bool = False, protected: ProtectedFiles | None = None) -> None:
+        """Save the document frequencies as JSON, for later documents (:meth:`read`)."""
+        from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput
+
+        with AtomicOutput(path, overwrite=overwrite, protected=protected or NOTHING_PROTECTED) as f:
+            f.write(json.dumps(self.to_dict()).encode())
 
 
 @dataclass

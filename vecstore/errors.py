@@ -7,16 +7,18 @@ Messages are worded for a Python caller. An error about one parameter's value na
 as its ``subject`` (``limit must be at least 1``), and an error that suggests using a
 parameter carries the suggestion as a ``hint`` (the parameter, and the words for Python:
 ``pass replace=True to overwrite it``). ``str(error)`` is the Python wording; the CLI
-renders the same error with its flags (:func:`vecstore.cli.app.cli_message`), so no
-library message ever names a command-line flag. Any token, value or name taken from the
-user's input is shortened with :func:`quoted`, so a message stays one short line
-whatever the input holds.
+renders the same error with its flags (:func:`vecstore.cli.errors.cli_message`), so no
+library message ever names a command-line flag. A message that mentions what other
+parameters were set to carries them as ``settings`` and marks where they go with
+:data:`SETTINGS`: Python reads ``lowercase=False``, the command line ``without
+--lowercase``. Any token, value or name taken from the user's input is shortened with
+:func:`quoted`, so a message stays one short line whatever the input holds.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from vecstore.limits import LIST_NAMES, QUOTE_CHARS
@@ -50,6 +52,21 @@ def listed(names: Sequence[str], limit: int = LIST_NAMES) -> str:
     return ", ".join(shown) + more
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 set``, ``2 sets``, ``1,000 documents``: a count and its noun, in the right number."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+#: Where a message puts the settings it mentions (see :class:`VecstoreError`). A control
+#: character: text from the user's input is always printed escaped, so it cannot forge one.
+SETTINGS = "\x1esettings\x1e"
+
+
+def python_setting(name: str, value: object) -> str:
+    """A parameter's setting as a Python caller writes it: ``lowercase=False``, ``pool='sif'``."""
+    return f"{name}={value!r}"
+
+
 def printable_path(path: str | Path) -> str:
     """A path as text that can be stored and printed: bytes that are not UTF-8 (file names
     are bytes on POSIX) shown as ``\\xNN`` instead of lone surrogates."""
@@ -65,24 +82,36 @@ class VecstoreError(Exception):
     """Base class: a problem with the user's input, files or store, not a bug.
 
     ``message`` is what went wrong; ``subject`` the parameter whose value it is about
-    (the message then reads after it); ``hint`` a (parameter, suggestion) pair, the
-    suggestion worded for Python.
+    (the message then reads after it, and names its value too when ``settings`` has
+    it); ``hint`` a (parameter, suggestion) pair, the suggestion worded for Python;
+    ``settings`` the values of parameters the message mentions, shown where it has
+    :data:`SETTINGS`.
     """
 
     exit_code = 1
 
     def __init__(self, message: str = "", *, subject: str | None = None,
-                 hint: tuple[str, str] | None = None) -> None:
+                 hint: tuple[str, str] | None = None, settings: Mapping[str, object] | None = None) -> None:
         self.message = message
         self.subject = subject
         self.hint = hint
+        self.settings = dict(settings or {})
         super().__init__(self.render())
 
-    def render(self, subject: str | None = None, hint: str | None = None) -> str:
-        """The message with ``subject`` and ``hint`` in other words (the CLI's), or Python's."""
+    def render(self, subject: str | None = None, hint: str | None = None,
+               setting: Callable[[str, object], str] = python_setting) -> str:
+        """The message in other words (the CLI's: its flag for ``subject``, its suggestion
+        for ``hint``, ``setting`` to show a parameter's value), or in Python's."""
         text = self.message
+        if SETTINGS in text:  # ("with lowercase=False"; the CLI's "without --lowercase" says its own preposition)
+            shown = [setting(name, value) for name, value in self.settings.items() if name != self.subject]
+            text = text.replace(SETTINGS, ", ".join(s if s.startswith("without ") else f"with {s}" for s in shown))
         if self.subject is not None:
-            text = f"{subject or self.subject} {text}"
+            if self.subject in self.settings:
+                named = setting(self.subject, self.settings[self.subject])
+            else:
+                named = subject or self.subject
+            text = f"{named} {text}"
         if self.hint is not None:
             text = f"{text}; {hint or self.hint[1]}"
         return text
@@ -185,16 +214,27 @@ class CollectionSetChangedError(StoreError):
                                                                 "documents again"))
 
 
+class IndexNotFoundError(VecstoreError):
+    """A set (or a collection) has no index of the kind named."""
+
+    def __init__(self, subject: str, kind: str, kinds: Sequence[str] = ()) -> None:
+        self.kind = kind
+        self.kinds = list(kinds)
+        super().__init__(f"{subject} has no {kind} index (its indexes: {listed(self.kinds) or 'none'})")
+
+
 class SetExistsError(VecstoreError):
     """A set of that name exists with other content (or was imported by another process
     meanwhile) and ``replace`` was not given."""
 
-    def __init__(self, name: str, source: str, reason: str = "already exists") -> None:
+    def __init__(self, name: str, source: str, reason: str = "already exists",
+                 settings: Mapping[str, object] | None = None) -> None:
         self.name = name
         self.source = source
         self.reason = reason
         super().__init__(f"a set named {quoted(name)} {reason} (from {printable(source)})",
-                         hint=("replace", "pass replace=True to overwrite it, or import under another name"))
+                         hint=("replace", "pass replace=True to overwrite it, or import under another name"),
+                         settings=settings)
 
 
 class SetChoiceError(VecstoreError):

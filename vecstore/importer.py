@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from vecstore.cosine import normalized, unit_rows
-from vecstore.errors import InvalidArgumentError, SetExistsError, quoted
+from vecstore.errors import SETTINGS, InvalidArgumentError, SetExistsError, quoted
 from vecstore.index.folder import IndexFileWriter, IndexFolder
 from vecstore.integrity import chunk_digest, content_checksum
 from vecstore.stats import StatsAccumulator
@@ -129,14 +129,19 @@ def same_source_or_raise(existing: SetInfo, sha256: str, shaping: str | None = N
         raise SetExistsError(existing.name, existing.source)
     if not same_options or (forced_format is not None and forced_format != existing.format):
         raise SetExistsError(existing.name, existing.source,
-                             f"already exists, read from the same source with other options "
-                             f"({_options_text(existing.read_options)})")
+                             "already exists, read from the same source with other options: the set was read "
+                             + SETTINGS,
+                             _differences(existing, shaping, forced_format))
 
 
-def _options_text(options: str | None) -> str:
-    values = json.loads(options) if options else {}
-    return ", ".join(f"{k}={quoted(v) if isinstance(v, str) else v}" for k, v in sorted(values.items())
-                     if v is not None) or "none"
+def _differences(existing: SetInfo, shaping: str | None, forced_format: str | None) -> dict[str, object]:
+    """The read options the existing set was imported with, where this import's differ."""
+    before = json.loads(existing.read_options) if existing.read_options else {}
+    now = json.loads(shaping) if shaping else {}
+    found = {key: before.get(key) for key in sorted(before.keys() | now.keys()) if before.get(key) != now.get(key)}
+    if forced_format is not None and forced_format != existing.format:
+        found["format"] = existing.format
+    return found
 
 
 class FileRows:

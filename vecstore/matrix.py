@@ -9,9 +9,10 @@ set: a 20,000-word vocabulary against GloVe's 400,000 words takes milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -104,10 +105,11 @@ def save_matrix(built: EmbeddingMatrix, out: str | Path, missing: str | Path | N
             f.write("".join(word + "\n" for word in built.coverage.missing).encode())
 
 
-def build_matrix(embedding_set: EmbeddingSet, vocabulary: Vocabulary, *, oov: str = "zeros",
+def build_matrix(embedding_set: EmbeddingSet, vocabulary: Vocabulary | Sequence[str] | Any, *, oov: str = "zeros",
                  case_fold: bool = True, seed: int = 0) -> EmbeddingMatrix:
     """The ``(len(vocabulary), dim)`` float32 matrix whose row i is the set's vector of
-    vocabulary index i.
+    vocabulary index i. ``vocabulary``: anything :meth:`Vocabulary.of` takes (a
+    Vocabulary, a file, a ``TextVectorization`` layer, a token list in index order).
 
     ``oov`` fills the OOV row and the rows of words the set lacks: ``zeros``, ``random``
     (normal, seeded, with the mean and standard deviation of all the set's values) or
@@ -116,6 +118,9 @@ def build_matrix(embedding_set: EmbeddingSet, vocabulary: Vocabulary, *, oov: st
     """
     if oov not in OOV_POLICIES:
         raise InvalidArgumentError(f"must be one of {', '.join(OOV_POLICIES)}, not {quoted(oov)}", subject="oov")
+    from vecstore.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary.of(vocabulary)
     indexes = np.asarray(vocabulary.word_indexes(), dtype=np.int64)
     tokens = [vocabulary.tokens[i] for i in indexes]
     rows, folded_at = embedding_set.rows_case_folded(tokens, case_fold)

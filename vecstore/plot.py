@@ -3,7 +3,8 @@
 The projection is PCA (the two leading right singular vectors of the centred unit
 vectors), drawn with matplotlib (the optional ``plot`` extra, imported only here and
 only when a picture is drawn, without pyplot: a caller's backend is left alone). Each given word is
-a labelled point in its own colour; its neighbours share the colour, smaller.
+a labelled point in its own colour; its neighbours share the colour, smaller. Labels are
+placed so that none covers another, by adjustText (Flyamer's port of ggrepel's repulsion).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from vecstore.errors import InvalidArgumentError, MissingDependencyError
 from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from vecstore.collection import Collection
     from vecstore.query import EmbeddingSet
 
@@ -101,27 +104,44 @@ def draw(projection: Projection, out: str | Path, *, title: str = "", overwrite:
     fmt = out.suffix.lstrip(".").lower() or "png"
     if fmt not in PICTURE_FORMATS:
         raise InvalidArgumentError(f"a picture is {', '.join('.' + f for f in PICTURE_FORMATS)}, not {out.suffix!r}")
+    figure = render(projection, title=title, size=size, dpi=dpi)
+    with AtomicOutput(out, overwrite=overwrite, protected=protected, compress=False) as f:
+        figure.savefig(f, format=fmt)
+    return out
+
+
+def render(projection: Projection, *, title: str = "", size: tuple[float, float] = (8.0, 6.0),
+           dpi: int = 100) -> Figure:
+    """The picture of ``projection`` as a matplotlib figure: each point in its word's
+    colour, its label placed beside it where no other label is (adjustText's nudging,
+    with a leader line back to the point when the label had to move)."""
     try:
         import matplotlib
+        from adjustText import adjust_text
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure  # (a Figure draws itself: no pyplot, the caller's backend untouched)
     except ImportError as exc:
-        raise MissingDependencyError("pictures need matplotlib: pip install 'vecstore[plot]'") from exc
+        raise MissingDependencyError("pictures need matplotlib and adjustText: pip install 'vecstore[plot]'") from exc
     figure = Figure(figsize=size, dpi=dpi)
+    FigureCanvasAgg(figure)  # (labels are placed by their drawn size: a renderer measures them)
     axes = figure.add_subplot()
     colours = matplotlib.colormaps["tab10"]
     points = projection.points
+    labels = []
     for i, label in enumerate(projection.labels):
         colour = colours(projection.groups[i] % 10)
         seed = projection.seeds[i]
         axes.scatter(points[i, 0], points[i, 1], s=60 if seed else 18, color=colour, zorder=3 if seed else 2)
-        axes.annotate(label, (points[i, 0], points[i, 1]), xytext=(4, 3), textcoords="offset points",
-                      fontsize=11 if seed else 8, fontweight="bold" if seed else "normal", color=colour)
+        labels.append(axes.text(points[i, 0], points[i, 1], label, fontsize=11 if seed else 8, color=colour,
+                                fontweight="bold" if seed else "normal", zorder=4))
     axes.set_xlabel(f"PC 1 ({100 * projection.explained[0]:.0f} % of the variance)")
     axes.set_ylabel(f"PC 2 ({100 * projection.explained[1]:.0f} % of the variance)")
     if title:
         axes.set_title(title)
     axes.grid(alpha=0.3)
+    axes.margins(0.12)  # (room for the labels of the outermost points, inside the frame)
     figure.tight_layout()
-    with AtomicOutput(out, overwrite=overwrite, protected=protected, compress=False) as f:
-        figure.savefig(f, format=fmt)
-    return out
+    if len(labels) > 1:
+        adjust_text(labels, x=points[:, 0], y=points[:, 1], ax=axes, expand=(1.1, 1.25),
+                    arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
+    return figure

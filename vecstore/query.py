@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -352,10 +352,11 @@ class EmbeddingSet:
             out[picked] = chunks[number][wanted[picked] % per]
         return out
 
-    def embedding_matrix(self, vocabulary: Vocabulary, *, oov: str = "zeros", case_fold: bool = True,
-                         seed: int = 0) -> EmbeddingMatrix:
-        """The matrix for a model's vocabulary (row i = the vector of index i) and its
-        coverage report; see :func:`vecstore.matrix.build_matrix`."""
+    def embedding_matrix(self, vocabulary: Vocabulary | Sequence[str] | Any, *, oov: str = "zeros",
+                         case_fold: bool = True, seed: int = 0) -> EmbeddingMatrix:
+        """The matrix for a model's vocabulary (a Vocabulary, a file, a layer, or a token
+        list in index order; row i = the vector of index i) and its coverage report; see
+        :func:`vecstore.matrix.build_matrix`."""
         from vecstore.matrix import build_matrix
 
         return build_matrix(self, vocabulary, oov=oov, case_fold=case_fold, seed=seed)

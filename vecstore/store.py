@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -64,11 +64,14 @@ class StoreInfo:
     database_bytes: int | None
     derived_folder: str
     derived_bytes: int
+    default_set: str | None = None
+    collections: list[CollectionInfo] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {"store": self.location, "backend": self.backend, "revision": self.revision,
                 "sets": [s.to_dict() for s in self.sets], "database_bytes": self.database_bytes,
-                "derived_folder": self.derived_folder, "derived_bytes": self.derived_bytes}
+                "derived_folder": self.derived_folder, "derived_bytes": self.derived_bytes,
+                "default_set": self.default_set, "collections": [c.to_dict() for c in self.collections]}
 
 
 class Store:
@@ -133,7 +136,8 @@ class Store:
             derived = sum(e.stat().st_size for e in os.scandir(self.location.index_dir) if e.is_file())
         backend = "sqlite" if self.location.sqlite_path is not None else self.location.url.split(":", 1)[0]
         return StoreInfo(self.location.display(), backend, catalog.revision(), self.sets(),
-                         database_bytes, str(self.location.index_dir), derived)
+                         database_bytes, str(self.location.index_dir), derived, self.default_set(),
+                         self.collections())
 
     def check(self, *, repair: bool = False) -> CheckReport:
         """Verify every byte of the store (see :mod:`vecstore.check`); with ``repair``,
@@ -150,23 +154,44 @@ class Store:
 
     def get(self, name: str) -> EmbeddingSet:
         """The set called ``name``, or :class:`SetNotFoundError` listing those there are."""
+        return EmbeddingSet(self._find(name), self.open(), self.indexes)
+
+    def _find(self, name: str) -> SetInfo:
         info = self.open().find_set(check_lookup(name))
         if info is None or info.kind != "words":
             raise SetNotFoundError(name, [s.name for s in self.sets()])
-        return EmbeddingSet(info, self.open(), self.indexes)
+        return info
 
     def __getitem__(self, name: str) -> EmbeddingSet:
         return self.get(name)
 
     def pick(self, name: str | None = None) -> EmbeddingSet:
-        """The set ``name``; without a name, the store's only set (:class:`SetChoiceError`
-        lists them when there are several)."""
+        """The set ``name``; without a name, the store's only set, or its default set
+        (:class:`SetChoiceError` lists them when there are several and no default)."""
         if name is not None:
             return self.get(name)
         names = [s.name for s in self.sets()]
         if len(names) == 1:
             return self.get(names[0])
+        default = self.default_set()
+        if default in names:
+            return self.get(default)
         raise SetChoiceError(names)
+
+    def default_set(self) -> str | None:
+        """The name of the set a query without a set name uses when the store holds
+        several (:meth:`set_default`), or None."""
+        from vecstore.storage.statements import DEFAULT_SET
+
+        return self.open().setting(DEFAULT_SET)
+
+    def set_default(self, name: str | None) -> None:
+        """Make set ``name`` the default set (None: have none). Removing the set clears it."""
+        from vecstore.storage.statements import DEFAULT_SET
+
+        if name is not None:
+            name = self._find(name).name  # (a set that is there, or SetNotFoundError listing them)
+        self.open().set_setting(DEFAULT_SET, name)
 
     def with_set(self, name: str | None, action: Callable[[EmbeddingSet], T]) -> T:
         """``action(self.pick(name))``, run again on the set opened afresh if it is replaced
@@ -194,11 +219,13 @@ class Store:
         return get_collection(self, name)
 
     def build_index(self, name: str, kind: str, params: dict[str, str] | None = None, *, collection: bool = False,
-                    progress: Callable[[int, int], None] | None = None) -> IndexReport:
+                    progress: Callable[[int, int], None] | None = None,
+                    phases: Callable[[str], None] | None = None) -> IndexReport:
         """Build set ``name``'s (or collection ``name``'s) index of ``kind``: ``flat`` (the
         exact index, rebuilt) or an approximate kind (``hnsw``, ``ivf``, ``ivfpq``; see
         :mod:`vecstore.index.approximate`), which queries then use. Its recall@10 against
-        the exact search is measured and recorded."""
+        the exact search is measured and recorded. ``progress(done, total)`` follows the
+        rows added, ``phases(step)`` each step of the build as it starts."""
         from vecstore.ann import build_approximate, index_reports
 
         embedding_set = self.collection(name).vectors() if collection else self.get(name)
@@ -209,7 +236,7 @@ class Store:
                 self.indexes.discard_index(embedding_set.info.uid)
                 embedding_set.index()
                 return index_reports(embedding_set)[0]
-            return build_approximate(embedding_set, kind, params, progress)
+            return build_approximate(embedding_set, kind, params, progress, phases)
         finally:
             embedding_set.close()
 
@@ -225,9 +252,10 @@ class Store:
             reports += index_reports(embedding_set)
         return reports
 
-    def remove_index(self, name: str, kind: str, *, collection: bool = False) -> bool:
-        """Remove set ``name``'s approximate index of ``kind``; whether there was one
-        (the exact index is never removed: it is the set's own)."""
+    def remove_index(self, name: str, kind: str, *, collection: bool = False) -> None:
+        """Remove set ``name``'s approximate index of ``kind`` (the exact index is never
+        removed: it is the set's own); :class:`IndexNotFoundError` if it has none, as
+        :meth:`remove` of a set that is not there."""
         from vecstore.index.approximate import APPROXIMATE_KINDS
 
         if kind not in APPROXIMATE_KINDS:
@@ -243,7 +271,12 @@ class Store:
                 removed = shared.unshare(catalog, info, kind) or removed
             except StoreError as exc:  # (a reader: its own copy is gone, the store's stays)
                 log.warning("removed the %s index of %s from this machine only: %s", kind, name, exc)
-        return removed
+        if not removed:
+            from vecstore.ann import index_reports
+            from vecstore.errors import IndexNotFoundError
+
+            kinds = [r.kind for r in index_reports(EmbeddingSet(info, catalog, self.indexes))]
+            raise IndexNotFoundError(info.subject, kind, kinds)
 
     def add_documents(self, collection: str, ids: Sequence[str], texts: Sequence[str], *,
                       set_name: str | None = None, pool: str | None = None, case_fold: bool = True,

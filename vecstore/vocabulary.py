@@ -232,6 +232,21 @@ class Vocabulary:
             words = words[:max_tokens - 2]
         return cls((PADDING, OOV, *words), 0, 1, "fitted")
 
+    @classmethod
+    def fit_file(cls, path: str | Path, *, max_tokens: int | None = None, min_count: int = 1) -> Vocabulary:
+        """:meth:`fit` on the texts of a UTF-8 file, one a line (at most
+        :data:`~vecstore.limits.MAX_TEXTS_BYTES`)."""
+        from vecstore.io.files import read_whole
+        from vecstore.limits import MAX_TEXTS_BYTES
+
+        raw = read_whole(Path(path), MAX_TEXTS_BYTES, "texts")
+        try:
+            lines = raw.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b"\n") + 1
+            raise InputFileError(path, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", line) from None
+        return cls.fit(lines, max_tokens=max_tokens, min_count=min_count)
+
     # -- writing and using --------------------------------------------------------------
 
     def word_tokens(self) -> list[str]:

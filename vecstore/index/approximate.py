@@ -35,8 +35,9 @@ BUILD_PARAMS = {"hnsw": ("M", "efConstruction"), "ivf": ("nlist",), "ivfpq": ("n
 SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivf": ("nprobe",), "ivfpq": ("nprobe", "rerank")}
 #: Rows an IVF kind trains its centroids on: FAISS asks for 39 to 256 per list.
 TRAINING_ROWS_PER_LIST = 64
-#: Rows IVF-PQ trains each code book's centroids on (FAISS asks for 39 a centroid).
-PQ_ROWS_PER_CENTROID = 39
+#: The fewest rows FAISS's k-means trains a centroid on (an IVF list's, or an IVF-PQ
+#: code's) without warning that they are too few.
+ROWS_PER_CENTROID = 39
 #: How far a build widens a query-time parameter the user did not give, to reach its recall.
 TUNING_LIMITS = {"efSearch": 2_048, "nprobe": 4_096, "rerank": 160}
 #: The bounds of every parameter (a graph degree of 10,000 is a typo, not a choice).
@@ -108,7 +109,7 @@ class ApproximateKind:
             quantizer.this.disown()  # (the index owns its quantizer now)
             index.cp.seed = 1234
             wanted = max(self.params["nlist"] * TRAINING_ROWS_PER_LIST,
-                         PQ_ROWS_PER_CENTROID * (1 << self.params.get("nbits", 0)))
+                         ROWS_PER_CENTROID * (1 << self.params.get("nbits", 0)))
             index.train(_training_sample(batches, count, wanted))
         done = 0
         for batch in batches():
@@ -132,10 +133,13 @@ def _training_sample(batches: Callable[[], Iterator[np.ndarray]], count: int, wa
     return np.ascontiguousarray(np.concatenate(parts))
 
 
-def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = None) -> ApproximateKind:
+def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = None,
+            subject: str = "the set") -> ApproximateKind:
     """The kind ``short`` with its parameters: the defaults for a set of ``count`` rows of
     ``dim`` (chosen to reach recall@10 of 0.95, measured by ``benchmarks/bench_ann.py``),
-    overridden by ``given`` (build or search parameters, as text or numbers)."""
+    overridden by ``given`` (build or search parameters, as text or numbers). A set too
+    small for the kind is refused in its own words (``subject``: how to name it) when
+    the defaults ask too much of it, or naming the parameter given when one does."""
     if short not in APPROXIMATE_KINDS:
         raise InvalidArgumentError(f"must be one of flat, {', '.join(APPROXIMATE_KINDS)}, not {quoted(short)}",
                                    subject="kind")
@@ -151,17 +155,35 @@ def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = Non
         if key not in defaults:
             raise InvalidArgumentError(f"takes {', '.join(defaults)} for {short}, not {quoted(key)}", subject="param")
         values[key] = _checked(key, raw, "param")
+    given = given or {}
     if short != "hnsw" and values["nlist"] > count:
         raise InvalidArgumentError(f"nlist {values['nlist']:,} is more than the set's {count:,} rows",
                                    subject="param")
     if short == "ivfpq" and dim % values["m"]:
         raise InvalidArgumentError(f"m must divide the set's {dim} dimensions, not {values['m']}", subject="param")
-    if short == "ivfpq" and count < PQ_ROWS_PER_CENTROID * (1 << values["nbits"]):
-        raise InvalidArgumentError(f"nbits {values['nbits']} needs {PQ_ROWS_PER_CENTROID * (1 << values['nbits']):,} "
-                                   f"rows to train its codes; the set has {count:,}", subject="param")
+    if short != "hnsw":  # (FAISS trains each list's centroid, and each code's, on 39 rows or more)
+        needs, why = ROWS_PER_CENTROID * values["nlist"], f"{values['nlist']:,} lists"
+        if short == "ivfpq" and ROWS_PER_CENTROID * (1 << values["nbits"]) > needs:
+            needs, why = ROWS_PER_CENTROID * (1 << values["nbits"]), f"{values['nbits']}-bit codes"
+        if count < needs:
+            _too_small(short, count, needs, why, subject, "nbits" if "codes" in why else "nlist", given)
     build = {k: values[k] for k in BUILD_PARAMS[short]}
     search = {k: values[k] for k in SEARCH_PARAMS[short]}
     return ApproximateKind(short, build, search)
+
+
+def _too_small(short: str, count: int, needs: int, why: str, subject: str, key: str, given: dict[str, str]) -> None:
+    """Refuse a set too small to train the kind: naming the parameter the user gave, or
+    else the set, with what to do instead."""
+    if key in given:
+        raise InvalidArgumentError(f"{key}={given[key]} needs {needs:,} rows to train its {why}; the set has "
+                                   f"{count:,}", subject="param")
+    fewest = PARAM_BOUNDS["nbits"][0]
+    smaller = (f" (fewer bits need fewer: nbits=N trains on {ROWS_PER_CENTROID} x 2^N rows)"
+               if short == "ivfpq" and count >= ROWS_PER_CENTROID << fewest else "")
+    raise InvalidArgumentError(f"{subject} has {count:,} rows, and an {short} index needs {needs:,} to train its "
+                               f"{why}{smaller}", hint=("small_set", "a set this small is searched exactly as fast; "
+                                                        "an hnsw index needs no training"))
 
 
 def recorded_params(manifest: dict[str, Any]) -> dict[str, int]:
@@ -209,12 +231,14 @@ def _pq_m(dim: int) -> int:
     return min(divisors, key=lambda m: (abs(m - dim / 4), -m))
 
 
-def params_from_text(pairs: list[str]) -> dict[str, str]:
-    """``["M=32", "efSearch=64"]`` as a dict; a pair without ``=`` is an error."""
+def params_from_text(pairs: list[str], subject: str = "param") -> dict[str, str]:
+    """``["M=32", "efSearch=64"]`` as a dict; a pair without ``=`` is an error about
+    ``subject``, the parameter the pairs were given as (``param`` for a build's,
+    ``search`` for a query's)."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidArgumentError(f"a parameter is key=value, not {quoted(pair)}", subject="param")
+        if not sep or not key.strip():
+            raise InvalidArgumentError(f"is key=value, not {quoted(pair)}", subject=subject)
         out[key.strip()] = value.strip()
     return out

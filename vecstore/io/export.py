@@ -64,7 +64,8 @@ def export_set(embedding_set: EmbeddingSet, out: str | os.PathLike[str], format:
     checked before anything is written.
     """
     if format not in EXPORT_FORMATS:
-        raise InvalidArgumentError(f"unknown export format {quoted(format)} (choose from {', '.join(EXPORT_FORMATS)})")
+        raise InvalidArgumentError(f"must be one of {', '.join(EXPORT_FORMATS)}, not {quoted(format)}",
+                                   subject="format")
     out = Path(out)
     if format == "projector":
         words_path = metadata_path(out)

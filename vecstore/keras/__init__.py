@@ -25,7 +25,7 @@ _EXPORTS = {
     "TrainedEmbedding": "vecstore.keras.trained",
     "train_classifier": "vecstore.keras.training",
     "load_classifier": "vecstore.keras.training",
-    "TrainingOptions": "vecstore.keras.training",
+    "TrainingOptions": "vecstore.keras.options",
     "Classifier": "vecstore.keras.training",
 }
 

@@ -3,7 +3,8 @@
 :func:`embedding_layer` returns a Keras ``Embedding`` whose rows are the set's vectors
 for a vocabulary (frozen, fully trainable, or trainable only for the words the set
 lacks, :class:`PartlyTrainableEmbedding`), with the coverage report. Importing this
-module imports Keras (and so TensorFlow).
+module imports Keras (and so TensorFlow), quietly: TensorFlow's native start-up lines are
+kept off stderr unless ``TF_CPP_MIN_LOG_LEVEL`` is set (:func:`vecstore.native.tensorflow_quiet`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from vecstore.errors import (
     quoted,
 )
 from vecstore.keras.naming import LAYER_NAME_PREFIX
+from vecstore.native import tensorflow_quiet
 
 try:
-    import keras
-    from keras import ops
+    with tensorflow_quiet():  # (its native start-up lines, unless TF_CPP_MIN_LOG_LEVEL asks for them)
+        import keras
+        from keras import ops
+
+        ops.convert_to_tensor([0.0])  # (the device probe runs on first use: here, inside the quiet block)
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("Keras features need TensorFlow: pip install 'vecstore[keras]'") from exc
 

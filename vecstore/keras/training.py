@@ -28,6 +28,7 @@ import numpy as np
 from vecstore.errors import InputFileError, InvalidArgumentError, listed, quoted
 from vecstore.keras.layers import keras
 from vecstore.keras.model_dir import MAX_SEQUENCE_LENGTH, read_model_dir, write_model_dir
+from vecstore.keras.options import TrainingOptions
 from vecstore.labels import LabelledTexts
 from vecstore.vocabulary import Vocabulary, tokenize
 
@@ -36,44 +37,8 @@ if TYPE_CHECKING:
     from vecstore.query import EmbeddingSet
     from vecstore.store import Store
 
-POOLS = ("flatten", "average", "max")
-EMBEDDINGS = ("frozen", "trainable", "new-only", "learned")
 #: The most token indexes (rows x length) one training holds in memory: 1 GiB of int32.
 MAX_TOKEN_CELLS = 1 << 28
-
-
-@dataclass(frozen=True)
-class TrainingOptions:
-    pool: str = "average"
-    max_length: int | None = None  # None: fitted (the 95th percentile of the training texts' lengths)
-    embeddings: str = "trainable"  # (the best on real reviews: benchmarks/bench_train.py)
-    dim: int = 16  # for embeddings="learned"
-    epochs: int = 30
-    batch_size: int | None = None  # None: 32, smaller for small data (see effective_batch_size)
-    seed: int = 0
-    validation_split: float | None = None  # None: 0.2 from 50 rows on, else none
-    early_stop: bool = True
-    patience: int = 4
-
-    def __post_init__(self) -> None:
-        for value, choices, name in ((self.pool, POOLS, "pool"), (self.embeddings, EMBEDDINGS, "embeddings")):
-            if value not in choices:
-                raise InvalidArgumentError(f"must be one of {', '.join(choices)}, not {quoted(value)}", subject=name)
-        for value, name in ((self.epochs, "epochs"), (self.batch_size, "batch_size"), (self.dim, "dim")):
-            if value is not None and value < 1:
-                raise InvalidArgumentError(f"must be at least 1, not {value}", subject=name)
-        if self.max_length is not None and not 1 <= self.max_length <= MAX_SEQUENCE_LENGTH:
-            raise InvalidArgumentError(f"must be between 1 and {MAX_SEQUENCE_LENGTH:,}, not {self.max_length}",
-                                       subject="max_length")
-
-
-    def effective_batch_size(self, rows: int) -> int:
-        """``batch_size``, or 32 but small enough that an epoch makes at least five
-        updates: with one update an epoch, the tutorial's ten rows get fifty updates in
-        fifty epochs, too few to fit them from most seeds (measured: frozen GloVe reached
-        100 % from 3 of 6 seeds with 32, from all with 2)."""
-        return self.batch_size or max(1, min(32, -(-rows // 5)))
-
 
 #: The most labels a confusion matrix is kept and printed for (it has their square).
 MAX_CONFUSION_LABELS = 100
@@ -152,9 +117,23 @@ class TrainingReport:
     validation: dict[str, Any] | None
     seconds: float
     summary: str = field(default="", repr=False)
+    embedding_shape: list[int] = field(default_factory=list)  # (the matrix: vocabulary size, dimensions)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's predicted labels: (label, probability) pairs, most likely first."""
+
+    text: str
+    labels: list[tuple[str, float]]
+    known_tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "known_tokens": self.known_tokens,
+                "labels": [{"label": label, "probability": prob} for label, prob in self.labels]}
 
 
 class Classifier:
@@ -181,6 +160,20 @@ class Classifier:
         out = np.asarray(self.model.predict(self.encode(texts), verbose=0), dtype=np.float32)
         if self.kind == "binary":  # one sigmoid: the probability of the second label
             out = np.concatenate([1 - out, out], axis=1)
+        return out
+
+    def predictions(self, texts: list[str], threshold: float = 0.5) -> list[Prediction]:
+        """Each text's labels, most likely first, with their probabilities (multi-label:
+        only those at least ``threshold`` likely), and how many of its tokens the model
+        knows (none: the answer comes from padding alone, a guess)."""
+        probabilities = self.predict(texts)
+        known = self.known_tokens(texts).tolist()
+        out = []
+        for text, p, seen in zip(texts, probabilities.tolist(), known, strict=True):
+            ranked = sorted(zip(self.labels, p, strict=True), key=lambda lp: -lp[1])
+            if self.kind == "multilabel":
+                ranked = [(label, prob) for label, prob in ranked if prob >= threshold]
+            out.append(Prediction(text, ranked, seen))
         return out
 
     def evaluate(self, data: LabelledTexts) -> Metrics:
@@ -250,11 +243,13 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
 
     options = options or TrainingOptions()
     if (embedding_set is None) != (options.embeddings == "learned"):
-        raise InvalidArgumentError("embeddings='learned' needs no set; the others need one", subject="embeddings")
-    started = time.perf_counter()
-    keras.utils.set_random_seed(options.seed)
+        raise InvalidArgumentError("needs no set; the others need one" if embedding_set is not None else
+                                   "needs a set; only a learned embedding trains without one",
+                                   subject="embeddings", settings={"embeddings": options.embeddings})
     if validation is not None and options.validation_split is not None:
         raise InvalidArgumentError("give validation rows or a validation split, not both", subject="validation_split")
+    started = time.perf_counter()
+    keras.utils.set_random_seed(options.seed)
     train, held = data, validation
     split = options.validation_split if options.validation_split is not None else (0.2 if len(data) >= 50 else None)
     validation_from = held.source if held is not None else "none: fewer than 50 rows"
@@ -276,7 +271,7 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
     y = train.targets()
     coverage = None
     if embedding_set is None:
-        embedding = keras.layers.Embedding(len(vocabulary), options.dim, name="embedding")
+        embedding = keras.layers.Embedding(len(vocabulary), options.learned_dim, name="embedding")
     else:
         built = build_matrix(embedding_set, vocabulary)
         coverage = built.coverage.to_dict()
@@ -330,7 +325,8 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
         len(vocabulary), options.embeddings, options.pool, None if embedding_set is None else embedding_set.name,
         coverage, {"trainable": trainable, "frozen": frozen}, len(history.history["loss"]),
         {k: [float(v) for v in vs] for k, vs in history.history.items()}, train_metrics.to_dict(),
-        None if held_metrics is None else held_metrics.to_dict(), time.perf_counter() - started, "\n".join(lines))
+        None if held_metrics is None else held_metrics.to_dict(), time.perf_counter() - started, "\n".join(lines),
+        [len(vocabulary), int(model.get_layer("embedding").output_dim)])
     return classifier
 
 

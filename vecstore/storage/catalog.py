@@ -177,12 +177,27 @@ class Catalog:
                 raise RuntimeError("the set's rows were written but finish() was not called")
 
     def delete_set(self, name: str) -> SetInfo | None:
-        """Remove the set called ``name`` now; return it (None if there was none)."""
+        """Remove the set called ``name`` now, and the default-set setting if it names it;
+        return it (None if there was none)."""
         with self.driver.transaction(f"remove set {name!r} from", lock=f"set {name}") as tx:
             current = _find_in(tx, name)
             if current is not None:
                 _delete(tx, current.id)
+                tx.execute(sql.DELETE_SETTINGS_OF_SET, {"key": sql.DEFAULT_SET, "value": name})
         return current
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        rows = self.driver.rows(sql.READ_SETTING, {"key": key})
+        return str(rows[0]["value"]) if rows else None
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Set (or, with None, clear) a setting of the store."""
+        with self.driver.transaction(f"change the setting {key} of", lock=f"setting {key}") as tx:
+            tx.execute(sql.DELETE_SETTING, {"key": key})
+            if value is not None:
+                tx.execute(sql.INSERT_SETTING, {"key": key, "value": value})
 
     def save_stats(self, info: SetInfo, stats: str) -> None:
         """Record statistics computed after the import (sets from before revision 0002)."""

@@ -49,11 +49,14 @@ class SetInfo:
     kind: str = "words"  # "words", or "documents": a collection's document vectors (ids for words)
 
     @property
+    def display_name(self) -> str:
+        """Its name as people see it: the set's, or for document vectors the collection's."""
+        return self.name.removeprefix(COLLECTION_SET_PREFIX) if self.kind == "documents" else self.name
+
+    @property
     def subject(self) -> str:
         """How messages name it: ``set 'glove'``, or ``collection 'reviews'``."""
-        if self.kind == "documents":
-            return f"collection {quoted(self.name.removeprefix(COLLECTION_SET_PREFIX))}"
-        return f"set {quoted(self.name)}"
+        return f"{'collection' if self.kind == 'documents' else 'set'} {quoted(self.display_name)}"
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> SetInfo:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 #: The Alembic revision these statements are written for; tests/test_migrations.py pins
 #: it to the newest migration.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 REVISION = "SELECT version_num FROM alembic_version"
 
@@ -163,3 +163,13 @@ def documents_by_id(doc_ids: Sequence[str]) -> tuple[str, dict[str, object]]:
     where = f"doc_id IN ({', '.join(':' + n for n in names)})" if names else "0 = 1"
     return (f"SELECT doc_id, position, text FROM collection_documents WHERE collection_id = :collection_id AND {where}",
             dict(zip(names, doc_ids, strict=True)))
+
+# -- settings -------------------------------------------------------------------------------
+
+#: The setting naming the store's default set (``vecstore default NAME``).
+DEFAULT_SET = "default_set"
+READ_SETTING = "SELECT value FROM settings WHERE key = :key"
+DELETE_SETTING = "DELETE FROM settings WHERE key = :key"
+INSERT_SETTING = "INSERT INTO settings (key, value) VALUES (:key, :value)"
+#: A setting that names a set goes with it.
+DELETE_SETTINGS_OF_SET = "DELETE FROM settings WHERE key = :key AND value = :value"

@@ -1,0 +1,87 @@
+"""What a classifier's training is asked for, checked before anything is read or trained.
+
+This module needs no Keras, so a request that cannot be honoured (a pooling that does
+not exist, a flag that would be ignored) is refused before TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vecstore.errors import SETTINGS, InvalidArgumentError, printable, quoted
+from vecstore.keras.model_dir import MAX_SEQUENCE_LENGTH
+
+if TYPE_CHECKING:
+    from vecstore.store import Store
+
+POOLS = ("flatten", "average", "max")
+EMBEDDINGS = ("frozen", "trainable", "new-only", "learned")
+#: The size of a learned embedding's vectors when ``dim`` is not given.
+LEARNED_DIM = 16
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How to train: the model's pooling and embedding, and the fit's epochs, batches,
+    seed and validation. Each value is checked when the options are made."""
+
+    pool: str = "average"
+    max_length: int | None = None  # None: fitted (the 95th percentile of the training texts' lengths)
+    embeddings: str = "trainable"  # (the best on real reviews: benchmarks/bench_train.py)
+    dim: int | None = None  # for embeddings="learned" (None: LEARNED_DIM)
+    epochs: int = 30
+    batch_size: int | None = None  # None: 32, smaller for small data (see effective_batch_size)
+    seed: int = 0
+    validation_split: float | None = None  # None: 0.2 from 50 rows on, else none
+    early_stop: bool = True
+    patience: int = 4
+
+    def __post_init__(self) -> None:
+        for value, choices, name in ((self.pool, POOLS, "pool"), (self.embeddings, EMBEDDINGS, "embeddings")):
+            if value not in choices:
+                raise InvalidArgumentError(f"must be one of {', '.join(choices)}, not {quoted(value)}", subject=name)
+        for value, name in ((self.epochs, "epochs"), (self.batch_size, "batch_size"), (self.dim, "dim")):
+            if value is not None and value < 1:
+                raise InvalidArgumentError(f"must be at least 1, not {value}", subject=name)
+        if self.max_length is not None and not 1 <= self.max_length <= MAX_SEQUENCE_LENGTH:
+            raise InvalidArgumentError(f"must be between 1 and {MAX_SEQUENCE_LENGTH:,}, not {self.max_length}",
+                                       subject="max_length")
+
+    @property
+    def learned_dim(self) -> int:
+        """The vectors' size of a learned embedding."""
+        return self.dim or LEARNED_DIM
+
+    def effective_batch_size(self, rows: int) -> int:
+        """``batch_size``, or 32 but small enough that an epoch makes at least five
+        updates: with one update an epoch, the tutorial's ten rows get fifty updates in
+        fifty epochs, too few to fit them from most seeds (measured: frozen GloVe reached
+        100 % from 3 of 6 seeds with 32, from all with 2)."""
+        return self.batch_size or max(1, min(32, -(-rows // 5)))
+
+    def check(self, *, set_given: bool, validation_given: bool, save_embeddings: str | None = None) -> None:
+        """Refuse what a training would ignore or could not do, before it starts: a set
+        named for a learned embedding, ``dim`` for a pretrained one, a validation split
+        beside validation rows, or trained vectors to save that will not be trained."""
+        learned = self.embeddings == "learned"
+        if set_given and learned:
+            raise InvalidArgumentError("has no effect here (a learned embedding uses no set)", subject="set_name")
+        if self.dim is not None and not learned:
+            raise InvalidArgumentError(f"has no effect here (it is for a learned embedding, {SETTINGS})", subject="dim",
+                                       settings={"embeddings": "learned"})
+        if validation_given and self.validation_split is not None:
+            raise InvalidArgumentError("has no effect here (the validation rows are given)",
+                                       subject="validation_split")
+        if save_embeddings is not None and self.embeddings == "frozen":
+            raise InvalidArgumentError("with a frozen embedding: the vectors are not trained",
+                                       subject="save_embeddings")
+
+
+def check_unused_name(store: Store, name: str) -> None:
+    """Refuse, before a training, a name for its trained vectors that a set already has."""
+    from vecstore.names import check_name
+
+    if any(s.name == check_name(name, "save_embeddings") for s in store.sets()):
+        raise InvalidArgumentError(f"a set named {printable(name)} exists",
+                                   hint=("new_name", "choose another name (Store.remove frees it)"))
