@@ -94,6 +94,27 @@ def test_each_kind_is_built_measured_persisted_and_used(points_store: str, kind:
         assert [r.kind for r in store.index_reports("points")] == ["flat"]
 
 
+@pytest.mark.parametrize("edit", ["efSearch", "recall_at_10", "params"])
+def test_an_edited_manifest_fails_its_index_as_a_flipped_byte_would(points_store: str, edit: str) -> None:
+    """The footer binds the manifest's facts (they seed the block digests): an efSearch,
+    a recall or a build parameter edited by hand is found by check and rebuilt, never used."""
+    path = points_store
+    with Store(path) as store:
+        store.build_index("points", "hnsw", {"M": "8"})
+    manifest_path = next(index_folder(path).glob("*.hnsw.json"))
+    manifest = json.loads(manifest_path.read_text())
+    changed = {"efSearch": {"search": {"efSearch": 7}}, "recall_at_10": {"recall_at_10": 1.0},
+               "params": {"params": {**manifest["params"], "efConstruction": 81}}}[edit]
+    manifest_path.write_text(json.dumps({**manifest, **changed}))
+    with Store(path) as store:
+        report = store.check()
+        assert not report.ok and any("hnsw.faiss" in f.message and "fails its checksum" in f.message
+                                     for f in report.findings), [f.line() for f in report.findings]
+        points = store.get("points")
+        assert points.approximate_index()[0].search == manifest["search"]  # (rebuilt with what it was built with)
+        assert store.check().ok
+
+
 @pytest.mark.both_backends
 def test_a_damaged_index_is_found_by_check_and_rebuilt_by_a_query(points_store: str) -> None:
     path = points_store

@@ -157,7 +157,7 @@ def hardlink_to_store(tmp: Path, store: Path) -> Path:
 
 
 def index_file(_tmp: Path, store: Path) -> Path:
-    return next(store.with_name("store.db.indexes").glob("*.faiss"))
+    return next(store.with_name("store.db.indexes").glob("*.rows"))
 
 
 BAD_UTF8 = os.fsdecode(b"caf\xe9")  # a name made of bytes that are not UTF-8, as argv brings them

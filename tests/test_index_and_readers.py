@@ -31,7 +31,14 @@ def store(tmp_path: Path, backend: str) -> Store:
 
 
 def index_files(store: Store) -> tuple[Path, Path]:
-    return store.indexes.paths(store.get("w").info.uid)
+    """The exact index's data (the raw rows: the rows kind has no file of its own) and the manifest."""
+    uid = store.get("w").info.uid
+    return store.indexes.rows_path(uid), store.indexes.paths(uid)[1]
+
+
+def persisted(store: Store):
+    """The exact index as the derived files give it (None: they would be rebuilt)."""
+    return store.get("w")._persisted_index()
 
 
 def fresh_neighbours(store: Store) -> list[str]:
@@ -40,26 +47,36 @@ def fresh_neighbours(store: Store) -> list[str]:
 
 @pytest.mark.parametrize("duplicates", ["first", "last"])
 def test_streamed_index_file_is_what_faiss_writes(tmp_path: Path, duplicates: str) -> None:
-    # The import writes the IndexFlatIP file itself, block by block (and patches rows for
-    # --duplicates last): it must be byte for byte the file FAISS writes for those rows.
+    # The import writes the raw rows, block by block (and patches rows for --duplicates
+    # last): byte for byte the stored rows, the exact search's data, with no second copy.
+    # A folder of the legacy flat kind writes the IndexFlatIP file itself: byte for byte
+    # the file FAISS writes for those rows.
     import faiss
 
+    from vecstore.index.flat import FlatIndex
+    from vecstore.index.folder import IndexFolder
+
     lines = [*LINES, *(f"w{i} " + " ".join(["0.5"] * 8) for i in (3, 150, 299))]
-    s = Store(tmp_path / "s.db")
-    s.import_file(write_lines(tmp_path / "d.txt", lines), "w",
-                  options=ReadOptions(duplicates=duplicates))  # type: ignore[arg-type]
-    embedding_set = s.get("w")
     expected_rows = VECTORS.copy()
     if duplicates == "last":
         expected_rows[[3, 150, 299]] = 0.5
-    assert np.array_equal(embedding_set.matrix(), expected_rows)
-    reference = faiss.IndexFlatIP(8)
-    reference.add(normalized(expected_rows))
-    faiss.write_index(reference, str(tmp_path / "reference.faiss"))
-    index_path, _ = s.indexes.paths(embedding_set.info.uid)
-    assert payload(index_path) == (tmp_path / "reference.faiss").read_bytes()
-    # ... and the raw copy of the rows beside it is the stored rows, byte for byte
-    assert payload(s.indexes.rows_path(embedding_set.info.uid)) == expected_rows.astype("<f4").tobytes()
+    for folder_kind in (None, FlatIndex()):
+        s = Store(tmp_path / f"s-{folder_kind is None}.db")
+        if folder_kind is not None:
+            s.indexes = IndexFolder(s.location.index_dir, folder_kind)
+        s.import_file(write_lines(tmp_path / "d.txt", lines), "w",
+                      options=ReadOptions(duplicates=duplicates))  # type: ignore[arg-type]
+        embedding_set = s.get("w")
+        assert np.array_equal(embedding_set.matrix(), expected_rows)
+        assert payload(s.indexes.rows_path(embedding_set.info.uid)) == expected_rows.astype("<f4").tobytes()
+        index_path, _ = s.indexes.paths(embedding_set.info.uid)
+        if folder_kind is None:
+            assert not index_path.exists()
+            continue
+        reference = faiss.IndexFlatIP(8)
+        reference.add(normalized(expected_rows))
+        faiss.write_index(reference, str(tmp_path / "reference.faiss"))
+        assert payload(index_path) == (tmp_path / "reference.faiss").read_bytes()
 
 
 def rows_file(store: Store, info):
@@ -119,8 +136,10 @@ def test_import_persists_index_and_manifest(store: Store) -> None:
     info = store.get("w").info
     assert manifest["rows"] == 300 and manifest["dim"] == 8
     assert manifest["content_checksum"] == info.content_checksum and manifest["set_uid"] == info.uid
-    assert manifest["file_size"] == index_path.stat().st_size
-    assert store.indexes.load(info) is not None
+    assert manifest["index"] == "rows/cosine" and manifest["file_size"] is None
+    assert manifest["rows_file_size"] == index_path.stat().st_size
+    assert not store.indexes.paths(info.uid)[0].exists()  # (no second copy of the rows)
+    assert persisted(store) is not None
 
 
 @pytest.mark.parametrize("damage", ["delete index", "delete manifest", "truncate index", "wrong rows",
@@ -140,10 +159,10 @@ def test_stale_or_missing_index_is_rebuilt_not_used(store: Store, damage: str) -
         manifest_path.write_text(json.dumps({**manifest, "rows": 299}))
     elif damage == "wrong content checksum":
         manifest_path.write_text(json.dumps({**manifest, "content_checksum": "0" * 32}))
-    assert store.indexes.load(store.get("w").info) is None
+    assert persisted(store) is None
     assert fresh_neighbours(store) == expected  # rebuilt from the stored vectors ...
-    assert store.indexes.load(store.get("w").info) is not None  # ... and persisted again
-    assert json.loads(manifest_path.read_text()) == manifest | {"file_size": index_path.stat().st_size}
+    assert persisted(store) is not None  # ... and persisted again
+    assert json.loads(manifest_path.read_text()) == manifest | {"rows_file_size": index_path.stat().st_size}
 
 
 @pytest.mark.both_backends
@@ -217,3 +236,17 @@ def test_what_either_backend_writes_the_other_reads(tmp_path: Path, writer: str)
     assert reader.vector_chunks(replaced.id) == []
     for backend in chosen.values():
         backend.close()
+
+
+def test_a_word_is_found_in_any_place_of_any_chunk() -> None:
+    """A lookup searches each word chunk by itself: the first, a middle and the last word
+    of every chunk (and of a chunk of one word) give their row; a word's prefix, suffix,
+    or two words run together across a chunk boundary are not words."""
+    from vecstore.query import SetWords
+
+    words = ["a", "ab", "abc", "b", "bc", "c", "cab", "d", "x"]  # chunks of 4: ... and ["x"]
+    chunks = [b"\n".join(w.encode() for w in words[at:at + 4]) for at in range(0, len(words), 4)]
+    for row, word in enumerate(words):
+        assert SetWords(chunks, len(words), 4).row(word) == row, word
+    for absent in ("", "ca", "bcc", "abc\nb", "cd", "dx", "xx", "é"):
+        assert SetWords(chunks, len(words), 4).row(absent) is None, absent

@@ -1,7 +1,8 @@
 """Checksums: every stored chunk and every derived file is bound to its set's content.
 
-For each kind of file a set has (its FAISS index, the raw copy of its rows, its
-manifest, and its vector and word chunks in the database), damage it the ways a disk,
+For each kind of file a set has (the raw copy of its rows, which the exact search scans,
+its manifest, a legacy store's FAISS flat index, and its vector and word chunks in the
+database), damage it the ways a disk,
 a careless user or a hostile tester would, then show that every answer is exact (the
 same as from the undamaged store) or refused with an error naming the set, and that
 ``check`` finds it and ``check --repair`` mends what is derived.
@@ -43,9 +44,21 @@ def exact_neighbours(word: str, k: int = 10) -> list[str]:
     return [WORDS[i] for i in np.argsort(-scores, kind="stable")[:k]]
 
 
+def legacy(store: Store) -> Store:
+    """``store`` writing its derived files as vecstore did before the rows kind: a FAISS
+    flat index of unit rows beside the raw rows."""
+    from vecstore.index.flat import FlatIndex
+    from vecstore.index.folder import IndexFolder
+
+    store.indexes = IndexFolder(store.location.index_dir, FlatIndex())
+    return store
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Store:
     s = Store(tmp_path / "s.db")
+    if getattr(request, "param", None) == "legacy":
+        legacy(s)
     s.import_file(write_lines(tmp_path / "w.txt", LINES), "w")
     # Another set of the same shape: its files are what a swapped file would be.
     s.import_file(write_lines(tmp_path / "v.txt", [f"{w} " + " ".join(str(x) for x in row) for w, row in
@@ -83,6 +96,14 @@ def answers(path: Path) -> dict[str, object]:
         }
 
 
+def copy_of(path: Path) -> Path:
+    """A copy of the SQLite store at ``path`` and its folder (reading it leaves ``path`` as it is)."""
+    copy = path.with_name("copy.db")
+    shutil.copy(path, copy)
+    shutil.copytree(path.with_name(path.name + ".indexes"), copy.with_name("copy.db.indexes"))
+    return copy
+
+
 def row_offset(kind: str, row: int, column: int = 3) -> int:
     header = 45 if kind == "index" else 0  # the FAISS IndexFlatIP header
     return header + (row * DIM + column) * 4
@@ -102,12 +123,13 @@ DERIVED_DAMAGE = {
 }
 
 
-@pytest.mark.parametrize("kind", ["index", "rows"])
+@pytest.mark.parametrize(("kind", "store"), [("index", "legacy"), ("rows", "rows")], indirect=["store"],
+                         ids=["a legacy store's flat index", "the raw rows"])
 @pytest.mark.parametrize("damage", list(DERIVED_DAMAGE))
 def test_a_damaged_derived_file_never_changes_an_answer(store: Store, kind: str, damage: str) -> None:
     path = store.location.sqlite_path
     assert path is not None
-    expected = answers(path)
+    expected = answers(copy_of(path))  # (read from a copy: reading a legacy store replaces its flat index)
     assert [w for w, _ in expected["neighbours"]["w0"]] == exact_neighbours("w0")
     DERIVED_DAMAGE[damage](store, files_of(store, "w")[kind], kind)
     report = store.check()
@@ -301,11 +323,11 @@ def test_the_leftovers_of_a_killed_import_are_reclaimed_by_the_next_write(tmp_pa
     Store(store_path).import_file(write_lines(tmp_path / "a.txt", ["a 1 2"]), "a")
     folder = Store(store_path).indexes.folder
     seen: set[str] = set()
-    for _ in range(3):  # each killed import leaves its two temp files; the next import reclaims them
+    for _ in range(3):  # each killed import leaves its temp file (the raw rows); the next import reclaims them
         killed = subprocess.run([sys.executable, "-c", KILLED_IMPORT, str(store_path), str(glove_text)])
         assert killed.returncode == -signal.SIGKILL
         leftovers = [p for p in folder.iterdir() if p.name.endswith(".tmp")]
-        assert len(leftovers) == 2 and sum(p.stat().st_size for p in leftovers) > 10_000_000
+        assert len(leftovers) == 1 and sum(p.stat().st_size for p in leftovers) > 10_000_000
         assert not seen & {p.name for p in leftovers}
         seen |= {p.name for p in leftovers}
     with Store(store_path) as store:
@@ -413,8 +435,7 @@ def test_a_fifo_or_folder_at_a_derived_files_name_never_hangs_or_crashes(tiny_st
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == "[0.9 0.1 0. ]" and done.stdout.split("\n")[1] == "False"
     rows.unlink()
-    (folder / f"{uid}.faiss").unlink()
-    (folder / f"{uid}.faiss").mkdir()  # a folder where the index was: repair cannot mend it
+    rows.mkdir()  # a folder where the raw rows (the exact index's data) were: repair cannot mend it
     report = Store(tiny_store).check(repair=True)
     assert not report.ok  # said, not claimed repaired
     assert any("still, after the repair" in f.message for f in report.findings)
@@ -423,9 +444,9 @@ def test_a_fifo_or_folder_at_a_derived_files_name_never_hangs_or_crashes(tiny_st
 def test_derived_files_of_an_older_vecstore_are_a_note_not_damage(tiny_store: Path) -> None:
     info = Store(tiny_store).get("t").info
     folder = tiny_store.with_name("s.db.indexes")
-    for suffix in (".faiss", ".rows"):  # as written before footers: no footer
-        path = folder / f"{info.uid}{suffix}"
-        path.write_bytes(path.read_bytes()[:100])
+    rows = folder / f"{info.uid}.rows"  # as written before footers: no footer
+    rows.write_bytes(rows.read_bytes()[:100])
+    (folder / f"{info.uid}.faiss").write_bytes(bytes(100))  # (and the flat index vecstore wrote then)
     (folder / f"{info.uid}.json").write_text(json.dumps({"set_uid": info.uid, "rows": 3, "dim": 3,
                                                          "source_sha256": info.source_sha256}))
     report = Store(tiny_store).check()

@@ -800,6 +800,232 @@ done:
     return result;
 }
 
+/*
+ * cosine_top(rows, dim, queries, k) -> (bytes of int64 ids, bytes of float32 scores)
+ * rows: float32 (n x dim), as stored (not unit length); queries: float32 (q x dim), unit
+ * length. For each query, the k rows of highest cosine, dot(row, query) / |row| (0 for
+ * a zero row), best first, ties to the lower row; -1 and -inf past n. One pass over the
+ * rows for all the queries (memory-bound: the dot and the row's norm share the read),
+ * a bounded min-heap of k per query, the GIL released. For a few queries; a batch goes
+ * through BLAS instead.
+ */
+typedef struct { float score; int64_t id; } Hit;
+
+static int hit_worse(Hit a, Hit b) {  /* a ranks below b: lower score, or equal and a higher row */
+    return a.score < b.score || (a.score == b.score && a.id > b.id);
+}
+
+static void heap_sift_down(Hit *heap, Py_ssize_t size, Py_ssize_t i) {
+    for (;;) {
+        Py_ssize_t low = i, left = 2 * i + 1, right = left + 1;
+        if (left < size && hit_worse(heap[left], heap[low])) low = left;
+        if (right < size && hit_worse(heap[right], heap[low])) low = right;
+        if (low == i) return;
+        Hit t = heap[i]; heap[i] = heap[low]; heap[low] = t;
+        i = low;
+    }
+}
+
+static void heap_push(Hit *heap, Py_ssize_t *size, Py_ssize_t cap, Hit hit) {
+    if (*size < cap) {
+        Py_ssize_t i = (*size)++;
+        heap[i] = hit;
+        while (i > 0) {
+            Py_ssize_t parent = (i - 1) / 2;
+            if (!hit_worse(heap[i], heap[parent])) break;
+            Hit t = heap[i]; heap[i] = heap[parent]; heap[parent] = t;
+            i = parent;
+        }
+    } else if (hit_worse(heap[0], hit)) {
+        heap[0] = hit;
+        heap_sift_down(heap, *size, 0);
+    }
+}
+
+static int hit_better_first(const void *a, const void *b) {
+    Hit x = *(const Hit *)a, y = *(const Hit *)b;
+    return hit_worse(y, x) ? -1 : (hit_worse(x, y) ? 1 : 0);
+}
+
+static PyObject *cosine_top(PyObject *self, PyObject *args) {
+    Py_buffer rows, queries;
+    Py_ssize_t dim, k;
+    if (!PyArg_ParseTuple(args, "y*ny*n", &rows, &dim, &queries, &k)) return NULL;
+    PyObject *ids_bytes = NULL, *scores_bytes = NULL, *result = NULL;
+    Hit *heaps = NULL;
+    Py_ssize_t *sizes = NULL;
+    if (dim <= 0 || k < 1 || rows.len % ((Py_ssize_t)sizeof(float) * dim) ||
+        queries.len % ((Py_ssize_t)sizeof(float) * dim)) {
+        PyErr_SetString(PyExc_ValueError, "cosine_top: inconsistent arguments");
+        goto done;
+    }
+    Py_ssize_t n = rows.len / (Py_ssize_t)sizeof(float) / dim;
+    Py_ssize_t q = queries.len / (Py_ssize_t)sizeof(float) / dim;
+    if (q > 64 || k > 1 << 20) {
+        PyErr_SetString(PyExc_ValueError, "cosine_top: at most 64 queries and 2^20 results");
+        goto done;
+    }
+    heaps = PyMem_RawMalloc(sizeof(Hit) * (size_t)(q * k + 1));
+    sizes = PyMem_RawCalloc((size_t)q + 1, sizeof(Py_ssize_t));
+    ids_bytes = PyBytes_FromStringAndSize(NULL, q * k * (Py_ssize_t)sizeof(int64_t));
+    scores_bytes = PyBytes_FromStringAndSize(NULL, q * k * (Py_ssize_t)sizeof(float));
+    if (heaps == NULL || sizes == NULL || ids_bytes == NULL || scores_bytes == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const float *r = (const float *)rows.buf, *qs = (const float *)queries.buf;
+    int64_t *out_ids = (int64_t *)PyBytes_AS_STRING(ids_bytes);
+    float *out_scores = (float *)PyBytes_AS_STRING(scores_bytes);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float *x = r + i * dim;
+        float nn[8] = {0};
+        Py_ssize_t j = 0;
+        for (; j + 8 <= dim; j += 8)
+            for (int l = 0; l < 8; l++) nn[l] += x[j + l] * x[j + l];
+        float norm2f = 0;
+        for (int l = 0; l < 8; l++) norm2f += nn[l];
+        for (; j < dim; j++) norm2f += x[j] * x[j];
+        /* (a float32 square overflows from about 1e19 and underflows below 1e-23, and a
+           store holds any finite float32: such a row is measured again in double) */
+        int wide = !(norm2f < 3e38f) || norm2f < 1e-36f;
+        double norm2 = norm2f;
+        if (wide) {
+            norm2 = 0;
+            for (j = 0; j < dim; j++) norm2 += (double)x[j] * x[j];
+        }
+        double inverse = norm2 > 0 ? 1.0 / sqrt(norm2) : 0.0;
+        for (Py_ssize_t t = 0; t < q; t++) {
+            const float *y = qs + t * dim;
+            double dot;
+            if (wide) {
+                dot = 0;
+                for (j = 0; j < dim; j++) dot += (double)x[j] * y[j];
+            } else {
+                float dots[8] = {0};
+                j = 0;
+                for (; j + 8 <= dim; j += 8)
+                    for (int l = 0; l < 8; l++) dots[l] += x[j + l] * y[j + l];
+                float dotf = 0;
+                for (int l = 0; l < 8; l++) dotf += dots[l];
+                for (; j < dim; j++) dotf += x[j] * y[j];
+                dot = dotf;
+            }
+            Hit hit = {(float)(dot * inverse), (int64_t)i};
+            heap_push(heaps + t * k, &sizes[t], k, hit);
+        }
+    }
+    for (Py_ssize_t t = 0; t < q; t++) {
+        Hit *heap = heaps + t * k;
+        qsort(heap, (size_t)sizes[t], sizeof(Hit), hit_better_first);
+        for (Py_ssize_t i = 0; i < k; i++) {
+            out_ids[t * k + i] = i < sizes[t] ? heap[i].id : -1;
+            out_scores[t * k + i] = i < sizes[t] ? heap[i].score : -INFINITY;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(OO)", ids_bytes, scores_bytes);
+done:
+    Py_XDECREF(ids_bytes);
+    Py_XDECREF(scores_bytes);
+    PyMem_RawFree(heaps);
+    PyMem_RawFree(sizes);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&queries);
+    return result;
+}
+
+/*
+ * Rows of a mapped table of float32 rows (n x dim), picked by int64 ids.
+ * unit_of_rows(table, dim, ids) -> bytes of float32 (len(ids) x dim): each row divided
+ * by its norm (zero rows stay zero). cosines_of_rows(table, dim, ids, queries) -> bytes
+ * of float32 (len(ids)): each row's cosine with its unit query (queries: one row a id, or
+ * one for all). Norms and dots are summed in float32, a row whose square overflows or
+ * underflows in double; ids out of range are an error. What a single query and a batch
+ * both use, so both give the same bits.
+ */
+static int picked_rows(Py_buffer *table, Py_ssize_t dim, Py_buffer *ids, Py_ssize_t *n, Py_ssize_t *m) {
+    if (dim <= 0 || table->len % ((Py_ssize_t)sizeof(float) * dim) || ids->len % (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "inconsistent rows, dim or ids");
+        return -1;
+    }
+    *n = table->len / (Py_ssize_t)sizeof(float) / dim;
+    *m = ids->len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *id = (const int64_t *)ids->buf;
+    for (Py_ssize_t i = 0; i < *m; i++) {
+        if (id[i] < 0 || id[i] >= *n) {
+            PyErr_SetString(PyExc_ValueError, "a row id out of range");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static double row_norm(const float *x, Py_ssize_t dim) {
+    float nn[8] = {0};
+    Py_ssize_t j = 0;
+    for (; j + 8 <= dim; j += 8)
+        for (int l = 0; l < 8; l++) nn[l] += x[j + l] * x[j + l];
+    float sumf = 0;
+    for (int l = 0; l < 8; l++) sumf += nn[l];
+    for (; j < dim; j++) sumf += x[j] * x[j];
+    if (sumf < 3e38f && sumf >= 1e-36f) return sqrt((double)sumf);
+    double sum = 0;  /* (overflowed, underflowed, or zero: again in double) */
+    for (j = 0; j < dim; j++) sum += (double)x[j] * x[j];
+    return sqrt(sum);
+}
+
+static PyObject *unit_of_rows(PyObject *self, PyObject *args) {
+    Py_buffer table, ids;
+    Py_ssize_t dim, n, m;
+    if (!PyArg_ParseTuple(args, "y*ny*", &table, &dim, &ids)) return NULL;
+    PyObject *result = NULL;
+    if (picked_rows(&table, dim, &ids, &n, &m) < 0) goto done;
+    result = PyBytes_FromStringAndSize(NULL, m * dim * (Py_ssize_t)sizeof(float));
+    if (result == NULL) goto done;
+    float *out = (float *)PyBytes_AS_STRING(result);
+    const float *rows = (const float *)table.buf;
+    const int64_t *id = (const int64_t *)ids.buf;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        const float *x = rows + id[i] * dim;
+        double norm = row_norm(x, dim);
+        for (Py_ssize_t j = 0; j < dim; j++) out[i * dim + j] = norm > 0 ? (float)(x[j] / norm) : 0.0f;
+    }
+done:
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&ids);
+    return result;
+}
+
+static PyObject *cosines_of_rows(PyObject *self, PyObject *args) {
+    Py_buffer table, ids, queries;
+    Py_ssize_t dim, n, m;
+    if (!PyArg_ParseTuple(args, "y*ny*y*", &table, &dim, &ids, &queries)) return NULL;
+    PyObject *result = NULL;
+    if (picked_rows(&table, dim, &ids, &n, &m) < 0) goto done;
+    Py_ssize_t nq = queries.len / (Py_ssize_t)sizeof(float) / dim;
+    if (queries.len % ((Py_ssize_t)sizeof(float) * dim) || (nq != m && nq != 1)) {
+        PyErr_SetString(PyExc_ValueError, "cosines_of_rows: one query for all, or one a row");
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, m * (Py_ssize_t)sizeof(float));
+    if (result == NULL) goto done;
+    float *out = (float *)PyBytes_AS_STRING(result);
+    const float *rows = (const float *)table.buf, *qs = (const float *)queries.buf;
+    const int64_t *id = (const int64_t *)ids.buf;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        const float *x = rows + id[i] * dim, *y = qs + (nq == 1 ? 0 : i) * dim;
+        double norm = row_norm(x, dim), dot = 0;
+        for (Py_ssize_t j = 0; j < dim; j++) dot += (double)x[j] * y[j];
+        out[i] = norm > 0 ? (float)(dot / norm) : 0.0f;
+    }
+done:
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&queries);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"format_glove", format_glove, METH_VARARGS, "Format rows as GloVe text with round-tripping float32 values."},
     {"parse_lines", parse_lines, METH_VARARGS, "Parse embedding text lines into float32 rows (GIL released)."},
@@ -808,6 +1034,9 @@ static PyMethodDef methods[] = {
     {"number_tokens", number_tokens, METH_VARARGS, "Number the tokens of standardised texts (GIL released)."},
     {"pool_rows", pool_rows, METH_VARARGS, "Sum, max or min the rows of each text's tokens (GIL released)."},
     {"parse_binary", parse_binary, METH_VARARGS, "Parse word2vec binary records into float32 rows (GIL released)."},
+    {"unit_of_rows", unit_of_rows, METH_VARARGS, "Some rows of a table, each divided by its norm."},
+    {"cosines_of_rows", cosines_of_rows, METH_VARARGS, "The cosine of some rows of a table with unit queries."},
+    {"cosine_top", cosine_top, METH_VARARGS, "The k rows of highest cosine to each of a few unit queries (GIL released)."},
     {NULL, NULL, 0, NULL},
 };
 

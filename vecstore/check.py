@@ -30,6 +30,7 @@ import numpy as np
 
 from vecstore.cosine import normalized
 from vecstore.errors import StoreError, counted
+from vecstore.index import has_file
 from vecstore.integrity import (
     DerivedFileError,
     Layout,
@@ -242,6 +243,13 @@ class _Derived:
             except DerivedFileError as exc:
                 self.problem = _reason(exc)
 
+    @classmethod
+    def stray(cls, path: Path, problem: str) -> _Derived:
+        """A file of the set that should not be there (a repair removes it)."""
+        found = cls.__new__(cls)
+        found.path, found.offset, found.file, found.problem, found.missing = path, 0, None, problem, False
+        return found
+
     def compare(self, expected: np.ndarray, first_row: int, dim: int) -> None:
         if self.file is not None and self.problem is None:
             self.problem = _compare(self.file, expected, self.offset + first_row * dim * 4)
@@ -276,10 +284,13 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
             result.stored_ok = False
     index_path, manifest_path = store.indexes.paths(info.uid)
     expected_rows = np.array([int(vector_sums.get(n, "0"), 16) for n in range(chunks)], dtype="<u8")
-    files = [_Derived(index_path, index_kind.layout(), info, index_kind.payload_size(info.count, info.dim),
-                      index_kind.rows_offset),
-             _Derived(store.indexes.rows_path(info.uid), rows_layout(info.uid, per, info.dim), info,
-                      info.count * info.dim * 4, 0, expected_rows)]
+    raw = _Derived(store.indexes.rows_path(info.uid), rows_layout(info.uid, per, info.dim), info,
+                   info.count * info.dim * 4, 0, expected_rows)
+    index = None  # (the index's own file, for a kind that has one; the rows kind searches the raw rows)
+    if has_file(index_kind):
+        index = _Derived(index_path, index_kind.layout(), info, index_kind.payload_size(info.count, info.dim),
+                         index_kind.rows_offset)
+    files = [raw] if index is None else [raw, index]
     digests: list[tuple[str, str]] = []
     for first in range(0, chunks, _BATCH):
         numbers = list(range(first, min(first + _BATCH, chunks)))
@@ -294,18 +305,20 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
                 continue
             digests.append((vectors[number].checksum, words[number].checksum))
             stored = np.frombuffer(vectors[number].data, dtype="<f4").reshape(rows_here, info.dim)
-            if index_kind.rows_offset is not None:  # (an index holding its unit rows verbatim)
-                files[0].compare(normalized(stored), number * per, info.dim)
-            files[1].compare(stored, number * per, info.dim)
+            if index is not None and index_kind.rows_offset is not None:  # (an index holding its unit rows)
+                index.compare(normalized(stored), number * per, info.dim)
+            raw.compare(stored, number * per, info.dim)
     if result.stored_ok and content_checksum(info.dim, info.count, digests) != info.content_checksum:
         report.problem(subject, "its content checksum does not match its chunks' checksums")
         result.stored_ok = False
-    index = files[0]
-    if index_kind.rows_offset is None:
-        files[0].verify()
-    head = index_kind.head(info.dim, info.count)  # (b"" for a kind that has none)
-    if index.file is not None and index.problem is None and bytes(index.file.payload[:len(head)]) != head:
-        index.problem = "its FAISS header is not that of this set"
+    if index is not None:
+        if index_kind.rows_offset is None:
+            index.verify()
+        head = index_kind.head(info.dim, info.count)  # (b"" for a kind that has none)
+        if index.file is not None and index.problem is None and bytes(index.file.payload[:len(head)]) != head:
+            index.problem = "its FAISS header is not that of this set"
+    elif index_path.exists():  # (left by an upgrade from the flat kind that could not finish)
+        files.append(_Derived.stray(index_path, "a flat index file the set's manifest does not name"))
     for derived in files:
         derived.close()
     findings = _report_derived(store, info, files, manifest_path, manifest, result, report, subject)
@@ -356,7 +369,8 @@ def _report_derived(store: Store, info: SetInfo, files: list[_Derived], manifest
             findings.append(report.problem(subject, f"{manifest_path.name}: missing, or not this set's manifest"))
             result.derived_ok = False
         elif not any(f.missing for f in files) and _read(manifest_path) != store.indexes.manifest_bytes(
-                info, files[0].path.stat().st_size, files[1].path.stat().st_size, store.indexes.kind_of(manifest)):
+                info, files[1].path.stat().st_size if has_file(store.indexes.kind_of(manifest)) else None,
+                files[0].path.stat().st_size, store.indexes.kind_of(manifest)):
             findings.append(report.problem(subject, f"{manifest_path.name}: differs from what this set's files say"))
             result.derived_ok = False
     return findings

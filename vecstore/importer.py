@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from vecstore.cosine import normalized, unit_rows
+from vecstore.cosine import normalized, squared_sum, unit_rows
 from vecstore.errors import SETTINGS, InvalidArgumentError, SetExistsError, quoted
 from vecstore.index.folder import IndexFileWriter, IndexFolder
 from vecstore.integrity import chunk_digest, content_checksum
@@ -267,7 +267,10 @@ class SetBuilder:
     def add(self, words: list[str], vectors: np.ndarray) -> None:
         if not words:
             return
-        unit, squares = unit_rows(vectors)
+        if self.index.needs_unit_rows:
+            unit, squares = unit_rows(vectors)
+        else:  # (the rows kind keeps only the rows as stored: no unit copy to make)
+            unit, squares = None, squared_sum(vectors)
         self.index.add(unit, vectors)
         self.stats.add(vectors, squares=squares)
         start = 0
@@ -309,7 +312,8 @@ class SetBuilder:
                 self.stats.add(chunk[row % self.per_chunk], sign=-1)
                 self.stats.add(patches[row])
                 chunk[row % self.per_chunk] = patches[row]
-                self.index.replace(row, normalized(patches[row]), patches[row])
+                self.index.replace(row, normalized(patches[row]) if self.index.needs_unit_rows else None,
+                                   patches[row])
             data = memoryview(chunk).cast("B")
             vectors_digest = chunk_digest(data, self.set_uid, "vectors", chunk_no)
             self.writer.replace_chunk(chunk_no, data, vectors_digest)

@@ -27,14 +27,19 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import xxhash
 
 from vecstore.io.files import open_regular
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # (imported on first use: a cold exact query needs no numpy; see vecstore._lazy)
+    from vecstore._lazy import numpy as np
 
 #: Bytes of payload per block digest in an index file's footer.
 BLOCK_BYTES = 1 << 16
@@ -112,7 +117,7 @@ class Footer:
     content_checksum: str
     payload_size: int
     block_bytes: int
-    digests: np.ndarray  # uint64, one per block
+    digests: tuple[int, ...]  # XXH3-64, one per block
 
 
 def append_footer(path: Path, layout: Layout, set_uid: str, checksum: str) -> None:
@@ -136,6 +141,20 @@ def footer_bytes(layout: Layout, set_uid: str, checksum: str, payload_size: int,
     head = _TRAILER.pack(*fields, 0, _END)[:-16]
     own = xxhash.xxh3_64_intdigest(body + head)
     return body + _TRAILER.pack(*fields, own, _END)
+
+
+def footer_kind(path: Path) -> str | None:
+    """The file kind a derived file's footer names (None: no footer to read)."""
+    try:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < _TRAILER.size:
+                return None
+            f.seek(size - _TRAILER.size)
+            fields = _TRAILER.unpack(f.read(_TRAILER.size))
+    except OSError:
+        return None
+    return fields[2].rstrip(b"\0").decode("ascii", "replace") if fields[0] == _MAGIC else None
 
 
 def read_footer(f, name: str, layout: Layout, set_uid: str, checksum: str,
@@ -163,7 +182,7 @@ def read_footer(f, name: str, layout: Layout, set_uid: str, checksum: str,
     if xxhash.xxh3_64_intdigest(body + trailer[:-16]) != own:
         raise DerivedFileError(f"{name}: its footer fails its checksum")
     found = Footer(file_kind.rstrip(b"\0").decode("ascii", "replace"), uid.decode("ascii", "replace"),
-                   content.decode("ascii", "replace"), payload, block, np.frombuffer(body, dtype="<u8"))
+                   content.decode("ascii", "replace"), payload, block, struct.unpack(f"<{blocks}Q", body))
     if found.kind != layout.kind:
         raise DerivedFileError(f"{name}: is a {found.kind!r} file, not {layout.kind!r}")
     if found.set_uid != set_uid:
@@ -182,7 +201,7 @@ class VerifiedFile:
     their digests the first time they are read (and remembered as verified)."""
 
     def __init__(self, path: Path, layout: Layout, set_uid: str, checksum: str, payload_size: int | None = None,
-                 expected_digests: np.ndarray | None = None) -> None:
+                 expected_digests: Sequence[int] | None = None) -> None:
         self.path = path
         self.layout = layout
         self._map: mmap.mmap | None = None
@@ -193,7 +212,7 @@ class VerifiedFile:
             raise DerivedFileError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
         with f:
             self.footer = read_footer(f, path.name, layout, set_uid, checksum, payload_size)
-            if expected_digests is not None and not np.array_equal(self.footer.digests, expected_digests):
+            if expected_digests is not None and self.footer.digests != tuple(expected_digests):
                 raise DerivedFileError(f"{path.name}: its blocks are not the set's stored chunks")
             size = self.footer.payload_size
             if size:
@@ -202,13 +221,30 @@ class VerifiedFile:
                 except (OSError, ValueError) as exc:
                     raise DerivedFileError(f"{path.name}: cannot map ({exc})") from None
                 self.payload = memoryview(self._map)
-        self._verified = np.zeros(len(self.footer.digests), dtype=bool)
+        self._verified = bytearray(len(self.footer.digests))  # (1: the block was checked)
+        self._table: np.ndarray | None = None
 
     def close(self) -> None:
+        self._table = None
         if self._map is not None:
-            self.payload.release()
-            self._map.close()
+            try:
+                self.payload.release()
+                self._map.close()
+            except BufferError:  # (an array still reads the mapping: it goes when that array does)
+                pass
             self._map = None
+
+    def array(self, dim: int) -> np.ndarray:
+        """The whole payload as read-only float32 rows of ``dim``, every block verified
+        first (raises :class:`DerivedFileError`): no copy, the mapping itself."""
+        self.verify()
+        count = self.footer.payload_size // (dim * 4)
+        return np.frombuffer(self.payload, dtype="<f4", count=count * dim).reshape(count, dim)
+
+    def verified_payload(self) -> memoryview:
+        """The whole payload, every block verified first: :meth:`array` without numpy."""
+        self.verify()
+        return self.payload
 
     def verify(self, start: int = 0, end: int | None = None) -> None:
         """Check the blocks covering payload bytes ``[start, end)``; raise
@@ -218,17 +254,47 @@ class VerifiedFile:
         if end <= start:
             return
         step = self.footer.block_bytes
-        self.verify_blocks(np.arange(start // step, (end - 1) // step + 1))
+        self.verify_blocks(range(start // step, (end - 1) // step + 1))
 
-    def verify_blocks(self, blocks: np.ndarray) -> None:
-        todo = blocks[~self._verified[blocks]]
-        digests, view, step = self.footer.digests, self.payload, self.footer.block_bytes
-        for block in todo.tolist():
+    def verify_blocks(self, blocks: Iterable[int] | np.ndarray) -> None:
+        """Check each of ``blocks`` not checked before against its digest (plain Python:
+        a file has thousands of blocks at most, each costing a digest)."""
+        digests, view, step, verified = self.footer.digests, self.payload, self.footer.block_bytes, self._verified
+        for block in blocks.tolist() if hasattr(blocks, "tolist") else blocks:
+            if verified[block]:
+                continue
             start = block * step
-            if self.layout.digest(view[start:start + step], block) != int(digests[block]):
+            if self.layout.digest(view[start:start + step], block) != digests[block]:
                 raise DerivedFileError(f"{self.path.name}: block {block} (bytes {start:,}-"
                                        f"{min(start + step, self.footer.payload_size):,}) fails its checksum")
-        self._verified[todo] = True
+            verified[block] = 1
+
+    def verify_rows(self, rows: Iterable[int], dim: int) -> None:
+        """Verify the blocks holding a few ``dim``-wide rows (from byte 0), without numpy."""
+        width, step, verified = dim * 4, self.footer.block_bytes, self._verified
+        for row in rows:
+            first, last = row * width // step, (row * width + width - 1) // step
+            if not (verified[first] and verified[last]):
+                self.verify_blocks(range(first, last + 1))
+
+    def table(self, rows: Sequence[int] | np.ndarray, dim: int) -> np.ndarray:
+        """The payload as float32 rows of ``dim`` from byte 0 (the mapping itself, no copy),
+        after verifying the blocks that hold ``rows``: only those rows may be read from it."""
+        width, step = dim * 4, self.footer.block_bytes
+        if len(rows) <= 32:  # (a query's handful: a loop beats numpy's set-up)
+            self.verify_rows([int(row) for row in rows], dim)
+        else:
+            starts = np.asarray(rows, dtype=np.int64) * width
+            self.verify_blocks(distinct(np.concatenate([starts // step, (starts + width - 1) // step])))
+        if self._table is None or self._table.shape[1] != dim:
+            count = self.footer.payload_size // width
+            self._table = np.frombuffer(self.payload, dtype="<f4", count=count * dim).reshape(count, dim)
+        return self._table
+
+    def few_rows(self, rows: list[int], dim: int) -> np.ndarray:
+        """Float32 rows ``rows`` (a few) of a payload of ``dim``-wide rows from byte 0, their
+        blocks verified, as a new array: :meth:`rows` without its numpy set-up."""
+        return self.table(rows, dim)[rows]
 
     def rows(self, rows: np.ndarray, dim: int, offset: int = 0) -> np.ndarray:
         """Float32 rows ``rows`` of a payload that holds ``dim``-wide rows from ``offset``,

@@ -19,11 +19,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import xxhash
 
 from vecstore.errors import InvalidArgumentError, quoted
 from vecstore.integrity import BLOCK_BYTES, Layout
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # (imported on first use: a cold exact query needs no numpy; see vecstore._lazy)
+    from vecstore._lazy import numpy as np
 
 if TYPE_CHECKING:
     import faiss
@@ -62,8 +66,16 @@ class ApproximateKind:
         """Whether the index's scores are the exact cosines of the stored unit rows."""
         return self.short != "ivfpq"
 
-    def layout(self) -> Layout:
-        return Layout(f"faiss-{self.short}", BLOCK_BYTES, lambda data, _number: xxhash.xxh3_64_intdigest(data))
+    def layout(self, manifest: dict[str, Any] | None = None) -> Layout:
+        """The footer's layout: blocks digested with a seed made of what the index's
+        manifest says of it (:data:`BOUND_FACTS`: its parameters, query-time settings,
+        recall), so an edited ``efSearch`` fails the blocks' checksums as a flipped byte
+        does. Without a manifest: the unseeded layout of indexes built before."""
+        if manifest is None:
+            return Layout(f"faiss-{self.short}", BLOCK_BYTES, lambda data, _number: xxhash.xxh3_64_intdigest(data))
+        seed = bound_seed(manifest)
+        return Layout(f"faiss-{self.short}-m", BLOCK_BYTES,
+                      lambda data, _number: xxhash.xxh3_64_intdigest(data, seed=seed))
 
     def widened(self, given: set[str], step: int = 0) -> ApproximateKind | None:
         """This kind with a query-time parameter doubled, for more recall: ``efSearch``;
@@ -184,6 +196,19 @@ def _too_small(short: str, count: int, needs: int, why: str, subject: str, key: 
     raise InvalidArgumentError(f"{subject} has {count:,} rows, and an {short} index needs {needs:,} to train its "
                                f"{why}{smaller}", hint=("small_set", "a set this small is searched exactly as fast; "
                                                         "an hnsw index needs no training"))
+
+
+#: What a manifest says of its index that its footer binds (see ApproximateKind.layout).
+BOUND_FACTS = ("set_uid", "content_checksum", "rows", "dim", "kind", "index", "params", "search", "recall_at_10",
+               "recall_sample", "recall_target", "tuning", "given")
+
+
+def bound_seed(manifest: dict[str, Any]) -> int:
+    """The seed of an index's block digests: XXH3-64 of its manifest's bound facts."""
+    import json
+
+    facts = {key: manifest.get(key) for key in BOUND_FACTS}
+    return xxhash.xxh3_64_intdigest(json.dumps(facts, sort_keys=True, separators=(",", ":")).encode())
 
 
 def recorded_params(manifest: dict[str, Any]) -> dict[str, int]:

@@ -1,5 +1,6 @@
-"""The exact index: FAISS ``IndexFlatIP`` over a set's unit rows (inner product of unit
-vectors = cosine similarity, exactly).
+"""FAISS ``IndexFlatIP`` over a set's unit rows (inner product of unit vectors = cosine
+similarity, exactly): the exact index of stores written before the rows kind
+(:mod:`vecstore.index.exact`), still read, and replaced by it when a query meets one.
 
 An import streams the unit rows straight into the file as they arrive, under a
 hand-written ``IndexFlatIP`` header (a test pins it to what ``faiss.write_index``
@@ -16,9 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-import numpy as np
-
 from vecstore.integrity import Layout, index_layout
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # (imported on first use: a cold exact query needs no numpy; see vecstore._lazy)
+    from vecstore._lazy import numpy as np
 
 if TYPE_CHECKING:
     import faiss
@@ -39,6 +43,7 @@ class FlatIndex:
     name = "IndexFlatIP/cosine"
     params: ClassVar[dict[str, Any]] = {}
     rows_offset: int | None = FLAT_IP_HEADER.size
+    has_file = True
 
     def layout(self) -> Layout:
         return index_layout()

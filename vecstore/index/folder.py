@@ -1,9 +1,10 @@
-"""The folder of derived files beside a store: each set's index, raw rows and manifest.
+"""The folder of derived files beside a store: each set's raw rows, index and manifest.
 
-A set's derived files are ``<uid>.faiss`` (its search index, of a kind from
-:data:`vecstore.index.KINDS`), ``<uid>.rows`` (its rows as stored, raw float32, so a
-matrix reads just the rows it needs: not an index, a cache of the stored chunks) and a
-manifest ``<uid>.json`` naming the index kind and its parameters. Each data file ends
+A set's derived files are ``<uid>.rows`` (its rows as stored, raw float32: the exact
+search scans them and a matrix reads just the rows it needs; a cache of the stored
+chunks, its blocks those chunks with their digests), a manifest ``<uid>.json`` naming
+the index kind (:data:`vecstore.index.KINDS`) and its parameters, and, for a kind that
+has one, the index's own file ``<uid>.faiss`` (the default rows kind has none). Each data file ends
 with a checksum footer binding it to the set's uid and content checksum
 (:mod:`vecstore.integrity`; FAISS ignores bytes after an index). A file is used only
 when its manifest and footer match the set's row and the blocks it is read from match
@@ -24,15 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
-
 from vecstore.errors import InvalidArgumentError
-from vecstore.index import DEFAULT_KIND, KINDS
+from vecstore.index import DEFAULT_KIND, KINDS, has_file
 from vecstore.index.approximate import APPROXIMATE_KINDS, ApproximateKind, recorded_params, resolve
 from vecstore.index.kind import IndexKind, IndexWriter
-from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, rows_layout
+from vecstore.integrity import DerivedFileError, Layout, VerifiedFile, append_footer, footer_kind, rows_layout
 from vecstore.io.files import create_exclusive, is_temp_name, open_regular, reclaim_temp_files, temp_path
 from vecstore.storage.records import SetInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # (imported on first use: a cold exact query needs no numpy; see vecstore._lazy)
+    from vecstore._lazy import numpy as np
 
 if TYPE_CHECKING:
     import faiss
@@ -42,11 +46,17 @@ log = logging.getLogger("vecstore")
 
 @dataclass(frozen=True)
 class PreparedIndex:
-    """A set's files written to temp paths, not yet visible (None: could not be written)."""
+    """A set's files written to temp paths, not yet visible (None: could not be written,
+    or, for ``tmp_path``, a kind without a file of its own)."""
 
-    tmp_path: Path | None  # the index of unit rows
+    tmp_path: Path | None  # the index's own file (a kind that has one)
     rows_tmp_path: Path | None = None  # the stored rows, raw float32
     kind: IndexKind = DEFAULT_KIND
+
+    @property
+    def complete(self) -> bool:
+        """Whether every file the kind needs was written."""
+        return self.rows_tmp_path is not None and (self.tmp_path is not None or not has_file(self.kind))
 
 
 class _TempFile:
@@ -95,15 +105,16 @@ class _TempFile:
 
 
 class IndexFileWriter:
-    """Streams a set's rows into its two derived files beside the store while an import
-    runs: its index (of ``kind``) over its unit rows, and a raw float32 copy of its rows.
+    """Streams a set's rows into its derived files beside the store while an import runs:
+    a raw float32 copy of its rows and, for a kind that has one, its index's file (fed
+    the unit rows).
 
     An import writes them block by block as the rows arrive, instead of building an
     index in memory and writing it at the end: the import holds no copy of the matrix.
-    The kind completes its file, and each file's checksum footer is appended, in
-    :meth:`finish`. The raw copy lets a matrix read just the rows it needs (a mapping,
-    not 1 MiB chunks). Both are caches: if they cannot be written, queries rebuild the
-    index and matrices read the stored chunks.
+    A kind completes its file, and each file's checksum footer is appended, in
+    :meth:`finish`. The raw copy is the exact search's data and lets a matrix read just
+    the rows it needs (a mapping, not 1 MiB chunks). Both are caches: if they cannot be
+    written, queries rebuild them and matrices read the stored chunks.
     """
 
     def __init__(self, folder: Path, uid: str, dim: int, kind: IndexKind = DEFAULT_KIND) -> None:
@@ -112,31 +123,42 @@ class IndexFileWriter:
         self.kind = kind
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
-        self._index = _TempFile(temp_path(folder / f"{uid}.faiss"))
+        #: Whether :meth:`add` needs the unit rows (a kind with a file of its own does).
+        self.needs_unit_rows = has_file(kind)
+        self._index: _TempFile | None = None
         self._kind_writer: IndexWriter | None = None
-        self._index.run(lambda f: setattr(self, "_kind_writer", kind.writer(f, dim)))
+        if self.needs_unit_rows:
+            self._index = _TempFile(temp_path(folder / f"{uid}.faiss"))
+            self._index.run(lambda f: setattr(self, "_kind_writer", kind.writer(f, dim)))
         self._raw = _TempFile(temp_path(folder / f"{uid}.rows"))
 
-    def add(self, unit_rows: np.ndarray, rows: np.ndarray) -> None:
-        """Append rows: unit length (for the index) and as stored (for the raw copy)."""
-        self.rows += len(unit_rows)
-        self._index.run(lambda f: self._kind_writer.add(unit_rows))
+    def add(self, unit_rows: np.ndarray | None, rows: np.ndarray) -> None:
+        """Append rows as stored (for the raw copy) and, when :attr:`needs_unit_rows`,
+        of unit length (for the index's file)."""
+        self.rows += len(rows)
+        if self._index is not None:
+            self._index.run(lambda f: self._kind_writer.add(unit_rows))
         self._raw.run(lambda f: f.write(_bytes_of(rows)))
 
     def replace(self, row: int, unit_row: np.ndarray, stored_row: np.ndarray) -> None:
         """Overwrite one row already added (a repeated word given its newest vector)."""
-        self._index.run(lambda f: self._kind_writer.replace(row, unit_row))
+        if self._index is not None:
+            self._index.run(lambda f: self._kind_writer.replace(row, unit_row))
         self._raw.run(lambda f: (f.flush(), os.pwrite(f.fileno(), _bytes_of(stored_row), row * self.dim * 4)))
 
     def finish(self, info: SetInfo) -> PreparedIndex:
-        """Complete the index file, close both files and bind them to ``info``."""
-        self._index.run(lambda f: self._kind_writer.finish(self.rows))
+        """Complete the files and bind them to ``info``."""
+        index = None
+        if self._index is not None:
+            self._index.run(lambda f: self._kind_writer.finish(self.rows))
+            index = self._index.close(self.kind.layout(), info)
         rows = rows_layout(info.uid, info.rows_per_chunk, info.dim)
-        return PreparedIndex(self._index.close(self.kind.layout(), info), self._raw.close(rows, info), self.kind)
+        return PreparedIndex(index, self._raw.close(rows, info), self.kind)
 
     def abandon(self) -> None:
         """Delete the temp files (the import failed)."""
-        self._index.drop()
+        if self._index is not None:
+            self._index.drop()
         self._raw.drop()
 
 
@@ -203,7 +225,9 @@ class IndexFolder:
         path, _ = self.approximate_paths(info.uid, kind.short)
         try:
             self.verify_approximate(info, manifest)
-            index = faiss.read_index(str(path))
+            # (mapped where FAISS can: an hnsw index's stored rows are not copied, so a
+            # 189 MB index opens in tens of milliseconds, not half a second)
+            index = faiss.read_index(str(path), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
         except (DerivedFileError, RuntimeError) as exc:
             log.warning("not using the %s index of %s: %s", kind.short, info.name, exc)
             return None
@@ -213,10 +237,14 @@ class IndexFolder:
 
     def verify_approximate(self, info: SetInfo, manifest: dict[str, Any]) -> ApproximateKind:
         """Check the footer and every block of the approximate index a (valid) manifest
-        describes; return its kind, or raise :class:`DerivedFileError`."""
+        describes, the manifest's facts with them (they seed the blocks' digests); return
+        its kind, or raise :class:`DerivedFileError`."""
         kind = resolve(manifest["kind"], info.count, info.dim, recorded_params(manifest))
         path, _ = self.approximate_paths(info.uid, kind.short)
-        verified = VerifiedFile(path, kind.layout(), info.uid, info.content_checksum, manifest.get("file_size"))
+        layout = kind.layout(manifest)
+        if footer_kind(path) == kind.layout().kind:  # (built before footers bound manifests: accepted as it is)
+            layout = kind.layout()
+        verified = VerifiedFile(path, layout, info.uid, info.content_checksum, manifest.get("file_size"))
         try:
             verified.verify()
         finally:
@@ -240,11 +268,11 @@ class IndexFolder:
             create_exclusive(tmp).close()  # (claims the name; FAISS writes the file without a copy in memory)
             faiss.write_index(index, str(tmp))
             size = tmp.stat().st_size
-            append_footer(tmp, kind.layout(), info.uid, info.content_checksum)
             manifest = {"set_uid": info.uid, "set_name": info.name, "rows": info.count, "dim": info.dim,
                         "content_checksum": info.content_checksum, "kind": kind.short, "index": kind.name,
-                        "params": kind.params, "search": kind.search, "file_size": size,
-                        "sha256": file_sha256(tmp), **facts}
+                        "params": kind.params, "search": kind.search, "file_size": size, **facts}
+            append_footer(tmp, kind.layout(manifest), info.uid, info.content_checksum)  # (binding the facts)
+            manifest["sha256"] = file_sha256(tmp)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
@@ -300,7 +328,7 @@ class IndexFolder:
                 removed = True
         return removed
 
-    def manifest_for(self, info: SetInfo, file_size: int, rows_file_size: int | None = None,
+    def manifest_for(self, info: SetInfo, file_size: int | None, rows_file_size: int | None = None,
                      kind: IndexKind | None = None) -> dict[str, object]:
         # (No FAISS version: importing FAISS would cost an import 60 ms, and the file is
         # checked by loading it anyway.) A kind without parameters writes none: the
@@ -311,7 +339,7 @@ class IndexFolder:
                 **({"params": kind.params} if kind.params else {}), "file_size": file_size,
                 "rows_file_size": rows_file_size}
 
-    def manifest_bytes(self, info: SetInfo, file_size: int, rows_file_size: int | None,
+    def manifest_bytes(self, info: SetInfo, file_size: int | None, rows_file_size: int | None,
                        kind: IndexKind | None = None) -> bytes:
         """The manifest file's exact bytes (``check`` compares them byte for byte)."""
         return json.dumps(self.manifest_for(info, file_size, rows_file_size, kind), indent=1).encode()
@@ -355,6 +383,8 @@ class IndexFolder:
         if manifest is None:
             return None
         kind = self.kind_of(manifest)
+        if not has_file(kind):  # (the rows kind: the caller searches the raw rows)
+            return None
         try:
             verified = self.open_index_file(info, kind)
             try:
@@ -380,14 +410,14 @@ class IndexFolder:
         if info.count == 0 or self.manifest(info) is None:
             return None
         try:
-            expected = np.array([int(c, 16) for c in chunk_checksums], dtype="<u8")
+            expected = [int(c, 16) for c in chunk_checksums]
             return VerifiedFile(self.rows_path(info.uid), rows_layout(info.uid, info.rows_per_chunk, info.dim),
                                 info.uid, info.content_checksum, info.count * info.dim * 4, expected)
         except DerivedFileError as exc:
             log.warning("not using the raw rows of %s: %s", info.name, exc)
             return None
 
-    def save(self, info: SetInfo, unit_vectors: np.ndarray, rows: np.ndarray) -> faiss.Index:
+    def save(self, info: SetInfo, unit_vectors: np.ndarray, rows: np.ndarray) -> Any:
         """Build the index of ``info`` from its unit rows, persist it (and the raw rows) with
         its manifest, return it."""
         self.reclaim()
@@ -396,22 +426,41 @@ class IndexFolder:
         self.publish(info, writer.finish(info))
         return self.kind.build(unit_vectors)
 
+    def upgrade_legacy(self, info: SetInfo, manifest: dict[str, object]) -> None:
+        """Replace a legacy flat index (FAISS ``IndexFlatIP``: a second copy of the rows,
+        unit length) by the rows kind, whose exact search reads the raw rows already
+        there: a new manifest, then the old file gone. A folder that cannot be written
+        keeps the old files (they stay valid)."""
+        index_path, manifest_path = self.paths(info.uid)
+        try:
+            tmp = _temp_manifest(manifest_path, self.manifest_for(info, None, manifest.get("rows_file_size"),
+                                                                  DEFAULT_KIND))
+            tmp.replace(manifest_path)
+            index_path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.info("keeping the flat index of %s: %s", info.name, exc)
+
     def writer(self, uid: str, dim: int) -> IndexFileWriter:
         """Temp files for set ``uid``, filled as rows arrive and published after the commit."""
         return IndexFileWriter(self.folder, uid, dim, self.kind)
 
     def publish(self, info: SetInfo, prepared: PreparedIndex) -> None:
         """Move the prepared files into place, then the manifest (which makes them usable)."""
-        if prepared.tmp_path is None:
-            if prepared.rows_tmp_path is not None:
-                prepared.rows_tmp_path.unlink(missing_ok=True)
+        if not prepared.complete:
+            for leftover in (prepared.tmp_path, prepared.rows_tmp_path):
+                if leftover is not None:
+                    leftover.unlink(missing_ok=True)
             return
         index_path, manifest_path = self.paths(info.uid)
         tmp_manifest = temp_path(manifest_path)
         try:
             manifest_path.unlink(missing_ok=True)  # (files are replaced before a manifest vouches for them)
-            size = prepared.tmp_path.stat().st_size
-            prepared.tmp_path.replace(index_path)
+            size = None
+            if prepared.tmp_path is not None:
+                size = prepared.tmp_path.stat().st_size
+                prepared.tmp_path.replace(index_path)
+            else:
+                index_path.unlink(missing_ok=True)  # (a flat index of the set, rebuilt: the rows kind has none)
             rows_size = None
             if prepared.rows_tmp_path is not None:
                 rows_size = prepared.rows_tmp_path.stat().st_size

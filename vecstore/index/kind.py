@@ -1,4 +1,5 @@
-"""What an index kind is: one class per kind (flat now; HNSW and IVF next).
+"""What an index kind is: one class per kind (the rows kind, FAISS's flat one, or a
+kind of your own registered in :data:`vecstore.index.KINDS`).
 
 A kind says what its file holds and how it is made and read: a writer fed the unit rows
 as an import streams them (a kind that trains or builds a graph keeps what it needs and
@@ -13,9 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-import numpy as np
-
 from vecstore.integrity import Layout
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # (imported on first use: a cold exact query needs no numpy; see vecstore._lazy)
+    from vecstore._lazy import numpy as np
 
 if TYPE_CHECKING:
     import faiss
@@ -43,6 +47,8 @@ class IndexKind(Protocol):
     #: Where the unit rows start in the file when it holds them verbatim (``check``
     #: then compares them with the stored vectors byte for byte), else None.
     rows_offset: int | None
+    #: (Optional, True if absent) whether the kind writes a file of its own; the rows
+    #: kind does not: the set's raw rows are its data.
 
     def layout(self) -> Layout:
         """The footer's file kind and how it cuts the payload into checksummed blocks."""
