@@ -58,18 +58,20 @@ def test_many_vectors_answer_as_one_vector_at_a_time(glove) -> None:
 
 
 def test_a_batch_search_uses_blas_and_restores_faiss_setting(glove, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vecstore.index.exact as exact
+
     seen = []
-    index = glove.index()
-    real_search = index.search
+    real_knn = exact._knn
 
-    def spy(queries, k):
+    def spy(queries, unit_rows, k):  # (FAISS's exact search of one block of rows)
         seen.append((len(queries), faiss.cvar.distance_compute_blas_threshold))
-        return real_search(queries, k)
+        return real_knn(queries, unit_rows, k)
 
-    monkeypatch.setattr(index, "search", spy)
+    monkeypatch.setattr(exact, "_knn", spy)
     before = faiss.cvar.distance_compute_blas_threshold
     glove.neighbours_many(glove.words[:30], k=3)
-    assert seen == [(30, min(before, 2))] and faiss.cvar.distance_compute_blas_threshold == before
+    blocks = -(-len(glove) // exact.BLOCK_ROWS)
+    assert seen == [(30, min(before, 2))] * blocks and faiss.cvar.distance_compute_blas_threshold == before
 
 
 def test_the_command_reads_words_or_vectors_and_reports_unknown_words(glove_store: Path, tmp_path: Path) -> None:

@@ -57,6 +57,20 @@ def test_queries_never_import_sqlalchemy_tensorflow_or_other_groups_dependencies
     assert [m for m in (*HEAVY, *OTHER_GROUPS) if m in probe["modules"]] == []
 
 
+@pytest.mark.parametrize("indexed", [False, True], ids=["exact-only", "with-hnsw"])
+def test_a_cold_query_of_a_word_imports_neither_numpy_nor_faiss(small_store: Path, indexed: bool) -> None:
+    """The C extension answers it on the mapped, verified rows (numpy is 140 ms of a cold
+    process); with an approximate index the cold few queries are answered exactly too."""
+    if indexed:
+        with Store(small_store) as store:
+            store.build_index("w", "hnsw")
+    for command in (["neighbours", "king", "-k", "2"], ["neighbours", "king", "-k", "2", "--exact"]):
+        out = subprocess.run([sys.executable, "-c", PROBE, str(small_store), *command], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+        assert [line.split()[0] for line in out[:-1]] == ["queen", "apple"]
+        assert [m for m in ("numpy", "faiss") if m in json.loads(out[-1])["modules"]] == []
+
+
 def test_building_a_matrix_never_imports_tensorflow(small_store: Path, tmp_path: Path) -> None:
     (tmp_path / "vocab.txt").write_text("\n[UNK]\nking\nQueen\n")
     probe = run_cli_probe(small_store, "matrix", "--vocab", str(tmp_path / "vocab.txt"), "--out",

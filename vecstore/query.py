@@ -2,18 +2,19 @@
 
 Words are looked up in the set's vocabulary as stored (``\\n``-joined chunks): finding
 one word is a bytes search, so a cold query never builds a 400,000-entry dict. Scores are
-cosine similarities; neighbours come from the set's exact FAISS index.
+cosine similarities; neighbours come from the set's exact search over its verified raw
+rows (:mod:`vecstore.index.exact`: no FAISS for a single query), or from its approximate
+index.
 """
 
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vecstore.cosine import normalized
 from vecstore.errors import (
@@ -24,12 +25,17 @@ from vecstore.errors import (
     UnknownWordError,
 )
 from vecstore.index.approximate import ApproximateKind, search_overrides
-from vecstore.index.flat import blas_for_batches
+from vecstore.index.exact import ExactSearch
 from vecstore.index.folder import IndexFolder
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
 from vecstore.limits import MAX_K
 from vecstore.storage.catalog import Catalog
 from vecstore.storage.records import Chunk, SetInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # (imported on first use: a cold exact query needs no numpy; see vecstore._lazy)
+    from vecstore._lazy import numpy as np
 
 try:
     from vecstore import _fastparse
@@ -50,6 +56,18 @@ log = logging.getLogger("vecstore")
 #: How far an index's score may stray from the score recomputed from the stored rows
 #: (float32 sums in another order differ by about 1e-7).
 RESCORE_TOLERANCE = 1e-4
+#: Candidates a search asks its index for beyond k: the hits are ordered by the scores
+#: recomputed from the stored rows (ties: the lower row first), so two rows in a tie, or
+#: a near-tie of the index's own float32 sums, across the k-th place are both there to
+#: be ordered: a single query and a batch, or an exact and a wide approximate search,
+#: give the same k.
+SPARE_CANDIDATES = 4
+#: A handle's single queries answered exactly before it loads the set's approximate
+#: index, when the set is small enough (see :meth:`EmbeddingSet._cold_exact`).
+COLD_QUERIES = 8
+#: The most values (rows x dimensions) a set may hold for its first queries to skip its
+#: approximate index: 64 M floats, a 256 MB scan of about 25 ms.
+COLD_EXACT_FLOATS = 64_000_000
 
 
 def _check_k(k: int) -> None:
@@ -71,13 +89,26 @@ def query_batch(k: int) -> int:
     return max(1, min(QUERY_BATCH, BATCH_HITS // (k + 1)))
 
 
-@dataclass(frozen=True)
-class Neighbour:
+class Neighbour(NamedTuple):
+    """One hit: a word and its cosine similarity to the query (a named tuple: a query
+    makes ten of them, and a tuple is made three times faster than a dataclass)."""
+
     word: str
     score: float
 
     def to_dict(self) -> dict[str, object]:
         return {"word": self.word, "score": self.score}
+
+
+def cosines(rows: np.ndarray, unit_queries: np.ndarray) -> np.ndarray:
+    """The cosine of each stored row with the unit query beside it (float32, one a row):
+    the scores every search prints, single or batched, computed the same way. A row too
+    large or too small for float32 squares goes through :func:`normalized`'s float64."""
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    if norms.size and norms.min() >= 1e-18 and norms.max() < np.inf:
+        return np.einsum("ij,ij->i", rows, unit_queries) / norms
+    return np.einsum("ij,ij->i", normalized(rows), unit_queries)
 
 
 @dataclass(frozen=True)
@@ -140,9 +171,18 @@ class SetWords:
             encoded = word.encode()
         except UnicodeEncodeError:  # a lone surrogate (bytes that were not UTF-8): no stored word has one
             return None
-        blob = self._joined()
-        at = blob.find(b"\n" + encoded + b"\n")
-        return None if at < 0 else blob.count(b"\n", 0, at)
+        # Chunk by chunk, not in one joined copy (3.4 MB for GloVe: 9 ms of a cold query).
+        # A set's words are distinct, so the first place found is the word's row.
+        inside, first, last = b"\n" + encoded + b"\n", encoded + b"\n", b"\n" + encoded
+        for number, chunk in enumerate(self._chunks):
+            at = chunk.find(inside)
+            if at >= 0:
+                return number * self._per_chunk + chunk.count(b"\n", 0, at) + 1
+            if chunk.startswith(first) or chunk == encoded:
+                return number * self._per_chunk
+            if chunk.endswith(last):
+                return number * self._per_chunk + chunk.count(b"\n")
+        return None
 
     def _joined(self) -> bytes:
         """All words, each between two ``\\n`` (joined once, on first use)."""
@@ -215,6 +255,8 @@ class EmbeddingSet:
         self._index: faiss.Index | None = None
         self._approximate: tuple[ApproximateKind, faiss.Index] | bool | None = False  # False: not looked for
         self._rows: VerifiedFile | bool | None = False  # False: not opened yet
+        self._search_parameters: dict[tuple, Any] = {}
+        self._single_queries = 0  # (see _cold_exact)
 
     def __repr__(self) -> str:
         return f"EmbeddingSet({self.info.name!r}, count={self.info.count}, dim={self.info.dim})"
@@ -377,11 +419,11 @@ class EmbeddingSet:
 
     def close(self) -> None:
         """Release the mapped derived files (also done when the set is garbage collected)."""
+        self._index = None  # (first: the exact search reads the rows' mapping)
+        self._approximate = False
         if isinstance(self._rows, VerifiedFile):
             self._rows.close()
         self._rows = False
-        self._index = None
-        self._approximate = False
 
     def matrix(self) -> np.ndarray:
         """All stored vectors, row i being the vector of ``words[i]`` (every chunk verified,
@@ -408,16 +450,41 @@ class EmbeddingSet:
 
     # -- index and queries ----------------------------------------------------------------
 
-    def index(self) -> faiss.Index:
-        """The set's exact cosine index: the persisted one if current, else rebuilt and saved."""
+    def index(self) -> Any:
+        """The set's exact cosine index (``ntotal``, ``d``, ``search(queries, k)``): the
+        exact search over its verified raw rows, or a kind's own persisted file; rebuilt
+        and saved from the stored vectors when they are missing or wrong."""
         if self._index is None:
-            index = self._indexes.load(self.info)
+            index = self._persisted_index()
             if index is None:
                 log.warning("building the index of %s (%d vectors)", self.name, self.info.count)
                 matrix = self.matrix()
                 index = self._indexes.save(self.info, normalized(matrix), matrix)
             self._index = index
         return self._index
+
+    def _persisted_index(self) -> Any:
+        """The exact index from the derived files, every byte it reads verified, or None."""
+        from vecstore.index import has_file
+        from vecstore.index.flat import FlatIndex
+
+        manifest = self._indexes.manifest(self.info)
+        if manifest is None:
+            return None
+        kind = self._indexes.kind_of(manifest)
+        if has_file(kind) and not isinstance(kind, FlatIndex):  # (a kind of its own file: see vecstore.index)
+            return self._indexes.load(self.info)
+        raw = self._raw_rows()  # (the rows kind; and a legacy flat index, whose rows copy this one)
+        if raw is None:
+            return self._indexes.load(self.info) if has_file(kind) else None
+        try:
+            rows = raw.verified_payload()
+        except DerivedFileError as exc:
+            log.warning("not using the raw rows of %s: %s; rebuilding them", self.name, exc)
+            return None
+        if isinstance(kind, FlatIndex):  # (its unit rows are a second copy: replaced by the rows kind)
+            self._indexes.upgrade_legacy(self.info, manifest)
+        return ExactSearch(rows, self.info.count, self.dim)
 
     def approximate_index(self) -> tuple[ApproximateKind, faiss.Index] | None:
         """The set's chosen approximate index (the latest built: ``vecstore index build``)
@@ -457,19 +524,23 @@ class EmbeddingSet:
         return normalized(self.vector(word))
 
     def neighbours(self, word: str | None = None, *, vector: np.ndarray | Sequence[float] | None = None,
-                   k: int = 10, exact: bool = False, search: dict[str, str] | None = None) -> list[Neighbour]:
+                   k: int = 10, exact: bool | None = None, search: dict[str, str] | None = None) -> list[Neighbour]:
         """The ``k`` most cosine-similar words to ``word`` (itself excluded) or to ``vector``.
 
         Fewer come back when the set has fewer other words. ``k`` is at most :data:`MAX_K`.
-        The set's approximate index answers when it has one, unless ``exact``; ``search``
-        sets its query-time parameters (``efSearch``, ``nprobe``, ``rerank``).
+        ``exact``: True searches every row; False the set's approximate index when it has
+        one; None (the default) chooses: the approximate index, except for a handle's
+        first few queries of a set whose exact scan is quicker than loading that index
+        (a cold process's one query, :meth:`_cold_exact`), which get the exact answer.
+        ``search`` sets the approximate index's query-time parameters (``efSearch``,
+        ``nprobe``, ``rerank``), and so asks for it.
         """
         if (word is None) == (vector is None):
             raise InvalidArgumentError("give either a word or a vector")
         _check_k(k)
         if word is not None:
             row = self.row(word)  # (looked up once: a cold lookup searches the whole word list)
-            return self._search(normalized(self.vectors_of_rows([row])[0]), k, {row}, exact, search)
+            return self._search(self._unit_query(row), k, {row}, exact, search)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise InvalidArgumentError(f"the vector has {query.shape[0]} values; {self.info.subject} has {self.dim}")
@@ -481,17 +552,18 @@ class EmbeddingSet:
         """Cosine similarity of two words."""
         return float(np.dot(self.unit_vector(a), self.unit_vector(b)))
 
-    def analogy(self, a: str, b: str, c: str, *, k: int = 10) -> list[Neighbour]:
+    def analogy(self, a: str, b: str, c: str, *, k: int = 10, exact: bool | None = None) -> list[Neighbour]:
         """``a`` is to ``b`` as ``c`` is to ?: 3CosAdd, the nearest words to b - a + c (unit vectors),
         the three query words excluded (as gensim's ``most_similar(positive=[b, c], negative=[a])``).
         """
         _check_k(k)
         rows = [self.row(w) for w in (a, b, c)]
         ua, ub, uc = normalized(self.vectors_of_rows(rows))
-        return self._search(normalized(ub - ua + uc), k, exclude=set(rows))
+        return self._search(normalized(ub - ua + uc), k, set(rows), exact)
 
     def neighbours_many(self, words: Sequence[str] | None = None, *, vectors: np.ndarray | None = None,
-                        k: int = 10, exact: bool = False, search: dict[str, str] | None = None) -> BatchNeighbours:
+                        k: int = 10, exact: bool | None = None,
+                        search: dict[str, str] | None = None) -> BatchNeighbours:
         """The neighbours of many words (each itself excluded) or many vectors (rows of a
         2-D array) in one call: the same answers as :meth:`neighbours` one at a time,
         from a batched search (BLAS for the exact index). A word the set lacks is
@@ -507,7 +579,7 @@ class EmbeddingSet:
             step = query_batch(k)
             for start in range(0, len(known), step):  # (the query vectors read a batch at a time)
                 places = known[start:start + step]
-                unit = normalized(self.vectors_of_rows(rows[places]))
+                unit = self._unit_rows(rows[places])
                 found = self._search_many(unit, k, [{int(r)} for r in rows[places]], exact, search)
                 for place, hits in zip(places.tolist(), found, strict=True):
                     results[place] = hits
@@ -520,9 +592,152 @@ class EmbeddingSet:
         found = self._search_many(normalized(matrix), k, [set() for _ in range(len(matrix))], exact, search)
         return BatchNeighbours([f"#{i}" for i in range(len(matrix))], list(found), vectors=True)
 
-    def _search(self, unit_query: np.ndarray, k: int, exclude: set[int], exact: bool = False,
+    def _search(self, unit_query: np.ndarray | bytes, k: int, exclude: set[int], exact: bool | None = None,
                 search: dict[str, str] | None = None) -> list[Neighbour]:
-        return self._search_many(unit_query.reshape(1, -1), k, [exclude], exact, search)[0]
+        """One unit query (an array, or the bytes of ``dim`` float32 :meth:`_unit_query`
+        gives): :meth:`_search_one`, or the batch path when that declines."""
+        query = unit_query if isinstance(unit_query, bytes) else np.ascontiguousarray(unit_query, dtype=np.float32)
+        if exact is None:
+            exact = not search and self._cold_exact()
+            self._single_queries += 1
+        found = self._search_one(query, k, exclude, exact, search)
+        if found is not None:
+            return found
+        batch = np.frombuffer(query, dtype=np.float32).reshape(1, self.dim)
+        return self._search_many(batch, k, [exclude], exact, search)[0]
+
+    def _cold_exact(self) -> bool:
+        """Whether a single query is answered exactly although the set has an approximate
+        index: the index is not loaded yet, the handle has answered fewer than
+        :data:`COLD_QUERIES` queries, and the set's exact scan (:data:`COLD_EXACT_FLOATS`
+        at most) is quicker than loading it (importing FAISS alone costs a cold process
+        more). A cold ``vecstore neighbours`` on GloVe: 10 ms exactly, against 150 ms to
+        load and check the hnsw index; a long-lived handle loads it from its ninth query."""
+        return (self._approximate is False and self._single_queries < COLD_QUERIES
+                and self.info.count * self.dim <= COLD_EXACT_FLOATS)
+
+    def _search_one(self, query: np.ndarray | bytes, k: int, exclude: set[int], exact_only: bool,
+                    given: dict[str, str] | None) -> list[Neighbour] | None:
+        """One query (a buffer of ``dim`` float32, unit length), as :meth:`_search_batch`
+        answers it (the same hits, the same float scores) without its batch machinery: a
+        warm handle's query costs little more than the index's own search, and an exact
+        one over the raw rows needs no numpy at all. None when anything is unusual (an
+        index that disagrees with the stored rows, fewer hits than asked, a parameter to
+        refuse): the batch path then answers, rebuilds or says why."""
+        approximate = None if exact_only else self.approximate_index()
+        if approximate is None:
+            if given:
+                return None
+            kind, index, candidates = None, self.index(), k + SPARE_CANDIDATES
+        else:
+            kind, index = approximate
+            search = search_overrides(kind, given) if given else kind.search
+            candidates = kind.candidates(k, search) + SPARE_CANDIDATES
+        want = min(candidates + len(exclude), index.ntotal)
+        if want <= len(exclude):
+            return None
+        if isinstance(index, ExactSearch):
+            found_rows, found_scores = index.search_one(query, want)
+        else:
+            matrix = np.frombuffer(query, dtype=np.float32).reshape(1, self.dim)
+            scores, ids = (index.search(matrix, want) if kind is None else
+                           index.search(matrix, want, params=self._parameters(kind, search)))
+            found_rows, found_scores = ids[0].tolist(), scores[0].tolist()
+        hits, index_scores = [], []
+        for row, score in zip(found_rows, found_scores, strict=True):
+            if row >= 0 and row not in exclude:
+                hits.append(row)
+                index_scores.append(score)
+        if len(hits) < min(k, index.ntotal - len(exclude)):
+            return None
+        exact = self._few_cosines(hits, query)
+        if (kind is None or kind.exact_scores) and any(abs(a - b) > RESCORE_TOLERANCE
+                                                       for a, b in zip(exact, index_scores, strict=True)):
+            return None
+        order = sorted(range(len(hits)), key=lambda i: (-exact[i], hits[i]))[:k]  # (ties: the lower row first)
+        word = self.set_words.word
+        return [Neighbour(word(hits[i]), exact[i]) for i in order]
+
+    def _parameters(self, kind: ApproximateKind, search: dict[str, int]) -> Any:
+        """FAISS's search parameters for ``search`` (made once a handle and setting)."""
+        key = (kind.short, *search.values())
+        found = self._search_parameters.get(key)
+        if found is None:
+            found = self._search_parameters[key] = kind.search_parameters(search)
+        return found
+
+    def _verified_table(self, rows: Sequence[int] | np.ndarray) -> np.ndarray | None:
+        """The raw rows' mapping with the blocks of ``rows`` verified (read only those), or
+        None without raw rows (or a damaged one: the chunks serve, and it is rebuilt)."""
+        raw = self._raw_rows()
+        if raw is None:
+            return None
+        try:
+            return raw.table(rows, self.dim)
+        except DerivedFileError as exc:
+            log.warning("not using the raw rows of %s: %s", self.name, exc)
+            self._rows = None
+            return None
+
+    def _picked(self, rows: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(table, ids) holding the verified stored rows ``rows``: the raw rows' mapping and
+        the rows themselves, or, without raw rows, the rows read from the chunks and their
+        places in that array. Either way the same C reads them (the same bits)."""
+        table = self._verified_table(rows)
+        if table is None:
+            return np.ascontiguousarray(self.vectors_of_rows(rows)), np.arange(len(rows), dtype=np.int64)
+        return table, np.asarray(rows, dtype=np.int64)
+
+    def _unit_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The unit vectors of stored rows, verified: a word search's queries, single or
+        batched, made the same way (in C)."""
+        if _fastparse is None:
+            return normalized(self.vectors_of_rows(rows))
+        table, ids = self._picked(rows)
+        return np.frombuffer(_fastparse.unit_of_rows(table, self.dim, ids), dtype=np.float32).reshape(-1, self.dim)
+
+    def _unit_query(self, row: int) -> np.ndarray | bytes:
+        """The unit vector of one stored row, verified, as :meth:`_unit_rows` makes it:
+        the bytes of ``dim`` float32 straight from C on the mapped raw rows (no numpy), or
+        an array when there are none to map."""
+        raw = self._raw_rows() if _fastparse is not None else None
+        if raw is not None:
+            try:
+                raw.verify_rows([row], self.dim)
+                return _fastparse.unit_of_rows(raw.payload, self.dim, array("q", [row]))
+            except DerivedFileError as exc:
+                log.warning("not using the raw rows of %s: %s", self.name, exc)
+                self._rows = None
+        return self._unit_rows([row])[0]
+
+    def _few_cosines(self, rows: list[int], unit_query: np.ndarray | bytes) -> list[float]:
+        """:meth:`_cosines` of a few rows with one query, as Python floats: straight from
+        C on the mapped raw rows (no numpy), or through :meth:`_cosines` without them."""
+        raw = self._raw_rows() if _fastparse is not None else None
+        if raw is not None:
+            try:
+                raw.verify_rows(rows, self.dim)
+                return array("f", _fastparse.cosines_of_rows(raw.payload, self.dim, array("q", rows),
+                                                             unit_query)).tolist()
+            except DerivedFileError as exc:
+                log.warning("not using the raw rows of %s: %s", self.name, exc)
+                self._rows = None
+        return self._cosines(rows, np.frombuffer(unit_query, dtype=np.float32).reshape(1, self.dim)).tolist()
+
+    def _cosines(self, rows: Sequence[int], unit_queries: np.ndarray) -> np.ndarray:
+        """The cosine of each stored row (verified) with its unit query (one a row, or one
+        for all): the scores every search prints, single or batched, computed the same way."""
+        if _fastparse is None:
+            stored = self.vectors_of_rows(rows)
+            return cosines(stored, np.ascontiguousarray(np.broadcast_to(unit_queries, stored.shape)))
+        table, ids = self._picked(rows)
+        return np.frombuffer(_fastparse.cosines_of_rows(table, self.dim, ids, np.ascontiguousarray(
+            unit_queries, dtype=np.float32)), dtype=np.float32)
+
+    def _few_rows(self, rows: list[int]) -> np.ndarray:
+        """The stored vectors of a few rows, verified (:meth:`vectors_of_rows`, quicker)."""
+        table = self._verified_table(rows)
+        return self.vectors_of_rows(rows) if table is None else table[rows]
 
     def _search_many(self, unit_queries: np.ndarray, k: int, excludes: list[set[int]], exact: bool = False,
                      search: dict[str, str] | None = None) -> list[list[Neighbour]]:
@@ -546,26 +761,24 @@ class EmbeddingSet:
                 if given:
                     raise InvalidArgumentError(f"is for an approximate index, and {self.info.subject} is searched "
                                                "exactly", subject="search")
-                kind, index, search, candidates = None, self.index(), None, k
+                kind, index, search, candidates = None, self.index(), None, k + SPARE_CANDIDATES
             else:
                 kind, index = approximate
                 search = search_overrides(kind, given)
-                candidates = kind.candidates(k, search)
+                candidates = kind.candidates(k, search) + SPARE_CANDIDATES
             want = min(candidates + max((len(e) for e in excludes), default=0), index.ntotal)
             if want == 0 or not len(queries):
                 return [[] for _ in range(len(queries))]
-            if kind is None:
-                with blas_for_batches(len(queries)):
-                    scores, rows = index.search(queries, want)
+            if kind is None:  # (the exact search chooses its own way: C for a few queries, BLAS for more)
+                scores, rows = index.search(queries, want)
             else:
-                scores, rows = index.search(queries, want, params=kind.search_parameters(search))
+                scores, rows = index.search(queries, want, params=self._parameters(kind, search))
             hits = [[(int(r), float(s)) for r, s in zip(row_ids, row_scores, strict=True)
                      if r >= 0 and int(r) not in exclude]
                     for row_ids, row_scores, exclude in zip(rows, scores, excludes, strict=True)]
             flat = [r for query_hits in hits for r, _ in query_hits]
-            stored = normalized(self.vectors_of_rows(flat)) if flat else np.empty((0, self.dim), np.float32)
             owner = np.repeat(np.arange(len(hits)), [len(h) for h in hits])
-            exact = np.einsum("ij,ij->i", stored, queries[owner]) if flat else np.empty(0, np.float32)
+            exact = self._cosines(flat, queries[owner]) if flat else np.empty(0, np.float32)
             index_scores = np.array([s for query_hits in hits for _, s in query_hits], dtype=np.float64)
             if kind is not None and not kind.exact_scores:  # (codes: re-ranked by the exact scores)
                 index_scores = exact.astype(np.float64)
@@ -574,7 +787,8 @@ class EmbeddingSet:
                 out, at = [], 0
                 for query_hits in hits:
                     here = exact[at:at + len(query_hits)]
-                    order = np.argsort(-here, kind="stable")[:k] if kind is not None else range(min(k, len(here)))
+                    rows_here = [r for r, _ in query_hits]
+                    order = np.lexsort((rows_here, -here))[:k]  # (by the exact scores, ties the lower row first)
                     out.append([Neighbour(words.word(query_hits[i][0]), float(here[i])) for i in order])
                     at += len(query_hits)
                 if kind is not None:  # (probed lists or a graph can hold fewer than k: those queries go exact)

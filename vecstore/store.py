@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import numpy as np
-
 from vecstore.errors import (
     InputFileError,
     InvalidArgumentError,
@@ -34,6 +32,11 @@ from vecstore.query import EmbeddingSet
 from vecstore.storage.catalog import Catalog
 from vecstore.storage.location import StoreLocation, resolve
 from vecstore.storage.records import CollectionInfo, SetInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # (imported on first use: a cold exact query needs no numpy; see vecstore._lazy)
+    from vecstore._lazy import numpy as np
 
 log = logging.getLogger("vecstore")
 
