@@ -330,14 +330,24 @@ def test_a_fetch_that_cannot_write_or_meets_a_new_share_still_answers(team: str,
 
 
 def test_a_failed_copy_is_one_line_and_leaves_the_store_unchanged(postgres_database: str, tmp_path: Path) -> None:
+    # The server refuses the vectors' COPY part-way (a trigger: deterministic, where a
+    # statement timeout raced a COPY that can finish in 20 ms).
+    import psycopg
+
+    from vecstore.storage.postgres import dsn_of
+
     path = big_text(tmp_path / "w.txt", 4)
-    hurried = postgres_database + "?options=-c%20statement_timeout%3D20"
     with Store(postgres_database) as store:
         store.upgrade()
-    with Store(hurried) as store, pytest.raises(StoreError, match="canceling statement due to statement timeout"):
+    with psycopg.connect(dsn_of(postgres_database), autocommit=True) as db:
+        db.execute("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF NEW.chunk_no >= 1 THEN "
+                   "RAISE EXCEPTION 'refused chunk %', NEW.chunk_no; END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON vector_chunks FOR EACH ROW EXECUTE FUNCTION refuse()")
+    with Store(postgres_database) as store, pytest.raises(StoreError, match="refused chunk 1"):
         store.import_file(path, "w")
-    done = subprocess.run([str(Path(sys.executable).with_name("vecstore")), "--store", hurried, "import", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run([str(Path(sys.executable).with_name("vecstore")), "--store", postgres_database, "import",
+                           str(path)], capture_output=True, text=True)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert "refused chunk 1" in done.stderr, done.stderr
     with Store(postgres_database) as store:
         assert store.sets() == []

@@ -1,9 +1,10 @@
 """Opening a store: the fast stdlib driver when it can serve, SQLAlchemy when it must.
 
-A SQLite store at the head schema opens with :class:`~vecstore.storage.sqlite.SqliteDriver`
-(no SQLAlchemy import). A missing, empty or older SQLite file, or a server URL, goes
-through :class:`~vecstore.storage.engine.EngineDriver`, which creates (if asked) and
-migrates it; a SQLite store is then read and written with the stdlib driver from there on.
+A SQLite store at the head schema opens with :class:`~vecstore.storage.sqlite.SqliteDriver`,
+a PostgreSQL one with :class:`~vecstore.storage.postgres.PostgresDriver` (no SQLAlchemy
+import either way). A missing, empty or older store goes through
+:class:`~vecstore.storage.engine.EngineDriver`, which creates (if asked) and migrates it;
+a SQLite store is then read and written with the stdlib driver from there on.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ def open_catalog(location: StoreLocation, *, create: bool) -> tuple[Catalog, str
         kind = special_file_kind(path.stat().st_mode)
         if kind is not None:
             raise StoreError(f"{location.display()} is {kind}; a store is a regular file (give its path)")
-    fast = SqliteDriver.open_if_current(path) if path is not None else None
+    if path is not None:
+        fast = SqliteDriver.open_if_current(path)
+    else:  # (a server store at the head schema: psycopg alone, no SQLAlchemy)
+        from vecstore.storage.postgres import PostgresDriver
+
+        fast = PostgresDriver.open_if_current(location)
     if fast is not None:
         from vecstore.storage.statements import SCHEMA_HEAD
 

@@ -32,6 +32,10 @@ from vecstore.storage.statements import REVISION, SCHEMA_HEAD, BulkRows
 #: (measured: no slower than NORMAL for an import's single large transaction).
 SYNCHRONOUS = "PRAGMA synchronous = FULL"
 PRAGMAS = ("PRAGMA page_size = 65536", "PRAGMA journal_mode = WAL", SYNCHRONOUS)
+#: Reads through a mapping of the first GiB, not read() into SQLite's page cache: a
+#: set's word chunks (3.4 MB for GloVe) come back in half the time (writes still use
+#: write(); every chunk is checked against its digest as before).
+MMAP = "PRAGMA mmap_size = 1073741824"
 
 #: How SQLAlchemy's DateTime keeps a time in SQLite (text), so both drivers write the same.
 DATETIME_TEXT = "%Y-%m-%d %H:%M:%S.%f"
@@ -68,6 +72,7 @@ class SqliteDriver:
             raise store_error(exc, "open the store", where) from None
         try:
             db.execute(SYNCHRONOUS)  # (page size and WAL are properties of the file, set when it was made)
+            db.execute(MMAP)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "alembic_version" not in tables:
                 if tables - {"sqlite_sequence"}:
