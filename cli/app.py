@@ -11,10 +11,13 @@ never cuts an option's name, at 80 columns as at 200.
 
 from __future__ import annotations
 
+import copy
+import sys
 from typing import Annotated, Any, ClassVar
 
 import typer
 from typer.core import TyperGroup
+from typer.models import DefaultPlaceholder
 
 from vecstore.cli import classifier, docs, index, matrix, store, words
 from vecstore.cli.errors import EXIT_CODES
@@ -96,5 +99,46 @@ def main_options(
     ctx.obj = GlobalOptions(store_location=store_location)
 
 
+def invoked_name(args: list[str]) -> str | None:
+    """The command (or command group) ``args`` invoke: the first argument that is not
+    ``--store`` or its value; None for ``--help``, ``--version``, another option first, or
+    no command."""
+    at = 0
+    while at < len(args):
+        if args[at] == "--store":
+            at += 2
+        elif args[at].startswith("--store="):
+            at += 1
+        else:
+            return None if args[at].startswith("-") else args[at]
+    return None
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """The app with only the command ``args`` invoke, when it is one: Typer converts every
+    command's signature to click's before running one (80 ms of a cold ``vecstore
+    neighbours``, half of it a query's own work). The top-level options and settings are
+    the app's own. Help, a mistyped command (its suggestions list them all) or no command:
+    the whole app."""
+    name = invoked_name(args)
+    for info in app.registered_groups:
+        group = info.typer_instance
+        if info.name == name:
+            trimmed = copy.copy(app)
+            trimmed.registered_groups = [info]
+            return trimmed
+        if isinstance(info.name, DefaultPlaceholder) and group is not None:
+            commands = [c for c in group.registered_commands if c.name == name]
+            if commands:
+                only = copy.copy(group)
+                only.registered_commands = commands
+                trimmed = copy.copy(app)
+                trimmed.registered_groups = [copy.copy(info)]
+                trimmed.registered_groups[0].typer_instance = only
+                return trimmed
+    return app
+
+
 def main() -> None:
-    app()
+    """The ``vecstore`` console script."""
+    app_for(sys.argv[1:])()

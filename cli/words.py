@@ -71,18 +71,19 @@ def neighbours_command(
         raise usage("give one of: a word, --vector FILE, --input FILE, --vectors FILE.npy")
     parameters = key_values(search, "search")
     if input_file is not None or vectors is not None:
-        _batch_neighbours(ctx, set_name, k, input_file, vectors, as_json, exact, parameters)
+        _batch_neighbours(ctx, set_name, k, input_file, vectors, as_json, exact or None, parameters)
         return
     query = read_vector(vector) if vector is not None else None
     with open_store(ctx) as store:
-        name, hits = store.with_set(set_name, lambda s: (s.name, s.neighbours(word, vector=query, k=k, exact=exact,
-                                                                              search=parameters)))
+        name, hits = store.with_set(set_name, lambda s: (s.name, s.neighbours(word, vector=query, k=k,
+                                                                              exact=exact or None, search=parameters)))
     print_neighbours(hits, as_json)
     _say_if_fewer(hits, k, name)
 
 
 def _batch_neighbours(ctx: typer.Context, set_name: str | None, k: int, input_file: str | None,
-                      vectors_file: Path | None, as_json: bool, exact: bool, search: dict[str, str] | None) -> None:
+                      vectors_file: Path | None, as_json: bool, exact: bool | None,
+                      search: dict[str, str] | None) -> None:
     """Answer many queries, a batch at a time, printing as the answers come: one line a
     query (``word: n1 0.8236, n2 ...``), or one JSON list streamed item by item."""
     import numpy as np
