@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs bench bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann bench-ann-large bench-postgres lint clean
+.PHONY: demo test docs bench bench-hot bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann bench-ann-large bench-postgres lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, train the tutorial's classifier
 	$(BIN)/vecstore import glove-6b-50d
@@ -21,15 +21,18 @@ demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, t
 	$(BIN)/vecstore predict .demo/tutorial-model "great work" "poor effort" "could have done better"
 	$(BIN)/vecstore check
 
-test: $(STAMP)  ## lint, then the whole test suite
+test: $(STAMP)  ## lint, then the whole test suite, on every core
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 docs: $(STAMP)  ## write docs/cli.md's reference from every command's --help (a test checks it is current)
 	$(BIN)/python docs/cli_reference.py
 
 bench: $(STAMP)  ## import and cold query vs gensim and the tutorial's loop on the real GloVe (~3 min)
 	$(BIN)/python benchmarks/bench_glove.py
+
+bench-hot: $(STAMP)  ## the hot paths against their peers in one run: cold and warm queries, batches, PostgreSQL, disk (~10 min)
+	$(BIN)/python benchmarks/bench_hot.py
 
 bench-formats: $(STAMP)  ## import by format vs pandas, gensim, cat; synthetic 2M x 300 file (~10 min, 5 GB of disk)
 	$(BIN)/python benchmarks/bench_formats.py
