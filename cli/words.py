@@ -7,7 +7,6 @@ light modules; each command imports what it needs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +24,7 @@ from vecstore.cli.options import (
     key_values,
     open_store,
 )
-from vecstore.cli.output import note, on_terminal, print_json, print_neighbours, progress_bar
+from vecstore.cli.output import neighbours_json_lines, note, on_terminal, print_json, print_neighbours, progress_bar
 from vecstore.errors import counted, listed, printable, printable_path
 
 commands = typer.Typer()
@@ -110,11 +109,8 @@ def _batch_neighbours(ctx: typer.Context, set_name: str | None, k: int, input_fi
                                                         search=search)
             unknown += answers.unknown
             if as_json:
-                items = answers.to_list()
-                for i, item in enumerate(items):
-                    if "vector" in item:
-                        item["vector"] = start + i
-                    typer.echo(("\n" if start + i == 0 else ",\n") + json.dumps(item, ensure_ascii=False), nl=False)
+                typer.echo(("\n" if start == 0 else ",\n") + ",\n".join(neighbours_json_lines(answers, start)),
+                           nl=False)
                 continue
             for i, (query, hits) in enumerate(zip(answers.queries, answers.results, strict=True)):
                 label = printable(query) if words is not None else f"#{start + i}"

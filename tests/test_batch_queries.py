@@ -106,3 +106,35 @@ def test_the_command_reads_words_or_vectors_and_reports_unknown_words(glove_stor
         assert refused.exit_code == 1 and message in refused.output and refused.output.count("\n") == 1, name
     both = runner.invoke(app, ["--store", str(glove_store), "neighbours", "king", "--input", str(words)])
     assert both.exit_code == 2 and "give one of" in both.output  # (options that do not go together: usage)
+
+
+def test_the_batch_json_is_what_json_dumps_writes_for_any_word_and_score() -> None:
+    # The batch's JSON lines are written by hand (for speed): for words holding quotes,
+    # backslashes, control characters, non-ASCII and lone surrogates, and for scores JSON
+    # cannot write as numbers, each line equals json.dumps of the item and parses back.
+    from vecstore.cli.output import neighbours_json_lines
+    from vecstore.query import BatchNeighbours, Neighbour
+
+    odd = ['say "hi"', "back\\slash", "tab\there", "line\nfeed", "\x00\x1f\x7f", "café", "日本", "\U0001f600",
+           "\udce9", "", " "]
+    scores = [0.8236, -1.0, 0.0, -0.0, 1e-45, 0.1 + 0.2, float(np.float32(0.7839)), float("nan"), float("inf")]
+    rng = np.random.default_rng(3)
+    results: list[list[Neighbour] | None] = []
+    for i in range(60):
+        if i % 7 == 3:
+            results.append(None)
+            continue
+        count = int(rng.integers(0, 4))
+        results.append([Neighbour(odd[int(rng.integers(len(odd)))], scores[int(rng.integers(len(scores)))])
+                        for _ in range(count)])
+    for vectors in (False, True):
+        queries = [f"#{i}" for i in range(60)] if vectors else [odd[i % len(odd)] for i in range(60)]
+        answers = BatchNeighbours(queries, results, vectors=vectors)
+        expected = answers.to_list()
+        for item in expected:
+            if "vector" in item:
+                item["vector"] += 100
+        lines = neighbours_json_lines(answers, 100)
+        assert lines == [json.dumps(item, ensure_ascii=False) for item in expected]
+        parsed = json.loads("[" + ",".join(lines) + "]")
+        assert [p.get("word", p.get("vector")) for p in parsed] == [e.get("word", e.get("vector")) for e in expected]

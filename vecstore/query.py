@@ -202,6 +202,14 @@ class SetWords:
         rows = self.index_many()
         return np.array([rows.get(w, -1) for w in words], dtype=np.int64)
 
+    def words_of(self, rows: Sequence[int]) -> list[str]:
+        """The words of many rows: through the decoded list once they are many (a batch's
+        hundred thousand hits), else chunk by chunk as :meth:`word`."""
+        if self._words is None and len(rows) * 40 < self._count:
+            return [self.word(r) for r in rows]
+        words = self.words
+        return [words[r] for r in rows]
+
     def word(self, row: int) -> str:
         """The word of one row, decoding only its chunk."""
         if self._words is not None:
@@ -773,24 +781,36 @@ class EmbeddingSet:
                 scores, rows = index.search(queries, want)
             else:
                 scores, rows = index.search(queries, want, params=self._parameters(kind, search))
-            hits = [[(int(r), float(s)) for r, s in zip(row_ids, row_scores, strict=True)
-                     if r >= 0 and int(r) not in exclude]
-                    for row_ids, row_scores, exclude in zip(rows, scores, excludes, strict=True)]
-            flat = [r for query_hits in hits for r, _ in query_hits]
-            owner = np.repeat(np.arange(len(hits)), [len(h) for h in hits])
-            exact = self._cosines(flat, queries[owner]) if flat else np.empty(0, np.float32)
-            index_scores = np.array([s for query_hits in hits for _, s in query_hits], dtype=np.float64)
+            # The hits of every query at once: a mask of the rows kept (found, not excluded),
+            # their exact scores in one gather and product, one sort of the whole block.
+            rows = np.asarray(rows, dtype=np.int64)
+            kept = rows >= 0
+            widest = max((len(e) for e in excludes), default=0)
+            if widest:
+                excluded = np.full((len(rows), widest), -1, dtype=np.int64)
+                for i, exclude in enumerate(excludes):
+                    excluded[i, :len(exclude)] = list(exclude)
+                kept &= ~(rows[:, :, None] == excluded[:, None, :]).any(axis=2)
+            owner, place = np.nonzero(kept)
+            flat = rows[owner, place]
+            exact = self._cosines(flat, queries[owner]) if len(flat) else np.empty(0, np.float32)
+            index_scores = np.asarray(scores)[owner, place].astype(np.float64)
             if kind is not None and not kind.exact_scores:  # (codes: re-ranked by the exact scores)
                 index_scores = exact.astype(np.float64)
             if np.all(np.abs(exact - index_scores) <= RESCORE_TOLERANCE):
-                words = self.set_words
+                ranked = np.full(rows.shape, np.inf, dtype=np.float64)
+                ranked[owner, place] = -exact  # (the rows not kept sort last)
+                order = np.lexsort((rows, ranked))[:, :k]  # (by the exact scores, ties the lower row first)
+                counts = np.minimum(kept.sum(axis=1), k)
+                first = np.arange(order.shape[1]) < counts[:, None]  # (each query's best, up to k)
+                exact_of = np.zeros(rows.shape, dtype=np.float32)
+                exact_of[owner, place] = exact
+                named = self.set_words.words_of(np.take_along_axis(rows, order, axis=1)[first].tolist())
+                best = np.take_along_axis(exact_of, order, axis=1)[first].tolist()
                 out, at = [], 0
-                for query_hits in hits:
-                    here = exact[at:at + len(query_hits)]
-                    rows_here = [r for r, _ in query_hits]
-                    order = np.lexsort((rows_here, -here))[:k]  # (by the exact scores, ties the lower row first)
-                    out.append([Neighbour(words.word(query_hits[i][0]), float(here[i])) for i in order])
-                    at += len(query_hits)
+                for count in counts.tolist():
+                    out.append(list(map(Neighbour, named[at:at + count], best[at:at + count])))
+                    at += count
                 if kind is not None:  # (probed lists or a graph can hold fewer than k: those queries go exact)
                     short = [i for i, (found, exclude) in enumerate(zip(out, excludes, strict=True))
                              if len(found) < min(k, index.ntotal - len(exclude))]
