@@ -134,30 +134,40 @@ def main() -> int:
         reports[kind] = json.loads(built["stdout"])
         with Store(store_path) as store:
             glove = store.get("glove")
-            glove.neighbours(words[0], k=10)  # (the index loaded and checked outside the clock)
-            times, answers = [], []
-            for row in rows:
-                started = time.perf_counter()
-                answers.append(glove.neighbours(words[row], k=10))
-                times.append(time.perf_counter() - started)
+            glove.neighbours(words[0], k=10, exact=False)  # (the index loaded and checked outside the clock)
             path = glove._indexes.approximate_paths(glove.info.uid, kind)[0]
             row_of = glove.rows_of
+            index = faiss.read_index(str(path))  # (FAISS ignores vecstore's footer after the index)
+            search = reports[kind]["search"]
+            params = (faiss.SearchParametersHNSW(efSearch=search["efSearch"]) if kind == "hnsw" else
+                      faiss.SearchParametersIVF(nprobe=search["nprobe"]))
+            # A first pass of both over the words (vecstore maps the file, so its first
+            # touch of each page faults it in; FAISS's read_index has already read it all),
+            # then the two timed query by query, alternating which goes first.
+            first_pass = []
+            for row in rows:
+                started = time.perf_counter()
+                glove.neighbours(words[row], k=10)
+                first_pass.append(time.perf_counter() - started)
+                index.search(unit[row:row + 1], 11, params=params)
+            times, direct, answers = [], [], []
+            for turn, row in enumerate(rows):
+                for side in ((0, 1) if turn % 2 == 0 else (1, 0)):
+                    started = time.perf_counter()
+                    if side == 0:
+                        answers.append(glove.neighbours(words[row], k=10))
+                        times.append(time.perf_counter() - started)
+                    else:
+                        index.search(unit[row:row + 1], 11, params=params)
+                        direct.append(time.perf_counter() - started)
         worst = max(abs(h.score - float(unit[r] @ unit[row_of([h.word])[0]])) for r, hits in zip(rows, answers,
                                                                                                strict=True)
                     for h in hits)
-        index = faiss.read_index(str(path))  # (FAISS ignores vecstore's footer after the index)
-        search = reports[kind]["search"]
-        params = (faiss.SearchParametersHNSW(efSearch=search["efSearch"]) if kind == "hnsw" else
-                  faiss.SearchParametersIVF(nprobe=search["nprobe"]))
-        direct = []
-        for row in rows:
-            started = time.perf_counter()
-            index.search(unit[row:row + 1], 11, params=params)
-            direct.append(time.perf_counter() - started)
         ours, theirs = statistics.median(times), statistics.median(direct)
-        print(f"\n2. warm queries through {kind} ({args.queries:,} random words, k = 10): vecstore "
+        print(f"\n2. warm queries through {kind} ({args.queries:,} random words, k = 10, medians): vecstore "
               f"{1000 * ours:.3f} ms, FAISS directly {1000 * theirs:.3f} ms: {ours / theirs:.2f}x; every printed score "
-              f"within {worst:.1e} of the exact cosine of its stored row")
+              f"within {worst:.1e} of the exact cosine of its stored row (vecstore's first pass over the words, "
+              f"faulting in the mapped file: {1000 * statistics.median(first_pass):.3f} ms)")
         summary.append([f"warm query through {kind}, vs FAISS direct", f"{1000 * ours:.3f} ms",
                         f"FAISS {1000 * theirs:.3f} ms", f"{ours / theirs:.2f}x", "<= 1.25x, scores exact",
                         common.verdict(ours / theirs <= 1.25 and worst < 1e-5)])

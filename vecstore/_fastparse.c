@@ -975,6 +975,12 @@ static double row_norm(const float *x, Py_ssize_t dim) {
     return sqrt(sum);
 }
 
+static float cosine_of(const float *x, const float *y, Py_ssize_t dim) {  /* (y: unit length) */
+    double norm = row_norm(x, dim), dot = 0;
+    for (Py_ssize_t j = 0; j < dim; j++) dot += (double)x[j] * y[j];
+    return norm > 0 ? (float)(dot / norm) : 0.0f;
+}
+
 static PyObject *unit_of_rows(PyObject *self, PyObject *args) {
     Py_buffer table, ids;
     Py_ssize_t dim, n, m;
@@ -1013,16 +1019,86 @@ static PyObject *cosines_of_rows(PyObject *self, PyObject *args) {
     float *out = (float *)PyBytes_AS_STRING(result);
     const float *rows = (const float *)table.buf, *qs = (const float *)queries.buf;
     const int64_t *id = (const int64_t *)ids.buf;
-    for (Py_ssize_t i = 0; i < m; i++) {
-        const float *x = rows + id[i] * dim, *y = qs + (nq == 1 ? 0 : i) * dim;
-        double norm = row_norm(x, dim), dot = 0;
-        for (Py_ssize_t j = 0; j < dim; j++) dot += (double)x[j] * y[j];
-        out[i] = norm > 0 ? (float)(dot / norm) : 0.0f;
-    }
+    for (Py_ssize_t i = 0; i < m; i++) out[i] = cosine_of(rows + id[i] * dim, qs + (nq == 1 ? 0 : i) * dim, dim);
 done:
     PyBuffer_Release(&table);
     PyBuffer_Release(&ids);
     PyBuffer_Release(&queries);
+    return result;
+}
+
+/*
+ * rescore_hits(table, dim, ids, scores, query, exclude, k, tolerance) -> (rows, scores) or None
+ * One query's hits from an index (ids int64, -1 for none; scores float32 beside them)
+ * re-scored from the table's rows as cosines_of_rows scores them (the same bits): the
+ * ids other than -1 and ``exclude``, their exact cosines, the best k first (ties to the
+ * lower row), as two lists of Python ints and floats. None when tolerance >= 0 and an
+ * exact score differs from the index's by more (the index is wrong). A warm query's
+ * whole re-scoring in one call; the caller has verified the rows' blocks.
+ */
+static PyObject *rescore_hits(PyObject *self, PyObject *args) {
+    Py_buffer table, ids, scores, query;
+    Py_ssize_t dim, k, n, m;
+    long long exclude;
+    double tolerance;
+    if (!PyArg_ParseTuple(args, "y*ny*y*y*Lnd", &table, &dim, &ids, &scores, &query, &exclude, &k, &tolerance))
+        return NULL;
+    PyObject *result = NULL, *rows_out = NULL, *scores_out = NULL;
+    Hit *hits = NULL;
+    if (dim <= 0 || k < 0 || table.len % ((Py_ssize_t)sizeof(float) * dim) || ids.len % (Py_ssize_t)sizeof(int64_t) ||
+        scores.len != ids.len / 2 || query.len != dim * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "rescore_hits: inconsistent arguments");
+        goto done;
+    }
+    n = table.len / (Py_ssize_t)sizeof(float) / dim;
+    m = ids.len / (Py_ssize_t)sizeof(int64_t);
+    hits = PyMem_RawMalloc(sizeof(Hit) * (size_t)(m + 1));
+    if (hits == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const int64_t *id = (const int64_t *)ids.buf;
+    const float *given = (const float *)scores.buf, *rows = (const float *)table.buf, *y = (const float *)query.buf;
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (id[i] < 0 || id[i] == exclude) continue;
+        if (id[i] >= n) {
+            PyErr_SetString(PyExc_ValueError, "a row id out of range");
+            goto done;
+        }
+        float exact = cosine_of(rows + id[i] * dim, y, dim);
+        if (tolerance >= 0 && !(fabs((double)exact - (double)given[i]) <= tolerance)) {
+            result = Py_None;
+            Py_INCREF(result);
+            goto done;
+        }
+        hits[kept].score = exact;
+        hits[kept++].id = id[i];
+    }
+    qsort(hits, (size_t)kept, sizeof(Hit), hit_better_first);
+    if (kept > k) kept = k;
+    rows_out = PyList_New(kept);
+    scores_out = PyList_New(kept);
+    if (rows_out == NULL || scores_out == NULL) goto done;
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        PyObject *row = PyLong_FromLongLong(hits[i].id), *score = PyFloat_FromDouble((double)hits[i].score);
+        if (row == NULL || score == NULL) {
+            Py_XDECREF(row);
+            Py_XDECREF(score);
+            goto done;
+        }
+        PyList_SET_ITEM(rows_out, i, row);
+        PyList_SET_ITEM(scores_out, i, score);
+    }
+    result = PyTuple_Pack(2, rows_out, scores_out);
+done:
+    Py_XDECREF(rows_out);
+    Py_XDECREF(scores_out);
+    PyMem_RawFree(hits);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&scores);
+    PyBuffer_Release(&query);
     return result;
 }
 
@@ -1036,6 +1112,7 @@ static PyMethodDef methods[] = {
     {"parse_binary", parse_binary, METH_VARARGS, "Parse word2vec binary records into float32 rows (GIL released)."},
     {"unit_of_rows", unit_of_rows, METH_VARARGS, "Some rows of a table, each divided by its norm."},
     {"cosines_of_rows", cosines_of_rows, METH_VARARGS, "The cosine of some rows of a table with unit queries."},
+    {"rescore_hits", rescore_hits, METH_VARARGS, "One query's index hits re-scored from the table's rows, best first."},
     {"cosine_top", cosine_top, METH_VARARGS, "The k rows of highest cosine to each of a few unit queries (GIL released)."},
     {NULL, NULL, 0, NULL},
 };

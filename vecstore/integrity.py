@@ -222,6 +222,7 @@ class VerifiedFile:
                     raise DerivedFileError(f"{path.name}: cannot map ({exc})") from None
                 self.payload = memoryview(self._map)
         self._verified = bytearray(len(self.footer.digests))  # (1: the block was checked)
+        self._unchecked = len(self.footer.digests)  # (0: every block checked, nothing left to look up)
         self._table: np.ndarray | None = None
 
     def close(self) -> None:
@@ -268,9 +269,17 @@ class VerifiedFile:
                 raise DerivedFileError(f"{self.path.name}: block {block} (bytes {start:,}-"
                                        f"{min(start + step, self.footer.payload_size):,}) fails its checksum")
             verified[block] = 1
+            self._unchecked -= 1
+
+    @property
+    def all_verified(self) -> bool:
+        """Whether every block has been checked (nothing left to verify before a read)."""
+        return not self._unchecked
 
     def verify_rows(self, rows: Iterable[int], dim: int) -> None:
         """Verify the blocks holding a few ``dim``-wide rows (from byte 0), without numpy."""
+        if not self._unchecked:  # (a warm handle: every block checked already)
+            return
         width, step, verified = dim * 4, self.footer.block_bytes, self._verified
         for row in rows:
             first, last = row * width // step, (row * width + width - 1) // step
@@ -281,9 +290,9 @@ class VerifiedFile:
         """The payload as float32 rows of ``dim`` from byte 0 (the mapping itself, no copy),
         after verifying the blocks that hold ``rows``: only those rows may be read from it."""
         width, step = dim * 4, self.footer.block_bytes
-        if len(rows) <= 32:  # (a query's handful: a loop beats numpy's set-up)
+        if self._unchecked and len(rows) <= 32:  # (a query's handful: a loop beats numpy's set-up)
             self.verify_rows([int(row) for row in rows], dim)
-        else:
+        elif self._unchecked:
             starts = np.asarray(rows, dtype=np.int64) * width
             self.verify_blocks(distinct(np.concatenate([starts // step, (starts + width - 1) // step])))
         if self._table is None or self._table.shape[1] != dim:

@@ -13,8 +13,9 @@ import logging
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from operator import sub
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from vecstore.cosine import normalized
 from vecstore.errors import (
@@ -201,6 +202,11 @@ class SetWords:
             return np.array([row_of[w] for w in words], dtype=np.int64)
         rows = self.index_many()
         return np.array([rows.get(w, -1) for w in words], dtype=np.int64)
+
+    @property
+    def decoded(self) -> list[str] | None:
+        """The words in row order if they are decoded already, else None."""
+        return self._words
 
     def words_of(self, rows: Sequence[int]) -> list[str]:
         """The words of many rows: through the decoded list once they are many (a batch's
@@ -650,6 +656,15 @@ class EmbeddingSet:
             matrix = np.frombuffer(query, dtype=np.float32).reshape(1, self.dim)
             scores, ids = (index.search(matrix, want) if kind is None else
                            index.search(matrix, want, params=self._parameters(kind, search)))
+            if kind is not None and len(exclude) <= 1:
+                found = self._rescored(ids, scores, query, exclude, k, kind.exact_scores)
+                if found is not False:  # (None: the index disagrees; False: no raw rows to map)
+                    if found is None or len(found[0]) < min(k, index.ntotal - len(exclude)):
+                        return None
+                    words = self.set_words.decoded
+                    if words is None:
+                        return list(map(Neighbour, map(self.set_words.word, found[0]), found[1]))
+                    return list(map(Neighbour, map(words.__getitem__, found[0]), found[1]))
             found_rows, found_scores = ids[0].tolist(), scores[0].tolist()
         hits, index_scores = [], []
         for row, score in zip(found_rows, found_scores, strict=True):
@@ -659,12 +674,33 @@ class EmbeddingSet:
         if len(hits) < min(k, index.ntotal - len(exclude)):
             return None
         exact = self._few_cosines(hits, query)
-        if (kind is None or kind.exact_scores) and any(abs(a - b) > RESCORE_TOLERANCE
-                                                       for a, b in zip(exact, index_scores, strict=True)):
+        disagree = max(map(abs, map(sub, exact, index_scores)), default=0.0) > RESCORE_TOLERANCE
+        if disagree and (kind is None or kind.exact_scores):
             return None
-        order = sorted(range(len(hits)), key=lambda i: (-exact[i], hits[i]))[:k]  # (ties: the lower row first)
-        word = self.set_words.word
-        return [Neighbour(word(hits[i]), exact[i]) for i in order]
+        best = sorted(zip([-e for e in exact], hits, strict=True))[:k]  # (by exact score; ties: the lower row)
+        words = self.set_words
+        if words.decoded is not None:  # (a warm handle: the decoded list, no call a word)
+            return [Neighbour(words.decoded[row], -score) for score, row in best]
+        return [Neighbour(words.word(row), -score) for score, row in best]
+
+    def _rescored(self, ids: np.ndarray, scores: np.ndarray, query: np.ndarray | bytes, exclude: set[int], k: int,
+                  check: bool) -> tuple[list[int], list[float]] | Literal[False] | None:
+        """An index's hits for one query re-scored from the verified raw rows in one call
+        of C (what the loop of :meth:`_search_one` does, the same bits): (rows, exact
+        scores) of the best k, or None when ``check`` and a score disagrees, or False
+        without raw rows to read (the caller's loop then reads the chunks)."""
+        raw = self._raw_rows() if _fastparse is not None else None
+        if raw is None:
+            return False
+        try:
+            if not raw.all_verified:
+                raw.verify_rows([r for r in ids[0].tolist() if r >= 0], self.dim)
+        except DerivedFileError as exc:
+            log.warning("not using the raw rows of %s: %s", self.name, exc)
+            self._rows = None
+            return False
+        return _fastparse.rescore_hits(raw.payload, self.dim, ids, scores, query, next(iter(exclude), -1), k,
+                                       RESCORE_TOLERANCE if check else -1.0)
 
     def _parameters(self, kind: ApproximateKind, search: dict[str, int]) -> Any:
         """FAISS's search parameters for ``search`` (made once a handle and setting)."""
