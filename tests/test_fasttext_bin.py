@@ -298,3 +298,16 @@ def test_a_compressed_model_is_refused_with_what_to_do(trained, tmp_path: Path) 
         limited = store.import_file(path, "top", options=ReadOptions(limit=100))
         assert limited.info.count == 100 and store.get("top").subwords is not None
         assert store.import_file(path, "top", options=ReadOptions(limit=100)).status == "unchanged"
+
+
+def test_documents_of_a_fasttext_set_pool_the_subword_vectors_of_the_words_it_lacks(trained, imported: Path) -> None:
+    _, kv = trained
+    unseen = unseen_words(kv.index_to_key, 5, seed=11)
+    texts = ["the government said", " ".join(unseen), "police " + unseen[0]]
+    with Store(imported) as store:
+        pooled = store.get("lee").document_vectors(texts, pool="mean")
+    expected = [np.mean([kv.get_vector(w) for w in text.split()], axis=0) for text in texts]
+    assert np.abs(pooled.vectors - np.stack(expected)).max() <= 1e-5
+    report = pooled.report
+    assert report.from_subwords == 5 and report.unknown_tokens == 0 and report.unknown_distinct == 0
+    assert "5 distinct from their subwords" in report.summary()

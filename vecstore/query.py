@@ -186,6 +186,10 @@ class SetWords:
                 return number * self._per_chunk + chunk.count(b"\n")
         return None
 
+    def joined(self) -> memoryview:
+        """All words, ``\n``-joined, as UTF-8 bytes (made once)."""
+        return memoryview(self._joined())[1:-1]
+
     def _joined(self) -> bytes:
         """All words, each between two ``\\n`` (joined once, on first use)."""
         if self._blob is None:
@@ -351,7 +355,7 @@ class EmbeddingSet:
                 if (sorted(digests) != list(range(chunks)) or subword_checksum(
                         self.info.uid, self.dim, settings, [digests[i] for i in range(chunks)]) != found["checksum"]):
                     raise CorruptionError(f"{self.info.subject}: its n-gram rows do not match their recorded "
-                                          "checksum (run vecstore check)", self.name)
+                                          "checksum", self.name)
                 self._subwords, self._ngram_digests = model, digests
         return self._subwords
 
@@ -382,12 +386,25 @@ class EmbeddingSet:
             expected = self._ngram_digests.get(chunk.number)
             if chunk.checksum != expected or chunk_digest(chunk.data, self.info.uid, "ngrams",
                                                           chunk.number) != expected:
-                raise CorruptionError(f"{self.info.subject}: n-gram chunk {chunk.number} fails its checksum "
-                                      "(run vecstore check)", self.name)
+                raise CorruptionError(f"{self.info.subject}: n-gram chunk {chunk.number} fails its checksum",
+                                      self.name)
             tables[chunk.number] = np.frombuffer(chunk.data, dtype="<f4").reshape(-1, self.dim)
         if len(tables) != len(numbers):
             raise CorruptionError(f"{self.info.subject}: n-gram chunks are missing from the store", self.name)
         return np.stack([tables[b // per_chunk][b % per_chunk] for b in buckets])
+
+    def lookalike_vectors(self, words: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+        """Vectors for ``words`` from the set's known words sharing their character
+        n-grams (:mod:`vecstore.lookalike`, ``oov="similar"``), and whether each got one."""
+        from vecstore.lookalike import lookalike_vectors
+
+        return lookalike_vectors(self, words)
+
+    def verified_rows(self) -> np.ndarray:
+        """Every stored row, (count, dim) float32, verified: the mapped raw rows (no copy)
+        once all their blocks are checked, else :meth:`matrix`."""
+        table = self._verified_table(np.arange(self.info.count)) if self.info.count else None
+        return table if table is not None else self.matrix()
 
     def computed(self, word: str) -> bool:
         """Whether ``word``'s vector is computed from its subwords: the set lacks it and was

@@ -366,9 +366,13 @@ class Store:
         from vecstore.io.fasttext_bin import FastTextModel
         from vecstore.names import name_of_file
 
-        if options.lowercase or options.duplicates != "first" or options.encoding_errors != "strict":
-            raise InvalidArgumentError("a fastText model's words are read as trained: of the read options only "
-                                       "limit applies to it", subject="options")
+        given = [name for name, value, default in (("lowercase", options.lowercase, False),
+                                                   ("duplicates", options.duplicates, "first"),
+                                                   ("encoding_errors", options.encoding_errors, "strict"))
+                 if value != default]
+        if given:
+            raise InvalidArgumentError("has no effect on a fastText model, whose words are read as trained (of "
+                                       "the read options only limit applies to it)", subject=given[0])
         with FastTextModel.open(path) as model:
             name = check_name(name) if name is not None else name_of_file(path)
             return self._import(name, FastTextRows(model, limit=options.limit, progress=progress), replace, started)
@@ -419,10 +423,23 @@ class Store:
 def _starts_as_fasttext_model(path: Path) -> bool:
     """Whether ``path`` is a plain file starting with fastText's magic number (a missing or
     unreadable one goes the usual way, which says what is wrong with it)."""
+    import stat
+
     from vecstore.io.fasttext_bin import looks_like_fasttext_bin
 
-    try:
-        with path.open("rb") as f:
-            return path.is_file() and looks_like_fasttext_bin(f.read(8))
+    try:  # (never opened unless regular, and then without waiting: a FIFO would block the open)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # (a folder, a FIFO, a device: the usual way says so)
+            os.close(fd)
+            return False
+    except OSError:
+        os.close(fd)
+        return False
+    with os.fdopen(fd, "rb") as f:
+        try:
+            return looks_like_fasttext_bin(f.read(8))
+        except OSError:
+            return False

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vecstore.errors import InputFileError
+from vecstore.io.files import open_input
 from vecstore.limits import MAX_DIM, MAX_LINE_BYTES
 from vecstore.subwords import SubwordModel, ngram_buckets
 
@@ -62,11 +63,7 @@ class FastTextModel:
 
     @classmethod
     def open(cls, path: Path) -> FastTextModel:
-        try:
-            f = path.open("rb")
-        except OSError as exc:
-            raise InputFileError(path, f"cannot read it ({exc.strerror or exc})") from None
-        with f:
+        with open_input(path, "a fastText model") as f:  # (a FIFO or a device refused before it is opened)
             size = path.stat().st_size
             if size < 8 + _ARGS.size + _DICTIONARY.size:
                 raise InputFileError(path, f"a fastText model is longer than {size:,} bytes: the file is truncated")
