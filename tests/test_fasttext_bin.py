@@ -311,3 +311,16 @@ def test_documents_of_a_fasttext_set_pool_the_subword_vectors_of_the_words_it_la
     report = pooled.report
     assert report.from_subwords == 5 and report.unknown_tokens == 0 and report.unknown_distinct == 0
     assert "5 distinct from their subwords" in report.summary()
+
+
+def test_facebooks_own_fasttext_gives_the_same_vectors(trained, imported: Path) -> None:
+    # fastText's Python binding (the fasttext-wheel build of Facebook's 0.9.2, in the test
+    # extra where a wheel exists) reads the same .bin: its get_word_vector, for stored and
+    # unseen words, equals vecstore's.
+    fasttext = pytest.importorskip("fasttext")
+    path, kv = trained
+    model = fasttext.load_model(str(path))
+    with Store(imported) as store:
+        lee = store.get("lee")
+        for word in lee.words[:500] + unseen_words(kv.index_to_key, 500, seed=13):
+            assert np.abs(lee.vector(word) - model.get_word_vector(word)).max() <= 1e-6, word
