@@ -43,6 +43,9 @@ def train_command(
     = "trainable",
     dim: Annotated[int | None, typer.Option(min=1, help="With --embeddings learned: the vectors' size (16).")]
     = None,
+    oov: Annotated[str, typer.Option(
+        help="The starting rows of training words the set lacks: zeros, random, mean, similar (from look-alike "
+             "known words) or subword (a fastText .bin set), as for matrix.")] = "zeros",
     epochs: Annotated[int, typer.Option(
         min=1, help="At most this many epochs (fewer when early stopping ends the training).")] = 30,
     batch_size: Annotated[int | None, typer.Option(
@@ -80,7 +83,7 @@ def train_command(
         raise usage(f"the shipped example is 'tutorial', not {example!r}")
     options = TrainingOptions(pool=pool, max_length=max_length, embeddings=embeddings, dim=dim, epochs=epochs,
                               batch_size=batch_size, seed=seed, validation_split=validation_split,
-                              early_stop=early_stop)
+                              early_stop=early_stop, oov=oov)
     options.check(set_given=set_name is not None, validation_given=validation is not None,
                   save_embeddings=save_embeddings)
     read = functools.partial(read_labelled, text_col=text_col, label_col=label_col, multi_label=multi_label,

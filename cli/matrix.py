@@ -36,7 +36,10 @@ def matrix_command(
     vocab_out: Annotated[Path | None, typer.Option(
         help="With --texts: write the fitted vocabulary here (one token per line), for prediction time.")] = None,
     oov: Annotated[str, typer.Option(
-        help="Fill the OOV row and missing words with: zeros, random (the set's mean and std) or mean.")] = "zeros",
+        help="Fill the OOV row and missing words with: zeros, random (the set's mean and std), mean, "
+             "subword (a fastText .bin set: the vector fastText computes from a word's character n-grams) or "
+             "similar (any set: from the known words whose character n-grams look most alike).")
+    ] = "zeros",
     seed: Annotated[int, typer.Option(help="Seed of --oov random.")] = 0,
     case_fold: Annotated[bool, typer.Option(
         "--case-fold/--no-case-fold", help="Look up 'Paris' as 'paris' when 'Paris' is missing.")] = True,

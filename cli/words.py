@@ -74,10 +74,12 @@ def neighbours_command(
         return
     query = read_vector(vector) if vector is not None else None
     with open_store(ctx) as store:
-        name, hits = store.with_set(set_name, lambda s: (s.name, s.neighbours(word, vector=query, k=k,
-                                                                              exact=exact or None, search=parameters)))
+        name, hits, computed = store.with_set(set_name, lambda s: (
+            s.name, s.neighbours(word, vector=query, k=k, exact=exact or None, search=parameters),
+            _computed(s, [word])))
     print_neighbours(hits, as_json)
     _say_if_fewer(hits, k, name)
+    _say_computed(computed, name)
 
 
 def _batch_neighbours(ctx: typer.Context, set_name: str | None, k: int, input_file: str | None,
@@ -124,6 +126,18 @@ def _batch_neighbours(ctx: typer.Context, set_name: str | None, k: int, input_fi
                  f"{embedding_set.name!r}: {listed(unknown)}")
 
 
+def _computed(embedding_set: Any, words: list[str | None]) -> list[str]:
+    """The words of a query that a fastText set lacks and computes from their subwords."""
+    return [w for w in words if w is not None and embedding_set.computed(w)]
+
+
+def _say_computed(words: list[str], set_name: str) -> None:
+    if words:
+        note(f"{listed(words)} {'is' if len(words) == 1 else 'are'} not in set {set_name!r}: "
+             f"{'its vector is' if len(words) == 1 else 'their vectors are'} computed from character n-grams, "
+             "as fastText does")
+
+
 def _say_if_fewer(hits: list[Any], k: int, set_name: str) -> None:
     if len(hits) < k:
         note(f"set {set_name!r} has only {counted(len(hits), 'other word')}; showing all of them "
@@ -146,7 +160,9 @@ def similarity_command(
       vecstore similarity king queen
     """
     with open_store(ctx) as store:
-        score = store.with_set(set_name, lambda s: s.similarity(first, second))
+        name, score, computed = store.with_set(set_name, lambda s: (s.name, s.similarity(first, second),
+                                                                    _computed(s, [first, second])))
+    _say_computed(computed, name)
     if as_json:
         print_json({"first": first, "second": second, "score": score})
     else:
@@ -171,9 +187,11 @@ def analogy_command(
       vecstore analogy man king woman -k 1
     """
     with open_store(ctx) as store:
-        name, hits = store.with_set(set_name, lambda s: (s.name, s.analogy(a, b, c, k=k)))
+        name, hits, computed = store.with_set(set_name, lambda s: (s.name, s.analogy(a, b, c, k=k),
+                                                                   _computed(s, [a, b, c])))
     print_neighbours(hits, as_json)
     _say_if_fewer(hits, k, name)
+    _say_computed(computed, name)
 
 
 @commands.command("vector")
@@ -191,10 +209,11 @@ def vector_command(
       vecstore vector king --json
     """
     with open_store(ctx) as store:
-        values = store.with_set(set_name, lambda s: s.vector(word))
+        name, values, computed = store.with_set(set_name, lambda s: (s.name, s.vector(word), _computed(s, [word])))
+    _say_computed(computed, name)
     if as_json:
         # str() of a float32 is its shortest exact decimal: the JSON round-trips bit for bit.
-        print_json({"word": word, "vector": [float(str(v)) for v in values]})
+        print_json({"word": word, "vector": [float(str(v)) for v in values], "from_subwords": bool(computed)})
     else:
         typer.echo(" ".join(str(v) for v in values))
 

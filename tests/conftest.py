@@ -228,7 +228,7 @@ def every_statement() -> list[tuple[str, str, dict[str, object]]]:
     samples = {"data": b"\x00\x01", "created_at": datetime(2026, 11, 25, 12, 0, 0, 5),
                "updated_at": datetime(2026, 11, 25, 12, 0, 0, 5)}
     numeric = {"id", "set_id", "chunk_no", "count", "dim", "rows_per_chunk", "collection_id", "position", "index_id",
-               "size", "first", "stop"}
+               "size", "first", "stop", "minn", "maxn", "bucket"}
     out = []
     for name, sql in found:
         params = {p: samples.get(p, 1 if p in numeric or re.fullmatch(r"n\d+", p) else "x")  # (d0, d1: ids)

@@ -167,7 +167,8 @@ def test_cli_matrix_fits_texts_and_saves_the_vocabulary(glove_store: Path, tmp_p
     ([], "give the vocabulary with --vocab FILE", 2),
     (["--vocab", "v.txt", "--texts", "v.txt"], "give the vocabulary with --vocab FILE", 2),
     (["--vocab", "nope.txt"], "nope.txt: no such file", 1),
-    (["--vocab", "v.txt", "--oov", "median"], "--oov must be one of zeros, random, mean, not 'median'", 2),
+    (["--vocab", "v.txt", "--oov", "median"],
+     "--oov must be one of zeros, random, mean, subword, similar, not 'median'", 2),
     (["--vocab", "v.txt", "--set", "other"], "no embedding set named 'other'", 1),
 ])
 def test_cli_matrix_errors_are_one_line(glove_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

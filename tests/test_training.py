@@ -39,6 +39,28 @@ def test_the_tutorial_frozen_glove_model(glove, tmp_path: Path) -> None:
         load_classifier(saved)
 
 
+def test_training_words_the_set_lacks_start_from_look_alikes_with_oov_similar(glove) -> None:
+    # Misspelt training words start from their look-alikes' vectors, and a frozen
+    # embedding keeps exactly those rows; zeros leaves them zero.
+    from vecstore.labels import labelled
+
+    data = labelled(["greatt work", "excelent effort", "poorr work", "terible effort"] * 3, [1, 1, 0, 0] * 3,
+                    source="typos")
+    assert not any(w in glove for w in ("greatt", "excelent", "poorr", "terible"))
+    options = dict(pool="average", embeddings="frozen", epochs=2, validation_split=0.0)
+    similar = train_classifier(data, glove, TrainingOptions(**options, oov="similar"))
+    zeros = train_classifier(data, glove, TrainingOptions(**options))
+    assert similar.report.coverage["found_similar"] == 4 and zeros.report.coverage["found_similar"] == 0
+    expected, found = glove.lookalike_vectors(["greatt", "terible"])
+    assert all(found)
+    for classifier, rows in ((similar, expected), (zeros, np.zeros_like(expected))):
+        weights = classifier.model.get_layer("embedding").get_weights()[0]
+        tokens = list(classifier.vocabulary.tokens)
+        assert np.allclose(weights[[tokens.index("greatt"), tokens.index("terible")]], rows, atol=1e-6)
+    with pytest.raises(InvalidArgumentError, match="oov has no effect here"):
+        TrainingOptions(embeddings="learned", oov="similar").check(set_given=False, validation_given=False)
+
+
 def test_the_tutorial_learned_model() -> None:
     """The tutorial's Embedding(50, 8) -> Flatten -> Dense(1) had 433 parameters: 50 hash
     buckets of 8. The vocabulary built here has the 14 words and padding, so 15 x 8 + 33."""

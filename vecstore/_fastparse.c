@@ -1102,6 +1102,344 @@ done:
     return result;
 }
 
+/* The distinct n-gram buckets of <word> (fastText's cut and hash), sorted, into out
+   (room for cap); their number, or -1 past cap. */
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static Py_ssize_t word_buckets_raw(const char *p, Py_ssize_t n, Py_ssize_t minn, Py_ssize_t maxn, uint32_t buckets,
+                                   uint32_t *out, Py_ssize_t cap);
+
+static void sort_distinct(uint32_t *out, Py_ssize_t *found) {
+    Py_ssize_t n = *found;
+    if (n <= 32) {  /* (a word's handful: an insertion sort beats qsort's calls) */
+        for (Py_ssize_t i = 1; i < n; i++) {
+            uint32_t v = out[i];
+            Py_ssize_t k = i;
+            while (k > 0 && out[k - 1] > v) { out[k] = out[k - 1]; k--; }
+            out[k] = v;
+        }
+    } else {
+        qsort(out, (size_t)n, sizeof(uint32_t), cmp_u32);
+    }
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (distinct == 0 || out[distinct - 1] != out[i]) out[distinct++] = out[i];
+    *found = distinct;
+}
+
+static Py_ssize_t word_buckets(const char *p, Py_ssize_t n, Py_ssize_t minn, Py_ssize_t maxn, uint32_t buckets,
+                               uint32_t *out, Py_ssize_t cap) {
+    Py_ssize_t found = word_buckets_raw(p, n, minn, maxn, buckets, out, cap);
+    if (found > 0) sort_distinct(out, &found);
+    return found;
+}
+
+/* The n-gram buckets of <word> in fastText's order, repeats kept; their number, or -1. */
+static Py_ssize_t word_buckets_raw(const char *p, Py_ssize_t n, Py_ssize_t minn, Py_ssize_t maxn, uint32_t buckets,
+                                   uint32_t *out, Py_ssize_t cap) {
+    char word[1024 + 2];
+    if (n + 2 > (Py_ssize_t)sizeof(word)) return -1;
+    word[0] = '<';
+    memcpy(word + 1, p, (size_t)n);
+    word[n + 1] = '>';
+    Py_ssize_t size = n + 2, found = 0;
+    for (Py_ssize_t a = 0; a < size; a++) {
+        if ((word[a] & 0xC0) == 0x80) continue;
+        uint32_t h = 2166136261u;
+        Py_ssize_t j = a, chars = 1;
+        while (j < size && chars <= maxn) {
+            h = (h ^ (uint32_t)(int8_t)word[j]) * 16777619u;
+            j++;
+            while (j < size && (word[j] & 0xC0) == 0x80) {
+                h = (h ^ (uint32_t)(int8_t)word[j]) * 16777619u;
+                j++;
+            }
+            if (chars >= minn && !(chars == 1 && (a == 0 || j == size))) {
+                if (found >= cap) return -1;
+                out[found++] = (buckets & (buckets - 1)) == 0 ? (h & (buckets - 1)) : h % buckets;
+            }
+            chars++;
+        }
+    }
+    return found;
+}
+
+/*
+ * lookalikes(words, count, asked, n_asked, minn, maxn, buckets, m, skip) -> (rows, scores)
+ * For each asked word (``asked``: \n-joined), the m known words (``words``: the set's,
+ * \n-joined, ``count`` of them; ``skip``: bytes, 1 for rows to leave out, or empty) whose
+ * character n-gram buckets are most alike: the distinct buckets both have, over the asked
+ * word's distinct buckets plus the known word's n-gram count less those shared, best first,
+ * ties to the lower row: int64 rows (-1 past the last found) and float32 scores. One pass
+ * over the known words through an inverted list of the asked words' buckets. GIL released.
+ */
+#define MAX_GRAMS 4096
+
+typedef struct {
+    const unsigned char *skipped;
+    Py_ssize_t skip_len;
+    const uint64_t *present;
+    const int32_t *first, *list, *sizes;
+    Py_ssize_t minn, maxn;
+    uint32_t buckets;
+    Py_ssize_t m, n_asked;
+} LookalikeShared;
+
+typedef struct {
+    const char *start, *end;  /* the \n-joined words of rows_from .. rows_to */
+    Py_ssize_t rows_from, rows_to;
+    int32_t *mark, *overlap, *touched;
+    uint32_t *grams;
+    Hit *heaps;
+    Py_ssize_t *heap_sizes;
+    int owned;
+} LookalikePass;
+
+static int lookalike_buffers(LookalikePass *t, Py_ssize_t n_asked, Py_ssize_t m) {
+    t->mark = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(n_asked + 1));
+    t->overlap = PyMem_RawCalloc((size_t)n_asked + 1, sizeof(int32_t));
+    t->touched = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(n_asked + 1));
+    t->grams = PyMem_RawMalloc(sizeof(uint32_t) * MAX_GRAMS);
+    t->heaps = PyMem_RawMalloc(sizeof(Hit) * (size_t)(n_asked * m + 1));
+    t->heap_sizes = PyMem_RawCalloc((size_t)n_asked + 1, sizeof(Py_ssize_t));
+    t->owned = 1;
+    return (t->mark && t->overlap && t->touched && t->grams && t->heaps && t->heap_sizes) ? 0 : -1;
+}
+
+static void lookalike_free(LookalikePass *t) {
+    if (!t->owned) return;
+    PyMem_RawFree(t->mark);
+    PyMem_RawFree(t->overlap);
+    PyMem_RawFree(t->touched);
+    PyMem_RawFree(t->grams);
+    PyMem_RawFree(t->heaps);
+    PyMem_RawFree(t->heap_sizes);
+    t->heaps = NULL;
+}
+
+static void lookalike_pass(const LookalikeShared *sh, LookalikePass *t) {
+    for (Py_ssize_t u = 0; u < sh->n_asked; u++) t->mark[u] = -1;
+    const char *p = t->start, *end = t->end;
+    uint32_t *grams = t->grams;
+    for (Py_ssize_t row = t->rows_from; row < t->rows_to && p < end + 1; row++) {
+        const char *stop = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+        if (stop == NULL) stop = end;
+        Py_ssize_t n = (sh->skip_len && sh->skipped[row]) ? -1 :
+            word_buckets_raw(p, stop - p, sh->minn, sh->maxn, sh->buckets, grams, MAX_GRAMS);
+        p = stop + 1;
+        if (n <= 0) continue;
+        /* Only the n-grams some asked word has (a bitmap of 128 KiB that stays in cache),
+           each once; the word's size is its n-gram count, repeats included. */
+        Py_ssize_t hits = 0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if ((sh->present[grams[i] >> 6] >> (grams[i] & 63)) & 1) grams[hits++] = grams[i];
+        if (hits == 0) continue;
+        sort_distinct(grams, &hits);
+        Py_ssize_t ntouched = 0;
+        for (Py_ssize_t i = 0; i < hits; i++) {
+            uint32_t b = grams[i];
+            for (int32_t k = sh->first[b]; k < sh->first[b + 1]; k++) {
+                int32_t u = sh->list[k];
+                if (t->mark[u] != (int32_t)row) {
+                    t->mark[u] = (int32_t)row;
+                    t->overlap[u] = 0;
+                    t->touched[ntouched++] = u;
+                }
+                t->overlap[u]++;
+            }
+        }
+        for (Py_ssize_t i = 0; i < ntouched; i++) {
+            int32_t u = t->touched[i];
+            float score = (float)t->overlap[u] / (float)(sh->sizes[u] + n - t->overlap[u]);
+            Hit hit = {score, (int64_t)row};
+            heap_push(t->heaps + (Py_ssize_t)u * sh->m, &t->heap_sizes[u], sh->m, hit);
+        }
+    }
+}
+
+#ifndef _WIN32
+#include <pthread.h>
+typedef struct { const LookalikeShared *sh; LookalikePass *t; } LookalikeJob;
+static void *lookalike_job(void *arg) {
+    LookalikeJob *job = arg;
+    lookalike_pass(job->sh, job->t);
+    return NULL;
+}
+#endif
+
+static void run_two(const LookalikeShared *sh, LookalikePass *a, LookalikePass *b) {
+#ifndef _WIN32
+    pthread_t thread;
+    LookalikeJob job = {sh, b};
+    if (pthread_create(&thread, NULL, lookalike_job, &job) == 0) {
+        lookalike_pass(sh, a);
+        pthread_join(thread, NULL);
+        return;
+    }
+#endif
+    lookalike_pass(sh, a);
+    lookalike_pass(sh, b);
+}
+
+static PyObject *lookalikes(PyObject *self, PyObject *args) {
+    Py_buffer words, asked, skip;
+    Py_ssize_t count, n_asked, minn, maxn, buckets, m;
+    if (!PyArg_ParseTuple(args, "y*ny*nnnnny*", &words, &count, &asked, &n_asked, &minn, &maxn, &buckets, &m, &skip))
+        return NULL;
+    PyObject *rows_bytes = NULL, *scores_bytes = NULL, *result = NULL;
+    int32_t *first = NULL, *list = NULL, *mark = NULL, *overlap = NULL, *touched = NULL, *sizes = NULL;
+    uint32_t *grams = NULL, *all = NULL;
+    uint64_t *present = NULL;
+    Hit *heaps = NULL;
+    Py_ssize_t *heap_sizes = NULL;
+    int failed = 0;
+    if (minn < 1 || maxn < minn || maxn > 64 || buckets < 1 || buckets > (1 << 30) || m < 1 || m > 1024 ||
+        n_asked < 0 || (skip.len != 0 && skip.len != count)) {
+        PyErr_SetString(PyExc_ValueError, "lookalikes: inconsistent arguments");
+        goto done;
+    }
+    rows_bytes = PyBytes_FromStringAndSize(NULL, n_asked * m * (Py_ssize_t)sizeof(int64_t));
+    scores_bytes = PyBytes_FromStringAndSize(NULL, n_asked * m * (Py_ssize_t)sizeof(float));
+    first = PyMem_RawCalloc((size_t)buckets + 1, sizeof(int32_t));
+    sizes = PyMem_RawCalloc((size_t)n_asked + 1, sizeof(int32_t));
+    mark = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(n_asked + 1));
+    overlap = PyMem_RawCalloc((size_t)n_asked + 1, sizeof(int32_t));
+    touched = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(n_asked + 1));
+    grams = PyMem_RawMalloc(sizeof(uint32_t) * MAX_GRAMS);
+    heaps = PyMem_RawMalloc(sizeof(Hit) * (size_t)(n_asked * m + 1));
+    heap_sizes = PyMem_RawCalloc((size_t)n_asked + 1, sizeof(Py_ssize_t));
+    present = PyMem_RawCalloc((size_t)buckets / 64 + 1, sizeof(uint64_t));
+    if (!rows_bytes || !scores_bytes || !first || !sizes || !mark || !overlap || !touched || !grams || !heaps ||
+        !heap_sizes || !present) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    /* The asked words' buckets, then an inverted list bucket -> asked words (CSR in first/list). */
+    Py_ssize_t total = 0;
+    const char *p = (const char *)asked.buf, *end = p + asked.len;
+    all = PyMem_RawMalloc(sizeof(uint32_t) * (size_t)(n_asked * 64 + 1));
+    Py_ssize_t all_cap = n_asked * 64 + 1;
+    for (Py_ssize_t u = 0; u < n_asked && !failed; u++) {
+        const char *stop = memchr(p, '\n', (size_t)(end - p));
+        if (stop == NULL) stop = end;
+        Py_ssize_t n = word_buckets(p, stop - p, minn, maxn, (uint32_t)buckets, grams, MAX_GRAMS);
+        if (n < 0) n = 0;  /* (a word over 1 KiB: no lookalikes) */
+        if (total + n > all_cap) {
+            Py_ssize_t cap = (total + n) * 2;
+            uint32_t *grown = all ? PyMem_RawRealloc(all, sizeof(uint32_t) * (size_t)cap) : NULL;
+            if (grown == NULL) { failed = 1; break; }
+            all = grown;
+            all_cap = cap;
+        }
+        if (all == NULL) { failed = 1; break; }
+        memcpy(all + total, grams, sizeof(uint32_t) * (size_t)n);
+        sizes[u] = (int32_t)n;
+        total += n;
+        p = stop + 1;
+    }
+    if (!failed) {
+        list = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(total + 1));
+        if (list == NULL) failed = 1;
+    }
+    if (!failed) {
+        for (Py_ssize_t i = 0; i < total; i++) {
+            first[all[i] + 1]++;
+            present[all[i] >> 6] |= (uint64_t)1 << (all[i] & 63);
+        }
+        for (Py_ssize_t b = 0; b < buckets; b++) first[b + 1] += first[b];
+        Py_ssize_t at = 0;
+        int32_t *cursor = PyMem_RawMalloc(sizeof(int32_t) * (size_t)buckets);
+        if (cursor == NULL) failed = 1;
+        else {
+            memcpy(cursor, first, sizeof(int32_t) * (size_t)buckets);
+            for (Py_ssize_t u = 0; u < n_asked; u++) {
+                for (Py_ssize_t i = 0; i < sizes[u]; i++) list[cursor[all[at + i]]++] = (int32_t)u;
+                at += sizes[u];
+            }
+            PyMem_RawFree(cursor);
+        }
+    }
+    if (!failed) {
+        /* The known words in two halves, one a thread (both cores), each with its own
+           counts and heaps; their heaps merged. */
+        const char *middle = (const char *)words.buf, *wend = middle + words.len;
+        Py_ssize_t half = count / 2;
+        for (Py_ssize_t row = 0; row < half && middle < wend; row++) {
+            const char *stop = memchr(middle, '\n', (size_t)(wend - middle));
+            middle = stop == NULL ? wend : stop + 1;
+        }
+        LookalikePass passes[2] = {
+            {(const char *)words.buf, middle, 0, half},
+            {middle, wend, half, count},
+        };
+        LookalikeShared shared = {(const unsigned char *)skip.buf, skip.len, present, first, list, sizes,
+                                  minn, maxn, (uint32_t)buckets, m, n_asked};
+        passes[0].mark = mark;
+        passes[0].overlap = overlap;
+        passes[0].touched = touched;
+        passes[0].grams = grams;
+        passes[0].heaps = heaps;
+        passes[0].heap_sizes = heap_sizes;
+        if (lookalike_buffers(&passes[1], n_asked, m) != 0) {
+            failed = 1;
+        } else if (count > 1024) {
+            run_two(&shared, &passes[0], &passes[1]);
+        } else {  /* (a small set: one pass does it) */
+            passes[1].rows_from = passes[1].rows_to;
+            passes[0].rows_to = count;
+            passes[0].end = wend;
+            lookalike_pass(&shared, &passes[0]);
+        }
+        int64_t *out_rows = (int64_t *)PyBytes_AS_STRING(rows_bytes);
+        float *out_scores = (float *)PyBytes_AS_STRING(scores_bytes);
+        Hit *merged = failed ? NULL : PyMem_RawMalloc(sizeof(Hit) * (size_t)(2 * m + 1));
+        if (merged == NULL) failed = 1;
+        for (Py_ssize_t u = 0; u < n_asked && !failed; u++) {
+            Py_ssize_t n = 0;
+            for (int t = 0; t < 2; t++) {
+                if (passes[t].heaps == NULL || passes[t].rows_from >= passes[t].rows_to) continue;
+                memcpy(merged + n, passes[t].heaps + u * m, sizeof(Hit) * (size_t)passes[t].heap_sizes[u]);
+                n += passes[t].heap_sizes[u];
+            }
+            qsort(merged, (size_t)n, sizeof(Hit), hit_better_first);
+            for (Py_ssize_t i = 0; i < m; i++) {
+                out_rows[u * m + i] = i < n ? merged[i].id : -1;
+                out_scores[u * m + i] = i < n ? merged[i].score : 0.0f;
+            }
+        }
+        PyMem_RawFree(merged);
+        lookalike_free(&passes[1]);
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_BuildValue("(OO)", rows_bytes, scores_bytes);
+done:
+    Py_XDECREF(rows_bytes);
+    Py_XDECREF(scores_bytes);
+    PyMem_RawFree(first);
+    PyMem_RawFree(list);
+    PyMem_RawFree(mark);
+    PyMem_RawFree(overlap);
+    PyMem_RawFree(touched);
+    PyMem_RawFree(sizes);
+    PyMem_RawFree(grams);
+    PyMem_RawFree(all);
+    PyMem_RawFree(heaps);
+    PyMem_RawFree(heap_sizes);
+    PyMem_RawFree(present);
+    PyBuffer_Release(&words);
+    PyBuffer_Release(&asked);
+    PyBuffer_Release(&skip);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"format_glove", format_glove, METH_VARARGS, "Format rows as GloVe text with round-tripping float32 values."},
     {"parse_lines", parse_lines, METH_VARARGS, "Parse embedding text lines into float32 rows (GIL released)."},
@@ -1112,6 +1450,7 @@ static PyMethodDef methods[] = {
     {"parse_binary", parse_binary, METH_VARARGS, "Parse word2vec binary records into float32 rows (GIL released)."},
     {"unit_of_rows", unit_of_rows, METH_VARARGS, "Some rows of a table, each divided by its norm."},
     {"cosines_of_rows", cosines_of_rows, METH_VARARGS, "The cosine of some rows of a table with unit queries."},
+    {"lookalikes", lookalikes, METH_VARARGS, "The known words whose character n-grams are most like each asked word's."},
     {"rescore_hits", rescore_hits, METH_VARARGS, "One query's index hits re-scored from the table's rows, best first."},
     {"cosine_top", cosine_top, METH_VARARGS, "The k rows of highest cosine to each of a few unit queries (GIL released)."},
     {NULL, NULL, 0, NULL},

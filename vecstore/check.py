@@ -44,6 +44,7 @@ from vecstore.storage.records import Chunk, SetInfo
 from vecstore.storage.statements import SCHEMA_HEAD
 
 if TYPE_CHECKING:
+    from vecstore.storage.catalog import Catalog
     from vecstore.store import Store
 
 #: Chunks read per query while checking (bounded memory: about this many MiB).
@@ -311,6 +312,8 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
     if result.stored_ok and content_checksum(info.dim, info.count, digests) != info.content_checksum:
         report.problem(subject, "its content checksum does not match its chunks' checksums")
         result.stored_ok = False
+    if info.format == "fasttext-bin":
+        _check_ngrams(catalog, info, result, report, subject)
     if index is not None:
         if index_kind.rows_offset is None:
             index.verify()
@@ -323,6 +326,44 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
         derived.close()
     findings = _report_derived(store, info, files, manifest_path, manifest, result, report, subject)
     return findings + _check_approximate(store, info, result, report, subject)
+
+
+def _check_ngrams(catalog: Catalog, info: SetInfo, result: SetCheck, report: CheckReport, subject: str) -> None:
+    """A fastText set's n-gram rows: every chunk against its digest, their digests and the
+    n-gram settings against the subword model's checksum."""
+    from vecstore.integrity import subword_checksum
+
+    model = catalog.subword_model(info.id)
+    if model is None:
+        return  # (a model without n-grams: none were stored)
+    per, bucket = info.rows_per_chunk, int(model["bucket"])
+    chunks = -(-bucket // per)
+    recorded = catalog.ngram_checksums(info.id)
+    digests = []
+    for first in range(0, chunks, _BATCH):
+        numbers = list(range(first, min(first + _BATCH, chunks)))
+        found = {c.number: c for c in catalog.ngram_chunks(info.id, numbers)}
+        for number in numbers:
+            chunk, rows_here = found.get(number), min(per, bucket - number * per)
+            if chunk is None:
+                problem = "missing"
+            elif len(chunk.data) != rows_here * info.dim * 4:
+                problem = f"holds {len(chunk.data):,} bytes, not {rows_here * info.dim * 4:,}"
+            elif chunk_digest(chunk.data, info.uid, "ngrams", number) != chunk.checksum:
+                problem = "fails its checksum"
+            else:
+                digests.append(chunk.checksum)
+                continue
+            report.problem(subject, f"n-gram chunk {number}: {problem}")
+            result.stored_ok = False
+    extra = sorted(set(recorded) - set(range(chunks)))
+    if extra:
+        report.problem(subject, f"{len(extra)} n-gram chunks beyond its {bucket:,} buckets")
+        result.stored_ok = False
+    settings = (int(model["minn"]), int(model["maxn"]), bucket)
+    if len(digests) == chunks and subword_checksum(info.uid, info.dim, settings, digests) != model["checksum"]:
+        report.problem(subject, "its subword model's checksum does not match its n-gram settings and chunks")
+        result.stored_ok = False
 
 
 def _check_approximate(store: Store, info: SetInfo, result: SetCheck, report: CheckReport,

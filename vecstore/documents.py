@@ -127,6 +127,8 @@ class DocumentReport:
     empty: list[int] = field(default_factory=list)  # texts (0-based) with no known token: zero vectors
     sif_component: list[float] | None = None  # the principal component SIF removed
     seconds: dict[str, float] = field(default_factory=dict)  # tokenise, lookup (rows read), pool
+    #: distinct tokens a fastText set lacks, pooled with their subword vectors (counted among known_tokens)
+    from_subwords: int = 0
 
     @property
     def unknown_tokens(self) -> int:
@@ -136,6 +138,7 @@ class DocumentReport:
         return {"set": self.set_name, "pool": self.pool, "documents": self.documents, "tokens": self.tokens,
                 "known_tokens": self.known_tokens, "unknown_tokens": self.unknown_tokens,
                 "distinct_tokens": self.distinct_tokens, "unknown_distinct": self.unknown_distinct,
+                "from_subwords": self.from_subwords,
                 "case_folded": self.case_folded, "empty": self.empty,
                 "seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
 
@@ -143,8 +146,10 @@ class DocumentReport:
         """One line; the documents without a known token named by ``ids`` (default: their
         1-based numbers)."""
         share = 100 * self.known_tokens / self.tokens if self.tokens else 0.0
-        text = (f"{self.documents:,} documents, {self.tokens:,} tokens: {self.known_tokens:,} known ({share:.1f}%), "
-                f"{self.unknown_tokens:,} unknown skipped ({self.unknown_distinct:,} distinct); pool {self.pool}")
+        computed = f", {self.from_subwords:,} distinct from their subwords" if self.from_subwords else ""
+        text = (f"{self.documents:,} documents, {self.tokens:,} tokens: {self.known_tokens:,} known ({share:.1f}%"
+                f"{computed}), {self.unknown_tokens:,} unknown skipped ({self.unknown_distinct:,} distinct); "
+                f"pool {self.pool}")
         if self.empty:
             names = [ids[i] if ids is not None else str(i + 1) for i in self.empty[:10]]
             shown = ", ".join(printable(n) for n in names) + (", ..." if len(self.empty) > 10 else "")
@@ -254,9 +259,16 @@ def document_vectors(embedding_set: EmbeddingSet, texts: Sequence[str], *, pool:
     known_ids = np.flatnonzero(rows >= 0)
     # The rows the texts need, each read once; id -> its place among them (or -1).
     vectors = embedding_set.vectors_of_rows(rows[known_ids])
-    looked_up = time.perf_counter()
     place = np.full(len(tokens.distinct), -1, dtype=np.int64)
     place[known_ids] = np.arange(known_ids.size)
+    computed_ids = np.zeros(0, dtype=np.int64)
+    if embedding_set.subwords is not None:  # (a fastText set: the tokens it lacks get their subword vectors)
+        computed_ids = np.flatnonzero(rows < 0)
+        if computed_ids.size:
+            vectors = np.concatenate([vectors, embedding_set.subword_vectors(
+                [tokens.distinct[i] for i in computed_ids.tolist()])])
+            place[computed_ids] = known_ids.size + np.arange(computed_ids.size)
+    looked_up = time.perf_counter()
     weights = _weights(pool, tokens, rows, embedding_set, idf, sif_frequency, sif_a)
 
     token_rows = place[tokens.ids]  # each token's place in `vectors`, -1: unknown
@@ -288,10 +300,11 @@ def document_vectors(embedding_set: EmbeddingSet, texts: Sequence[str], *, pool:
         component = remove_principal_component(out, None if sif_component is None else
                                                _unit(np.asarray(sif_component, dtype=np.float32), dim))
     report = DocumentReport(embedding_set.name, pool, len(texts), int(tokens.ids.size), int(keep.sum()),
-                            len(tokens.distinct), int(len(tokens.distinct) - known_ids.size), case_folded,
+                            len(tokens.distinct), int(len(tokens.distinct) - known_ids.size - computed_ids.size),
+                            case_folded,
                             empty.tolist(), None if component is None else component.tolist(),
                             {"tokenise": tokenised - started, "lookup": looked_up - tokenised,
-                             "pool": time.perf_counter() - looked_up})
+                             "pool": time.perf_counter() - looked_up}, int(computed_ids.size))
     return DocumentVectors(out, report)
 
 

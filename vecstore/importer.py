@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from vecstore.cosine import normalized, squared_sum, unit_rows
-from vecstore.errors import SETTINGS, InvalidArgumentError, SetExistsError, quoted
+from vecstore.errors import SETTINGS, InputFileError, InvalidArgumentError, SetExistsError, quoted
 from vecstore.index.folder import IndexFileWriter, IndexFolder
 from vecstore.integrity import chunk_digest, content_checksum
 from vecstore.stats import StatsAccumulator
@@ -40,6 +40,7 @@ from vecstore.storage.records import Completion, SetHeader, SetInfo, new_uid, ro
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from vecstore.io.fasttext_bin import FastTextModel
     from vecstore.io.readers import EmbeddingFile, ReadOptions, RowFilter
 
 #: progress(bytes of the file read, file size, rows stored)
@@ -115,7 +116,7 @@ def run_import(open_store: Callable[[], Catalog], indexes: IndexFolder, name: st
         rows.same_source_or_raise(existing)
         return ImportResult(existing, "unchanged", time.perf_counter() - started)
     info, replaced = write_set(catalog, indexes, rows.header(name), rows.blocks(), rows.sha256, replace=replace,
-                               complete=rows.complete)
+                               complete=rows.complete, also=getattr(rows, "also", None))
     return ImportResult(info, "replaced" if replaced is not None else "imported", time.perf_counter() - started,
                         rows.counts(info.count))
 
@@ -246,6 +247,83 @@ class VectorRows:
 
     def counts(self, stored: int) -> ImportCounts | None:
         return None  # (no rules applied: every row given is stored)
+
+
+class FastTextRows:
+    """A fastText binary model (:class:`~vecstore.io.fasttext_bin.FastTextModel`): its
+    words with the vectors fastText gives them, and, written in the same transaction, its
+    n-gram rows in checksummed chunks with the settings that hash a word into them, so
+    that a word the set lacks gets the vector fastText would give it.
+
+    ``limit`` keeps the first words (fastText orders them by frequency); the n-gram rows
+    are kept whole, since any word may hash into any of them.
+    """
+
+    FORMAT = "fasttext-bin"
+
+    def __init__(self, model: FastTextModel, *, limit: int | None = None,
+                 progress: Progress | None = None) -> None:
+        self.model, self.limit, self.progress = model, limit, progress
+        self._sha256: str | None = None
+
+    def shaping(self) -> str:
+        return json.dumps({"limit": self.limit}, sort_keys=True)
+
+    def header(self, name: str) -> SetHeader:
+        return SetHeader(name, self.model.dim, self.FORMAT, str(self.model.path), read_options=self.shaping())
+
+    def same_source_or_raise(self, existing: SetInfo) -> None:
+        same_source_or_raise(existing, self.sha256(), self.shaping())
+
+    def blocks(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        left = self.limit if self.limit is not None else self.model.nwords
+        size = self.model.path.stat().st_size
+        done = 0
+        for words, vectors in self.model.word_vectors():
+            if left <= 0:
+                break
+            words, vectors = words[:left], vectors[:left]
+            left -= len(words)
+            done += len(words)
+            yield words, vectors
+            if self.progress is not None:
+                self.progress(int(size * done / max(1, self.model.nwords) * 0.5), size, done)
+
+    def complete(self, stored: int) -> dict[int, np.ndarray]:
+        return {}
+
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            from vecstore.io.readers import file_sha256
+
+            self._sha256 = file_sha256(self.model.path)
+        return self._sha256
+
+    def counts(self, stored: int) -> ImportCounts:
+        return ImportCounts(self.model.nwords, stored, 0, 0, stored < self.model.nwords)
+
+    def also(self, writer: SetWriter, info: SetInfo) -> None:
+        """The n-gram rows, chunk by chunk (1 MiB, as the vectors), and the settings with
+        the checksum binding them, in the set's transaction."""
+        from vecstore.integrity import subword_checksum
+
+        subwords = self.model.subwords
+        if subwords is None:
+            return
+        per_chunk = rows_per_chunk(self.model.dim)
+        digests = []
+        for number, start in enumerate(range(0, subwords.bucket, per_chunk)):
+            rows = np.ascontiguousarray(self.model.ngram_rows(start, min(start + per_chunk, subwords.bucket)))
+            if not np.isfinite(rows).all():
+                bad = start + int(np.argmin(np.isfinite(rows).all(axis=1)))
+                raise InputFileError(self.model.path, f"n-gram row {bad:,} holds a value that is not a finite number")
+            data = memoryview(rows).cast("B")
+            digest = chunk_digest(data, info.uid, "ngrams", number)
+            writer.add_ngram_chunk(number, data, digest)
+            digests.append(digest)
+        writer.add_subword_model(subwords.minn, subwords.maxn, subwords.bucket,
+                                 subword_checksum(info.uid, self.model.dim,
+                                                  (subwords.minn, subwords.maxn, subwords.bucket), digests))
 
 
 class SetBuilder:

@@ -77,6 +77,17 @@ def content_checksum(dim: int, count: int, chunk_digests: Iterable[tuple[str, st
     return h.hexdigest()
 
 
+def subword_checksum(set_uid: str, dim: int, settings: tuple[int, int, int], chunk_digests: Iterable[str]) -> str:
+    """A subword model's checksum: its set, width, (minn, maxn, bucket) and every n-gram
+    chunk's digest in order (so a chunk changed with its digest, or a setting edited, is
+    refused as a set's content checksum refuses its chunks)."""
+    h = xxhash.xxh3_128()
+    h.update(f"vecstore subwords v1\0{set_uid}\0".encode() + struct.pack("<I3q", dim, *settings))
+    for digest in chunk_digests:
+        h.update(bytes.fromhex(digest))
+    return h.hexdigest()
+
+
 def distinct(values: np.ndarray) -> np.ndarray:
     """The sorted distinct values (``np.unique`` without its import of ``numpy.ma``: 35 ms
     of a cold query)."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from vecstore.query import EmbeddingSet
     from vecstore.vocabulary import Vocabulary
 
-OOV_POLICIES = ("zeros", "random", "mean")
+OOV_POLICIES = ("zeros", "random", "mean", "subword", "similar")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class Coverage:
     case_fold: bool
     # index -> the set's word that filled it, for words found only by case folding
     case_folded: dict[int, str] = field(default_factory=dict)
+    #: words the set lacks whose rows hold their fastText subword vectors (oov "subword")
+    found_subword: int = 0
+    #: words the set lacks whose rows are made from known words that look alike (oov "similar")
+    found_similar: int = 0
 
     @property
     def found(self) -> int:
@@ -58,6 +62,8 @@ class Coverage:
             "words": self.words,
             "found_exact": self.found_exact,
             "found_case_folded": self.found_case_folded,
+            "found_subword": self.found_subword,
+            "found_similar": self.found_similar,
             "missing_count": len(self.missing),
             "missing": self.missing,
             "coverage": self.found / self.words if self.words else 0.0,
@@ -71,11 +77,14 @@ class Coverage:
         lines = [
             f"matrix ({self.input_dim}, {self.dim}) from set {self.set_name!r} for a {self.vocabulary_kind} "
             f"vocabulary of {self.words} words",
-            f"  found {self.found} ({share}): {self.found_exact} exactly, {self.found_case_folded} by case folding",
+            f"  found {self.found} ({share}): {self.found_exact} exactly, {self.found_case_folded} by case folding"
+            + (f"; {self.found_subword} more computed from their subwords" if self.found_subword else "")
+            + (f"; {self.found_similar} more made from known words that look alike" if self.found_similar else ""),
             f"  missing {len(self.missing)}: rows filled with {self.oov_policy}"
             + (f" (e.g. {', '.join(map(repr, self.missing[:5]))})" if self.missing else ""),
             f"  padding rows {self.padding_rows or 'none'}; OOV rows {self.oov_rows or 'none'}"
-            + (f" ({self.oov_policy})" if self.oov_rows else ""),
+            + (f" ({'zeros' if self.oov_policy in ('subword', 'similar') else self.oov_policy})"
+               if self.oov_rows else ""),
         ]
         return "\n".join(lines)
 
@@ -113,8 +122,12 @@ def build_matrix(embedding_set: EmbeddingSet, vocabulary: Vocabulary | Sequence[
 
     ``oov`` fills the OOV row and the rows of words the set lacks: ``zeros``, ``random``
     (normal, seeded, with the mean and standard deviation of all the set's values) or
-    ``mean`` (the set's mean vector). With ``case_fold`` a word not found as written is
-    looked up lower-cased (``Paris`` -> ``paris``). The padding row is zeros.
+    ``mean`` (the set's mean vector); ``subword``, for a set imported from a fastText
+    ``.bin``, gives each missing word the vector fastText computes from its character
+    n-grams (the OOV row stays zeros); ``similar``, for any set, a vector from the known
+    words whose character n-grams look most alike (:mod:`vecstore.lookalike`). With
+    ``case_fold`` a word not found as written is looked up lower-cased (``Paris`` ->
+    ``paris``). The padding row is zeros.
     """
     if oov not in OOV_POLICIES:
         raise InvalidArgumentError(f"must be one of {', '.join(OOV_POLICIES)}, not {quoted(oov)}", subject="oov")
@@ -133,7 +146,24 @@ def build_matrix(embedding_set: EmbeddingSet, vocabulary: Vocabulary | Sequence[
     matrix[indexes[present]] = embedding_set.vectors_of_rows(rows[present])
     filled = np.concatenate([indexes[~present], np.asarray([vocabulary.oov] if vocabulary.oov is not None else [],
                                                            dtype=np.int64)])
-    if filled.size and oov != "zeros":
+    subword = np.zeros(len(indexes), dtype=bool)
+    if oov == "subword":  # (a fastText set: the vectors fastText gives the words it lacks; OOV row zeros)
+        unseen = np.flatnonzero(~present)
+        if embedding_set.subwords is None:
+            raise InvalidArgumentError(f"needs a set imported from a fastText .bin; {embedding_set.info.subject} "
+                                       "has no subword model (zeros, random or mean fill its missing words)",
+                                       subject="oov")
+        if unseen.size:
+            computed, had = embedding_set.subword_vectors_found([tokens[i] for i in unseen])
+            matrix[indexes[unseen]] = computed
+            subword[unseen[np.asarray(had, dtype=bool)]] = True
+    elif oov == "similar":  # (any set: from the known words whose character n-grams look alike; OOV row zeros)
+        unseen = np.flatnonzero(~present)
+        if unseen.size:
+            computed, had = embedding_set.lookalike_vectors([tokens[i] for i in unseen])
+            matrix[indexes[unseen]] = computed
+            subword[unseen[np.asarray(had, dtype=bool)]] = True
+    elif filled.size and oov != "zeros":
         stats = embedding_set.stats()
         if oov == "mean":
             matrix[filled] = stats.mean.astype(np.float32)
@@ -145,7 +175,9 @@ def build_matrix(embedding_set: EmbeddingSet, vocabulary: Vocabulary | Sequence[
     coverage = Coverage(
         set_name=embedding_set.name, vocabulary_kind=vocabulary.kind, input_dim=len(vocabulary), dim=dim,
         words=int(indexes.size), found_exact=int(exact.sum()), found_case_folded=len(folded),
-        missing=[tokens[i] for i in np.flatnonzero(~present)],
+        missing=[tokens[i] for i in np.flatnonzero(~present & ~subword)],
+        found_subword=int(subword.sum()) if oov == "subword" else 0,
+        found_similar=int(subword.sum()) if oov == "similar" else 0,
         padding_rows=[vocabulary.padding] if vocabulary.padding is not None else [],
         oov_rows=[vocabulary.oov] if vocabulary.oov is not None else [],
         oov_policy=oov, case_fold=case_fold, case_folded=folded)

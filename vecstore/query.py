@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from vecstore.evaluation import AnalogyReport, SimilarityReport
     from vecstore.matrix import EmbeddingMatrix
     from vecstore.stats import SetStats
+    from vecstore.subwords import SubwordModel
     from vecstore.vocabulary import Vocabulary
 
 log = logging.getLogger("vecstore")
@@ -185,6 +186,10 @@ class SetWords:
                 return number * self._per_chunk + chunk.count(b"\n")
         return None
 
+    def joined(self) -> memoryview:
+        """All words, ``\n``-joined, as UTF-8 bytes (made once)."""
+        return memoryview(self._joined())[1:-1]
+
     def _joined(self) -> bytes:
         """All words, each between two ``\\n`` (joined once, on first use)."""
         if self._blob is None:
@@ -271,6 +276,8 @@ class EmbeddingSet:
         self._rows: VerifiedFile | bool | None = False  # False: not opened yet
         self._search_parameters: dict[tuple, Any] = {}
         self._single_queries = 0  # (see _cold_exact)
+        self._subwords: SubwordModel | bool | None = False  # False: not looked for
+        self._ngram_digests: dict[int, str] = {}
 
     def __repr__(self) -> str:
         return f"EmbeddingSet({self.info.name!r}, count={self.info.count}, dim={self.info.dim})"
@@ -326,6 +333,96 @@ class EmbeddingSet:
         """All words in row order (the source file's order: most frequent first for GloVe)."""
         return self.set_words.words
 
+    # -- subwords (sets imported from a fastText model) -------------------------------------
+
+    @property
+    def subwords(self) -> SubwordModel | None:
+        """The n-gram settings of a set imported from a fastText ``.bin`` (its n-gram rows
+        are stored with it), or None: a word such a set lacks still gets the vector
+        fastText gives it (:meth:`subword_vectors`). The settings and the list of n-gram
+        chunk digests are checked against the model's checksum when first used."""
+        if self._subwords is False:
+            self._subwords = None
+            found = self._catalog.subword_model(self.info.id) if self.info.format == "fasttext-bin" else None
+            if found is not None:
+                from vecstore.integrity import subword_checksum
+                from vecstore.subwords import SubwordModel
+
+                model = SubwordModel(int(found["minn"]), int(found["maxn"]), int(found["bucket"]))
+                digests = self._catalog.ngram_checksums(self.info.id)
+                chunks = -(-model.bucket // self.info.rows_per_chunk)
+                settings = (model.minn, model.maxn, model.bucket)
+                if (sorted(digests) != list(range(chunks)) or subword_checksum(
+                        self.info.uid, self.dim, settings, [digests[i] for i in range(chunks)]) != found["checksum"]):
+                    raise CorruptionError(f"{self.info.subject}: its n-gram rows do not match their recorded "
+                                          "checksum", self.name)
+                self._subwords, self._ngram_digests = model, digests
+        return self._subwords
+
+    def subword_vectors(self, words: Sequence[str]) -> np.ndarray:
+        """The vectors fastText gives ``words`` from their character n-grams alone (what it
+        gives a word it never saw: ``get_word_vector``), float32, one row a word; reads the
+        n-gram rows they hash into, each chunk verified. For a set with :attr:`subwords`."""
+        return self.subword_vectors_found(words)[0]
+
+    def subword_vectors_found(self, words: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+        """:meth:`subword_vectors`, and whether each word had any n-gram (one without gets
+        zeros, as fastText gives it)."""
+        model = self.subwords
+        if model is None:
+            raise InvalidArgumentError(f"{self.info.subject} has no subword model (it was not imported from a "
+                                       "fastText .bin)", subject="oov")
+        from vecstore.subwords import subword_vectors
+
+        return subword_vectors(model, list(words), self._ngram_rows, self.dim)
+
+    def _ngram_rows(self, buckets: list[int]) -> np.ndarray:
+        """The stored n-gram rows ``buckets`` (float32, in that order), from only the chunks
+        that hold them, each verified against its recorded digest."""
+        per_chunk = self.info.rows_per_chunk
+        numbers = sorted({b // per_chunk for b in buckets})
+        tables = {}
+        for chunk in self._catalog.ngram_chunks(self.info.id, numbers):
+            expected = self._ngram_digests.get(chunk.number)
+            if chunk.checksum != expected or chunk_digest(chunk.data, self.info.uid, "ngrams",
+                                                          chunk.number) != expected:
+                raise CorruptionError(f"{self.info.subject}: n-gram chunk {chunk.number} fails its checksum",
+                                      self.name)
+            tables[chunk.number] = np.frombuffer(chunk.data, dtype="<f4").reshape(-1, self.dim)
+        if len(tables) != len(numbers):
+            raise CorruptionError(f"{self.info.subject}: n-gram chunks are missing from the store", self.name)
+        return np.stack([tables[b // per_chunk][b % per_chunk] for b in buckets])
+
+    def lookalike_vectors(self, words: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+        """Vectors for ``words`` from the set's known words sharing their character
+        n-grams (:mod:`vecstore.lookalike`, ``oov="similar"``), and whether each got one."""
+        from vecstore.lookalike import lookalike_vectors
+
+        return lookalike_vectors(self, words)
+
+    def verified_rows(self) -> np.ndarray:
+        """Every stored row, (count, dim) float32, verified: the mapped raw rows (no copy)
+        once all their blocks are checked, else :meth:`matrix`."""
+        table = self._verified_table(np.arange(self.info.count)) if self.info.count else None
+        return table if table is not None else self.matrix()
+
+    def computed(self, word: str) -> bool:
+        """Whether ``word``'s vector is computed from its subwords: the set lacks it and was
+        imported from a fastText model."""
+        if self.info.format != "fasttext-bin":  # (no second look-up for every other set)
+            return False
+        return self.set_words.row(word) is None and self.subwords is not None
+
+    def _row_or_subword_vector(self, word: str) -> tuple[int | None, np.ndarray | None]:
+        """``word``'s row, or (a fastText set lacking it) its subword vector; else
+        :class:`UnknownWordError`."""
+        row = self.set_words.row(word)
+        if row is not None:
+            return row, None
+        if self.subwords is not None:
+            return None, self.subword_vectors([word])[0]
+        return self.row(word), None
+
     def row(self, word: str) -> int:
         """The row of ``word``, or :class:`UnknownWordError` with close spellings."""
         row = self.set_words.row(word)
@@ -377,8 +474,10 @@ class EmbeddingSet:
     # -- vectors --------------------------------------------------------------------------
 
     def vector(self, word: str) -> np.ndarray:
-        """The stored float32 vector of ``word``, as imported."""
-        return self.vectors_of_rows([self.row(word)])[0]
+        """The stored float32 vector of ``word``, as imported (a word a fastText set lacks:
+        the vector fastText computes from its subwords, see :meth:`computed`)."""
+        row, computed = self._row_or_subword_vector(word)
+        return computed if computed is not None else self.vectors_of_rows([row])[0]
 
     def vectors_of_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Stored vectors of ``rows`` (in that order), reading only those rows from the raw
@@ -553,7 +652,9 @@ class EmbeddingSet:
             raise InvalidArgumentError("give either a word or a vector")
         _check_k(k)
         if word is not None:
-            row = self.row(word)  # (looked up once: a cold lookup searches the whole word list)
+            row, computed = self._row_or_subword_vector(word)  # (once: a cold lookup scans the word list)
+            if computed is not None:  # (a word a fastText set lacks: nothing of the set to exclude)
+                return self._search(normalized(computed), k, set(), exact, search)
             return self._search(self._unit_query(row), k, {row}, exact, search)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
@@ -571,8 +672,10 @@ class EmbeddingSet:
         the three query words excluded (as gensim's ``most_similar(positive=[b, c], negative=[a])``).
         """
         _check_k(k)
-        rows = [self.row(w) for w in (a, b, c)]
-        ua, ub, uc = normalized(self.vectors_of_rows(rows))
+        found = [self._row_or_subword_vector(w) for w in (a, b, c)]
+        rows = [row for row, _ in found if row is not None]
+        stored = iter(self.vectors_of_rows(rows)) if rows else iter(())
+        ua, ub, uc = normalized(np.stack([next(stored) if computed is None else computed for _, computed in found]))
         return self._search(normalized(ub - ua + uc), k, set(rows), exact)
 
     def neighbours_many(self, words: Sequence[str] | None = None, *, vectors: np.ndarray | None = None,
@@ -581,7 +684,8 @@ class EmbeddingSet:
         """The neighbours of many words (each itself excluded) or many vectors (rows of a
         2-D array) in one call: the same answers as :meth:`neighbours` one at a time,
         from a batched search (BLAS for the exact index). A word the set lacks is
-        reported in the result (``None`` in :attr:`BatchNeighbours.results`), not raised."""
+        reported in the result (``None`` in :attr:`BatchNeighbours.results`), not raised;
+        a fastText set answers it from its subword vector."""
         if (words is None) == (vectors is None):
             raise InvalidArgumentError("give either words or vectors")
         _check_k(k)
@@ -597,6 +701,14 @@ class EmbeddingSet:
                 found = self._search_many(unit, k, [{int(r)} for r in rows[places]], exact, search)
                 for place, hits in zip(places.tolist(), found, strict=True):
                     results[place] = hits
+            unseen = np.flatnonzero(rows < 0)
+            if len(unseen) and self.subwords is not None:  # (a fastText set: their subword vectors' neighbours)
+                for start in range(0, len(unseen), step):
+                    places = unseen[start:start + step]
+                    computed = self.subword_vectors([queries[i] for i in places.tolist()])
+                    found = self._search_many(normalized(computed), k, [set() for _ in places], exact, search)
+                    for place, hits in zip(places.tolist(), found, strict=True):
+                        results[place] = hits
             return BatchNeighbours(queries, results)
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:

@@ -351,9 +351,31 @@ class Store:
         path = Path(path)
         options = options or ReadOptions()
         self.refuse_own_file(path)
+        if options.format is None and _starts_as_fasttext_model(path):
+            return self._import_fasttext_model(path, name, options, replace, started, progress)
         with EmbeddingFile(path, options) as source:
             name = check_name(name) if name is not None else name_of_file(Path(source.member or path))
             return self._import(name, FileRows(source, options, progress), replace, started)
+
+    def _import_fasttext_model(self, path: Path, name: str | None, options: ReadOptions, replace: bool,
+                               started: float, progress: Progress | None) -> ImportResult:
+        """A fastText ``.bin``: its words, their vectors and its n-gram rows (see
+        :class:`~vecstore.importer.FastTextRows`). Of the read options only ``limit``
+        applies (the words are fastText's, distinct, already UTF-8)."""
+        from vecstore.importer import FastTextRows
+        from vecstore.io.fasttext_bin import FastTextModel
+        from vecstore.names import name_of_file
+
+        given = [name for name, value, default in (("lowercase", options.lowercase, False),
+                                                   ("duplicates", options.duplicates, "first"),
+                                                   ("encoding_errors", options.encoding_errors, "strict"))
+                 if value != default]
+        if given:
+            raise InvalidArgumentError("has no effect on a fastText model, whose words are read as trained (of "
+                                       "the read options only limit applies to it)", subject=given[0])
+        with FastTextModel.open(path) as model:
+            name = check_name(name) if name is not None else name_of_file(path)
+            return self._import(name, FastTextRows(model, limit=options.limit, progress=progress), replace, started)
 
     def import_vectors(self, name: str, words: list[str], vectors: np.ndarray, *, source: str,
                        source_sha256: str, format: str = "vectors", parent_uid: str | None = None,
@@ -396,3 +418,28 @@ class Store:
         reason = self.location.protected().reason(path)
         if reason is not None:
             raise InputFileError(path, f"is {reason}, not an embedding file")
+
+
+def _starts_as_fasttext_model(path: Path) -> bool:
+    """Whether ``path`` is a plain file starting with fastText's magic number (a missing or
+    unreadable one goes the usual way, which says what is wrong with it)."""
+    import stat
+
+    from vecstore.io.fasttext_bin import looks_like_fasttext_bin
+
+    try:  # (never opened unless regular, and then without waiting: a FIFO would block the open)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # (a folder, a FIFO, a device: the usual way says so)
+            os.close(fd)
+            return False
+    except OSError:
+        os.close(fd)
+        return False
+    with os.fdopen(fd, "rb") as f:
+        try:
+            return looks_like_fasttext_bin(f.read(8))
+        except OSError:
+            return False

@@ -36,9 +36,15 @@ class TrainingOptions:
     validation_split: float | None = None  # None: 0.2 from 50 rows on, else none
     early_stop: bool = True
     patience: int = 4
+    #: how the rows of the training words the set lacks start: as ``embedding_matrix``'s ``oov``
+    #: (zeros, random, mean, similar, subword); benchmarks/bench_oov.py --train measures them
+    oov: str = "zeros"
 
     def __post_init__(self) -> None:
-        for value, choices, name in ((self.pool, POOLS, "pool"), (self.embeddings, EMBEDDINGS, "embeddings")):
+        from vecstore.matrix import OOV_POLICIES
+
+        for value, choices, name in ((self.pool, POOLS, "pool"), (self.embeddings, EMBEDDINGS, "embeddings"),
+                                     (self.oov, OOV_POLICIES, "oov")):
             if value not in choices:
                 raise InvalidArgumentError(f"must be one of {', '.join(choices)}, not {quoted(value)}", subject=name)
         for value, name in ((self.epochs, "epochs"), (self.batch_size, "batch_size"), (self.dim, "dim")):
@@ -67,6 +73,9 @@ class TrainingOptions:
         learned = self.embeddings == "learned"
         if set_given and learned:
             raise InvalidArgumentError("has no effect here (a learned embedding uses no set)", subject="set_name")
+        if self.oov != "zeros" and learned:
+            raise InvalidArgumentError("has no effect here (a learned embedding starts from no set's rows)",
+                                       subject="oov")
         if self.dim is not None and not learned:
             raise InvalidArgumentError(f"has no effect here (it is for a learned embedding, {SETTINGS})", subject="dim",
                                        settings={"embeddings": "learned"})

@@ -273,7 +273,7 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
     if embedding_set is None:
         embedding = keras.layers.Embedding(len(vocabulary), options.learned_dim, name="embedding")
     else:
-        built = build_matrix(embedding_set, vocabulary)
+        built = build_matrix(embedding_set, vocabulary, oov=options.oov)
         coverage = built.coverage.to_dict()
         dim = built.matrix.shape[1]
         if options.embeddings == "new-only":

@@ -64,6 +64,18 @@ class Catalog:
         return [Chunk(int(r["chunk_no"]), bytes(r["data"]), str(r["checksum"]))
                 for r in self.driver.rows(statement, {"set_id": set_id, **params})]
 
+    def ngram_chunks(self, set_id: int, chunk_nos: Sequence[int]) -> list[Chunk]:
+        return self._chunks("ngrams", set_id, chunk_nos)
+
+    def ngram_checksums(self, set_id: int) -> dict[int, str]:
+        return {int(r["chunk_no"]): str(r["checksum"])
+                for r in self.driver.rows(sql.chunk_checksums("ngrams"), {"set_id": set_id})}
+
+    def subword_model(self, set_id: int) -> dict[str, Any] | None:
+        """A fastText set's n-gram settings and checksum (None: the set has none)."""
+        rows = self.driver.rows(sql.FIND_SUBWORD_MODEL, {"set_id": set_id})
+        return dict(rows[0]) if rows else None
+
     def chunk_checksums(self, set_id: int) -> tuple[dict[int, str], dict[int, str]]:
         """The recorded checksum of each vector chunk and of each word chunk, by number
         (no chunk data is read)."""
@@ -235,6 +247,15 @@ class SetWriter:
         self._tx.execute(sql.replace_chunk("vectors"), {"set_id": self._set_id, "chunk_no": chunk_no,
                                                          "data": vectors, "checksum": checksum})
 
+    def add_ngram_chunk(self, chunk_no: int, data: bytes | memoryview, checksum: str) -> None:
+        self._tx.add_row(sql.chunk_rows("ngrams"), {"set_id": self._set_id, "chunk_no": chunk_no,
+                                                     "checksum": checksum, "data": data})
+        self._tx.wrote(memoryview(data).nbytes)
+
+    def add_subword_model(self, minn: int, maxn: int, bucket: int, checksum: str) -> None:
+        self._tx.execute(sql.INSERT_SUBWORD_MODEL, {"set_id": self._set_id, "minn": minn, "maxn": maxn,
+                                                    "bucket": bucket, "checksum": checksum})
+
     def finish(self, done: Completion) -> SetInfo:
         """Complete the set's row; the transaction commits when the ``writing`` block ends."""
         completed = {"count": done.count, "source_sha256": done.source_sha256, "stats": done.stats,
@@ -262,4 +283,5 @@ def _delete(tx: Transaction, set_id: int) -> None:
     tx.execute(sql.DELETE_SET_SHARED_INDEXES, {"set_id": set_id})
     for kind in sql.CHUNK_TABLES:
         tx.execute(sql.delete_chunks(kind), {"set_id": set_id})
+    tx.execute(sql.DELETE_SUBWORD_MODEL, {"set_id": set_id})
     tx.execute(sql.DELETE_SET, {"set_id": set_id})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 #: The Alembic revision these statements are written for; tests/test_migrations.py pins
 #: it to the newest migration.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 REVISION = "SELECT version_num FROM alembic_version"
 
@@ -45,7 +45,7 @@ DELETE_SET = "DELETE FROM embedding_sets WHERE id = :set_id"
 # -- vector_chunks and word_chunks ----------------------------------------------------------
 
 #: The table of each kind of chunk.
-CHUNK_TABLES = {"vectors": "vector_chunks", "words": "word_chunks"}
+CHUNK_TABLES = {"vectors": "vector_chunks", "words": "word_chunks", "ngrams": "ngram_chunks"}
 
 
 def insert_chunk(kind: str) -> str:
@@ -139,6 +139,11 @@ DELETE_DOCUMENTS = "DELETE FROM collection_documents WHERE collection_id = :coll
 
 SHARED_INDEXES = "SELECT id, kind, manifest, size, sha256 FROM shared_indexes WHERE set_id = :set_id ORDER BY kind"
 FIND_SHARED_INDEX = "SELECT id, sha256 FROM shared_indexes WHERE set_id = :set_id AND kind = :kind"
+#: A fastText set's subword model (its n-gram rows are the set's "ngrams" chunks).
+INSERT_SUBWORD_MODEL = ("INSERT INTO subword_models (set_id, minn, maxn, bucket, checksum) "
+                        "VALUES (:set_id, :minn, :maxn, :bucket, :checksum)")
+FIND_SUBWORD_MODEL = "SELECT minn, maxn, bucket, checksum FROM subword_models WHERE set_id = :set_id"
+DELETE_SUBWORD_MODEL = "DELETE FROM subword_models WHERE set_id = :set_id"
 INSERT_SHARED_INDEX = ("INSERT INTO shared_indexes (set_id, kind, manifest, size, sha256, created_at) "
                        "VALUES (:set_id, :kind, :manifest, :size, :sha256, :created_at)")
 SHARED_INDEX_CHUNK_ROWS = BulkRows("shared_index_chunks", ("index_id", "chunk_no", "checksum", "data"),
