@@ -324,3 +324,87 @@ def test_facebooks_own_fasttext_gives_the_same_vectors(trained, imported: Path) 
         lee = store.get("lee")
         for word in lee.words[:500] + unseen_words(kv.index_to_key, 500, seed=13):
             assert np.abs(lee.vector(word) - model.get_word_vector(word)).max() <= 1e-6, word
+
+
+def write_model(path: Path, words: list[str], dim: int = 4, bucket: int = 50, minn: int = 2, maxn: int = 3,
+                pruned: int = -1, seed: int = 0) -> np.ndarray:
+    """A small fastText .bin in Facebook's format (random rows): its input matrix."""
+    rows = np.random.default_rng(seed).normal(size=(len(words) + bucket, dim)).astype("<f4")
+    with path.open("wb") as f:
+        f.write(struct.pack("<2i", 793712314, 12) + struct.pack("<12id", dim, 5, 5, 1, 5, 1, 1, 2, bucket, minn,
+                                                                 maxn, 100, 1e-4))
+        f.write(struct.pack("<3i2q", len(words), len(words), 0, 1000, pruned))
+        for word in words:
+            f.write(word.encode() + b"\0" + struct.pack("<qb", 10, 0))
+        f.write(b"\0" + struct.pack("<2q", *rows.shape) + rows.tobytes())
+        f.write(b"\0" + struct.pack("<2q", len(words), dim) + np.zeros((len(words), dim), "<f4").tobytes())
+    return rows
+
+
+def test_the_end_of_sentence_token_keeps_its_own_row_as_fasttext_does(tmp_path: Path) -> None:
+    # fastText gives </s> (its end-of-sentence token, first in every real model) no n-grams.
+    path = tmp_path / "eos.bin"
+    rows = write_model(path, ["</s>", "cat", "dog"])
+    with Store(tmp_path / "s.db") as store:
+        store.import_file(path, "m")
+        m = store.get("m")
+        assert np.array_equal(m.vector("</s>"), rows[0])
+        grams = ngram_buckets("cat", 2, 3, 50)
+        expected = (rows[1] + rows[3 + np.array(grams)].sum(axis=0)) / np.float32(len(grams) + 1)
+        assert np.abs(m.vector("cat") - expected).max() <= 1e-6
+    fasttext = pytest.importorskip("fasttext")
+    model = fasttext.load_model(str(path))
+    with Store(tmp_path / "s.db") as store:
+        m = store.get("m")
+        for word in ["</s>", "cat", "dog", "cats", "zebra"]:
+            assert np.abs(m.vector(word) - model.get_word_vector(word)).max() <= 1e-6, word
+
+
+def test_models_without_ngrams_or_words(tmp_path: Path) -> None:
+    for name, options, has in (("pruned to nothing", {"pruned": 0}, False), ("no buckets", {"bucket": 0}, False),
+                               ("maxn 0", {"minn": 0, "maxn": 0}, False), ("full", {}, True)):
+        path = tmp_path / "m.bin"
+        rows = write_model(path, ["cat", "dog"], **options)
+        with Store(tmp_path / f"{len(name)}.db") as store:
+            store.import_file(path, "m", replace=True)
+            m = store.get("m")
+            assert (m.subwords is not None) == has, name
+            if not has:  # (fastText gives such a model's words their own rows)
+                assert np.array_equal(m.vector("cat"), rows[0]) and "zebra" not in m and not m.computed("zebra")
+    write_model(tmp_path / "empty.bin", [])
+    with Store(tmp_path / "e.db") as store, pytest.raises(InputFileError, match="a fastText model of no words"):
+        store.import_file(tmp_path / "empty.bin")
+
+
+def test_a_plain_model_with_a_forced_format_or_a_member_is_told_why(trained, tmp_path: Path) -> None:
+    from vecstore.io.readers import ReadOptions
+
+    path, _ = trained
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(InputFileError, match="a fastText binary model, read as one only when no format is "
+                                                 "forced \\(not glove\\)"):
+            store.import_file(path, options=ReadOptions(format="glove"))
+        with pytest.raises(InvalidArgumentError, match="member has no effect on a fastText model"):
+            store.import_file(path, options=ReadOptions(member="x"))
+        assert store.exists() is False or store.sets() == []
+
+
+def test_a_lost_subword_model_is_found_and_a_damaged_one_refused_every_time(trained, tmp_path: Path) -> None:
+    store_path = tmp_path / "store.db"
+    with Store(store_path) as store:
+        store.import_file(trained[0], "lee")
+    with sqlite3.connect(store_path) as db:
+        db.execute("UPDATE subword_models SET bucket = 1073741824")
+    with Store(store_path) as store:
+        lee = store.get("lee")
+        for _ in range(2):  # (not forgotten after the first refusal)
+            with pytest.raises(CorruptionError, match="do not match their recorded checksum"):
+                lee.vector("zzqqxx")
+        report = store.check()  # (the settings against the checksum first: no million chunk reads)
+        assert any("checksum does not match its n-gram settings and chunks" in f.message for f in report.findings)
+    with sqlite3.connect(store_path) as db:
+        db.execute("DELETE FROM subword_models")
+    with Store(store_path) as store:
+        assert any("its subword model is missing from the store" in f.message for f in store.check().findings)
+        with pytest.raises(CorruptionError, match="its subword model is missing"):
+            store.get("lee").vector("zzqqxx")

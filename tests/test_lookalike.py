@@ -77,3 +77,23 @@ def test_lookalikes_refuses_inconsistent_arguments(bad: int) -> None:
 
     with pytest.raises(ValueError, match="inconsistent"):
         _fastparse.lookalikes(b"a\nb", 2, b"a", 1, 4, 5, 1 << 20, bad, b"")
+
+
+def test_the_c_and_python_passes_agree_on_long_words_line_breaks_and_held_out_rows(glove) -> None:
+    words = [*glove.words[:5_000], "x" * 1_500 + "ing"]
+    asked = ["y" * 1_100 + "ing", "runn\ning", "walkingg", "talkin"]
+    held = [words.index("running"), words.index("walking")]
+    from vecstore import _fastparse
+
+    skip = np.zeros(len(words), dtype=np.uint8)
+    skip[held] = 1
+    cleaned = [w.replace("\n", " ") for w in asked]
+    rows, scores = _fastparse.lookalikes("\n".join(words).encode(), len(words), "\n".join(cleaned).encode(),
+                                         len(cleaned), lookalike.MINN, lookalike.MAXN, lookalike.BUCKETS,
+                                         lookalike.LOOKALIKES, skip.tobytes())
+    rows = np.frombuffer(rows, dtype=np.int64).reshape(len(asked), -1)
+    scores = np.frombuffer(scores, dtype=np.float32).reshape(len(asked), -1)
+    expected_rows, expected_scores = lookalike._lookalikes_python(words, cleaned, skip)
+    assert (rows == expected_rows).all() and np.allclose(scores, expected_scores, atol=1e-7)
+    assert (rows[0] == -1).all()  # (a word over 1 KiB has no look-alikes, and is none)
+    assert not set(held) & set(rows[rows >= 0].tolist()) and len(words) - 1 not in rows

@@ -1297,9 +1297,21 @@ static PyObject *lookalikes(PyObject *self, PyObject *args) {
     Py_ssize_t *heap_sizes = NULL;
     int failed = 0;
     if (minn < 1 || maxn < minn || maxn > 64 || buckets < 1 || buckets > (1 << 30) || m < 1 || m > 1024 ||
-        n_asked < 0 || (skip.len != 0 && skip.len != count)) {
+        n_asked < 0 || count < 0 || (skip.len != 0 && skip.len != count)) {
         PyErr_SetString(PyExc_ValueError, "lookalikes: inconsistent arguments");
         goto done;
+    }
+    {  /* (the asked words are exactly n_asked lines, the known ones at least count) */
+        Py_ssize_t lines = n_asked ? 1 : 0, known = words.len || count ? 1 : 0;
+        const char *q = (const char *)asked.buf, *qend = q + asked.len;
+        while (n_asked && (q = memchr(q, '\n', (size_t)(qend - q))) != NULL) { lines++; q++; }
+        q = (const char *)words.buf;
+        qend = q + words.len;
+        while (q < qend && (q = memchr(q, '\n', (size_t)(qend - q))) != NULL) { known++; q++; }
+        if (lines != n_asked || (n_asked == 0 && asked.len) || known < count) {
+            PyErr_SetString(PyExc_ValueError, "lookalikes: inconsistent arguments (the lines and their counts)");
+            goto done;
+        }
     }
     rows_bytes = PyBytes_FromStringAndSize(NULL, n_asked * m * (Py_ssize_t)sizeof(int64_t));
     scores_bytes = PyBytes_FromStringAndSize(NULL, n_asked * m * (Py_ssize_t)sizeof(float));

@@ -334,11 +334,23 @@ def _check_ngrams(catalog: Catalog, info: SetInfo, result: SetCheck, report: Che
     from vecstore.integrity import subword_checksum
 
     model = catalog.subword_model(info.id)
+    recorded = catalog.ngram_checksums(info.id)
     if model is None:
+        if info.has_subwords or recorded:
+            report.problem(subject, "its subword model is missing from the store"
+                           + (f" ({len(recorded):,} n-gram chunks are left)" if recorded else ""))
+            result.stored_ok = False
         return  # (a model without n-grams: none were stored)
     per, bucket = info.rows_per_chunk, int(model["bucket"])
     chunks = -(-bucket // per)
-    recorded = catalog.ngram_checksums(info.id)
+    settings = (int(model["minn"]), int(model["maxn"]), bucket)
+    # The settings and the recorded digests against the model's checksum first (a few
+    # thousand short rows): an edited bucket count is refused before it is read by.
+    if sorted(recorded) != list(range(chunks)) or subword_checksum(
+            info.uid, info.dim, settings, [recorded[n] for n in range(chunks)]) != model["checksum"]:
+        report.problem(subject, "its subword model's checksum does not match its n-gram settings and chunks")
+        result.stored_ok = False
+        return
     digests = []
     for first in range(0, chunks, _BATCH):
         numbers = list(range(first, min(first + _BATCH, chunks)))
@@ -356,13 +368,8 @@ def _check_ngrams(catalog: Catalog, info: SetInfo, result: SetCheck, report: Che
                 continue
             report.problem(subject, f"n-gram chunk {number}: {problem}")
             result.stored_ok = False
-    extra = sorted(set(recorded) - set(range(chunks)))
-    if extra:
-        report.problem(subject, f"{len(extra)} n-gram chunks beyond its {bucket:,} buckets")
-        result.stored_ok = False
-    settings = (int(model["minn"]), int(model["maxn"]), bucket)
     if len(digests) == chunks and subword_checksum(info.uid, info.dim, settings, digests) != model["checksum"]:
-        report.problem(subject, "its subword model's checksum does not match its n-gram settings and chunks")
+        report.problem(subject, "its subword model's checksum does not match its n-gram chunks")
         result.stored_ok = False
 
 

@@ -267,7 +267,9 @@ class FastTextRows:
         self._sha256: str | None = None
 
     def shaping(self) -> str:
-        return json.dumps({"limit": self.limit}, sort_keys=True)
+        """The read options, and whether the set keeps a subword model (so that a model
+        row lost from the store is missed, not taken for a set without one)."""
+        return json.dumps({"limit": self.limit, "subwords": self.model.subwords is not None}, sort_keys=True)
 
     def header(self, name: str) -> SetHeader:
         return SetHeader(name, self.model.dim, self.FORMAT, str(self.model.path), read_options=self.shaping())
@@ -313,7 +315,8 @@ class FastTextRows:
         per_chunk = rows_per_chunk(self.model.dim)
         digests = []
         for number, start in enumerate(range(0, subwords.bucket, per_chunk)):
-            rows = np.ascontiguousarray(self.model.ngram_rows(start, min(start + per_chunk, subwords.bucket)))
+            # (copied out of the mapped file before it is hashed: the bytes stored are the bytes checked)
+            rows = np.array(self.model.ngram_rows(start, min(start + per_chunk, subwords.bucket)), dtype="<f4")
             if not np.isfinite(rows).all():
                 bad = start + int(np.argmin(np.isfinite(rows).all(axis=1)))
                 raise InputFileError(self.model.path, f"n-gram row {bad:,} holds a value that is not a finite number")

@@ -61,7 +61,7 @@ def lookalike_vectors(embedding_set: EmbeddingSet, words: Sequence[str], *,
     """The vectors of ``words`` (none of which need be in the set) from the set's known
     words that look most alike, float32, one row a word; and whether each got one.
     ``leave_out``: rows not to learn from (a held-out evaluation's)."""
-    words = list(words)
+    words = [w.replace("\n", " ") for w in words]  # (a line break cannot be in a known word: as a space)
     dim, count = embedding_set.dim, min(len(embedding_set), KNOWN_ROWS)
     out = np.zeros((len(words), dim), dtype=np.float32)
     if not words or not count:
@@ -71,7 +71,7 @@ def lookalike_vectors(embedding_set: EmbeddingSet, words: Sequence[str], *,
         left = np.asarray(leave_out, dtype=np.int64)
         skip[left[left < count]] = 1
     if _fastparse is not None:
-        asked = "\n".join(w.replace("\n", " ") for w in words).encode("utf-8", "surrogatepass")
+        asked = "\n".join(words).encode("utf-8", "surrogatepass")
         rows_bytes, scores_bytes = _fastparse.lookalikes(embedding_set.set_words.joined(), count, asked, len(words),
                                                          MINN, MAXN, BUCKETS, LOOKALIKES, skip.tobytes())
         rows = np.frombuffer(rows_bytes, dtype=np.int64).reshape(len(words), LOOKALIKES)
@@ -92,14 +92,24 @@ def lookalike_vectors(embedding_set: EmbeddingSet, words: Sequence[str], *,
     return out, found.tolist()
 
 
+#: Words longer than this (UTF-8 bytes) have no look-alikes and are none (as in the C).
+MAX_WORD_BYTES = 1024
+
+
+def _grams(word: str) -> list[int]:
+    if len(word.encode("utf-8", "surrogatepass")) > MAX_WORD_BYTES:
+        return []
+    return ngram_buckets(word, MINN, MAXN, BUCKETS)
+
+
 def _lookalikes_python(known: list[str], words: list[str], skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``_fastparse.lookalikes`` without the C extension (slow: seconds for GloVe)."""
-    asked = [set(ngram_buckets(w, MINN, MAXN, BUCKETS)) for w in words]
+    asked = [set(_grams(w)) for w in words]
     best: list[list[tuple[float, int]]] = [[] for _ in words]
     for row, word in enumerate(known):
         if len(skip) and skip[row]:
             continue
-        cut = ngram_buckets(word, MINN, MAXN, BUCKETS)
+        cut = _grams(word)
         grams = set(cut)
         for i, wanted in enumerate(asked):
             shared = len(grams & wanted)

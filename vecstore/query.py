@@ -134,6 +134,11 @@ class BatchNeighbours:
                 for i, (q, r) in enumerate(zip(self.queries, self.results, strict=True))]
 
 
+#: n-gram chunks (1 MiB each) read per query when vectoring unseen words: memory stays
+#: bounded however many words a matrix or a batch of documents asks for.
+NGRAM_CHUNKS_AT_ONCE = 16
+
+
 #: Single-word lookups a set handle answers by scanning its words (up to 2 ms each on
 #: GloVe) before it builds a dict of them (30 ms once, then 0.1 us a lookup).
 DICT_AFTER_LOOKUPS = 16
@@ -342,9 +347,12 @@ class EmbeddingSet:
         fastText gives it (:meth:`subword_vectors`). The settings and the list of n-gram
         chunk digests are checked against the model's checksum when first used."""
         if self._subwords is False:
-            self._subwords = None
             found = self._catalog.subword_model(self.info.id) if self.info.format == "fasttext-bin" else None
-            if found is not None:
+            if found is None and self.info.has_subwords:
+                raise CorruptionError(f"{self.info.subject}: its subword model is missing from the store", self.name)
+            if found is None:
+                self._subwords = None  # (remembered only once checked: a damaged model is refused every time)
+            else:
                 from vecstore.integrity import subword_checksum
                 from vecstore.subwords import SubwordModel
 
@@ -380,18 +388,24 @@ class EmbeddingSet:
         """The stored n-gram rows ``buckets`` (float32, in that order), from only the chunks
         that hold them, each verified against its recorded digest."""
         per_chunk = self.info.rows_per_chunk
+        wanted = np.asarray(buckets, dtype=np.int64)
+        out = np.empty((len(wanted), self.dim), dtype=np.float32)
         numbers = sorted({b // per_chunk for b in buckets})
-        tables = {}
-        for chunk in self._catalog.ngram_chunks(self.info.id, numbers):
-            expected = self._ngram_digests.get(chunk.number)
-            if chunk.checksum != expected or chunk_digest(chunk.data, self.info.uid, "ngrams",
-                                                          chunk.number) != expected:
-                raise CorruptionError(f"{self.info.subject}: n-gram chunk {chunk.number} fails its checksum",
-                                      self.name)
-            tables[chunk.number] = np.frombuffer(chunk.data, dtype="<f4").reshape(-1, self.dim)
-        if len(tables) != len(numbers):
-            raise CorruptionError(f"{self.info.subject}: n-gram chunks are missing from the store", self.name)
-        return np.stack([tables[b // per_chunk][b % per_chunk] for b in buckets])
+        for start in range(0, len(numbers), NGRAM_CHUNKS_AT_ONCE):  # (bounded: a few MiB held at a time)
+            asked = numbers[start:start + NGRAM_CHUNKS_AT_ONCE]
+            found = self._catalog.ngram_chunks(self.info.id, asked)
+            if len(found) != len(asked):
+                raise CorruptionError(f"{self.info.subject}: n-gram chunks are missing from the store", self.name)
+            for chunk in found:
+                expected = self._ngram_digests.get(chunk.number)
+                if chunk.checksum != expected or chunk_digest(chunk.data, self.info.uid, "ngrams",
+                                                              chunk.number) != expected:
+                    raise CorruptionError(f"{self.info.subject}: n-gram chunk {chunk.number} fails its checksum",
+                                          self.name)
+                table = np.frombuffer(chunk.data, dtype="<f4").reshape(-1, self.dim)
+                here = np.flatnonzero(wanted // per_chunk == chunk.number)
+                out[here] = table[wanted[here] % per_chunk]
+        return out
 
     def lookalike_vectors(self, words: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
         """Vectors for ``words`` from the set's known words sharing their character

@@ -368,7 +368,8 @@ class Store:
 
         given = [name for name, value, default in (("lowercase", options.lowercase, False),
                                                    ("duplicates", options.duplicates, "first"),
-                                                   ("encoding_errors", options.encoding_errors, "strict"))
+                                                   ("encoding_errors", options.encoding_errors, "strict"),
+                                                   ("member", options.member, None))
                  if value != default]
         if given:
             raise InvalidArgumentError("has no effect on a fastText model, whose words are read as trained (of "

@@ -32,6 +32,8 @@ from vecstore.limits import MAX_DIM, MAX_LINE_BYTES
 from vecstore.subwords import SubwordModel, ngram_buckets
 
 MAGIC = 793712314
+#: fastText's end-of-sentence token (``Dictionary::EOS``), which ``initNgrams`` gives no n-grams.
+EOS = "</s>"
 #: The newest version fastText writes (12); older files lack the magic number.
 VERSIONS = range(11, 13)
 #: At most this many dictionary entries (fastText's largest published models: 2,000,000).
@@ -107,9 +109,11 @@ class FastTextModel:
         if nlabels:
             raise fail(f"a supervised fastText model (a classifier with {nlabels:,} labels); vecstore imports "
                        "word-vector models (fasttext skipgram or cbow)")
-        if pruned != -1 and pruned != 0:
+        if pruned > 0 or pruned < -1:
             raise fail("a pruned fastText model (made by quantize: a .ftz); vecstore reads full .bin models, "
                        "whose n-gram rows are stored as they were trained")
+        if not nwords:
+            raise fail("a fastText model of no words")
         words: list[str] = []
         seen: set[str] = set()
         for number in range(entries):
@@ -156,7 +160,8 @@ class FastTextModel:
             raise fail(f"the file ends inside its output matrix ({size:,} bytes of {end:,}): it is truncated"
                        if end > size else f"{size - end:,} bytes follow the model's end")
         matrix = np.frombuffer(data, dtype="<f4", count=rows * columns, offset=at).reshape(rows, columns)
-        subwords = SubwordModel(minn, maxn, bucket) if maxn > 0 and bucket > 0 else None
+        # (fastText adds no n-gram to any word when its pruned index is empty, size 0: -1 is "not pruned")
+        subwords = SubwordModel(minn, maxn, bucket) if maxn > 0 and bucket > 0 and pruned == -1 else None
         return cls(path, words, dim, subwords, data, matrix)
 
     def close(self) -> None:
@@ -188,6 +193,8 @@ class FastTextModel:
             if self.subwords is not None:
                 ngram_base = self.nwords
                 for i, word in enumerate(words):
+                    if word == EOS:  # (fastText's end-of-sentence token has no n-grams: its own row)
+                        continue
                     found = ngram_buckets(word, self.subwords.minn, self.subwords.maxn, self.subwords.bucket)
                     if found:
                         total = vectors[i]

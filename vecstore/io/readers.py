@@ -553,8 +553,11 @@ def _detect(path: Path, head: bytes, forced: str | None, compression: str | None
     from vecstore.io.fasttext_bin import looks_like_fasttext_bin
 
     if looks_like_fasttext_bin(head):  # (a plain one is read by vecstore.io.fasttext_bin before this)
-        raise InputFileError(path, f"a fastText binary model compressed with {compression or 'an archive'}: "
-                                   "decompress it first (its n-gram rows are mapped, and read a few at a time)")
+        if compression is None:
+            raise InputFileError(path, "a fastText binary model, read as one only when no format is forced"
+                                       + (f" (not {forced})" if forced else ""))
+        raise InputFileError(path, f"a fastText binary model compressed with {compression}: decompress it first "
+                                   "(its n-gram rows are mapped, and read a few at a time)")
     head = head.removeprefix(BOM)
     end = head.find(b"\n")
     line = (head if end < 0 else head[:end]).rstrip(b" \r")

@@ -54,6 +54,17 @@ class SetInfo:
         return self.name.removeprefix(COLLECTION_SET_PREFIX) if self.kind == "documents" else self.name
 
     @property
+    def has_subwords(self) -> bool:
+        """Whether the set was imported with a subword model (a fastText ``.bin`` with
+        n-grams): its read options say so, so a model lost from the store is noticed."""
+        import json
+
+        try:
+            return bool(self.read_options and json.loads(self.read_options).get("subwords"))
+        except (ValueError, AttributeError):
+            return False
+
+    @property
     def subject(self) -> str:
         """How messages name it: ``set 'glove'``, or ``collection 'reviews'``."""
         return f"{'collection' if self.kind == 'documents' else 'set'} {quoted(self.display_name)}"
