@@ -1,13 +1,17 @@
 """What a driver gives the catalog, and how database errors are told to a person.
 
-Two drivers run the statements of :mod:`vecstore.storage.statements`: the stdlib
-``sqlite3`` one (:mod:`vecstore.storage.sqlite`) and the SQLAlchemy one
-(:mod:`vecstore.storage.engine`). Both return rows as dicts by column name, both turn a
-database error into a :class:`~vecstore.errors.StoreError` naming the store.
+Three drivers run the statements of :mod:`vecstore.storage.statements`: the stdlib
+``sqlite3`` one (:mod:`vecstore.storage.sqlite`), psycopg's for a current server store
+(:mod:`vecstore.storage.postgres`) and the SQLAlchemy one (:mod:`vecstore.storage.engine`).
+Each returns rows as dicts by column name and turns a database error into a
+:class:`~vecstore.errors.StoreError` naming the store; the two on PostgreSQL share
+:class:`BulkCopy`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -19,6 +23,37 @@ from vecstore.storage.statements import BulkRows
 BUSY_TIMEOUT = 30.0
 
 Row = dict[str, Any]
+
+
+class BulkCopy:
+    """psycopg's binary ``COPY ... FROM STDIN`` into one table at a time, on a psycopg
+    connection (the PostgreSQL driver's own, or the one SQLAlchemy holds): rows stream
+    until :meth:`end`, which must come before the connection's next statement."""
+
+    def __init__(self) -> None:
+        self._open: tuple[BulkRows, contextlib.ExitStack, Any] | None = None
+
+    def write(self, connection: Any, bulk: BulkRows, values: Mapping[str, Any]) -> None:
+        """Add one row of ``bulk``'s table (a COPY of another table is ended first)."""
+        if self._open is None or self._open[0] != bulk:
+            self.end()
+            stack = contextlib.ExitStack()
+            cursor = stack.enter_context(connection.cursor())
+            copy = stack.enter_context(cursor.copy(bulk.copy))
+            copy.set_types(list(bulk.types))
+            self._open = (bulk, stack, copy)
+        self._open[2].write_row([values[c] for c in bulk.columns])
+
+    def end(self, *, failed: bool = False) -> None:
+        """Finish a COPY in progress; ``failed``: abandon it instead (the transaction is
+        rolled back, and the error that failed the write is the one to report)."""
+        if self._open is not None:
+            stack, self._open = self._open[1], None
+            if not failed:
+                stack.close()
+                return
+            with contextlib.suppress(Exception):
+                stack.__exit__(*sys.exc_info())
 
 
 class Transaction(Protocol):

@@ -7,10 +7,8 @@ store at the head schema never pays (:mod:`vecstore.storage.opening`).
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vecstore.errors import StoreError, StoreNotFoundError
 from vecstore.storage import driver
-from vecstore.storage.driver import Row, error_text, store_error
+from vecstore.storage.driver import BulkCopy, Row, error_text, store_error
 from vecstore.storage.location import StoreLocation
 from vecstore.storage.sqlite import PRAGMAS, bound
 from vecstore.storage.statements import BulkRows
@@ -96,7 +94,7 @@ class EngineDriver:
 class _EngineTransaction:
     def __init__(self, conn: Connection, binder: Any, *, copy: bool = False) -> None:
         self._conn, self._bound, self._use_copy = conn, binder, copy
-        self._copying: tuple[BulkRows, ExitStack, Any] | None = None
+        self._copy = BulkCopy()
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         self.end_copy()
@@ -110,26 +108,13 @@ class _EngineTransaction:
         if not self._use_copy:
             self.execute(bulk.sql, values)
             return
-        if self._copying is None or self._copying[0] != bulk:
-            self.end_copy()
-            # psycopg's COPY, on the connection (and so in the transaction) SQLAlchemy holds.
-            stack = ExitStack()
-            cursor = stack.enter_context(self._conn.connection.dbapi_connection.cursor())
-            copy = stack.enter_context(cursor.copy(bulk.copy))
-            copy.set_types(list(bulk.types))
-            self._copying = (bulk, stack, copy)
-        self._copying[2].write_row([values[c] for c in bulk.columns])
+        # psycopg's COPY, on the connection (and so in the transaction) SQLAlchemy holds.
+        self._copy.write(self._conn.connection.dbapi_connection, bulk, values)
 
     def end_copy(self, *, failed: bool = False) -> None:
         """Finish a COPY in progress (before any other statement: one connection runs one);
         ``failed``: abandon it instead (the transaction is rolled back)."""
-        if self._copying is not None:
-            stack, self._copying = self._copying[1], None
-            if not failed:
-                stack.close()
-                return
-            with contextlib.suppress(Exception):  # (the error that failed the write is the one to report)
-                stack.__exit__(*sys.exc_info())
+        self._copy.end(failed=failed)
 
     def wrote(self, size: int) -> None:
         pass

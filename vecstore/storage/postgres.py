@@ -14,12 +14,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from vecstore.storage.driver import Row, store_error
+from vecstore.storage.driver import BulkCopy, Row, store_error
 from vecstore.storage.location import StoreLocation
 from vecstore.storage.statements import REVISION, SCHEMA_HEAD, BulkRows
 
@@ -115,7 +114,7 @@ class PostgresDriver:
 class _PostgresTransaction:
     def __init__(self, db: Any) -> None:
         self._db = db
-        self._copying: tuple[BulkRows, contextlib.ExitStack, Any] | None = None
+        self._copy = BulkCopy()
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         self.end_copy()
@@ -126,24 +125,11 @@ class _PostgresTransaction:
         self._db.execute(_psycopg_sql(sql), params or {})
 
     def add_row(self, bulk: BulkRows, values: Mapping[str, Any]) -> None:
-        if self._copying is None or self._copying[0] != bulk:
-            self.end_copy()
-            stack = contextlib.ExitStack()
-            cursor = stack.enter_context(self._db.cursor())
-            copy = stack.enter_context(cursor.copy(bulk.copy))
-            copy.set_types(list(bulk.types))
-            self._copying = (bulk, stack, copy)
-        self._copying[2].write_row([values[c] for c in bulk.columns])
+        self._copy.write(self._db, bulk, values)
 
     def end_copy(self, *, failed: bool = False) -> None:
         """Finish a COPY in progress (before any other statement); ``failed``: abandon it."""
-        if self._copying is not None:
-            stack, self._copying = self._copying[1], None
-            if not failed:
-                stack.close()
-                return
-            with contextlib.suppress(Exception):  # (the error that failed the write is the one to report)
-                stack.__exit__(*sys.exc_info())
+        self._copy.end(failed=failed)
 
     def wrote(self, size: int) -> None:
         pass
