@@ -23,20 +23,12 @@ from pathlib import Path
 
 import common
 import numpy as np
+from bench_ann import child_build  # (the same fresh-process build, for its peak memory)
 
 sys.path.insert(0, str(common.REPO / "tests"))
 
 GENSIM_QUERY = ("import sys\nfrom gensim.models import KeyedVectors\nkv = KeyedVectors.load(sys.argv[1], mmap='r')\n"
                 "for word, score in kv.most_similar('king', topn=10):\n    print(word, score)\n")
-
-
-def child_build(store: str, kind: str) -> int:
-    """(A fresh process) build ``kind`` of set 'glove'; print its report."""
-    from vecstore import Store
-
-    with Store(store) as opened:
-        print(json.dumps(opened.build_index("glove", kind).to_dict()))
-    return 0
 
 
 def interleaved(commands: dict[str, list[str]], runs: int, cwd: Path, env: dict[str, str] | None = None

@@ -329,48 +329,40 @@ def _check_set(store: Store, info: SetInfo, result: SetCheck, report: CheckRepor
 
 
 def _check_ngrams(catalog: Catalog, info: SetInfo, result: SetCheck, report: CheckReport, subject: str) -> None:
-    """A fastText set's n-gram rows: every chunk against its digest, their digests and the
-    n-gram settings against the subword model's checksum."""
-    from vecstore.integrity import subword_checksum
+    """A fastText set's n-gram rows: the settings and the recorded digests against the
+    subword model's checksum first (an edited bucket count is refused before it is read
+    by), then every chunk against its digest."""
+    from vecstore.subwords import SubwordModel
 
-    model = catalog.subword_model(info.id)
+    row = catalog.subword_model(info.id)
     recorded = catalog.ngram_checksums(info.id)
-    if model is None:
+    if row is None:
         if info.has_subwords or recorded:
             report.problem(subject, "its subword model is missing from the store"
                            + (f" ({len(recorded):,} n-gram chunks are left)" if recorded else ""))
             result.stored_ok = False
         return  # (a model without n-grams: none were stored)
-    per, bucket = info.rows_per_chunk, int(model["bucket"])
-    chunks = -(-bucket // per)
-    settings = (int(model["minn"]), int(model["maxn"]), bucket)
-    # The settings and the recorded digests against the model's checksum first (a few
-    # thousand short rows): an edited bucket count is refused before it is read by.
-    if sorted(recorded) != list(range(chunks)) or subword_checksum(
-            info.uid, info.dim, settings, [recorded[n] for n in range(chunks)]) != model["checksum"]:
+    model = SubwordModel.recorded(info, row, recorded)
+    if model is None:
         report.problem(subject, "its subword model's checksum does not match its n-gram settings and chunks")
         result.stored_ok = False
         return
-    digests = []
+    per, chunks = info.rows_per_chunk, len(recorded)
     for first in range(0, chunks, _BATCH):
         numbers = list(range(first, min(first + _BATCH, chunks)))
         found = {c.number: c for c in catalog.ngram_chunks(info.id, numbers)}
         for number in numbers:
-            chunk, rows_here = found.get(number), min(per, bucket - number * per)
+            chunk, rows_here = found.get(number), min(per, model.bucket - number * per)
             if chunk is None:
                 problem = "missing"
             elif len(chunk.data) != rows_here * info.dim * 4:
                 problem = f"holds {len(chunk.data):,} bytes, not {rows_here * info.dim * 4:,}"
-            elif chunk_digest(chunk.data, info.uid, "ngrams", number) != chunk.checksum:
+            elif chunk_digest(chunk.data, info.uid, "ngrams", number) != recorded[number]:
                 problem = "fails its checksum"
             else:
-                digests.append(chunk.checksum)
                 continue
             report.problem(subject, f"n-gram chunk {number}: {problem}")
             result.stored_ok = False
-    if len(digests) == chunks and subword_checksum(info.uid, info.dim, settings, digests) != model["checksum"]:
-        report.problem(subject, "its subword model's checksum does not match its n-gram chunks")
-        result.stored_ok = False
 
 
 def _check_approximate(store: Store, info: SetInfo, result: SetCheck, report: CheckReport,

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from vecstore.evaluation import AnalogyReport, SimilarityReport
     from vecstore.matrix import EmbeddingMatrix
     from vecstore.stats import SetStats
-    from vecstore.subwords import SubwordModel
+    from vecstore.subwords import NgramRows, SubwordModel
     from vecstore.vocabulary import Vocabulary
 
 log = logging.getLogger("vecstore")
@@ -134,11 +134,6 @@ class BatchNeighbours:
                 for i, (q, r) in enumerate(zip(self.queries, self.results, strict=True))]
 
 
-#: n-gram chunks (1 MiB each) read per query when vectoring unseen words: memory stays
-#: bounded however many words a matrix or a batch of documents asks for.
-NGRAM_CHUNKS_AT_ONCE = 16
-
-
 #: Single-word lookups a set handle answers by scanning its words (up to 2 ms each on
 #: GloVe) before it builds a dict of them (30 ms once, then 0.1 us a lookup).
 DICT_AFTER_LOOKUPS = 16
@@ -206,7 +201,7 @@ class SetWords:
         instead of a dict of 400,000 str (see ``_fastparse.lookup_words``)."""
         if self._rows is None and _fastparse is not None and self._count:
             distinct = list(dict.fromkeys(words))
-            found = _fastparse.lookup_words(memoryview(self._joined())[1:-1], self._count,
+            found = _fastparse.lookup_words(self.joined(), self._count,
                                             [w.encode("utf-8", "surrogatepass") for w in distinct])
             row_of = dict(zip(distinct, np.frombuffer(found, dtype=np.int64).tolist(), strict=True))
             return np.array([row_of[w] for w in words], dtype=np.int64)
@@ -282,7 +277,7 @@ class EmbeddingSet:
         self._search_parameters: dict[tuple, Any] = {}
         self._single_queries = 0  # (see _cold_exact)
         self._subwords: SubwordModel | bool | None = False  # False: not looked for
-        self._ngram_digests: dict[int, str] = {}
+        self._ngram_rows: NgramRows | None = None
 
     def __repr__(self) -> str:
         return f"EmbeddingSet({self.info.name!r}, count={self.info.count}, dim={self.info.dim})"
@@ -353,18 +348,14 @@ class EmbeddingSet:
             if found is None:
                 self._subwords = None  # (remembered only once checked: a damaged model is refused every time)
             else:
-                from vecstore.integrity import subword_checksum
-                from vecstore.subwords import SubwordModel
+                from vecstore.subwords import NgramRows, SubwordModel
 
-                model = SubwordModel(int(found["minn"]), int(found["maxn"]), int(found["bucket"]))
                 digests = self._catalog.ngram_checksums(self.info.id)
-                chunks = -(-model.bucket // self.info.rows_per_chunk)
-                settings = (model.minn, model.maxn, model.bucket)
-                if (sorted(digests) != list(range(chunks)) or subword_checksum(
-                        self.info.uid, self.dim, settings, [digests[i] for i in range(chunks)]) != found["checksum"]):
+                model = SubwordModel.recorded(self.info, found, digests)
+                if model is None:
                     raise CorruptionError(f"{self.info.subject}: its n-gram rows do not match their recorded "
                                           "checksum", self.name)
-                self._subwords, self._ngram_digests = model, digests
+                self._subwords, self._ngram_rows = model, NgramRows(self._catalog, self.info, digests)
         return self._subwords
 
     def subword_vectors(self, words: Sequence[str]) -> np.ndarray:
@@ -377,35 +368,12 @@ class EmbeddingSet:
         """:meth:`subword_vectors`, and whether each word had any n-gram (one without gets
         zeros, as fastText gives it)."""
         model = self.subwords
-        if model is None:
+        if model is None or self._ngram_rows is None:
             raise InvalidArgumentError(f"{self.info.subject} has no subword model (it was not imported from a "
                                        "fastText .bin)", subject="oov")
         from vecstore.subwords import subword_vectors
 
-        return subword_vectors(model, list(words), self._ngram_rows, self.dim)
-
-    def _ngram_rows(self, buckets: list[int]) -> np.ndarray:
-        """The stored n-gram rows ``buckets`` (float32, in that order), from only the chunks
-        that hold them, each verified against its recorded digest."""
-        per_chunk = self.info.rows_per_chunk
-        wanted = np.asarray(buckets, dtype=np.int64)
-        out = np.empty((len(wanted), self.dim), dtype=np.float32)
-        numbers = sorted({b // per_chunk for b in buckets})
-        for start in range(0, len(numbers), NGRAM_CHUNKS_AT_ONCE):  # (bounded: a few MiB held at a time)
-            asked = numbers[start:start + NGRAM_CHUNKS_AT_ONCE]
-            found = self._catalog.ngram_chunks(self.info.id, asked)
-            if len(found) != len(asked):
-                raise CorruptionError(f"{self.info.subject}: n-gram chunks are missing from the store", self.name)
-            for chunk in found:
-                expected = self._ngram_digests.get(chunk.number)
-                if chunk.checksum != expected or chunk_digest(chunk.data, self.info.uid, "ngrams",
-                                                              chunk.number) != expected:
-                    raise CorruptionError(f"{self.info.subject}: n-gram chunk {chunk.number} fails its checksum",
-                                          self.name)
-                table = np.frombuffer(chunk.data, dtype="<f4").reshape(-1, self.dim)
-                here = np.flatnonzero(wanted // per_chunk == chunk.number)
-                out[here] = table[wanted[here] % per_chunk]
-        return out
+        return subword_vectors(model, list(words), self._ngram_rows.read, self.dim)
 
     def lookalike_vectors(self, words: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
         """Vectors for ``words`` from the set's known words sharing their character
@@ -413,12 +381,6 @@ class EmbeddingSet:
         from vecstore.lookalike import lookalike_vectors
 
         return lookalike_vectors(self, words)
-
-    def verified_rows(self) -> np.ndarray:
-        """Every stored row, (count, dim) float32, verified: the mapped raw rows (no copy)
-        once all their blocks are checked, else :meth:`matrix`."""
-        table = self._verified_table(np.arange(self.info.count)) if self.info.count else None
-        return table if table is not None else self.matrix()
 
     def computed(self, word: str) -> bool:
         """Whether ``word``'s vector is computed from its subwords: the set lacks it and was

@@ -11,14 +11,23 @@ computes exactly that; :mod:`vecstore.io.fasttext_bin` reads the rows from a mod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from vecstore.errors import CorruptionError
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from vecstore.storage.catalog import Catalog
+    from vecstore.storage.records import SetInfo
 else:
     from vecstore._lazy import numpy as np
+
+#: n-gram chunks (1 MiB each) read per query when vectoring unseen words: memory stays
+#: bounded however many words a matrix or a batch of documents asks for.
+NGRAM_CHUNKS_AT_ONCE = 16
 
 _FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
 
@@ -74,6 +83,52 @@ class SubwordModel:
 
     def to_dict(self) -> dict[str, int]:
         return {"minn": self.minn, "maxn": self.maxn, "bucket": self.bucket}
+
+    @classmethod
+    def recorded(cls, info: SetInfo, row: Mapping[str, Any], digests: Mapping[int, str]) -> SubwordModel | None:
+        """The model a store records for set ``info`` (its ``subword_models`` row and its
+        n-gram chunks' digests, by number), or None when the settings and the digests do
+        not match the model's checksum (or a chunk is missing or extra)."""
+        from vecstore.integrity import subword_checksum
+
+        model = cls(int(row["minn"]), int(row["maxn"]), int(row["bucket"]))
+        chunks = -(-model.bucket // info.rows_per_chunk)
+        if sorted(digests) != list(range(chunks)) or subword_checksum(
+                info.uid, info.dim, (model.minn, model.maxn, model.bucket),
+                [digests[n] for n in range(chunks)]) != row["checksum"]:
+            return None
+        return model
+
+
+class NgramRows:
+    """A set's stored n-gram rows, read from only the chunks that hold the rows asked for,
+    :data:`NGRAM_CHUNKS_AT_ONCE` at a time, each verified against its digest (the digests
+    :meth:`SubwordModel.recorded` checked against the model's checksum)."""
+
+    def __init__(self, catalog: Catalog, info: SetInfo, digests: Mapping[int, str]) -> None:
+        self._catalog, self._info, self._digests = catalog, info, digests
+
+    def read(self, buckets: Sequence[int]) -> np.ndarray:
+        """The rows ``buckets`` (float32, in that order)."""
+        from vecstore.integrity import chunk_digest
+
+        info, per_chunk = self._info, self._info.rows_per_chunk
+        wanted = np.asarray(buckets, dtype=np.int64)
+        out = np.empty((len(wanted), info.dim), dtype=np.float32)
+        numbers = sorted({b // per_chunk for b in buckets})
+        for start in range(0, len(numbers), NGRAM_CHUNKS_AT_ONCE):  # (bounded: a few MiB held at a time)
+            asked = numbers[start:start + NGRAM_CHUNKS_AT_ONCE]
+            found = self._catalog.ngram_chunks(info.id, asked)
+            if len(found) != len(asked):
+                raise CorruptionError(f"{info.subject}: n-gram chunks are missing from the store", info.name)
+            for chunk in found:
+                if chunk_digest(chunk.data, info.uid, "ngrams", chunk.number) != self._digests.get(chunk.number):
+                    raise CorruptionError(f"{info.subject}: n-gram chunk {chunk.number} fails its checksum",
+                                          info.name)
+                table = np.frombuffer(chunk.data, dtype="<f4").reshape(-1, info.dim)
+                here = np.flatnonzero(wanted // per_chunk == chunk.number)
+                out[here] = table[wanted[here] % per_chunk]
+        return out
 
 
 def subword_vectors(model: SubwordModel, words: Sequence[str], read_rows: Callable[[list[int]], np.ndarray],

@@ -29,7 +29,7 @@ import numpy as np
 from vecstore.errors import InputFileError
 from vecstore.io.files import open_input
 from vecstore.limits import MAX_DIM, MAX_LINE_BYTES
-from vecstore.subwords import SubwordModel, ngram_buckets
+from vecstore.subwords import SubwordModel
 
 MAGIC = 793712314
 #: fastText's end-of-sentence token (``Dictionary::EOS``), which ``initNgrams`` gives no n-grams.
@@ -195,7 +195,7 @@ class FastTextModel:
                 for i, word in enumerate(words):
                     if word == EOS:  # (fastText's end-of-sentence token has no n-grams: its own row)
                         continue
-                    found = ngram_buckets(word, self.subwords.minn, self.subwords.maxn, self.subwords.bucket)
+                    found = self.subwords.buckets(word)
                     if found:
                         total = vectors[i]
                         for b in found:
