@@ -242,7 +242,7 @@ def test_a_word_is_found_in_any_place_of_any_chunk() -> None:
     """A lookup searches each word chunk by itself: the first, a middle and the last word
     of every chunk (and of a chunk of one word) give their row; a word's prefix, suffix,
     or two words run together across a chunk boundary are not words."""
-    from vecstore.query import SetWords
+    from vecstore.set_words import SetWords
 
     words = ["a", "ab", "abc", "b", "bc", "c", "cab", "d", "x"]  # chunks of 4: ... and ["x"]
     chunks = [b"\n".join(w.encode() for w in words[at:at + 4]) for at in range(0, len(words), 4)]

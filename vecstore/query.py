@@ -30,6 +30,7 @@ from vecstore.index.exact import ExactSearch
 from vecstore.index.folder import IndexFolder
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
 from vecstore.limits import MAX_K
+from vecstore.set_words import SetWords
 from vecstore.storage.catalog import Catalog
 from vecstore.storage.records import Chunk, SetInfo
 
@@ -132,135 +133,6 @@ class BatchNeighbours:
         return [{**({"vector": i} if self.vectors else {"word": q}),
                  "neighbours": None if r is None else [n.to_dict() for n in r]}
                 for i, (q, r) in enumerate(zip(self.queries, self.results, strict=True))]
-
-
-#: Single-word lookups a set handle answers by scanning its words (up to 2 ms each on
-#: GloVe) before it builds a dict of them (30 ms once, then 0.1 us a lookup).
-DICT_AFTER_LOOKUPS = 16
-
-
-class SetWords:
-    """The words of a set in row order, searchable without building a dict.
-
-    A cold query looks up one word (a bytes search over the joined chunks) and names ten
-    result rows (decoding only the chunks that hold them): about 1 ms, against 30 ms for
-    decoding all 400,000 words. A handle that keeps answering builds the dict after
-    :data:`DICT_AFTER_LOOKUPS` lookups.
-    """
-
-    def __init__(self, chunks: Sequence[bytes], count: int, rows_per_chunk: int) -> None:
-        self._chunks = list(chunks)
-        self._count = count
-        self._per_chunk = rows_per_chunk
-        self._blob: bytes | None = None
-        self._decoded: dict[int, list[str]] = {}
-        self._words: list[str] | None = None
-        self._rows: dict[str, int] | None = None
-        self._lookups = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def row(self, word: str) -> int | None:
-        if self._rows is not None:
-            return self._rows.get(word)
-        self._lookups += 1
-        if self._lookups > DICT_AFTER_LOOKUPS:  # (a long-lived handle: a dict pays for itself from here)
-            return self.index_many().get(word)
-        if "\n" in word or not word:
-            return None
-        try:
-            encoded = word.encode()
-        except UnicodeEncodeError:  # a lone surrogate (bytes that were not UTF-8): no stored word has one
-            return None
-        # Chunk by chunk, not in one joined copy (3.4 MB for GloVe: 9 ms of a cold query).
-        # A set's words are distinct, so the first place found is the word's row.
-        inside, first, last = b"\n" + encoded + b"\n", encoded + b"\n", b"\n" + encoded
-        for number, chunk in enumerate(self._chunks):
-            at = chunk.find(inside)
-            if at >= 0:
-                return number * self._per_chunk + chunk.count(b"\n", 0, at) + 1
-            if chunk.startswith(first) or chunk == encoded:
-                return number * self._per_chunk
-            if chunk.endswith(last):
-                return number * self._per_chunk + chunk.count(b"\n")
-        return None
-
-    def joined(self) -> memoryview:
-        """All words, ``\n``-joined, as UTF-8 bytes (made once)."""
-        return memoryview(self._joined())[1:-1]
-
-    def _joined(self) -> bytes:
-        """All words, each between two ``\\n`` (joined once, on first use)."""
-        if self._blob is None:
-            self._blob = b"\n" + b"\n".join(self._chunks) + b"\n"
-        return self._blob
-
-    def rows_of(self, words: Sequence[str]) -> np.ndarray:
-        """Rows of many words (int64, -1 where absent): one pass of C over the set's words
-        instead of a dict of 400,000 str (see ``_fastparse.lookup_words``)."""
-        if self._rows is None and _fastparse is not None and self._count:
-            distinct = list(dict.fromkeys(words))
-            found = _fastparse.lookup_words(self.joined(), self._count,
-                                            [w.encode("utf-8", "surrogatepass") for w in distinct])
-            row_of = dict(zip(distinct, np.frombuffer(found, dtype=np.int64).tolist(), strict=True))
-            return np.array([row_of[w] for w in words], dtype=np.int64)
-        rows = self.index_many()
-        return np.array([rows.get(w, -1) for w in words], dtype=np.int64)
-
-    @property
-    def decoded(self) -> list[str] | None:
-        """The words in row order if they are decoded already, else None."""
-        return self._words
-
-    def words_of(self, rows: Sequence[int]) -> list[str]:
-        """The words of many rows: through the decoded list once they are many (a batch's
-        hundred thousand hits), else chunk by chunk as :meth:`word`."""
-        if self._words is None and len(rows) * 40 < self._count:
-            return [self.word(r) for r in rows]
-        words = self.words
-        return [words[r] for r in rows]
-
-    def word(self, row: int) -> str:
-        """The word of one row, decoding only its chunk."""
-        if self._words is not None:
-            return self._words[row]
-        number, offset = divmod(row, self._per_chunk)
-        chunk = self._decoded.get(number)
-        if chunk is None:
-            chunk = self._decoded[number] = self._chunks[number].decode().split("\n")
-        return chunk[offset]
-
-    @property
-    def words(self) -> list[str]:
-        if self._words is None:
-            words = b"\n".join(self._chunks).decode().split("\n") if self._count else []
-            if len(words) != self._count:
-                raise StoreError(f"the store holds {len(words)} words for a set of {self._count}")
-            self._words = words
-        return self._words
-
-    def index_many(self) -> dict[str, int]:
-        """Word -> row for many lookups (built once, on demand)."""
-        if self._rows is None:
-            self._rows = {w: i for i, w in enumerate(self.words)}
-        return self._rows
-
-    def suggestions(self, word: str, limit: int = 5) -> list[str]:
-        """Words of the set one edit away from ``word`` (or equal ignoring case), most frequent first."""
-        if len(word) > 60:  # no word is one edit from a paragraph; don't build its thousands of edits
-            return []
-        rows = self.index_many()
-        letters = set("abcdefghijklmnopqrstuvwxyz") | set(word.lower())
-        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-        candidates = {word.lower(), word.upper(), word.capitalize()}
-        candidates |= {a + b[1:] for a, b in splits if b}
-        candidates |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-        candidates |= {a + c + b[1:] for a, b in splits if b for c in letters}
-        candidates |= {a + c + b for a, b in splits for c in letters}
-        candidates.discard(word)
-        found = sorted((rows[c], c) for c in candidates if c in rows)
-        return [c for _, c in found[:limit]]
 
 
 class EmbeddingSet:
@@ -738,43 +610,44 @@ class EmbeddingSet:
         want = min(candidates + len(exclude), index.ntotal)
         if want <= len(exclude):
             return None
+        found: tuple[list[int], list[float]] | Literal[False] | None = False
         if isinstance(index, ExactSearch):
             found_rows, found_scores = index.search_one(query, want)
         else:
             matrix = np.frombuffer(query, dtype=np.float32).reshape(1, self.dim)
             scores, ids = (index.search(matrix, want) if kind is None else
                            index.search(matrix, want, params=self._parameters(kind, search)))
-            if kind is not None and len(exclude) <= 1:
+            if kind is not None and len(exclude) <= 1:  # (None: the index disagrees; False: no raw rows to map)
                 found = self._rescored(ids, scores, query, exclude, k, kind.exact_scores)
-                if found is not False:  # (None: the index disagrees; False: no raw rows to map)
-                    if found is None or len(found[0]) < min(k, index.ntotal - len(exclude)):
-                        return None
-                    words = self.set_words.decoded
-                    if words is None:
-                        return list(map(Neighbour, map(self.set_words.word, found[0]), found[1]))
-                    return list(map(Neighbour, map(words.__getitem__, found[0]), found[1]))
-            found_rows, found_scores = ids[0].tolist(), scores[0].tolist()
-        hits, index_scores = [], []
-        for row, score in zip(found_rows, found_scores, strict=True):
-            if row >= 0 and row not in exclude:
-                hits.append(row)
-                index_scores.append(score)
-        if len(hits) < min(k, index.ntotal - len(exclude)):
+            if found is False:
+                found_rows, found_scores = ids[0].tolist(), scores[0].tolist()
+        if found is False:
+            found = self._rescored_here(found_rows, found_scores, query, exclude, k,
+                                        kind is None or kind.exact_scores)
+        if found is None or len(found[0]) < min(k, index.ntotal - len(exclude)):
             return None
-        exact = self._few_cosines(hits, query)
-        disagree = max(map(abs, map(sub, exact, index_scores)), default=0.0) > RESCORE_TOLERANCE
-        if disagree and (kind is None or kind.exact_scores):
+        words = self.set_words.decoded  # (a warm handle: the decoded list, no call a word)
+        named = self.set_words.word if words is None else words.__getitem__
+        return list(map(Neighbour, map(named, found[0]), found[1]))
+
+    def _rescored_here(self, rows: list[int], scores: list[float], query: np.ndarray | bytes, exclude: set[int],
+                       k: int, check: bool) -> tuple[list[int], list[float]] | None:
+        """What :meth:`_rescored` does in C, in Python (any exclusions, rows from the
+        chunks): the hits kept, re-scored from the verified stored rows, the best k by
+        exact score (ties: the lower row); None when ``check`` and a score disagrees."""
+        kept = [(row, score) for row, score in zip(rows, scores, strict=True) if row >= 0 and row not in exclude]
+        if not kept:
+            return [], []
+        exact = self._few_cosines([row for row, _ in kept], query)
+        if check and max(map(abs, map(sub, exact, [score for _, score in kept]))) > RESCORE_TOLERANCE:
             return None
-        best = sorted(zip([-e for e in exact], hits, strict=True))[:k]  # (by exact score; ties: the lower row)
-        words = self.set_words
-        if words.decoded is not None:  # (a warm handle: the decoded list, no call a word)
-            return [Neighbour(words.decoded[row], -score) for score, row in best]
-        return [Neighbour(words.word(row), -score) for score, row in best]
+        best = sorted(zip([-e for e in exact], [row for row, _ in kept], strict=True))[:k]
+        return [row for _, row in best], [-score for score, _ in best]
 
     def _rescored(self, ids: np.ndarray, scores: np.ndarray, query: np.ndarray | bytes, exclude: set[int], k: int,
                   check: bool) -> tuple[list[int], list[float]] | Literal[False] | None:
         """An index's hits for one query re-scored from the verified raw rows in one call
-        of C (what the loop of :meth:`_search_one` does, the same bits): (rows, exact
+        of C (what :meth:`_rescored_here` does, the same bits): (rows, exact
         scores) of the best k, or None when ``check`` and a score disagrees, or False
         without raw rows to read (the caller's loop then reads the chunks)."""
         raw = self._raw_rows() if _fastparse is not None else None
