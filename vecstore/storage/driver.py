@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from vecstore.errors import DamagedStoreError, StoreBusyError, StoreError
@@ -23,6 +23,16 @@ from vecstore.storage.statements import BulkRows
 BUSY_TIMEOUT = 30.0
 
 Row = dict[str, Any]
+
+
+#: PostgreSQL: hold a lock on a set name's writers until the transaction ends (SQLite's
+#: BEGIN IMMEDIATE already serialises every writer); both PostgreSQL drivers take it.
+LOCK_WRITERS = "SELECT pg_advisory_xact_lock(hashtext(:lock))"
+
+
+def writers_lock(name: str) -> dict[str, str]:
+    """:data:`LOCK_WRITERS`'s parameters for the writers of set ``name``."""
+    return {"lock": f"vecstore {name}"}
 
 
 class BulkCopy:
@@ -43,6 +53,17 @@ class BulkCopy:
             copy.set_types(list(bulk.types))
             self._open = (bulk, stack, copy)
         self._open[2].write_row([values[c] for c in bulk.columns])
+
+    @contextmanager
+    def ended(self) -> Iterator[None]:
+        """Around a transaction's statements: the COPY in progress finished when they are
+        done, abandoned when they raise."""
+        try:
+            yield
+        except BaseException:
+            self.end(failed=True)
+            raise
+        self.end()
 
     def end(self, *, failed: bool = False) -> None:
         """Finish a COPY in progress; ``failed``: abandon it instead (the transaction is

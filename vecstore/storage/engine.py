@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vecstore.errors import StoreError, StoreNotFoundError
 from vecstore.storage import driver
-from vecstore.storage.driver import BulkCopy, Row, error_text, store_error
+from vecstore.storage.driver import LOCK_WRITERS, BulkCopy, Row, error_text, store_error, writers_lock
 from vecstore.storage.location import StoreLocation
 from vecstore.storage.sqlite import PRAGMAS, bound
 from vecstore.storage.statements import BulkRows
@@ -64,16 +64,10 @@ class EngineDriver:
         try:
             with self.engine.connect().execution_options(vecstore_begin="IMMEDIATE") as conn, conn.begin():
                 if lock is not None and self.dialect == "postgresql":
-                    # Serialise writers of one set name (SQLite's BEGIN IMMEDIATE already
-                    # serialises every writer): an advisory lock held until the transaction ends.
-                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lock))"), {"lock": f"vecstore {lock}"})
+                    conn.execute(text(LOCK_WRITERS), writers_lock(lock))
                 tx = _EngineTransaction(conn, self._bound, copy=USE_COPY and self.dialect == "postgresql")
-                try:
+                with tx.copy.ended():
                     yield tx
-                except BaseException:
-                    tx.end_copy(failed=True)
-                    raise
-                tx.end_copy()
         except SQLAlchemyError as exc:
             raise store_error(exc, action, self.where) from None
         except Exception as exc:
@@ -94,14 +88,14 @@ class EngineDriver:
 class _EngineTransaction:
     def __init__(self, conn: Connection, binder: Any, *, copy: bool = False) -> None:
         self._conn, self._bound, self._use_copy = conn, binder, copy
-        self._copy = BulkCopy()
+        self.copy = BulkCopy()  # (its COPY stream: ended by the transaction)
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        self.end_copy()
+        self.copy.end()
         return [dict(r) for r in self._conn.execute(text(sql), self._bound(params)).mappings()]
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.end_copy()
+        self.copy.end()
         self._conn.execute(text(sql), self._bound(params))
 
     def add_row(self, bulk: BulkRows, values: Mapping[str, Any]) -> None:
@@ -109,12 +103,7 @@ class _EngineTransaction:
             self.execute(bulk.sql, values)
             return
         # psycopg's COPY, on the connection (and so in the transaction) SQLAlchemy holds.
-        self._copy.write(self._conn.connection.dbapi_connection, bulk, values)
-
-    def end_copy(self, *, failed: bool = False) -> None:
-        """Finish a COPY in progress (before any other statement: one connection runs one);
-        ``failed``: abandon it instead (the transaction is rolled back)."""
-        self._copy.end(failed=failed)
+        self.copy.write(self._conn.connection.dbapi_connection, bulk, values)
 
     def wrote(self, size: int) -> None:
         pass

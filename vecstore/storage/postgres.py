@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from vecstore.storage.driver import BulkCopy, Row, store_error
+from vecstore.storage.driver import LOCK_WRITERS, BulkCopy, Row, store_error, writers_lock
 from vecstore.storage.location import StoreLocation
 from vecstore.storage.statements import REVISION, SCHEMA_HEAD, BulkRows
 
@@ -89,14 +89,10 @@ class PostgresDriver:
         try:
             with self._db.transaction():
                 if lock is not None:
-                    self._db.execute("SELECT pg_advisory_xact_lock(hashtext(%(lock)s))", {"lock": f"vecstore {lock}"})
+                    self._db.execute(_psycopg_sql(LOCK_WRITERS), writers_lock(lock))
                 tx = _PostgresTransaction(self._db)
-                try:
+                with tx.copy.ended():
                     yield tx
-                except BaseException:
-                    tx.end_copy(failed=True)
-                    raise
-                tx.end_copy()
         except psycopg.Error as exc:
             raise store_error(exc, action, self.where) from None
 
@@ -114,22 +110,18 @@ class PostgresDriver:
 class _PostgresTransaction:
     def __init__(self, db: Any) -> None:
         self._db = db
-        self._copy = BulkCopy()
+        self.copy = BulkCopy()  # (its COPY stream: ended by the transaction)
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        self.end_copy()
+        self.copy.end()
         return _rows(self._db, sql, params)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.end_copy()
+        self.copy.end()
         self._db.execute(_psycopg_sql(sql), params or {})
 
     def add_row(self, bulk: BulkRows, values: Mapping[str, Any]) -> None:
-        self._copy.write(self._db, bulk, values)
-
-    def end_copy(self, *, failed: bool = False) -> None:
-        """Finish a COPY in progress (before any other statement); ``failed``: abandon it."""
-        self._copy.end(failed=failed)
+        self.copy.write(self._db, bulk, values)
 
     def wrote(self, size: int) -> None:
         pass
