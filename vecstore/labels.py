@@ -42,6 +42,7 @@ class LabelledTexts:
     kind: str
     lines: list[int]  # the source line of each row (1-based; for messages)
     source: str = ""
+    separator: str | None = None  # what joined a multi-label row's labels in the file (a model keeps it)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -60,7 +61,7 @@ class LabelledTexts:
 
     def subset(self, rows: Sequence[int]) -> LabelledTexts:
         return LabelledTexts([self.texts[i] for i in rows], [self.labels[i] for i in rows], self.names, self.kind,
-                             [self.lines[i] for i in rows], self.source)
+                             [self.lines[i] for i in rows], self.source, self.separator)
 
     def split(self, validation: float = 0.2, seed: int = 0) -> tuple[LabelledTexts, LabelledTexts]:
         """(training, validation) rows, stratified by label (by the first label of a
@@ -112,7 +113,8 @@ def labelled(texts: Sequence[str], labels: Sequence[object], *, multi_label: boo
     counts = Counter(label for labels in rows for label in labels)
     if not for_training:
         kind = "multilabel" if multi_label else ("binary" if len(counts) <= 2 else "multiclass")
-        return LabelledTexts(list(texts), rows, label_names(set(counts)), kind, lines, source)
+        return LabelledTexts(list(texts), rows, label_names(set(counts)), kind, lines, source,
+                             separator if multi_label else None)
     if len(counts) < 2:
         only = next(iter(counts))
         raise InputFileError(source, f"every row has the label {quoted(only)}: a classifier needs two or more")
@@ -126,7 +128,8 @@ def labelled(texts: Sequence[str], labels: Sequence[object], *, multi_label: boo
         raise InputFileError(source, f"{len(rows):,} rows of {len(counts):,} labels are more than the "
                              f"{MAX_TARGET_CELLS:,} targets a multi-label training may hold")
     kind = "multilabel" if multi_label else ("binary" if len(counts) == 2 else "multiclass")
-    return LabelledTexts(list(texts), rows, label_names(set(counts)), kind, lines, source)
+    return LabelledTexts(list(texts), rows, label_names(set(counts)), kind, lines, source,
+                         separator if multi_label else None)
 
 
 def _labels_of(value: object, multi_label: bool, separator: str | None, source: str, line: int) -> tuple[str, ...]:

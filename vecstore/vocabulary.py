@@ -28,6 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,16 @@ def standardize(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """The tokens of ``text`` after :func:`standardize`, split on whitespace."""
     return [token for token in _WHITESPACE.split(standardize(text)) if token]
+
+
+def ngram_tokens(text: str, ngrams: int = 1) -> list[str]:
+    """:func:`tokenize`'s tokens, then (``ngrams=2``) each pair of neighbours joined by a
+    space: the order of ``TextVectorization(ngrams=2)``, which puts every unigram of a
+    text before its bigrams (``tf.strings.ngrams`` with widths 1 and 2)."""
+    tokens = tokenize(text)
+    if ngrams == 2:
+        tokens += [f"{a} {b}" for a, b in pairwise(tokens)]
+    return tokens
 
 
 def _shown(value: object) -> str:
@@ -271,14 +282,15 @@ class Vocabulary:
         with AtomicOutput(Path(path), overwrite=overwrite, compress=False) as f:
             f.write(data)
 
-    def encode(self, texts: Sequence[str], length: int | None = None) -> np.ndarray:
-        """Index sequences for ``texts`` (standardised and split like :meth:`fit`), padded
-        at the end with the padding index to ``length`` (default: the longest) or cut.
-        Unknown tokens map to the OOV index, or are dropped when there is none."""
+    def encode(self, texts: Sequence[str], length: int | None = None, ngrams: int = 1) -> np.ndarray:
+        """Index sequences for ``texts`` (standardised and split like :meth:`fit`; with
+        ``ngrams=2`` their bigrams follow, :func:`ngram_tokens`), padded at the end with the
+        padding index to ``length`` (default: the longest) or cut. Unknown tokens map to
+        the OOV index, or are dropped when there is none."""
         index = {t: i for i, t in enumerate(self.tokens) if i not in self.special_indexes}
         sequences = []
         for text in texts:
-            ids = [index.get(token, self.oov) for token in tokenize(text)]
+            ids = [index.get(token, self.oov) for token in ngram_tokens(text, ngrams)]
             sequences.append([i for i in ids if i is not None])
         width = length if length is not None else max((len(s) for s in sequences), default=0)
         if self.padding is None and any(len(s) < width for s in sequences):

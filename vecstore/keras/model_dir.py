@@ -1,8 +1,10 @@
 """A classifier's model directory: its files, their checksums, and how it is published.
 
 A model directory holds ``model.keras``, ``vocabulary.txt`` (one token a line, the
-padding first), ``classifier.json`` (the label kind and names, the max length, the
-standardisation, the set's name, uid and content checksum), ``report.json`` (the training
+padding first, then the OOV token ``[UNK]``; a model of format 1 has none and drops
+unknown words), ``classifier.json`` (the label kind and names, the max length, the
+standardisation, the n-grams, a multi-label file's separator, the set's name, uid and
+content checksum), ``report.json`` (the training
 report) and ``checksums.json`` (a sha256 of each). It is written into a temp folder
 beside its place and renamed into it, so it is complete or absent; it is read only when
 every file matches its checksum and the settings are well formed.
@@ -29,7 +31,9 @@ from vecstore.limits import MAX_VOCABULARY_BYTES
 #: The files of a model directory (each checksummed in ``checksums.json``).
 MODEL_FILES = ("model.keras", "vocabulary.txt", "classifier.json", "report.json")
 CHECKSUMS = "checksums.json"
-MODEL_FORMAT = "vecstore-classifier/1"
+MODEL_FORMAT = "vecstore-classifier/2"
+#: Format 1 (vecstore before the exported model): no OOV token, no n-grams, no separator.
+READ_FORMATS = ("vecstore-classifier/1", MODEL_FORMAT)
 #: The longest token sequence a model takes (a fitted length, the 95th percentile of the
 #: training texts', is cut to it; a review is about 20 tokens, a long article 10,000).
 MAX_SEQUENCE_LENGTH = 10_000
@@ -44,6 +48,8 @@ class SavedSettings:
     max_length: int
     set_identity: dict[str, str] | None
     tokens: list[str]
+    ngrams: int = 1
+    separator: str | None = None
 
 
 def check_model_dir(folder: Path, *, overwrite: bool, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
@@ -102,7 +108,7 @@ def read_model_dir(folder: Path) -> SavedSettings:
     settings_path = folder / "classifier.json"
     try:
         settings = json.loads(_small_text(settings_path, MAX_VOCABULARY_BYTES))
-        if not isinstance(settings, dict) or settings.get("format") != MODEL_FORMAT:
+        if not isinstance(settings, dict) or settings.get("format") not in READ_FORMATS:
             raise ValueError(f"not {MODEL_FORMAT}")
         kind, labels, max_length = settings["kind"], settings["labels"], settings["max_length"]
         if kind not in KINDS:
@@ -116,10 +122,15 @@ def read_model_dir(folder: Path) -> SavedSettings:
         identity = settings.get("set")
         if identity is not None and not isinstance(identity, dict):
             raise ValueError("set")
+        ngrams, separator = settings.get("ngrams", 1), settings.get("separator")
+        if ngrams not in (1, 2) or isinstance(ngrams, bool):
+            raise ValueError(f"ngrams {ngrams!r}")
+        if separator is not None and (not isinstance(separator, str) or not separator):
+            raise ValueError(f"separator {separator!r}")
     except (ValueError, KeyError, TypeError) as exc:
         raise InputFileError(settings_path, f"not a vecstore classifier's settings ({exc})") from None
     tokens = _small_text(folder / "vocabulary.txt", MAX_VOCABULARY_BYTES).split("\n")[:-1]
-    return SavedSettings(kind, labels, max_length, identity, tokens)
+    return SavedSettings(kind, labels, max_length, identity, tokens, ngrams, separator)
 
 
 def sha256_of(path: Path) -> str:

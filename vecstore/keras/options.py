@@ -15,22 +15,35 @@ from vecstore.keras.model_dir import MAX_SEQUENCE_LENGTH
 if TYPE_CHECKING:
     from vecstore.store import Store
 
-POOLS = ("flatten", "average", "max")
+#: mean-max: the mean and the max of the token vectors side by side (SWEM-concat, Shen et
+#: al. 2018); the others one of them, or (flatten) every position's vector in turn.
+POOLS = ("mean-max", "average", "max", "flatten")
 EMBEDDINGS = ("frozen", "trainable", "new-only", "learned")
 #: The size of a learned embedding's vectors when ``dim`` is not given.
 LEARNED_DIM = 16
+#: The most hidden units, and the most bigram rows, a training may ask for.
+MAX_UNITS = 1_000_000
+#: The hidden layer a training of at least HIDDEN_FROM_ROWS rows gets unless told.
+HIDDEN_UNITS, HIDDEN_FROM_ROWS = 256, 1_000
 
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """How to train: the model's pooling and embedding, and the fit's epochs, batches,
-    seed and validation. Each value is checked when the options are made."""
+    """How to train: the model's pooling, embedding and hidden layer, and the fit's epochs,
+    batches, learning rate, seed and validation. Each value is checked when the options
+    are made. The defaults are the best of ``make bench-train`` on a sentiment and a topic
+    corpus (docs/classifier.md has the sweep)."""
 
-    pool: str = "average"
+    pool: str = "mean-max"
     max_length: int | None = None  # None: fitted (the 95th percentile of the training texts' lengths)
-    embeddings: str = "trainable"  # (the best on real reviews: benchmarks/bench_train.py)
+    embeddings: str = "trainable"
     dim: int | None = None  # for embeddings="learned" (None: LEARNED_DIM)
-    epochs: int = 30
+    hidden: int | None = None  # units of a ReLU layer before the head (0: none; None: effective_hidden)
+    dropout: float | None = None  # around the hidden layer, or before the head (None: effective_dropout)
+    learning_rate: float = 0.003  # Adam's
+    class_weights: bool = False  # weigh each class by the inverse of its share of the training rows
+    bigrams: int = 0  # the most word bigrams (seen twice or more) given trainable rows of their own
+    epochs: int = 100  # at most: early stopping ends most trainings well before
     batch_size: int | None = None  # None: 32, smaller for small data (see effective_batch_size)
     seed: int = 0
     validation_split: float | None = None  # None: 0.2 from 50 rows on, else none
@@ -50,9 +63,27 @@ class TrainingOptions:
         for value, name in ((self.epochs, "epochs"), (self.batch_size, "batch_size"), (self.dim, "dim")):
             if value is not None and value < 1:
                 raise InvalidArgumentError(f"must be at least 1, not {value}", subject=name)
+        for value, name in ((self.hidden or 0, "hidden"), (self.bigrams, "bigrams")):
+            if not 0 <= value <= MAX_UNITS:
+                raise InvalidArgumentError(f"must be between 0 and {MAX_UNITS:,}, not {value}", subject=name)
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise InvalidArgumentError(f"must be at least 0 and below 1, not {self.dropout}", subject="dropout")
+        if not 0 < self.learning_rate <= 1:
+            raise InvalidArgumentError(f"must be above 0 and at most 1, not {self.learning_rate}",
+                                       subject="learning_rate")
         if self.max_length is not None and not 1 <= self.max_length <= MAX_SEQUENCE_LENGTH:
             raise InvalidArgumentError(f"must be between 1 and {MAX_SEQUENCE_LENGTH:,}, not {self.max_length}",
                                        subject="max_length")
+
+    def effective_hidden(self, rows: int) -> int:
+        """``hidden``, or 256 units from :data:`HIDDEN_FROM_ROWS` training rows on and none
+        below (the tutorial's ten rows fit best with the tutorial's model, Dense on the
+        pooling; thousands gain from a hidden layer: ``make bench-train``)."""
+        return self.hidden if self.hidden is not None else (HIDDEN_UNITS if rows >= HIDDEN_FROM_ROWS else 0)
+
+    def effective_dropout(self, rows: int) -> float:
+        """``dropout``, or 0.3 with a hidden layer and none without."""
+        return self.dropout if self.dropout is not None else (0.3 if self.effective_hidden(rows) else 0.0)
 
     @property
     def learned_dim(self) -> int:

@@ -19,18 +19,18 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vecstore.errors import InputFileError, InvalidArgumentError, listed, quoted
+from vecstore.errors import InputFileError, InvalidArgumentError, counted, listed, printable, quoted
 from vecstore.keras.layers import keras
 from vecstore.keras.model_dir import MAX_SEQUENCE_LENGTH, read_model_dir, write_model_dir
 from vecstore.keras.options import TrainingOptions
 from vecstore.labels import LabelledTexts
-from vecstore.vocabulary import Vocabulary, tokenize
+from vecstore.vocabulary import Vocabulary, ngram_tokens, tokenize
 
 if TYPE_CHECKING:
     from vecstore.importer import ImportResult
@@ -46,13 +46,17 @@ MAX_CONFUSION_LABELS = 100
 
 @dataclass
 class Metrics:
-    """Accuracy, and per label its precision, recall, F1 and support; the confusion
-    matrix (rows: true labels, columns: predicted) for single-label data."""
+    """Accuracy and macro-F1 (the mean F1 over the labels that occur in the rows or the
+    predictions, as scikit-learn's ``f1_score(average="macro")`` counts single-label rows:
+    on imbalanced data it weighs a rare label as much as a common one), per label precision, recall, F1 and
+    support; the confusion matrix (rows: true labels, columns: predicted) for single-label
+    data."""
 
     rows: int
     accuracy: float
     per_label: dict[str, dict[str, float]]
     confusion: list[list[int]] | None = None
+    macro_f1: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,15 +82,18 @@ def metrics(names: list[str], kind: str, truth: np.ndarray, probabilities: np.nd
         hits = np.bincount(actual_class[right], minlength=n)
         said, present = np.bincount(predicted_class, minlength=n), np.bincount(actual_class, minlength=n)
     per_label = {}
+    occurring = []
     for i, name in enumerate(names):
         precision = int(hits[i]) / max(int(said[i]), 1)
         recall = int(hits[i]) / max(int(present[i]), 1)
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_label[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(present[i])}
+        if said[i] or present[i]:
+            occurring.append(f1)
     confusion = None
     if kind != "multilabel" and n <= MAX_CONFUSION_LABELS:
         confusion = np.bincount(actual_class * n + predicted_class, minlength=n * n).reshape(n, n).tolist()
-    return Metrics(len(truth), accuracy, per_label, confusion)
+    return Metrics(len(truth), accuracy, per_label, confusion, float(np.mean(occurring)) if occurring else 0.0)
 
 
 def _classes(kind: str, probabilities: np.ndarray) -> np.ndarray:
@@ -118,6 +125,10 @@ class TrainingReport:
     seconds: float
     summary: str = field(default="", repr=False)
     embedding_shape: list[int] = field(default_factory=list)  # (the matrix: vocabulary size, dimensions)
+    options: dict[str, Any] = field(default_factory=dict)  # the TrainingOptions it trained with
+    warnings: list[str] = field(default_factory=list)  # what the caller should hear (few rows of a label)
+    bigrams: int = 0  # rows of word pairs in the vocabulary (after the words)
+    trials: list[dict[str, Any]] = field(default_factory=list)  # tune_classifier's, best first
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,17 +151,23 @@ class Classifier:
     """A trained model with everything prediction needs."""
 
     def __init__(self, model: keras.Model, vocabulary: Vocabulary, labels: list[str], kind: str, max_length: int,
-                 set_identity: dict[str, str] | None, report: TrainingReport | None) -> None:
+                 set_identity: dict[str, str] | None, report: TrainingReport | None, *, ngrams: int = 1,
+                 separator: str | None = None) -> None:
         self.model, self.vocabulary, self.labels, self.kind = model, vocabulary, labels, kind
         self.max_length, self.set_identity, self.report = max_length, set_identity, report
+        self.ngrams, self.separator = ngrams, separator
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        return self.vocabulary.encode(texts, self.max_length)
+        """The model's input: each text's token indexes (words, then bigrams when the
+        model has them), unknown ones the OOV index, padded or cut to ``max_length``."""
+        return self.vocabulary.encode(texts, self.max_length, self.ngrams)
 
     def known_tokens(self, texts: list[str]) -> np.ndarray:
-        """How many tokens of each text the model sees (known words, within the first
-        ``max_length``): a text with none is classified from padding alone."""
-        return np.count_nonzero(self.encode(texts), axis=1)
+        """How many tokens of each text the model knows (within the first ``max_length``):
+        a text with none is classified from padding and the OOV row alone."""
+        ids = self.encode(texts)
+        unknown = self.vocabulary.special_indexes
+        return np.count_nonzero(~np.isin(ids, unknown), axis=1) if unknown else np.count_nonzero(ids, axis=1)
 
     def predict(self, texts: list[str]) -> np.ndarray:
         """The probability of each label for each text, (texts, labels), float32: the
@@ -204,7 +221,8 @@ class Classifier:
         """Write the model directory (:mod:`vecstore.keras.model_dir`): complete or
         absent; ``overwrite`` replaces a model directory, never another folder."""
         settings = {"kind": self.kind, "labels": self.labels, "max_length": self.max_length,
-                    "standardize": "lower_and_strip_punctuation", "set": self.set_identity}
+                    "standardize": "lower_and_strip_punctuation", "ngrams": self.ngrams,
+                    "separator": self.separator, "set": self.set_identity}
         return write_model_dir(Path(model_dir), self.model.save, list(self.vocabulary.tokens), settings,
                                self.report.to_dict() if self.report else {}, overwrite=overwrite)
 
@@ -227,7 +245,7 @@ def load_classifier(model_dir: str | Path) -> Classifier:
             raise InputFileError(folder / "model.keras", f"its {what} is {value}, and classifier.json and "
                                  f"vocabulary.txt say {wanted[what]}")
     return Classifier(model, Vocabulary.from_tokens(saved.tokens, "word list"), saved.labels, saved.kind,
-                      saved.max_length, saved.set_identity, None)
+                      saved.max_length, saved.set_identity, None, ngrams=saved.ngrams, separator=saved.separator)
 
 
 def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, options: TrainingOptions | None = None,
@@ -238,9 +256,6 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
 
     ``on_epoch(epoch, epochs, figures)`` is called after each epoch (1-based) with its
     loss and accuracy, and the validation's when there is a validation set."""
-    from vecstore.keras.layers import PartlyTrainableEmbedding
-    from vecstore.matrix import build_matrix
-
     options = options or TrainingOptions()
     if (embedding_set is None) != (options.embeddings == "learned"):
         raise InvalidArgumentError("needs no set; the others need one" if embedding_set is not None else
@@ -249,7 +264,13 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
     if validation is not None and options.validation_split is not None:
         raise InvalidArgumentError("give validation rows or a validation split, not both", subject="validation_split")
     started = time.perf_counter()
-    keras.utils.set_random_seed(options.seed)
+    train, held, validation_from = _split(data, validation, options)
+    return _fit(data, train, held, validation_from, embedding_set, options, on_epoch, started)
+
+
+def _split(data: LabelledTexts, validation: LabelledTexts | None,
+           options: TrainingOptions) -> tuple[LabelledTexts, LabelledTexts | None, str]:
+    """The training rows, the validation rows (or None), and where the latter came from."""
     train, held = data, validation
     split = options.validation_split if options.validation_split is not None else (0.2 if len(data) >= 50 else None)
     validation_from = held.source if held is not None else "none: fewer than 50 rows"
@@ -260,60 +281,89 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
         validation_from = "none: a split of 0 was asked for"
     if held is not None and not len(held):
         held, validation_from = None, "none: every label has a single row"
-    fitted = Vocabulary.fit(train.texts)
-    vocabulary = Vocabulary.from_tokens(["", *fitted.word_tokens()], "fitted")  # padding only: unknown words dropped
-    lengths = [len(tokenize(t)) for t in train.texts]
+    return train, held, validation_from
+
+
+def fitted_vocabulary(texts: list[str], bigrams: int = 0) -> Vocabulary:
+    """The training vocabulary, as ``TextVectorization.adapt`` makes one: the padding, the
+    OOV token ``[UNK]`` (every word unknown at prediction time maps to it, as in the
+    exported model), the words by frequency; then up to ``bigrams`` word pairs seen at
+    least twice, by frequency."""
+    from collections import Counter
+    from itertools import pairwise
+
+    fitted = Vocabulary.fit(texts)
+    if not bigrams:
+        return fitted
+    counts: Counter[str] = Counter()
+    for text in texts:
+        words = tokenize(text)
+        counts.update(f"{a} {b}" for a, b in pairwise(words))
+    pairs = [pair for pair, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2][:bigrams]
+    return Vocabulary((*fitted.tokens, *pairs), fitted.padding, fitted.oov, "fitted")
+
+
+def _fit(data: LabelledTexts, train: LabelledTexts, held: LabelledTexts | None, validation_from: str,
+         embedding_set: EmbeddingSet | None, options: TrainingOptions,
+         on_epoch: Callable[[int, int, dict[str, float]], None] | None, started: float) -> Classifier:
+    from vecstore.keras.layers import PartlyTrainableEmbedding
+    from vecstore.matrix import build_matrix
+
+    keras.utils.set_random_seed(options.seed)
+    ngrams = 2 if options.bigrams else 1
+    vocabulary = fitted_vocabulary(train.texts, options.bigrams)
+    words = Vocabulary.fit(train.texts) if options.bigrams else vocabulary  # (the rows a set may fill)
+    lengths = [len(ngram_tokens(t, ngrams)) for t in train.texts]
     max_length = options.max_length or min(max(1, int(np.percentile(lengths, 95))), MAX_SEQUENCE_LENGTH)
     if len(train) * max_length > MAX_TOKEN_CELLS:
         raise InvalidArgumentError(f"{len(train):,} rows of {max_length:,} tokens are more than the "
                                    f"{MAX_TOKEN_CELLS:,} token indexes a training may hold", subject="max_length")
-    x = vocabulary.encode(train.texts, max_length)
+    x = vocabulary.encode(train.texts, max_length, ngrams)
     y = train.targets()
     coverage = None
+    pairs = len(vocabulary) - len(words)  # bigram rows: none in a set, all trained (zeros to start)
     if embedding_set is None:
         embedding = keras.layers.Embedding(len(vocabulary), options.learned_dim, name="embedding")
     else:
-        built = build_matrix(embedding_set, vocabulary, oov=options.oov)
+        built = build_matrix(embedding_set, words, oov=options.oov)
         coverage = built.coverage.to_dict()
-        dim = built.matrix.shape[1]
+        matrix = np.concatenate([built.matrix, np.zeros((pairs, built.matrix.shape[1]), np.float32)])
         if options.embeddings == "new-only":
-            new_rows = [i for i in range(1, len(vocabulary)) if not built.pretrained[i]]
-            embedding = PartlyTrainableEmbedding(len(vocabulary), dim, new_rows, mask_zero=False, name="embedding")
-            embedding.set_matrix(built.matrix)
+            new_rows = [i for i in range(1, len(vocabulary)) if i >= len(words) or not built.pretrained[i]]
+            embedding = PartlyTrainableEmbedding(len(vocabulary), matrix.shape[1], new_rows, mask_zero=False,
+                                                 name="embedding")
+            embedding.set_matrix(matrix)
         else:
-            embedding = keras.layers.Embedding(len(vocabulary), dim, trainable=options.embeddings == "trainable",
-                                               embeddings_initializer=keras.initializers.Constant(built.matrix),
+            embedding = keras.layers.Embedding(len(vocabulary), matrix.shape[1],
+                                               trainable=options.embeddings == "trainable",
+                                               embeddings_initializer=keras.initializers.Constant(matrix),
                                                name="embedding")
-    pooled = {"flatten": keras.layers.Flatten(), "average": keras.layers.GlobalAveragePooling1D(),
-              "max": keras.layers.GlobalMaxPooling1D()}[options.pool]
-    outputs = 1 if data.kind == "binary" else len(data.names)
-    activation = "softmax" if data.kind == "multiclass" else "sigmoid"
-    loss = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
-            "multilabel": "binary_crossentropy"}[data.kind]
-    model = keras.Sequential([keras.Input((max_length,), dtype="int32"), embedding, pooled,
-                              keras.layers.Dense(outputs, activation=activation, name="head")])
-    # (Keras' "accuracy" on a multi-label head is the top label's; per-label accuracy says more
-    # while training, and the report's exact-match accuracy is computed apart)
-    metric = keras.metrics.BinaryAccuracy(name="label_accuracy") if data.kind == "multilabel" else "accuracy"
-    model.compile(optimizer=keras.optimizers.Adam(), loss=loss, metrics=[metric])
+    options = replace(options, hidden=options.effective_hidden(len(train)),
+                      dropout=options.effective_dropout(len(train)))  # (the report says what was used)
+    model = _model(embedding, options, max_length, 1 if data.kind == "binary" else len(data.names), data.kind)
     callbacks: list[keras.callbacks.Callback] = []
     if on_epoch is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: on_epoch(
             epoch + 1, options.epochs, {k: float(v) for k, v in (logs or {}).items()})))
     fit_validation = None
     if held is not None:
-        fit_validation = (vocabulary.encode(held.texts, max_length), _relabel(held, data.names, data.kind).targets())
+        fit_validation = (vocabulary.encode(held.texts, max_length, ngrams),
+                          _relabel(held, data.names, data.kind).targets())
         if options.early_stop:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience,
                                                            restore_best_weights=True))
     batch_size = options.effective_batch_size(len(train))
+    counts = _label_counts(train, data.names)
     history = model.fit(x, y, epochs=options.epochs, batch_size=batch_size, validation_data=fit_validation,
-                        callbacks=callbacks, shuffle=True, verbose=0)
+                        callbacks=callbacks, shuffle=True, verbose=0,
+                        class_weight=_class_weights(counts) if options.class_weights and data.kind != "multilabel"
+                        else None)
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
     set_identity = None if embedding_set is None else {"name": embedding_set.name, "uid": embedding_set.info.uid,
                                                        "content_checksum": embedding_set.info.content_checksum}
-    classifier = Classifier(model, vocabulary, data.names, data.kind, max_length, set_identity, None)
+    classifier = Classifier(model, vocabulary, data.names, data.kind, max_length, set_identity, None, ngrams=ngrams,
+                            separator=data.separator)
     train_metrics = classifier.evaluate(train)
     held_metrics = classifier.evaluate(held) if held is not None else None
     lines: list[str] = []
@@ -326,8 +376,68 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
         coverage, {"trainable": trainable, "frozen": frozen}, len(history.history["loss"]),
         {k: [float(v) for v in vs] for k, vs in history.history.items()}, train_metrics.to_dict(),
         None if held_metrics is None else held_metrics.to_dict(), time.perf_counter() - started, "\n".join(lines),
-        [len(vocabulary), int(model.get_layer("embedding").output_dim)])
+        [len(vocabulary), int(model.get_layer("embedding").output_dim)],
+        options=asdict(options), warnings=_few_rows(counts, data.names), bigrams=pairs)
     return classifier
+
+
+#: A class with fewer training rows than this is warned of: its figures say little.
+FEW_ROWS = 5
+
+
+def _label_counts(rows: LabelledTexts, names: list[str]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(names)}
+    counts = np.zeros(len(names), dtype=np.int64)
+    for labels in rows.labels:
+        counts[[index[label] for label in labels]] += 1
+    return counts
+
+
+def _class_weights(counts: np.ndarray) -> dict[int, float]:
+    """Keras' ``class_weight``: each class weighed by rows / (classes x its rows), as
+    scikit-learn's ``class_weight="balanced"``."""
+    total, n = int(counts.sum()), len(counts)
+    return {i: total / (n * max(int(c), 1)) for i, c in enumerate(counts)}
+
+
+def _few_rows(counts: np.ndarray, names: list[str]) -> list[str]:
+    few = [(name, int(c)) for name, c in zip(names, counts, strict=True) if c < FEW_ROWS]
+    if not few:
+        return []
+    shown = ", ".join(f"{printable(name)} ({c})" for name, c in few[:10]) + (" ..." if len(few) > 10 else "")
+    return [f"{counted(len(few), 'label')} with fewer than {FEW_ROWS} training rows: {shown}; their figures say "
+            "little, and the model may never predict them"]
+
+
+def _model(embedding: Any, options: TrainingOptions, max_length: int, outputs: int, kind: str) -> keras.Model:
+    """Token indexes -> the embedding -> the pooling -> (dropout, a ReLU layer, dropout) ->
+    the head; compiled with Adam at ``options.learning_rate``. Only built-in Keras layers
+    (and, for new-only, :class:`PartlyTrainableEmbedding`), so the exported model loads
+    without vecstore."""
+    tokens = keras.Input((max_length,), dtype="int32", name="tokens")
+    vectors = embedding(tokens)
+    if options.pool == "mean-max":
+        pooled = keras.layers.Concatenate(name="mean_max")([keras.layers.GlobalAveragePooling1D(name="mean")(vectors),
+                                                           keras.layers.GlobalMaxPooling1D(name="max")(vectors)])
+    else:
+        pooled = {"flatten": keras.layers.Flatten(name="flatten"), "average": keras.layers.GlobalAveragePooling1D(
+            name="mean"), "max": keras.layers.GlobalMaxPooling1D(name="max")}[options.pool](vectors)
+    if options.hidden:
+        if options.dropout:
+            pooled = keras.layers.Dropout(options.dropout, name="dropout_in")(pooled)
+        pooled = keras.layers.Dense(options.hidden, activation="relu", name="hidden")(pooled)
+    if options.dropout:
+        pooled = keras.layers.Dropout(options.dropout, name="dropout")(pooled)
+    head = keras.layers.Dense(outputs, activation="softmax" if kind == "multiclass" else "sigmoid",
+                              name="head")(pooled)
+    model = keras.Model(tokens, head, name="classifier")
+    loss = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
+            "multilabel": "binary_crossentropy"}[kind]
+    # (Keras' "accuracy" on a multi-label head is the top label's; per-label accuracy says more
+    # while training, and the report's exact-match accuracy is computed apart)
+    metric = keras.metrics.BinaryAccuracy(name="label_accuracy") if kind == "multilabel" else "accuracy"
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss=loss, metrics=[metric])
+    return model
 
 
 def _relabel(part: LabelledTexts, names: list[str], kind: str) -> LabelledTexts:
@@ -339,4 +449,4 @@ def _relabel(part: LabelledTexts, names: list[str], kind: str) -> LabelledTexts:
             if label not in known:
                 raise InputFileError(part.source, f"the label {quoted(label)} is not one the model was trained on "
                                      f"({listed(names)})", line)
-    return LabelledTexts(part.texts, part.labels, names, kind, part.lines, part.source)
+    return LabelledTexts(part.texts, part.labels, names, kind, part.lines, part.source, part.separator)

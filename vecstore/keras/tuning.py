@@ -1,0 +1,80 @@
+"""A small, bounded grid of training options tried on the same validation rows; the best
+model is kept.
+
+:func:`tune_classifier` trains one model for each combination of :data:`TUNE_GRID` (or
+the grid given), every one on the same training rows and scored on the same validation
+rows, and returns the one with the best validation accuracy (ties: the earlier, simpler
+combination), its report listing every trial. The test rows a user holds back are never
+seen, so its test figure stays honest.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from vecstore.errors import InvalidArgumentError
+from vecstore.keras.options import TrainingOptions
+
+if TYPE_CHECKING:
+    from vecstore.keras.training import Classifier
+    from vecstore.labels import LabelledTexts
+    from vecstore.query import EmbeddingSet
+
+#: What ``vecstore train --tune`` tries: the levers that moved accuracy in ``make
+#: bench-train`` (docs/classifier.md), each at two values: 8 trainings.
+TUNE_GRID: dict[str, tuple[Any, ...]] = {"pool": ("mean-max", "average"), "hidden": (256, 0),
+                                         "learning_rate": (0.003, 0.001)}
+#: The most trials a grid may make.
+MAX_TRIALS = 32
+
+
+def tune_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, options: TrainingOptions | None = None,
+                    *, grid: Mapping[str, Sequence[Any]] | None = None, validation: LabelledTexts | None = None,
+                    on_trial: Callable[[int, int, dict[str, Any], dict[str, Any] | None], None] | None = None,
+                    ) -> Classifier:
+    """The best of one training per combination of ``grid`` (option name -> values),
+    the other options those of ``options``. ``on_trial(trial, trials, settings, result)``
+    is called before each trial (``result`` None) and after it (its validation accuracy,
+    macro-F1, epochs and seconds)."""
+    from vecstore.keras.training import _fit, _split
+
+    base = options or TrainingOptions()
+    grid = dict(grid if grid is not None else TUNE_GRID)
+    fields = set(TrainingOptions.__dataclass_fields__) - {"seed", "validation_split"}
+    for name, values in grid.items():
+        if name not in fields:
+            raise InvalidArgumentError(f"{name!r} is not a training option a grid may vary", subject="grid")
+        if not values:
+            raise InvalidArgumentError(f"{name!r} has no values to try", subject="grid")
+    combinations = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    if len(combinations) > MAX_TRIALS:
+        raise InvalidArgumentError(f"makes {len(combinations):,} trials, more than the {MAX_TRIALS} a tuning may "
+                                   "make", subject="grid")
+    trials = [replace(base, **combination) for combination in combinations]  # (each checked before any training)
+    train, held, validation_from = _split(data, validation, base)
+    if held is None:
+        raise InvalidArgumentError(f"needs validation rows to choose by, and there are none ({validation_from})",
+                                   subject="tune")
+    best: Classifier | None = None
+    results: list[dict[str, Any]] = []
+    for number, (combination, trial) in enumerate(zip(combinations, trials, strict=True), start=1):
+        if on_trial is not None:
+            on_trial(number, len(trials), combination, None)
+        classifier = _fit(data, train, held, validation_from, embedding_set, trial, None, time.perf_counter())
+        report = classifier.report
+        assert report is not None and report.validation is not None
+        result = {"settings": combination, "validation_accuracy": report.validation["accuracy"],
+                  "validation_macro_f1": report.validation["macro_f1"], "epochs": report.epochs_run,
+                  "seconds": report.seconds}
+        results.append(result)
+        if on_trial is not None:
+            on_trial(number, len(trials), combination, result)
+        if best is None or result["validation_accuracy"] > best.report.validation["accuracy"]:  # type: ignore[union-attr]
+            best = classifier
+    assert best is not None and best.report is not None
+    best.report.trials = sorted(results, key=lambda r: -r["validation_accuracy"])
+    return best
