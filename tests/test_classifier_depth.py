@@ -44,8 +44,8 @@ print(json.dumps(model.predict(tf.constant([[t] for t in texts]), verbose=0).tol
 
 @pytest.mark.parametrize("options", [
     TrainingOptions(epochs=3),
-    TrainingOptions(epochs=3, embeddings="new-only", bigrams=2000, hidden=0),
-], ids=["defaults", "new-only-with-bigrams"])
+    TrainingOptions(epochs=3, embeddings="new-only", bigrams=2000, hidden=0, pool="idf-mean-max"),
+], ids=["defaults", "new-only-idf-bigrams"])
 def test_the_exported_string_model_predicts_as_vecstore_predict(options, reviews, glove, glove_store, tmp_path):
     """Trained on real reviews, exported, loaded by plain Keras with vecstore unimportable:
     its probabilities on real held-out texts (with words the model never saw, punctuation,
@@ -61,7 +61,7 @@ def test_the_exported_string_model_predicts_as_vecstore_predict(options, reviews
     done = runner.invoke(app, ["--store", str(glove_store), "export-model", str(model_dir), str(tmp_path / "out")])
     assert done.exit_code == 0, done.output
     assert "outputs: fresh, rotten (binary)" in done.stdout
-    texts = test.texts[:200] + ["ÜBER-GREAT film!!", "zzyzx qwx", "the the the"]
+    texts = [*test.texts[:200], "ÜBER-GREAT film!!", "zzyzx qwx", "the the the"]
     assert any(not t.isascii() for t in texts)
     predicted = runner.invoke(app, ["predict", str(model_dir), "--json", *texts])
     assert predicted.exit_code == 0, predicted.output

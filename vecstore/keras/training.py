@@ -340,7 +340,8 @@ def _fit(data: LabelledTexts, train: LabelledTexts, held: LabelledTexts | None, 
                                                name="embedding")
     options = replace(options, hidden=options.effective_hidden(len(train)),
                       dropout=options.effective_dropout(len(train)))  # (the report says what was used)
-    model = _model(embedding, options, max_length, 1 if data.kind == "binary" else len(data.names), data.kind)
+    idf = _idf(x, len(vocabulary)) if options.pool == "idf-mean-max" else None
+    model = _model(embedding, options, max_length, 1 if data.kind == "binary" else len(data.names), data.kind, idf)
     callbacks: list[keras.callbacks.Callback] = []
     if on_epoch is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: on_epoch(
@@ -409,15 +410,31 @@ def _few_rows(counts: np.ndarray, names: list[str]) -> list[str]:
             "little, and the model may never predict them"]
 
 
-def _model(embedding: Any, options: TrainingOptions, max_length: int, outputs: int, kind: str) -> keras.Model:
+def _idf(x: np.ndarray, size: int) -> np.ndarray:
+    """Each index's smoothed inverse document frequency over the encoded training rows,
+    as scikit-learn's ``TfidfVectorizer`` computes it; 0 for the padding and ``[UNK]``."""
+    rows = np.repeat(np.arange(len(x)), x.shape[1])
+    documents = np.bincount(np.unique(rows * size + x.ravel()) % size, minlength=size)
+    idf = (np.log((1 + len(x)) / (1 + documents)) + 1).astype(np.float32)
+    idf[:2] = 0.0
+    return idf
+
+
+def _model(embedding: Any, options: TrainingOptions, max_length: int, outputs: int, kind: str,
+           idf: np.ndarray | None = None) -> keras.Model:
     """Token indexes -> the embedding -> the pooling -> (dropout, a ReLU layer, dropout) ->
     the head; compiled with Adam at ``options.learning_rate``. Only built-in Keras layers
     (and, for new-only, :class:`PartlyTrainableEmbedding`), so the exported model loads
     without vecstore."""
     tokens = keras.Input((max_length,), dtype="int32", name="tokens")
     vectors = embedding(tokens)
-    if options.pool == "mean-max":
-        pooled = keras.layers.Concatenate(name="mean_max")([keras.layers.GlobalAveragePooling1D(name="mean")(vectors),
+    if options.pool in ("mean-max", "idf-mean-max"):
+        weighed = vectors
+        if idf is not None:  # (a frozen one-column embedding of the weights, so the model keeps them)
+            weights = keras.layers.Embedding(len(idf), 1, trainable=False, name="idf",
+                                             embeddings_initializer=keras.initializers.Constant(idf[:, None]))(tokens)
+            weighed = keras.layers.Multiply(name="idf_weighed")([vectors, weights])
+        pooled = keras.layers.Concatenate(name="mean_max")([keras.layers.GlobalAveragePooling1D(name="mean")(weighed),
                                                            keras.layers.GlobalMaxPooling1D(name="max")(vectors)])
     else:
         pooled = {"flatten": keras.layers.Flatten(name="flatten"), "average": keras.layers.GlobalAveragePooling1D(
