@@ -62,11 +62,12 @@ def train_command(
         min=0.0, max=0.99, help="Dropout around the hidden layer (default: 0.3 with one, else 0).")] = None,
     learning_rate: Annotated[float, typer.Option(min=1e-6, max=1.0, help="Adam's learning rate.")] = 0.003,
     class_weights: Annotated[bool, typer.Option(
-        help="Weigh each class by the inverse of its share of the rows (for imbalanced labels).")] = False,
+        "--class-weights", help="Weigh each class by the inverse of its share of the rows (for imbalanced labels).")]
+    = False,
     bigrams: Annotated[int, typer.Option(
         min=0, help="Give up to this many word pairs (seen twice or more) trainable rows of their own.")] = 0,
     tune: Annotated[bool, typer.Option(
-        help="Train one model for each of 8 settings (pool x hidden x learning rate), keep the best on the "
+        "--tune", help="Train one model for each of 8 settings (pool x hidden x learning rate), keep the best on the "
              "validation rows; a line a trial.")] = False,
     epochs: Annotated[int, typer.Option(
         min=1, help="At most this many epochs (fewer when early stopping ends the training).")] = 100,
@@ -319,7 +320,7 @@ def export_model_command(
     model_dir: ModelArgument,
     out: Annotated[Path, typer.Argument(help="The folder to write: model.keras and labels.json.")],
     saved_model: Annotated[bool, typer.Option(
-        help="Also write a TensorFlow SavedModel (OUT/saved_model) for serving.")] = False,
+        "--saved-model", help="Also write a TensorFlow SavedModel (OUT/saved_model) for serving.")] = False,
     force: ForceOption = False,
 ) -> None:
     """Write a saved model as a Keras model that takes raw strings: TextVectorization (the
