@@ -60,15 +60,15 @@ def train_command(
         min=0, help="Units of a ReLU layer before the head (0: none; default: 256 from 1,000 rows on).")] = None,
     dropout: Annotated[float | None, typer.Option(
         min=0.0, max=0.99, help="Dropout around the hidden layer (default: 0.3 with one, else 0).")] = None,
-    learning_rate: Annotated[float, typer.Option(min=1e-6, max=1.0, help="Adam's learning rate.")] = 0.003,
+    learning_rate: Annotated[float, typer.Option(min=1e-6, max=1.0, help="Adam's learning rate.")] = 0.001,
     class_weights: Annotated[bool, typer.Option(
         "--class-weights", help="Weigh each class by the inverse of its share of the rows (for imbalanced labels).")]
     = False,
     bigrams: Annotated[int, typer.Option(
         min=0, help="Give up to this many word pairs (seen twice or more) trainable rows of their own.")] = 0,
     tune: Annotated[bool, typer.Option(
-        "--tune", help="Train one model for each of 8 settings (pool x hidden x learning rate), keep the best on the "
-             "validation rows; a line a trial.")] = False,
+        "--tune", help="Train one model for each of 8 settings (pool mean-max or idf-mean-max x hidden 256 or 0 x "
+             "learning rate 0.001 or 0.003), keep the best on the validation rows; a line a trial.")] = False,
     epochs: Annotated[int, typer.Option(
         min=1, help="At most this many epochs (fewer when early stopping ends the training).")] = 100,
     batch_size: Annotated[int | None, typer.Option(

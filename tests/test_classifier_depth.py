@@ -26,7 +26,7 @@ def reviews():
     from vecstore.io.datasets import rotten_tomatoes
 
     data = rotten_tomatoes()
-    rows = np.random.default_rng(0).permutation(len(data))[:1500]
+    rows = np.random.default_rng(0).permutation(len(data))[:2000]  # (1,280 to train on: a hidden layer)
     return labelled([data.texts[i] for i in rows], [data.labels[i] for i in rows], source=data.source)
 
 
@@ -56,6 +56,7 @@ def test_the_exported_string_model_predicts_as_vecstore_predict(options, reviews
 
     train, test = reviews.split(0.2, seed=1)
     classifier = train_classifier(train, glove, options)
+    assert classifier.report.options["hidden"] == (256 if options.hidden is None else options.hidden)
     model_dir = classifier.save(tmp_path / "model")
     runner = CliRunner()
     done = runner.invoke(app, ["--store", str(glove_store), "export-model", str(model_dir), str(tmp_path / "out")])
@@ -93,6 +94,21 @@ def test_an_old_model_that_drops_unknown_words_is_refused_for_export(tmp_path: P
     with pytest.raises(InputFileError, match=r"vocabulary\.txt: has no \[UNK\] token: its model drops"):
         export_model(folder, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_idf_weights_are_scikit_learns(reviews) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from vecstore.keras.training import _idf, fitted_vocabulary
+    from vecstore.vocabulary import tokenize
+
+    texts = reviews.texts[:500]
+    vocabulary = fitted_vocabulary(texts)
+    idf = _idf(vocabulary.encode(texts), len(vocabulary))
+    words = vocabulary.word_tokens()
+    peer = TfidfVectorizer(vocabulary=words, tokenizer=tokenize, lowercase=False, token_pattern=None).fit(texts)
+    assert idf[:2].tolist() == [0.0, 0.0]  # (the padding and [UNK] weigh nothing)
+    assert np.allclose(idf[2:], peer.idf_, rtol=1e-6)
 
 
 @pytest.mark.parametrize("classes", [2, 3, 7])
@@ -189,8 +205,8 @@ def test_train_tune_prints_a_line_a_trial_and_refuses_what_it_chooses(glove_stor
                                "--tune", "--epochs", "1", "--out", str(tmp_path / "model")])
     assert done.exit_code == 0, done.output
     lines = [line for line in done.stderr.splitlines() if line.startswith("trial ")]
-    assert len(lines) == 16 and lines[0] == "trial 1/8: pool mean-max, hidden 256, learning rate 0.003 ..."
-    assert lines[1].startswith("trial 1/8: pool mean-max, hidden 256, learning rate 0.003: validation accuracy ")
+    assert len(lines) == 16 and lines[0] == "trial 1/8: pool mean-max, hidden 256, learning rate 0.001 ..."
+    assert lines[1].startswith("trial 1/8: pool mean-max, hidden 256, learning rate 0.001: validation accuracy ")
     assert "tuned: the best of 8 trials on the validation rows: pool " in done.stdout
 
 

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from vecstore.query import EmbeddingSet
 
 #: What ``vecstore train --tune`` tries: the levers that moved accuracy in ``make
-#: bench-train`` (docs/classifier.md), each at two values: 8 trainings.
-TUNE_GRID: dict[str, tuple[Any, ...]] = {"pool": ("mean-max", "average"), "hidden": (256, 0),
-                                         "learning_rate": (0.003, 0.001)}
+#: bench-train`` (docs/classifier.md), each at two values: 8 trainings. (IDF weights gain
+#: 4 points on 20 Newsgroups and lose 1 to 2 on reviews: the data decides.)
+TUNE_GRID: dict[str, tuple[Any, ...]] = {"pool": ("mean-max", "idf-mean-max"), "hidden": (256, 0),
+                                         "learning_rate": (0.001, 0.003)}
 #: The most trials a grid may make.
 MAX_TRIALS = 32
 
