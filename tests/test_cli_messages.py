@@ -89,7 +89,7 @@ ERRORS = [
      "other options: the set was read without --limit"),
     (["import", "{tmp}/small.txt", "--name", "bad name/x"], 2, "--name 'bad name/x' is not a set name: a name is"),
     (["export", "small", "{tmp}/out.txt", "--format", "bogus"], 2, "--format must be one of"),
-    (["train", "--example", "tutorial", "--set", "small", "--pool", "bogus"], 2, "--pool must be one of flatten"),
+    (["train", "--example", "tutorial", "--set", "small", "--pool", "bogus"], 2, "--pool must be one of mean-max"),
     (["train", "--example", "tutorial", "--embeddings", "learned", "--set", "small"], 2,
      "--set has no effect here (a learned embedding uses no set)"),
     (["train", "--example", "tutorial", "--set", "small", "--dim", "8"], 2,

@@ -160,14 +160,17 @@ def test_every_parameter_a_library_message_names_has_command_line_words() -> Non
     from vecstore.errors import InvalidArgumentError
     from vecstore.keras.training import TrainingOptions
 
-    for field in ("pool", "embeddings", "epochs", "batch_size", "dim", "max_length"):  # (checked by name)
+    bad = {"pool": "?", "embeddings": "?", "hidden": -1, "bigrams": -1, "dropout": 1.0, "learning_rate": 0.0}
+    for field in ("pool", "embeddings", "epochs", "batch_size", "dim", "max_length", "hidden", "bigrams", "dropout",
+                  "learning_rate"):  # (checked by name)
         with pytest.raises(InvalidArgumentError) as caught:
-            TrainingOptions(**{field: "?" if field in ("pool", "embeddings") else 0})
+            TrainingOptions(**{field: bad.get(field, 0)})
         subjects.add(caught.value.subject)
     hints = set(re.findall(r'hint=\("([\w-]+)"', source))
     hints |= {"text_col", "id_col", "label_col"}  # (read_records names the column's parameter)
-    python_only = {"trainable", "sif_a"}  # (no flag: PartlyTrainableEmbedding's argument, SIF's constant)
-    assert {"epochs", "batch_size", "dim", "embeddings"} <= subjects
+    # (no flag: PartlyTrainableEmbedding's argument, SIF's constant, tune_classifier's grid: --tune's is fixed)
+    python_only = {"trainable", "sif_a", "grid"}
+    assert {"epochs", "batch_size", "dim", "embeddings", "hidden", "bigrams", "learning_rate"} <= subjects
     declared = {param.name for _, command in all_commands() for param in command.params
                 if param.param_type_name == "option"}  # (a subject reads as the option of that name)
     assert sorted(subjects - declared - set(CLI_FLAGS) - python_only) == []
