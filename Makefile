@@ -19,6 +19,7 @@ demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, t
 	$(BIN)/vecstore train --example tutorial --set glove-6b-50d --embeddings frozen --pool flatten \
 		--max-length 4 --epochs 50 --out .demo/tutorial-model --force --quiet
 	$(BIN)/vecstore predict .demo/tutorial-model "great work" "poor effort" "could have done better"
+	$(BIN)/vecstore export-model .demo/tutorial-model .demo/tutorial-export --force
 	$(BIN)/vecstore check
 
 test: $(STAMP)  ## lint, then the whole test suite, on every core
@@ -46,7 +47,7 @@ bench-checks: $(STAMP)  ## what the checksums cost: import, open, query, matrix,
 bench-revisions: $(STAMP)  ## cold query and matrix against another revision, interleaved: make bench-revisions AGAINST=REV
 	$(BIN)/python benchmarks/bench_revisions.py --against $(or $(AGAINST),HEAD~1)
 
-bench-train: $(STAMP)  ## the classifier on rotten-tomatoes: each embedding and pooling vs TF-IDF + logistic regression (~6 min)
+bench-train: $(STAMP)  ## the classifier on reviews and news topics: every configuration and --tune vs TF-IDF + LinearSVC and + LogReg (~25 min)
 	$(BIN)/python benchmarks/bench_train.py
 
 bench-batch: $(STAMP)  ## 10,000 words' neighbours in one cold process vs gensim's most_similar loop (~2 min)

@@ -96,7 +96,8 @@ def train_command(
         --set glove-6b-50d --pool flatten \\
         --max-length 4 --out tutorial-model
     """
-    from vecstore.io.files import NOTHING_PROTECTED, check_output_folder
+    from vecstore.io.files import NOTHING_PROTECTED
+    from vecstore.keras.model_dir import check_model_dir
     from vecstore.keras.options import TrainingOptions, check_unused_name
     from vecstore.labels import read_labelled, tutorial
 
@@ -111,7 +112,7 @@ def train_command(
     if tune:
         _refuse_tuned_flags(ctx)
     options.check(set_given=set_name is not None, validation_given=validation is not None,
-                  save_embeddings=save_embeddings)
+                  save_embeddings=save_embeddings, multi_label=multi_label)
     read = functools.partial(read_labelled, text_col=text_col, label_col=label_col, multi_label=multi_label,
                              separator=separator, format=table_format)
     labelled = tutorial() if example else read(data)
@@ -119,8 +120,7 @@ def train_command(
     learned = embeddings == "learned"
     needs_store = not learned or save_embeddings is not None  # (a learned embedding alone needs no store)
     with open_store(ctx) if needs_store else contextlib.nullcontext() as store:
-        check_output_folder(out, "checksums.json", "model directory", overwrite=force,
-                            protected=store.location.protected() if store else NOTHING_PROTECTED)
+        check_model_dir(out, overwrite=force, protected=store.location.protected() if store else NOTHING_PROTECTED)
         if save_embeddings is not None:
             check_unused_name(store, save_embeddings)
         word_set = None if learned else store.pick(set_name)
@@ -332,12 +332,9 @@ def export_model_command(
     Example:
       vecstore export-model tutorial-model tutorial-export
     """
-    from vecstore.keras.export import check_export_folder
+    from vecstore.keras.model_dir import check_export
 
-    check_export_folder(out, overwrite=force, protected=open_store(ctx).location.protected())  # (not opened)
-    from vecstore.keras.model_dir import read_model_dir
-
-    read_model_dir(model_dir)  # (refused before TensorFlow starts)
+    check_export(model_dir, out, overwrite=force, protected=open_store(ctx).location.protected())  # (no TensorFlow)
     from vecstore.keras.export import export_model
 
     done = export_model(model_dir, out, saved_model=saved_model, overwrite=force)

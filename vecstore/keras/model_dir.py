@@ -54,8 +54,33 @@ class SavedSettings:
 
 def check_model_dir(folder: Path, *, overwrite: bool, protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
     """Whether a model directory may be written at ``folder``: never over a file or a
-    folder that is not a model directory, over one only with ``overwrite``."""
-    check_output_folder(folder, CHECKSUMS, "model directory", overwrite=overwrite, protected=protected)
+    folder that is not a model directory (its ``classifier.json`` names the format), over
+    one only with ``overwrite``."""
+    check_output_folder(folder, "classifier.json", "model directory", overwrite=overwrite, protected=protected,
+                        signature=b'"format": "vecstore-classifier/')
+
+
+#: The file of an export folder that names its labels (and marks it as an export).
+LABELS_FILE = "labels.json"
+EXPORT_FORMAT = "vecstore-export/1"
+OLD_MODEL = ("has no [UNK] token: its model drops the words it does not know (vecstore-classifier/1), which a "
+             "TextVectorization layer cannot do; train it again to export it")
+
+
+def check_export(model_dir: Path, out: Path, *, overwrite: bool,
+                 protected: ProtectedFiles = NOTHING_PROTECTED) -> SavedSettings:
+    """Whether ``model_dir`` may be exported to ``out``, told before TensorFlow starts: the
+    model directory whole and checked, with an ``[UNK]`` token; ``out`` not a file, not a
+    folder vecstore did not write as an export, not one without ``overwrite``, and not
+    the model directory or a folder holding it (replacing it would delete the model)."""
+    check_output_folder(out, LABELS_FILE, "model export", overwrite=overwrite, protected=protected,
+                        signature=f'"format": "{EXPORT_FORMAT}"'.encode())
+    if model_dir.resolve().is_relative_to(out.resolve()):
+        raise InputFileError(out, "holds the model directory it would replace")
+    saved = read_model_dir(model_dir)
+    if saved.tokens[1:2] != ["[UNK]"]:
+        raise InputFileError(model_dir / "vocabulary.txt", OLD_MODEL)
+    return saved
 
 
 def write_model_dir(folder: Path, write_model: Callable[[Path], None], tokens: list[str], settings: dict[str, Any],

@@ -23,8 +23,9 @@ POOLS = ("mean-max", "idf-mean-max", "average", "max", "flatten")
 EMBEDDINGS = ("frozen", "trainable", "new-only", "learned")
 #: The size of a learned embedding's vectors when ``dim`` is not given.
 LEARNED_DIM = 16
-#: The most hidden units, and the most bigram rows, a training may ask for.
-MAX_UNITS = 1_000_000
+#: The most bigram rows, and the most hidden units, a training may ask for (a hidden
+#: layer's weights are its input's width times its units, and Adam keeps two more copies).
+MAX_UNITS, MAX_HIDDEN = 1_000_000, 16_384
 #: The hidden layer a training of at least HIDDEN_FROM_ROWS rows gets unless told.
 HIDDEN_UNITS, HIDDEN_FROM_ROWS = 256, 1_000
 
@@ -65,9 +66,9 @@ class TrainingOptions:
         for value, name in ((self.epochs, "epochs"), (self.batch_size, "batch_size"), (self.dim, "dim")):
             if value is not None and value < 1:
                 raise InvalidArgumentError(f"must be at least 1, not {value}", subject=name)
-        for value, name in ((self.hidden or 0, "hidden"), (self.bigrams, "bigrams")):
-            if not 0 <= value <= MAX_UNITS:
-                raise InvalidArgumentError(f"must be between 0 and {MAX_UNITS:,}, not {value}", subject=name)
+        for value, name, most in ((self.hidden or 0, "hidden", MAX_HIDDEN), (self.bigrams, "bigrams", MAX_UNITS)):
+            if not 0 <= value <= most:
+                raise InvalidArgumentError(f"must be between 0 and {most:,}, not {value}", subject=name)
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise InvalidArgumentError(f"must be at least 0 and below 1, not {self.dropout}", subject="dropout")
         if not 0 < self.learning_rate <= 1:
@@ -99,11 +100,16 @@ class TrainingOptions:
         100 % from 3 of 6 seeds with 32, from all with 2)."""
         return self.batch_size or max(1, min(32, -(-rows // 5)))
 
-    def check(self, *, set_given: bool, validation_given: bool, save_embeddings: str | None = None) -> None:
+    def check(self, *, set_given: bool, validation_given: bool, save_embeddings: str | None = None,
+              multi_label: bool = False) -> None:
         """Refuse what a training would ignore or could not do, before it starts: a set
         named for a learned embedding, ``dim`` for a pretrained one, a validation split
-        beside validation rows, or trained vectors to save that will not be trained."""
+        beside validation rows, class weights for multi-label rows (Keras weighs a row
+        by one class), or trained vectors to save that will not be trained."""
         learned = self.embeddings == "learned"
+        if multi_label and self.class_weights:
+            raise InvalidArgumentError("has no effect here (Keras weighs a row by its one class; multi-label rows "
+                                       "have several)", subject="class_weights")
         if set_given and learned:
             raise InvalidArgumentError("has no effect here (a learned embedding uses no set)", subject="set_name")
         if self.oov != "zeros" and learned:

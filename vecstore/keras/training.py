@@ -2,13 +2,17 @@
 
 The model is the tutorial's, generalised: token indexes -> an ``Embedding`` (seeded from
 the set: frozen, trainable, or trainable only for the words the set lacks; or learned
-from scratch) -> pooling (``flatten`` over ``max_length`` tokens, ``average`` or ``max``)
--> a ``Dense`` head decided by the labels (:mod:`vecstore.labels`): one sigmoid
-(binary), a softmax (multiclass), or one sigmoid per label (multilabel).
+from scratch) -> pooling (``mean-max``, the mean and the max side by side; the same with
+the mean IDF-weighted; ``average``; ``max``; or ``flatten`` over ``max_length`` tokens)
+-> a ReLU layer with dropout around it (from 1,000 training rows on, unless told) -> a
+``Dense`` head decided by the labels (:mod:`vecstore.labels`): one sigmoid (binary), a
+softmax (multiclass), or one sigmoid per label (multilabel).
 
-The vocabulary is fitted on the training texts as the tutorial's Keras ``Tokenizer`` did:
-index 0 is padding, the words follow by frequency, and words unknown at prediction time
-are dropped. A :class:`Classifier` saves the model with everything prediction needs (the
+The vocabulary is fitted on the training texts as ``TextVectorization.adapt`` does:
+index 0 is padding, 1 is ``[UNK]`` (every word unknown at prediction time maps to it),
+the words follow by frequency, then any bigrams; so the exported model
+(:mod:`vecstore.keras.export`) prepares text with Keras' own layer exactly as here.
+A :class:`Classifier` saves the model with everything prediction needs (the
 vocabulary, the preprocessing, the label names, the set it was seeded from) and a
 checksum of each file (:mod:`vecstore.keras.model_dir`); loading refuses a missing or
 altered file.
@@ -37,7 +41,7 @@ if TYPE_CHECKING:
     from vecstore.query import EmbeddingSet
     from vecstore.store import Store
 
-#: The most token indexes (rows x length) one training holds in memory: 1 GiB of int32.
+#: The most token indexes (rows x length) one training holds in memory: 2 GiB of int64.
 MAX_TOKEN_CELLS = 1 << 28
 
 #: The most labels a confusion matrix is kept and printed for (it has their square).
@@ -201,8 +205,8 @@ class Classifier:
                        probabilities[:, 1:] if self.kind == "binary" else probabilities)
 
     def save_embeddings(self, store: Store, name: str) -> ImportResult:
-        """Store the model's trained word vectors as set ``name`` (padding dropped), its
-        parent the set the model was seeded from. A frozen embedding was not trained: its
+        """Store the model's trained word vectors as set ``name`` (padding, ``[UNK]`` and
+        bigram rows dropped), its parent the set the model was seeded from. A frozen embedding was not trained: its
         vectors are the set's own, and zeros for the words it lacks; it is refused."""
         if self.report is not None and self.report.embeddings == "frozen":
             raise InvalidArgumentError("a frozen embedding was not trained: its vectors are the set's own (and zeros "
@@ -210,7 +214,7 @@ class Classifier:
         layer = self.model.get_layer("embedding")
         weights = layer.embeddings if hasattr(layer, "trainable_rows") else np.asarray(
             layer.get_weights()[0], dtype=np.float32)
-        rows = self.vocabulary.word_indexes()
+        rows = [i for i in self.vocabulary.word_indexes() if " " not in self.vocabulary.tokens[i]]  # (no bigrams)
         model_bytes = "\n".join(self.vocabulary.tokens).encode() + np.asarray(weights).tobytes()
         return store.import_vectors(name, [self.vocabulary.tokens[i] for i in rows], np.asarray(weights)[rows],
                                     source=f"vecstore train ({len(rows):,} words)",
@@ -257,15 +261,24 @@ def train_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, op
     ``on_epoch(epoch, epochs, figures)`` is called after each epoch (1-based) with its
     loss and accuracy, and the validation's when there is a validation set."""
     options = options or TrainingOptions()
+    check_request(data, embedding_set, options, validation)
+    started = time.perf_counter()
+    train, held, validation_from = _split(data, validation, options)
+    return _fit(data, train, held, validation_from, embedding_set, options, on_epoch, started)
+
+
+def check_request(data: LabelledTexts, embedding_set: EmbeddingSet | None, options: TrainingOptions,
+                  validation: LabelledTexts | None) -> None:
+    """Refuse a training that cannot be what it says: a set with a learned embedding or
+    none with a pretrained one, validation rows beside a validation split, class weights
+    for multi-label rows."""
     if (embedding_set is None) != (options.embeddings == "learned"):
         raise InvalidArgumentError("needs no set; the others need one" if embedding_set is not None else
                                    "needs a set; only a learned embedding trains without one",
                                    subject="embeddings", settings={"embeddings": options.embeddings})
     if validation is not None and options.validation_split is not None:
         raise InvalidArgumentError("give validation rows or a validation split, not both", subject="validation_split")
-    started = time.perf_counter()
-    train, held, validation_from = _split(data, validation, options)
-    return _fit(data, train, held, validation_from, embedding_set, options, on_epoch, started)
+    options.check(set_given=embedding_set is not None, validation_given=False, multi_label=data.kind == "multilabel")
 
 
 def _split(data: LabelledTexts, validation: LabelledTexts | None,
@@ -357,8 +370,7 @@ def _fit(data: LabelledTexts, train: LabelledTexts, held: LabelledTexts | None, 
     counts = _label_counts(train, data.names)
     history = model.fit(x, y, epochs=options.epochs, batch_size=batch_size, validation_data=fit_validation,
                         callbacks=callbacks, shuffle=True, verbose=0,
-                        class_weight=_class_weights(counts) if options.class_weights and data.kind != "multilabel"
-                        else None)
+                        class_weight=_class_weights(counts) if options.class_weights else None)
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
     set_identity = None if embedding_set is None else {"name": embedding_set.name, "uid": embedding_set.info.uid,
@@ -412,9 +424,14 @@ def _few_rows(counts: np.ndarray, names: list[str]) -> list[str]:
 
 def _idf(x: np.ndarray, size: int) -> np.ndarray:
     """Each index's smoothed inverse document frequency over the encoded training rows,
-    as scikit-learn's ``TfidfVectorizer`` computes it; 0 for the padding and ``[UNK]``."""
-    rows = np.repeat(np.arange(len(x)), x.shape[1])
-    documents = np.bincount(np.unique(rows * size + x.ravel()) % size, minlength=size)
+    as scikit-learn's ``TfidfVectorizer`` computes it; 0 for the padding and ``[UNK]``.
+    (Counted 65,536 rows at a time: each row's distinct indexes, from its sorted copy.)"""
+    documents = np.zeros(size, dtype=np.int64)
+    for start in range(0, len(x), 1 << 16):
+        ordered = np.sort(x[start:start + (1 << 16)], axis=1)
+        first = np.ones(ordered.shape, dtype=bool)
+        first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        documents += np.bincount(ordered[first], minlength=size)
     idf = (np.log((1 + len(x)) / (1 + documents)) + 1).astype(np.float32)
     idf[:2] = 0.0
     return idf

@@ -3,8 +3,8 @@ model is kept.
 
 :func:`tune_classifier` trains one model for each combination of :data:`TUNE_GRID` (or
 the grid given), every one on the same training rows and scored on the same validation
-rows, and returns the one with the best validation accuracy (ties: the earlier, simpler
-combination), its report listing every trial. The test rows a user holds back are never
+rows, and returns the one with the best validation accuracy (ties: the better validation
+macro-F1, then the earlier combination), its report listing every trial. The test rows a user holds back are never
 seen, so its test figure stays honest.
 """
 
@@ -41,26 +41,35 @@ def tune_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, opt
     the other options those of ``options``. ``on_trial(trial, trials, settings, result)``
     is called before each trial (``result`` None) and after it (its validation accuracy,
     macro-F1, epochs and seconds)."""
-    from vecstore.keras.training import _fit, _split
+    from vecstore.keras.training import _fit, _split, check_request
 
     base = options or TrainingOptions()
     grid = dict(grid if grid is not None else TUNE_GRID)
-    fields = set(TrainingOptions.__dataclass_fields__) - {"seed", "validation_split"}
+    # (the embedding and its set are chosen together, and the seed and split are the trials' common ground)
+    fields = set(TrainingOptions.__dataclass_fields__) - {"seed", "validation_split", "embeddings", "dim", "oov"}
     for name, values in grid.items():
         if name not in fields:
-            raise InvalidArgumentError(f"{name!r} is not a training option a grid may vary", subject="grid")
-        if not values:
-            raise InvalidArgumentError(f"{name!r} has no values to try", subject="grid")
+            raise InvalidArgumentError(f"{name!r} is not a training option a grid may vary (those are "
+                                       f"{', '.join(sorted(fields))})", subject="grid")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise InvalidArgumentError(f"{name!r} needs a list of values to try, not {values!r}", subject="grid")
     combinations = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     if len(combinations) > MAX_TRIALS:
         raise InvalidArgumentError(f"makes {len(combinations):,} trials, more than the {MAX_TRIALS} a tuning may "
                                    "make", subject="grid")
-    trials = [replace(base, **combination) for combination in combinations]  # (each checked before any training)
+    trials = []
+    for combination in combinations:  # (each checked before any training)
+        try:
+            trials.append(replace(base, **combination))
+        except TypeError:
+            raise InvalidArgumentError(f"{combination!r} holds a value of the wrong type", subject="grid") from None
+        check_request(data, embedding_set, trials[-1], validation)
     train, held, validation_from = _split(data, validation, base)
     if held is None:
         raise InvalidArgumentError(f"needs validation rows to choose by, and there are none ({validation_from})",
                                    subject="tune")
     best: Classifier | None = None
+    best_result: dict[str, Any] = {}
     results: list[dict[str, Any]] = []
     for number, (combination, trial) in enumerate(zip(combinations, trials, strict=True), start=1):
         if on_trial is not None:
@@ -74,8 +83,12 @@ def tune_classifier(data: LabelledTexts, embedding_set: EmbeddingSet | None, opt
         results.append(result)
         if on_trial is not None:
             on_trial(number, len(trials), combination, result)
-        if best is None or result["validation_accuracy"] > best.report.validation["accuracy"]:  # type: ignore[union-attr]
-            best = classifier
+        if best is None or _ranked(result) > _ranked(best_result):
+            best, best_result = classifier, result
     assert best is not None and best.report is not None
-    best.report.trials = sorted(results, key=lambda r: -r["validation_accuracy"])
+    best.report.trials = sorted(results, key=_ranked, reverse=True)  # (stable: ties keep the grid's order)
     return best
+
+
+def _ranked(result: dict[str, Any]) -> tuple[float, float]:
+    return result["validation_accuracy"], result["validation_macro_f1"]
