@@ -25,9 +25,15 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import common
 import numpy as np
+
+if TYPE_CHECKING:
+    from vecstore.keras.options import TrainingOptions
+    from vecstore.labels import LabelledTexts
+    from vecstore.query import EmbeddingSet
 
 CORPORA = ("rotten-tomatoes", "reuters-r8", "20newsgroups")
 
@@ -37,7 +43,7 @@ def main() -> int:
     parser.add_argument("--corpora", nargs="+", choices=CORPORA, default=list(CORPORA[:2]),
                         help="the corpora to run (default: rotten-tomatoes reuters-r8)")
     parser.add_argument("--quick", action="store_true",
-                        help="the peers, the defaults (one seed) and the previous defaults only")
+                        help="the peers, the defaults (one seed), idf-mean-max and the previous defaults only")
     args = parser.parse_args()
     common.check_workdir(parser, args.workdir)
     work = args.workdir
@@ -57,7 +63,7 @@ def main() -> int:
     return 0
 
 
-def run_corpus(corpus: str, glove, quick: bool) -> list[list[str]]:
+def run_corpus(corpus: str, glove: EmbeddingSet, quick: bool) -> list[list[str]]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
@@ -129,7 +135,7 @@ def run_corpus(corpus: str, glove, quick: bool) -> list[list[str]]:
              f"{100 * (mean - svc):+.1f}"]]
 
 
-def few_rows(train, test, glove, defaults) -> None:
+def few_rows(train: LabelledTexts, test: LabelledTexts, glove: EmbeddingSet, defaults: TrainingOptions) -> None:
     """The defaults and the peers trained on a few hundred or a thousand rows (a stratified
     sample of the training rows), tested on the same test rows."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -153,7 +159,7 @@ def few_rows(train, test, glove, defaults) -> None:
     common.table(["training rows", "TF-IDF + LinearSVC", "TF-IDF + LogReg", "vecstore defaults"], rows)
 
 
-def load(corpus: str):
+def load(corpus: str) -> tuple[LabelledTexts, LabelledTexts]:
     from vecstore.io.datasets import rotten_tomatoes, topic_split
     from vecstore.labels import labelled
 

@@ -43,8 +43,9 @@ def train_command(
     separator: Annotated[str | None, typer.Option(help="With --multi-label: what separates a row's labels.")]
     = None,
     pool: Annotated[str, typer.Option(
-        help="mean-max (the mean and the max of the word vectors side by side), idf-mean-max (the mean "
-             "weighted by inverse document frequency), average, max, or flatten (over --max-length tokens).")]
+        help="mean-max (the mean and the max of the word vectors side by side), idf-mean-max (the vectors "
+             "scaled by inverse document frequency in the mean), average, max, or flatten (over --max-length "
+             "tokens).")]
     = "mean-max",
     max_length: Annotated[int | None, typer.Option(min=1, help="Tokens a text (default: fitted, reported).")]
     = None,

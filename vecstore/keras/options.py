@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from vecstore.store import Store
 
 #: mean-max: the mean and the max of the token vectors side by side (SWEM-concat, Shen et
-#: al. 2018); idf-mean-max: the same, each vector in the mean weighted by its token's
-#: inverse document frequency in the training texts; the others one of them, or (flatten)
-#: every position's vector in turn.
+#: al. 2018); idf-mean-max: the same, but each vector scaled by its token's inverse
+#: document frequency in the training texts before the average (over the padded length,
+#: as the plain mean); the others one of them, or (flatten) every position's vector.
 POOLS = ("mean-max", "idf-mean-max", "average", "max", "flatten")
 EMBEDDINGS = ("frozen", "trainable", "new-only", "learned")
 #: The size of a learned embedding's vectors when ``dim`` is not given.
