@@ -69,7 +69,8 @@ def train_command(
         min=0, help="Give up to this many word pairs (seen twice or more) trainable rows of their own.")] = 0,
     tune: Annotated[bool, typer.Option(
         "--tune", help="Train one model for each of 8 settings (pool mean-max or idf-mean-max x hidden 256 or 0 x "
-             "learning rate 0.001 or 0.003), keep the best on the validation rows; a line a trial.")] = False,
+             "learning rate 0.001 or 0.003), keep the best on the validation rows; a line as each trial starts "
+             "and ends.")] = False,
     epochs: Annotated[int, typer.Option(
         min=1, help="At most this many epochs (fewer when early stopping ends the training).")] = 100,
     batch_size: Annotated[int | None, typer.Option(
@@ -161,7 +162,7 @@ def _refuse_tuned_flags(ctx: typer.Context) -> None:
 
 
 def _print_trial(trial: int, trials: int, settings: dict[str, Any], result: dict[str, Any] | None) -> None:
-    """A line a trial on stderr: its settings, then its figures."""
+    """A line on stderr as a trial starts (its settings) and as it ends (its figures)."""
     shown = ", ".join(f"{name.replace('_', ' ')} {value:g}" if isinstance(value, float) else
                       f"{name.replace('_', ' ')} {value}" for name, value in settings.items())
     if result is None:
