@@ -87,7 +87,8 @@ def train_command(
                                              help="Stop when validation loss stops improving.")] = True,
     force: ForceOption = False,
     quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="No progress line an epoch on stderr, and no model summary.")] = False,
+        "--quiet", "-q", help="No progress lines (epochs, --tune's trials) on stderr, and no model summary.")]
+    = False,
     as_json: JsonOption = False,
 ) -> None:
     """Train a text classifier from a stored set, and save it with its preprocessing.
@@ -119,6 +120,9 @@ def train_command(
                              separator=separator, format=table_format)
     labelled = tutorial() if example else read(data)
     held = None if validation is None else read(validation, for_training=False)
+    if tune and held is None and (validation_split == 0 or (validation_split is None and len(labelled) < 50)):
+        raise usage("--tune chooses on validation rows, and there are none (fewer than 50 rows, or "
+                    "--validation-split 0): give --validation FILE")
     learned = embeddings == "learned"
     needs_store = not learned or save_embeddings is not None  # (a learned embedding alone needs no store)
     with open_store(ctx) if needs_store else contextlib.nullcontext() as store:
@@ -336,10 +340,11 @@ def export_model_command(
     """
     from vecstore.keras.model_dir import check_export
 
-    check_export(model_dir, out, overwrite=force, protected=open_store(ctx).location.protected())  # (no TensorFlow)
+    protected = open_store(ctx).location.protected()  # (the store is not opened)
+    check_export(model_dir, out, overwrite=force, protected=protected)  # (before TensorFlow starts)
     from vecstore.keras.export import export_model
 
-    done = export_model(model_dir, out, saved_model=saved_model, overwrite=force)
+    done = export_model(model_dir, out, saved_model=saved_model, overwrite=force, protected=protected)
     typer.echo(f"wrote {printable_path(done.folder / 'model.keras')}" + (
         f" and {printable_path(done.folder / 'saved_model')}" if done.saved_model else "")
         + f"; outputs: {', '.join(printable(label) for label in done.labels)} ({done.kind})")

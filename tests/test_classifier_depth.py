@@ -325,3 +325,40 @@ def test_multiclass_and_multi_label_exports_predict_as_the_model(tmp_path: Path)
         got = model.predict(tf.constant([[t] for t in probe]), verbose=0)
         assert got.shape == (len(probe), 3)
         assert np.max(np.abs(got - load_classifier(folder).predict(probe))) < 1e-6
+
+
+def test_a_model_or_export_folder_with_files_of_its_users_is_never_replaced(tmp_path: Path) -> None:
+    """--force replaces what vecstore wrote, whole: not a folder a user put files in (an
+    export inside the model directory, notes), nor a symbolic link's target."""
+    from vecstore.errors import OutputExistsError
+    from vecstore.keras.export import export_model
+    from vecstore.keras.model_dir import check_export, check_model_dir
+
+    classifier = train_classifier(tutorial(), None, TrainingOptions(embeddings="learned", epochs=1))
+    model = classifier.save(tmp_path / "model")
+    export_model(model, tmp_path / "export")
+    with pytest.raises(OutputExistsError):
+        check_model_dir(model, overwrite=False)
+    check_model_dir(model, overwrite=True)  # (what vecstore wrote alone: replaced with overwrite)
+    check_export(model, tmp_path / "export", overwrite=True)
+    (model / "notes.txt").write_text("mine")
+    (tmp_path / "export" / "README").write_text("mine")
+    with pytest.raises(InputFileError, match=r"holds 'notes\.txt', which vecstore did not write there"):
+        classifier.save(model, overwrite=True)
+    with pytest.raises(InputFileError, match="holds 'README', which vecstore did not write there"):
+        export_model(model, tmp_path / "export", overwrite=True)
+    (model / "notes.txt").unlink()
+    (tmp_path / "link").symlink_to(model)
+    with pytest.raises(InputFileError, match="is a symbolic link"):
+        classifier.save(tmp_path / "link", overwrite=True)
+    assert (tmp_path / "export" / "README").read_text() == "mine" and (model / "model.keras").is_file()
+
+
+def test_tune_without_validation_rows_is_a_usage_error_before_training(glove_store: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vecstore.cli.app import app
+
+    done = CliRunner().invoke(app, ["--store", str(glove_store), "train", "--example", "tutorial", "--set", "glove",
+                                    "--tune"])
+    assert done.exit_code == 2 and "--tune chooses on validation rows, and there are none" in done.stderr

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from vecstore.errors import InputFileError, OutputExistsError, ProtectedPathError, printable_path
+from vecstore.errors import InputFileError, OutputExistsError, ProtectedPathError, printable_path, quoted
 
 if TYPE_CHECKING:
     import numpy as np
@@ -341,13 +341,17 @@ class AtomicOutput:
 
 
 def check_output_folder(folder: Path, marker: str, what: str, *, overwrite: bool,
-                        protected: ProtectedFiles = NOTHING_PROTECTED, signature: bytes = b"") -> None:
+                        protected: ProtectedFiles = NOTHING_PROTECTED, signature: bytes = b"",
+                        expected: frozenset[str] | None = None) -> None:
     """Refuse to write the folder ``folder`` (a ``what``, known by its file ``marker``, which
-    holds ``signature`` in its first 64 KiB) over a file, over a folder that is not a
-    ``what`` (even with ``overwrite``: ``--out .`` must not empty the working directory,
-    nor a project whose own ``labels.json`` looks like a marker), or over a ``what``
-    without ``overwrite``."""
+    holds ``signature`` in its first 64 KiB) over a file or a symbolic link, over a folder
+    that is not a ``what`` (even with ``overwrite``: ``--out .`` must not empty the working
+    directory, nor a project whose own ``labels.json`` looks like a marker), over a
+    ``what`` holding entries other than ``expected`` (they would be deleted with it), or
+    over a ``what`` without ``overwrite``."""
     protected.check(folder)
+    if folder.is_symlink():
+        raise InputFileError(folder, f"is a symbolic link; give the {what}'s own folder")
     if os.path.lexists(folder) and not folder.is_dir():
         raise InputFileError(folder, f"is a file; a {what} is a folder")
     if not folder.is_dir() or not any(folder.iterdir()):
@@ -355,6 +359,10 @@ def check_output_folder(folder: Path, marker: str, what: str, *, overwrite: bool
     if not (folder / marker).is_file() or signature not in _head(folder / marker):
         raise InputFileError(folder, f"is a folder that is not a {what} (it has no {marker} vecstore wrote): it is "
                              "never replaced")
+    others = sorted(entry.name for entry in folder.iterdir() if expected is not None and entry.name not in expected)
+    if others:
+        raise InputFileError(folder, f"holds {quoted(others[0])}, which vecstore did not write there: a {what} "
+                             "is replaced whole, so it is never replaced with other files in it")
     if not overwrite:
         raise OutputExistsError(folder)
 

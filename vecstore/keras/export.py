@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vecstore.errors import InvalidArgumentError
+from vecstore.io.files import NOTHING_PROTECTED, ProtectedFiles
 from vecstore.keras.layers import PartlyTrainableEmbedding, keras
 from vecstore.keras.model_dir import EXPORT_FORMAT, LABELS_FILE, OLD_MODEL, check_export
 from vecstore.keras.training import Classifier, load_classifier
@@ -57,12 +58,13 @@ def string_model(classifier: Classifier) -> keras.Model:
     return keras.Model(text, probabilities, name="vecstore_text_classifier")
 
 
-def export_model(model_dir: str | Path, out: str | Path, *, saved_model: bool = False,
-                 overwrite: bool = False) -> ExportResult:
+def export_model(model_dir: str | Path, out: str | Path, *, saved_model: bool = False, overwrite: bool = False,
+                 protected: ProtectedFiles = NOTHING_PROTECTED) -> ExportResult:
     """Write the export folder ``out`` for the model directory ``model_dir`` (checked
-    first, as :func:`~vecstore.keras.training.load_classifier` does)."""
+    first, as :func:`~vecstore.keras.training.load_classifier` does); never over
+    ``protected`` paths (a store's own files)."""
     folder = Path(out)
-    check_export(Path(model_dir), folder, overwrite=overwrite)
+    check_export(Path(model_dir), folder, overwrite=overwrite, protected=protected)
     classifier = load_classifier(model_dir)
     model = string_model(classifier)
     labels = {"format": EXPORT_FORMAT, "labels": classifier.labels, "kind": classifier.kind,
@@ -79,10 +81,15 @@ def export_model(model_dir: str | Path, out: str | Path, *, saved_model: bool = 
             model.export(str(tmp / "saved_model"), verbose=False)
         (tmp / LABELS_FILE).write_text(json.dumps(labels, indent=1), encoding="utf-8")
         if folder.is_dir():
-            check_export(Path(model_dir), folder, overwrite=overwrite)  # (again: it may have changed meanwhile)
+            check_export(Path(model_dir), folder, overwrite=overwrite,
+                         protected=protected)  # (again: it may have changed meanwhile)
             old = folder.with_name(tmp.name.removesuffix(".part") + ".old")
             folder.rename(old)
-            tmp.rename(folder)
+            try:
+                tmp.rename(folder)
+            except BaseException:
+                old.rename(folder)  # (the previous one back: never neither)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(folder)

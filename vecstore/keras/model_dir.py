@@ -57,12 +57,13 @@ def check_model_dir(folder: Path, *, overwrite: bool, protected: ProtectedFiles 
     folder that is not a model directory (its ``classifier.json`` names the format), over
     one only with ``overwrite``."""
     check_output_folder(folder, "classifier.json", "model directory", overwrite=overwrite, protected=protected,
-                        signature=b'"format": "vecstore-classifier/')
+                        signature=b'"format": "vecstore-classifier/', expected=frozenset((*MODEL_FILES, CHECKSUMS)))
 
 
 #: The file of an export folder that names its labels (and marks it as an export).
 LABELS_FILE = "labels.json"
 EXPORT_FORMAT = "vecstore-export/1"
+EXPORT_FILES = frozenset(("model.keras", LABELS_FILE, "saved_model"))
 OLD_MODEL = ("has no [UNK] token: its model drops the words it does not know (vecstore-classifier/1), which a "
              "TextVectorization layer cannot do; train it again to export it")
 
@@ -74,7 +75,7 @@ def check_export(model_dir: Path, out: Path, *, overwrite: bool,
     folder vecstore did not write as an export, not one without ``overwrite``, and not
     the model directory or a folder holding it (replacing it would delete the model)."""
     check_output_folder(out, LABELS_FILE, "model export", overwrite=overwrite, protected=protected,
-                        signature=f'"format": "{EXPORT_FORMAT}"'.encode())
+                        signature=f'"format": "{EXPORT_FORMAT}"'.encode(), expected=EXPORT_FILES)
     if model_dir.resolve().is_relative_to(out.resolve()):
         raise InputFileError(out, "holds the model directory it would replace")
     saved = read_model_dir(model_dir)
@@ -102,7 +103,11 @@ def write_model_dir(folder: Path, write_model: Callable[[Path], None], tokens: l
             check_model_dir(folder, overwrite=overwrite)  # (again: it may have changed meanwhile)
             old = folder.with_name(tmp.name.removesuffix(".part") + ".old")
             folder.rename(old)
-            tmp.rename(folder)
+            try:
+                tmp.rename(folder)
+            except BaseException:
+                old.rename(folder)  # (the previous one back: never neither)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(folder)
