@@ -16,7 +16,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -365,6 +365,36 @@ def check_output_folder(folder: Path, marker: str, what: str, *, overwrite: bool
                              "is replaced whole, so it is never replaced with other files in it")
     if not overwrite:
         raise OutputExistsError(folder)
+
+
+def write_folder(folder: Path, fill: Callable[[Path], None], recheck: Callable[[], None]) -> Path:
+    """Write a folder whole or not at all: ``fill`` writes its files into a temp folder
+    beside ``folder``, which is then renamed into place. A folder there already is
+    ``recheck``-ed (it may have changed since the caller's check), moved aside, and
+    deleted only once the new one is in place; if that rename fails it is put back."""
+    import shutil
+    import tempfile  # (here: a cold query imports this module and needs neither)
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+    try:
+        fill(tmp)
+        if folder.is_dir():
+            recheck()
+            old = folder.with_name(tmp.name.removesuffix(".part") + ".old")
+            folder.rename(old)
+            try:
+                tmp.rename(folder)
+            except BaseException:
+                old.rename(folder)  # (the previous one back: never neither)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
 
 
 def _head(path: Path, size: int = 1 << 16) -> bytes:

@@ -19,14 +19,12 @@ export folder (its ``labels.json`` names the format), with ``overwrite``.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vecstore.errors import InvalidArgumentError
-from vecstore.io.files import NOTHING_PROTECTED, ProtectedFiles
+from vecstore.io.files import NOTHING_PROTECTED, ProtectedFiles, write_folder
 from vecstore.keras.layers import PartlyTrainableEmbedding, keras
 from vecstore.keras.model_dir import EXPORT_FORMAT, LABELS_FILE, OLD_MODEL, check_export
 from vecstore.keras.training import Classifier, load_classifier
@@ -73,29 +71,15 @@ def export_model(model_dir: str | Path, out: str | Path, *, saved_model: bool = 
                   else ""),
               "max_length": classifier.max_length, "ngrams": classifier.ngrams,
               "standardize": "lower_and_strip_punctuation", "from": str(Path(model_dir))}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         model.save(tmp / "model.keras")
         if saved_model:
             model.export(str(tmp / "saved_model"), verbose=False)
         (tmp / LABELS_FILE).write_text(json.dumps(labels, indent=1), encoding="utf-8")
-        if folder.is_dir():
-            check_export(Path(model_dir), folder, overwrite=overwrite,
-                         protected=protected)  # (again: it may have changed meanwhile)
-            old = folder.with_name(tmp.name.removesuffix(".part") + ".old")
-            folder.rename(old)
-            try:
-                tmp.rename(folder)
-            except BaseException:
-                old.rename(folder)  # (the previous one back: never neither)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder(folder, fill, lambda: check_export(Path(model_dir), folder, overwrite=overwrite,
+                                                    protected=protected))  # (again: it may have changed)
     return ExportResult(folder, classifier.labels, classifier.kind, saved_model)
 
 

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vecstore.errors import InputFileError
-from vecstore.io.files import NOTHING_PROTECTED, ProtectedFiles, check_output_folder, read_whole
+from vecstore.io.files import NOTHING_PROTECTED, ProtectedFiles, check_output_folder, read_whole, write_folder
 from vecstore.labels import KINDS
 from vecstore.limits import MAX_VOCABULARY_BYTES
 
@@ -89,9 +87,8 @@ def write_model_dir(folder: Path, write_model: Callable[[Path], None], tokens: l
     """Write the files into a temp folder beside ``folder``, checksum them, and rename
     it into place (replacing the model directory there with ``overwrite``)."""
     check_model_dir(folder, overwrite=overwrite)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         write_model(tmp / "model.keras")
         (tmp / "vocabulary.txt").write_bytes("".join(t + "\n" for t in tokens).encode("utf-8"))
         (tmp / "classifier.json").write_text(json.dumps({"format": MODEL_FORMAT, **settings}, indent=1),
@@ -99,22 +96,8 @@ def write_model_dir(folder: Path, write_model: Callable[[Path], None], tokens: l
         (tmp / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
         sums = {name: sha256_of(tmp / name) for name in MODEL_FILES}
         (tmp / CHECKSUMS).write_text(json.dumps(sums, indent=1), encoding="utf-8")
-        if folder.is_dir():
-            check_model_dir(folder, overwrite=overwrite)  # (again: it may have changed meanwhile)
-            old = folder.with_name(tmp.name.removesuffix(".part") + ".old")
-            folder.rename(old)
-            try:
-                tmp.rename(folder)
-            except BaseException:
-                old.rename(folder)  # (the previous one back: never neither)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+
+    return write_folder(folder, fill, lambda: check_model_dir(folder, overwrite=overwrite))
 
 
 def read_model_dir(folder: Path) -> SavedSettings:
