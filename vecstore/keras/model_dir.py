@@ -66,16 +66,23 @@ OLD_MODEL = ("has no [UNK] token: its model drops the words it does not know (ve
              "TextVectorization layer cannot do; train it again to export it")
 
 
-def check_export(model_dir: Path, out: Path, *, overwrite: bool,
-                 protected: ProtectedFiles = NOTHING_PROTECTED) -> SavedSettings:
-    """Whether ``model_dir`` may be exported to ``out``, told before TensorFlow starts: the
-    model directory whole and checked, with an ``[UNK]`` token; ``out`` not a file, not a
-    folder vecstore did not write as an export, not one without ``overwrite``, and not
-    the model directory or a folder holding it (replacing it would delete the model)."""
+def check_export_folder(model_dir: Path, out: Path, *, overwrite: bool,
+                        protected: ProtectedFiles = NOTHING_PROTECTED) -> None:
+    """Whether an export may be written at ``out``: not a file, not a folder vecstore did
+    not write as an export, not one without ``overwrite``, and not the model directory or
+    a folder holding it (replacing it would delete the model)."""
     check_output_folder(out, LABELS_FILE, "model export", overwrite=overwrite, protected=protected,
                         signature=f'"format": "{EXPORT_FORMAT}"'.encode(), expected=EXPORT_FILES)
     if model_dir.resolve().is_relative_to(out.resolve()):
         raise InputFileError(out, "holds the model directory it would replace")
+
+
+def check_export(model_dir: Path, out: Path, *, overwrite: bool,
+                 protected: ProtectedFiles = NOTHING_PROTECTED) -> SavedSettings:
+    """Whether ``model_dir`` may be exported to ``out``, told before TensorFlow starts:
+    :func:`check_export_folder`, and the model directory whole and checked, with an
+    ``[UNK]`` token."""
+    check_export_folder(model_dir, out, overwrite=overwrite, protected=protected)
     saved = read_model_dir(model_dir)
     if saved.tokens[1:2] != ["[UNK]"]:
         raise InputFileError(model_dir / "vocabulary.txt", OLD_MODEL)

@@ -34,7 +34,7 @@ from vecstore.keras.layers import keras
 from vecstore.keras.model_dir import MAX_SEQUENCE_LENGTH, read_model_dir, write_model_dir
 from vecstore.keras.options import TrainingOptions
 from vecstore.labels import LabelledTexts
-from vecstore.vocabulary import Vocabulary, ngram_tokens, tokenize
+from vecstore.vocabulary import Vocabulary, ngram_tokens, tokenize, word_pairs
 
 if TYPE_CHECKING:
     from vecstore.importer import ImportResult
@@ -303,15 +303,13 @@ def fitted_vocabulary(texts: list[str], bigrams: int = 0) -> Vocabulary:
     exported model), the words by frequency; then up to ``bigrams`` word pairs seen at
     least twice, by frequency."""
     from collections import Counter
-    from itertools import pairwise
 
     fitted = Vocabulary.fit(texts)
     if not bigrams:
         return fitted
     counts: Counter[str] = Counter()
     for text in texts:
-        words = tokenize(text)
-        counts.update(f"{a} {b}" for a, b in pairwise(words))
+        counts.update(word_pairs(tokenize(text)))
     pairs = [pair for pair, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2][:bigrams]
     return Vocabulary((*fitted.tokens, *pairs), fitted.padding, fitted.oov, "fitted")
 
@@ -325,7 +323,9 @@ def _fit(data: LabelledTexts, train: LabelledTexts, held: LabelledTexts | None, 
     keras.utils.set_random_seed(options.seed)
     ngrams = 2 if options.bigrams else 1
     vocabulary = fitted_vocabulary(train.texts, options.bigrams)
-    words = Vocabulary.fit(train.texts) if options.bigrams else vocabulary  # (the rows a set may fill)
+    pairs = sum(" " in token for token in vocabulary.tokens)  # (bigram rows, after the words: none in a set)
+    words = Vocabulary(vocabulary.tokens[:len(vocabulary) - pairs], vocabulary.padding, vocabulary.oov,
+                       "fitted") if pairs else vocabulary  # (the rows a set may fill)
     lengths = [len(ngram_tokens(t, ngrams)) for t in train.texts]
     max_length = options.max_length or min(max(1, int(np.percentile(lengths, 95))), MAX_SEQUENCE_LENGTH)
     if len(train) * max_length > MAX_TOKEN_CELLS:
@@ -334,7 +334,6 @@ def _fit(data: LabelledTexts, train: LabelledTexts, held: LabelledTexts | None, 
     x = vocabulary.encode(train.texts, max_length, ngrams)
     y = train.targets()
     coverage = None
-    pairs = len(vocabulary) - len(words)  # bigram rows: none in a set, all trained (zeros to start)
     if embedding_set is None:
         embedding = keras.layers.Embedding(len(vocabulary), options.learned_dim, name="embedding")
     else:
