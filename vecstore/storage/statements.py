@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 #: The Alembic revision these statements are written for; tests/test_migrations.py pins
 #: it to the newest migration.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 
 REVISION = "SELECT version_num FROM alembic_version"
 

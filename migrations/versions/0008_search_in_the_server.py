@@ -1,0 +1,70 @@
+"""Search in the server: pgvector indexes of server stores, document metadata, full text.
+
+- ``server_indexes``: a set's index kept by the database itself (pgvector's HNSW or
+  IVFFlat): its kind, the table holding the set's unit rows with the index (made by the
+  build, for the rows' dimension: pgvector indexes one dimension a column), and the
+  manifest recording its parameters and measured recall. Plain types: a server without
+  the ``vector`` extension, and SQLite, hold the table empty.
+- ``document_metadata``: the columns a document was added with (``docs add --meta-col``),
+  one row a document and column: the text, and the number when the text is one, so a
+  filter is an indexed look-up (``--where year>2000``), not a scan of JSON.
+- Full-text search of documents: on PostgreSQL a GIN index of ``to_tsvector('english',
+  text)`` over ``collection_documents``; on SQLite an FTS5 table (Porter stemming, as
+  PostgreSQL's English configuration stems) holding each document's text by collection
+  and position, written with the documents.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "server_indexes",
+        sa.Column("set_id", sa.Integer, sa.ForeignKey("embedding_sets.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("kind", sa.String(32), primary_key=True),
+        sa.Column("table_name", sa.String(63), nullable=False),
+        sa.Column("manifest", sa.Text, nullable=False),  # JSON: parameters, search settings, recall, build time
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "document_metadata",
+        sa.Column("collection_id", sa.Integer, sa.ForeignKey("collections.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("position", sa.Integer, primary_key=True),
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("number", sa.Float, nullable=True),  # the value as a number, when it is one
+    )
+    op.create_index("ix_document_metadata_value", "document_metadata", ["collection_id", "key", "value"])
+    op.create_index("ix_document_metadata_number", "document_metadata", ["collection_id", "key", "number"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE INDEX ix_collection_documents_text ON collection_documents "
+                   "USING gin (to_tsvector('english', text))")
+    else:
+        op.execute("CREATE VIRTUAL TABLE document_text USING fts5(text, collection_id UNINDEXED, "
+                   "position UNINDEXED, tokenize = 'porter unicode61')")
+        op.execute("INSERT INTO document_text (text, collection_id, position) "
+                   "SELECT text, collection_id, position FROM collection_documents")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX ix_collection_documents_text")
+    else:
+        op.execute("DROP TABLE document_text")
+    op.drop_index("ix_document_metadata_number", "document_metadata")
+    op.drop_index("ix_document_metadata_value", "document_metadata")
+    op.drop_table("document_metadata")
+    op.drop_table("server_indexes")
