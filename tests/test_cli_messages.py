@@ -60,8 +60,10 @@ ERRORS = [
     (["docs", "search", "notes", "king", "--search-param", "x"], 2, "--search-param is key=value, not 'x'"),
     (["docs", "similar", "notes", "--id", "1", "--search-param", "=3"], 2, "--search-param is key=value"),
     (["index", "build", "small", "--param", "efSearch"], 2, "--param is key=value, not 'efSearch'"),
-    (["index", "build", "small", "--kind", "annoy"], 2, "--kind must be one of flat, hnsw, ivf, ivfpq"),
-    (["index", "remove", "small", "--kind", "annoy"], 2, "--kind must be one of hnsw, ivf, ivfpq"),
+    (["index", "build", "small", "--kind", "annoy"], 2, "--kind must be one of flat, hnsw, ivf, ivfpq, pgvector-hnsw, "
+     "pgvector-ivfflat"),
+    (["index", "remove", "small", "--kind", "annoy"], 2, "--kind must be one of hnsw, ivf, ivfpq, "
+     "pgvector-hnsw, pgvector-ivfflat"),
     (["index", "build", "small", "--kind", "ivfpq", "--param", "nbits=4"], 2,
      "--param nbits=4 needs 624 rows to train its 4-bit codes; the set has 5"),
     (["index", "build", "small", "--kind", "ivfpq"], 1,

@@ -33,7 +33,7 @@ log = logging.getLogger("vecstore")
 #: The rows whose neighbours a build compares with the exact ones.
 RECALL_SAMPLE = 1_000
 #: The recall@10 a build widens the query-time parameters to reach (the issue's floors).
-RECALL_TARGET = {"hnsw": 0.95, "ivf": 0.95, "ivfpq": 0.90}
+RECALL_TARGET = {"hnsw": 0.95, "ivf": 0.95, "ivfpq": 0.90, "pgvector-hnsw": 0.95, "pgvector-ivfflat": 0.95}
 RECALL_K = 10
 #: Rows added to an index a call: small enough that a progress bar moves every few seconds.
 ADD_BATCH = 16_384
@@ -67,6 +67,10 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
     """Build, measure and publish ``embedding_set``'s ``short`` index (``given``: build
     and default search parameters). ``progress(done, total)`` follows the rows added;
     ``phases(step)`` is told each step as it starts (adding, measuring, writing, sharing)."""
+    from vecstore.index import pgvector
+
+    if pgvector.is_server_kind(short):  # (built in the server, not in a FAISS file)
+        return pgvector.build(embedding_set, short, given, progress, phases)
     say = phases or (lambda _step: None)
     kind = resolve(short, len(embedding_set), embedding_set.dim, given, embedding_set.info.subject)
     started = time.perf_counter()
@@ -109,6 +113,8 @@ def rebuild_approximate(embedding_set: EmbeddingSet, manifest: dict[str, Any]) -
     are tuned again, for the rows the set has now."""
     from vecstore.index.approximate import given_params
 
+    if manifest["kind"] not in RECALL_TARGET:
+        raise InvalidArgumentError(f"unknown index kind {manifest['kind']!r}", subject="kind")
     return build_approximate(embedding_set, manifest["kind"], given_params(manifest))
 
 
@@ -175,7 +181,8 @@ def tune(probe: RecallProbe, kind: ApproximateKind, index: faiss.Index, given: d
         steps.append({"search": dict(kind.search), "recall_at_10": recall})
     if recall < RECALL_TARGET[kind.short]:
         more = {"hnsw": "a larger M or efConstruction", "ivf": "a larger nprobe",
-                "ivfpq": "a larger m or nbits, or the ivf kind"}[kind.short]
+                "ivfpq": "a larger m or nbits, or the ivf kind", "pgvector-hnsw": "a larger m or ef_construction",
+                "pgvector-ivfflat": "more lists, or pgvector-hnsw"}[kind.short]
         log.warning("the %s index reaches recall@10 %.3f, under %.2f, at %s: build it with %s", kind.short, recall,
                     RECALL_TARGET[kind.short], ", ".join(f"{k}={v}" for k, v in kind.search.items()), more)
     return kind, recall, steps
@@ -203,6 +210,10 @@ def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
     else:
         listed = [(m, _size(folder.approximate_paths(info.uid, m["kind"])[0]))
                   for m in folder.approximate_manifests(info)]
+    from vecstore.index import pgvector
+
+    server = [(s.manifest, int(s.manifest.get("size", 0))) for s in pgvector.recorded(embedding_set._catalog, info)]
+    listed = sorted(server + listed, key=lambda m: str(m[0].get("built_at", "")), reverse=True)  # (the latest answers)
     flat_path, _ = folder.paths(info.uid)
     name, collection = embedding_set.info.display_name, _is_collection(embedding_set)
     reports = [IndexReport(name, "flat", {}, {}, 1.0, 0, None, _size(flat_path), None, chosen=not listed,

@@ -151,6 +151,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
         report.problem("database", exc.message)
     for listed in sorted(sets, key=lambda s: (s.kind != "words", s.display_name)):  # (sets, then collections)
         _check_one_set(store, listed, report, repair)
+    _check_server_tables(store, report, repair)
     _check_folder(store, report, repair)
     return _done(report, started)
 
@@ -178,6 +179,8 @@ def _check_one_set(store: Store, listed: SetInfo, report: CheckReport, repair: b
         report.note(subject, "replaced while the check ran; not checked")
         return
     _check_shared(store, info, report, repair)
+    if result.stored_ok:
+        _check_server(store, info, report, repair)
     if not (derived and repair and result.stored_ok):
         return
     from vecstore.ann import rebuild_approximate
@@ -215,6 +218,46 @@ def _check_shared(store: Store, info: SetInfo, report: CheckReport, repair: bool
         if repair:
             catalog.unshare_index(info, kind)
             finding.repaired = True
+
+
+def _check_server(store: Store, info: SetInfo, report: CheckReport, repair: bool) -> None:
+    """The set's pgvector indexes (a server store): each table's rows compared with the unit
+    rows of the verified chunks; ``repair`` builds a wrong one again, with its parameters."""
+    from vecstore.index import pgvector
+    from vecstore.query import EmbeddingSet
+
+    for server_index in pgvector.recorded(store.open(), info):
+        embedding_set = EmbeddingSet(info, store.open(), store.indexes)
+        try:
+            problem = pgvector.verify(embedding_set, server_index)
+            if problem is None:
+                continue
+            finding = report.problem(info.subject, f"its {server_index.kind.short} index in the server: {problem}")
+            if repair:
+                from vecstore.ann import rebuild_approximate
+
+                rebuild_approximate(embedding_set, server_index.manifest)
+                again = pgvector.recorded(store.open(), info)
+                finding.repaired = bool(again) and pgvector.verify(embedding_set, again[0]) is None
+        finally:
+            embedding_set.close()
+
+
+def _check_server_tables(store: Store, report: CheckReport, repair: bool) -> None:
+    """pgvector tables no set's record names (a set replaced by a role that could not drop
+    its owner's table): ``repair`` drops those this role owns."""
+    from vecstore.index import pgvector
+
+    try:
+        orphans = pgvector.orphan_tables(store.open())
+    except StoreError as exc:
+        report.problem("database", exc.message)
+        return
+    for table in orphans:
+        finding = report.problem(f"table {table}", "a pgvector index of no set (an orphan)")
+        if repair:
+            pgvector.drop_orphans(store.open(), [table])
+            finding.repaired = table not in pgvector.orphan_tables(store.open())
 
 
 def _replaced_since(store: Store, listed: SetInfo) -> bool:

@@ -28,6 +28,7 @@ from vecstore.errors import (
 from vecstore.index.approximate import ApproximateKind, search_overrides
 from vecstore.index.exact import ExactSearch
 from vecstore.index.folder import IndexFolder
+from vecstore.index.pgvector import SERVER_KINDS
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
 from vecstore.limits import MAX_K
 from vecstore.set_words import SetWords
@@ -148,6 +149,7 @@ class EmbeddingSet:
         self._rows: VerifiedFile | bool | None = False  # False: not opened yet
         self._search_parameters: dict[tuple, Any] = {}
         self._single_queries = 0  # (see _cold_exact)
+        self._has_server_index: bool | None = None  # (see _in_server; None: not looked for)
         self._subwords: SubwordModel | bool | None = False  # False: not looked for
         self._ngram_rows: NgramRows | None = None
 
@@ -382,6 +384,7 @@ class EmbeddingSet:
         """Release the mapped derived files (also done when the set is garbage collected)."""
         self._index = None  # (first: the exact search reads the rows' mapping)
         self._approximate = False
+        self._has_server_index = None
         if isinstance(self._rows, VerifiedFile):
             self._rows.close()
         self._rows = False
@@ -456,7 +459,14 @@ class EmbeddingSet:
             from vecstore.index import shared
 
             sharing = shared.is_shared(self._catalog)
-            if sharing:  # (what another machine built and shared, fetched into this one's cache)
+            if sharing:
+                from vecstore.index import pgvector
+
+                in_server = pgvector.answering(self._catalog, self._indexes, self.info)
+                if in_server is not None:  # (searched in the server: nothing to fetch or load)
+                    self._approximate = in_server
+                    return in_server
+                # (what another machine built and shared, fetched into this one's cache)
                 shared.fetch(self._catalog, self._indexes, self.info)
             for manifest in self._indexes.approximate_manifests(self.info):
                 loaded = self._indexes.load_approximate(self.info, manifest)
@@ -588,7 +598,16 @@ class EmbeddingSet:
         more). A cold ``vecstore neighbours`` on GloVe: 10 ms exactly, against 150 ms to
         load and check the hnsw index; a long-lived handle loads it from its ninth query."""
         return (self._approximate is False and self._single_queries < COLD_QUERIES
-                and self.info.count * self.dim <= COLD_EXACT_FLOATS)
+                and self.info.count * self.dim <= COLD_EXACT_FLOATS and not self._in_server())
+
+    def _in_server(self) -> bool:
+        """Whether the set has a pgvector index (searched in the server: its first query
+        loads nothing, where an exact one would build the raw rows from the server's)."""
+        if self._has_server_index is None:
+            from vecstore.index import pgvector
+
+            self._has_server_index = bool(pgvector.recorded(self._catalog, self.info))
+        return self._has_server_index
 
     def _search_one(self, query: np.ndarray | bytes, k: int, exclude: set[int], exact_only: bool,
                     given: dict[str, str] | None) -> list[Neighbour] | None:
@@ -819,6 +838,11 @@ class EmbeddingSet:
             if kind is None:
                 log.warning("the index of %s disagrees with its stored vectors; rebuilding it", self.name)
                 self._indexes.discard(self.info.uid)
+            elif kind.short in SERVER_KINDS:  # (a table in the server: rebuilt by an owner, not by a query)
+                log.warning("not using the %s index of %s: it disagrees with the stored vectors (vecstore check "
+                            "--repair builds it again); searching exactly", kind.short, self.name)
+                self._approximate, exact_only, given = None, True, None
+                continue
             else:
                 log.warning("the %s index of %s disagrees with its stored vectors; rebuilding it", kind.short,
                             self.name)

@@ -41,7 +41,7 @@ else:  # (imported on first use: a cold exact query needs no numpy; see vecstore
 log = logging.getLogger("vecstore")
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from vecstore.ann import IndexReport
     from vecstore.check import CheckReport
@@ -258,17 +258,27 @@ class Store:
     def remove_index(self, name: str, kind: str, *, collection: bool = False) -> None:
         """Remove set ``name``'s approximate index of ``kind`` (the exact index is never
         removed: it is the set's own); :class:`IndexNotFoundError` if it has none, as
-        :meth:`remove` of a set that is not there."""
+        :meth:`remove` of a set that is not there. A pgvector kind's table is dropped
+        from the server."""
         from vecstore.index.approximate import APPROXIMATE_KINDS
+        from vecstore.index.pgvector import SERVER_KINDS
 
-        if kind not in APPROXIMATE_KINDS:
-            raise InvalidArgumentError(f"must be one of {', '.join(APPROXIMATE_KINDS)} (the flat index stays), not "
-                                       f"{kind!r}", subject="kind")
-        from vecstore.index import shared
+        if kind not in APPROXIMATE_KINDS and kind not in SERVER_KINDS:
+            raise InvalidArgumentError(f"must be one of {', '.join([*APPROXIMATE_KINDS, *SERVER_KINDS])} (the flat "
+                                       f"index stays), not {kind!r}", subject="kind")
+        from vecstore.index import pgvector, shared
 
         info = (self.collection(name).vectors() if collection else self.get(name)).info
-        removed = self.indexes.remove_approximate(info.uid, kind)
         catalog = self.open()
+        if kind in SERVER_KINDS:
+            if not pgvector.remove(catalog, info, kind):
+                from vecstore.ann import index_reports
+                from vecstore.errors import IndexNotFoundError
+
+                kinds = [r.kind for r in index_reports(EmbeddingSet(info, catalog, self.indexes))]
+                raise IndexNotFoundError(info.subject, kind, kinds)
+            return
+        removed = self.indexes.remove_approximate(info.uid, kind)
         if shared.is_shared(catalog):
             try:
                 removed = shared.unshare(catalog, info, kind) or removed
@@ -283,13 +293,15 @@ class Store:
 
     def add_documents(self, collection: str, ids: Sequence[str], texts: Sequence[str], *,
                       set_name: str | None = None, pool: str | None = None, case_fold: bool = True,
-                      progress: Callable[[int, int], None] | None = None) -> AddReport:
+                      progress: Callable[[int, int], None] | None = None,
+                      metadata: Sequence[Mapping[str, str]] | None = None) -> AddReport:
         """Add (or update) documents of a collection, creating it from set ``set_name`` with
-        ``pool`` if it is new; see :func:`vecstore.collection.add_documents`."""
+        ``pool`` if it is new, with ``metadata`` (one mapping a document) to filter on;
+        see :func:`vecstore.collection.add_documents`."""
         from vecstore.collection import add_documents
 
         return add_documents(self, collection, ids, texts, set_name=set_name, pool=pool, case_fold=case_fold,
-                             progress=progress)
+                             progress=progress, metadata=metadata)
 
     def remove_documents(self, collection: str, ids: Sequence[str]) -> int:
         """Remove documents of a collection by id; return how many remain."""

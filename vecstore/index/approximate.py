@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 APPROXIMATE_KINDS = ("hnsw", "ivf", "ivfpq")
 #: Build parameters each kind takes, and query-time ones (``efSearch``, ``nprobe``, ``rerank``).
 BUILD_PARAMS = {"hnsw": ("M", "efConstruction"), "ivf": ("nlist",), "ivfpq": ("nlist", "m", "nbits")}
-SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivf": ("nprobe",), "ivfpq": ("nprobe", "rerank")}
+SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivf": ("nprobe",), "ivfpq": ("nprobe", "rerank"),
+                 "pgvector-hnsw": ("ef_search",), "pgvector-ivfflat": ("probes",)}  # (vecstore.index.pgvector)
 #: Rows an IVF kind trains its centroids on: FAISS asks for 39 to 256 per list.
 TRAINING_ROWS_PER_LIST = 64
 #: The fewest rows FAISS's k-means trains a centroid on (an IVF list's, or an IVF-PQ
@@ -46,7 +47,8 @@ ROWS_PER_CENTROID = 39
 TUNING_LIMITS = {"efSearch": 2_048, "nprobe": 4_096, "rerank": 160}
 #: The bounds of every parameter (a graph degree of 10,000 is a typo, not a choice).
 PARAM_BOUNDS = {"M": (4, 256), "efConstruction": (8, 4096), "efSearch": (1, 32_768), "nlist": (1, 1 << 20),
-                "nprobe": (1, 1 << 20), "m": (1, 65_536), "nbits": (4, 12), "rerank": (1, 1000)}
+                "nprobe": (1, 1 << 20), "m": (1, 65_536), "nbits": (4, 12), "rerank": (1, 1000),
+                "ef_search": (1, 1000), "probes": (1, 32_768)}
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,8 @@ def resolve(short: str, count: int, dim: int, given: dict[str, str] | None = Non
     small for the kind is refused in its own words (``subject``: how to name it) when
     the defaults ask too much of it, or naming the parameter given when one does."""
     if short not in APPROXIMATE_KINDS:
-        raise InvalidArgumentError(f"must be one of flat, {', '.join(APPROXIMATE_KINDS)}, not {quoted(short)}",
-                                   subject="kind")
+        raise InvalidArgumentError(f"must be one of flat, {', '.join(APPROXIMATE_KINDS)}, pgvector-hnsw, "
+                                   f"pgvector-ivfflat, not {quoted(short)}", subject="kind")
     nlist = max(1, min(int(4 * math.sqrt(count)), count // 39 or 1))
     defaults: dict[str, dict[str, int]] = {
         "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 64},

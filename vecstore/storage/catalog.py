@@ -279,6 +279,12 @@ def _unshare(tx: Transaction, set_id: int, kind: str) -> bool:
 
 
 def _delete(tx: Transaction, set_id: int) -> None:
+    if tx.dialect == "postgresql":  # (its pgvector tables dropped; SQLite has none)
+        from vecstore.index.pgvector import drop_for_set
+
+        drop_for_set(tx, set_id)
+    else:
+        tx.execute(sql.DELETE_SET_SERVER_INDEXES, {"set_id": set_id})
     tx.execute(sql.DELETE_SET_SHARED_INDEX_CHUNKS, {"set_id": set_id})
     tx.execute(sql.DELETE_SET_SHARED_INDEXES, {"set_id": set_id})
     for kind in sql.CHUNK_TABLES:

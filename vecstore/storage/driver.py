@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
@@ -77,6 +77,14 @@ class BulkCopy:
                 stack.__exit__(*sys.exc_info())
 
 
+def copy_data(connection: Any, statement: str, data: Iterable[bytes]) -> None:
+    """Stream ``data``, already in the format ``statement`` (a ``COPY ... FROM STDIN``)
+    names, through psycopg's COPY on ``connection``."""
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for block in data:
+            copy.write(block)
+
+
 class Transaction(Protocol):
     """Statements run inside one write transaction. A database error raised by a
     statement leaves the ``transaction()`` block, which rolls back and raises it as a
@@ -94,6 +102,9 @@ class Transaction(Protocol):
     def wrote(self, size: int) -> None:
         """``size`` bytes were written (lets the SQLite driver sync its WAL early)."""
         ...
+
+    #: "sqlite" or "postgresql", as the driver's.
+    dialect: str
 
 
 class Driver(Protocol):

@@ -7,7 +7,7 @@ store at the head schema never pays (:mod:`vecstore.storage.opening`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vecstore.errors import StoreError, StoreNotFoundError
 from vecstore.storage import driver
-from vecstore.storage.driver import LOCK_WRITERS, BulkCopy, Row, error_text, store_error, writers_lock
+from vecstore.storage.driver import LOCK_WRITERS, BulkCopy, Row, copy_data, error_text, store_error, writers_lock
 from vecstore.storage.location import StoreLocation
 from vecstore.storage.sqlite import PRAGMAS, bound
 from vecstore.storage.statements import BulkRows
@@ -88,6 +88,7 @@ class EngineDriver:
 class _EngineTransaction:
     def __init__(self, conn: Connection, binder: Any, *, copy: bool = False) -> None:
         self._conn, self._bound, self._use_copy = conn, binder, copy
+        self.dialect = conn.dialect.name
         self.copy = BulkCopy()  # (its COPY stream: ended by the transaction)
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
@@ -104,6 +105,10 @@ class _EngineTransaction:
             return
         # psycopg's COPY, on the connection (and so in the transaction) SQLAlchemy holds.
         self.copy.write(self._conn.connection.dbapi_connection, bulk, values)
+
+    def copy_data(self, statement: str, data: Iterable[bytes]) -> None:
+        self.copy.end()
+        copy_data(self._conn.connection.dbapi_connection, statement, data)
 
     def wrote(self, size: int) -> None:
         pass

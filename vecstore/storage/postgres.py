@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from vecstore.storage.driver import LOCK_WRITERS, BulkCopy, Row, store_error, writers_lock
+from vecstore.storage.driver import LOCK_WRITERS, BulkCopy, Row, copy_data, store_error, writers_lock
 from vecstore.storage.location import StoreLocation
 from vecstore.storage.statements import REVISION, SCHEMA_HEAD, BulkRows
 
@@ -108,6 +108,8 @@ class PostgresDriver:
 
 
 class _PostgresTransaction:
+    dialect = "postgresql"
+
     def __init__(self, db: Any) -> None:
         self._db = db
         self.copy = BulkCopy()  # (its COPY stream: ended by the transaction)
@@ -122,6 +124,10 @@ class _PostgresTransaction:
 
     def add_row(self, bulk: BulkRows, values: Mapping[str, Any]) -> None:
         self.copy.write(self._db, bulk, values)
+
+    def copy_data(self, statement: str, data: Iterable[bytes]) -> None:
+        self.copy.end()
+        copy_data(self._db, statement, data)
 
     def wrote(self, size: int) -> None:
         pass

@@ -138,6 +138,8 @@ class SqliteDriver:
 
 
 class _SqliteTransaction:
+    dialect = "sqlite"
+
     def __init__(self, db: sqlite3.Connection, flusher: _WalFlusher) -> None:
         self._db, self._flusher = db, flusher
 

@@ -178,3 +178,15 @@ DELETE_SETTING = "DELETE FROM settings WHERE key = :key"
 INSERT_SETTING = "INSERT INTO settings (key, value) VALUES (:key, :value)"
 #: A setting that names a set goes with it.
 DELETE_SETTINGS_OF_SET = "DELETE FROM settings WHERE key = :key AND value = :value"
+
+# -- server_indexes (pgvector indexes kept by the server: vecstore.index.pgvector) ----------
+
+SERVER_INDEXES = ("SELECT kind, table_name, manifest FROM server_indexes WHERE set_id = :set_id ORDER BY kind")
+FIND_SERVER_INDEX = "SELECT table_name FROM server_indexes WHERE set_id = :set_id AND kind = :kind"
+INSERT_SERVER_INDEX = ("INSERT INTO server_indexes (set_id, kind, table_name, manifest, created_at) "
+                       "VALUES (:set_id, :kind, :table_name, :manifest, :created_at)")
+DELETE_SERVER_INDEX = "DELETE FROM server_indexes WHERE set_id = :set_id AND kind = :kind"
+SET_SERVER_INDEXES = "SELECT table_name FROM server_indexes WHERE set_id = :set_id"
+#: A set's pgvector indexes go with it (removed or replaced), their tables dropped.
+DELETE_SET_SERVER_INDEXES = "DELETE FROM server_indexes WHERE set_id = :set_id"
+ALL_SERVER_INDEX_TABLES = "SELECT table_name FROM server_indexes"
