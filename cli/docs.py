@@ -112,7 +112,9 @@ def _print_hits(hits: list[Any], as_json: bool) -> None:
         return
     for h in hits:
         text = printable(h.text)
-        typer.echo(f"{h.score:.4f}  {printable(h.id)}  {text if len(text) <= 100 else text[:97] + '...'}")
+        score = "     -" if h.score is None else f"{h.score:.4f}"
+        ranks = (f"  v{h.vector_rank or '-'} t{h.text_rank or '-'}" if getattr(h, "ranked", False) else "")
+        typer.echo(f"{score}{ranks}  {printable(h.id)}  {text if len(text) <= 100 else text[:97] + '...'}")
 
 
 @docs_app.command("add")
@@ -127,6 +129,9 @@ def docs_add_command(
         help="For a new collection: mean (default), sum, max, min, idf or sif.")] = None,
     text_col: TextColOption = "text",
     id_col: IdColOption = None,
+    meta_cols: Annotated[list[str] | None, typer.Option(
+        "--meta-col", help="Keep this column (a .csv/.tsv column, a .jsonl key) as each document's metadata, "
+                           "for docs search --where (repeatable; replaces what those documents had).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add documents to a collection (created if new); a known id with the same text is
@@ -135,13 +140,15 @@ def docs_add_command(
     \b
     Example:
       vecstore docs add reviews reviews.csv \\
-        --id-col id --set glove-6b-50d --pool sif
+        --id-col id --set glove-6b-50d --pool sif \\
+        --meta-col movie_name --meta-col category
     """
     from vecstore.io.documents import read_documents
 
-    docs = read_documents(documents, text_col=text_col, id_col=id_col)
+    docs = read_documents(documents, text_col=text_col, id_col=id_col, meta_cols=meta_cols or ())
     with open_store(ctx) as store, progress_bar(on_terminal(as_json), "adding", "steps") as bar:
-        report = store.add_documents(collection, docs.ids, docs.texts, set_name=set_name, pool=pool, progress=bar)
+        report = store.add_documents(collection, docs.ids, docs.texts, set_name=set_name, pool=pool, progress=bar,
+                                     metadata=docs.metadata)
     if as_json:
         print_json(report.to_dict())
         return
@@ -159,22 +166,39 @@ def docs_search_command(
         help="Search by a vector read from this file ('-' for stdin) instead of a text.")] = None,
     exact: ExactFlag = False,
     search: SearchOption = None,
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", help="Only documents whose metadata meet this: COL=VALUE, COL!=VALUE, 'COL in A,B,C', COL<N, "
+                        "COL>N, COL<=N, COL>=N (repeatable: all must hold; a document without COL meets none).")]
+    = None,
+    text_match: Annotated[bool, typer.Option(
+        "--text-match", help="Rank by full-text search of the query's words (SQLite FTS5 bm25, PostgreSQL "
+                             "ts_rank_cd) instead of by vector.")] = False,
+    hybrid: Annotated[bool, typer.Option(
+        "--hybrid", help="Fuse the vector and the full-text rankings (reciprocal rank fusion, k=60); --json "
+                         "gives both ranks.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """The k documents most similar to a text (pooled as the documents were), best first.
+    """The k documents most similar to a text (pooled as the documents were), best first;
+    with --where, the k best of the documents that match (exactly k when k match).
 
     \b
     Example:
-      vecstore docs search reviews "a moving film" -k 5
+      vecstore docs search reviews "a moving film" -k 5 \\
+        --where category=fresh --hybrid
     """
     from vecstore.io.queries import read_vector
 
     if (query is None) == (vector is None):
         raise usage("give a query text or --vector FILE, not both")
+    if text_match and hybrid:
+        raise usage("give --text-match or --hybrid, not both")
+    if (text_match or hybrid) and query is None:
+        raise usage("--text-match and --hybrid match the words of a query text, not --vector")
     values = read_vector(vector) if vector is not None else None
+    mode = "text" if text_match else "hybrid" if hybrid else "vector"
     with open_store(ctx) as store:
         hits = store.collection(collection).search(query, vector=values, k=k, exact=exact,
-                                                   search=key_values(search, "search"))
+                                                   search=key_values(search, "search"), where=where, mode=mode)
     _print_hits(hits, as_json)
 
 

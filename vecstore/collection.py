@@ -11,12 +11,15 @@ that set anew with the collection's rows, in one transaction: all or nothing.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
+import math
+import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xxhash
 
+from vecstore.cosine import normalized
 from vecstore.documents import Idf, document_vectors, fit_idf
 from vecstore.errors import (
     CollectionNotFoundError,
@@ -34,7 +38,9 @@ from vecstore.errors import (
     counted,
     quoted,
 )
+from vecstore.io.documents import MAX_METADATA_KEYS, metadata_problem
 from vecstore.io.files import NOTHING_PROTECTED, AtomicOutput, ProtectedFiles, check_output
+from vecstore.limits import MAX_K
 from vecstore.names import check_lookup, check_name
 from vecstore.query import EmbeddingSet, Neighbour
 from vecstore.storage import statements as sql
@@ -53,14 +59,153 @@ MAX_COLLECTION_NAME = 200 - len(COLLECTION_SET_PREFIX)
 
 @dataclass(frozen=True)
 class Hit:
-    """A document found: its id, its text and its cosine similarity to the query."""
+    """A document found: its id, its text and its cosine similarity to the query (the
+    exact cosine of its verified stored vector; None only for a text match whose query
+    has no word in the set). A text match or hybrid search also gives the hit's places in
+    the vector ranking and in the full-text one (1-based; None: not in that list), the
+    full-text engine's own score, and (hybrid) the reciprocal-rank-fusion score."""
 
     id: str
     text: str
-    score: float
+    score: float | None
+    vector_rank: int | None = None
+    text_rank: int | None = None
+    text_score: float | None = None
+    fused: float | None = None
+    #: Whether the hit comes from a text match or a hybrid search (its dict then has the ranks).
+    ranked: bool = field(default=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
-        return {"id": self.id, "text": self.text, "score": self.score}
+        found: dict[str, object] = {"id": self.id, "text": self.text, "score": self.score}
+        if self.ranked:
+            found.update(vector_rank=self.vector_rank, text_rank=self.text_rank, text_score=self.text_score,
+                         fused=self.fused)
+        return found
+
+
+#: The ways :meth:`Collection.search` ranks: by cosine, by full text, or both fused.
+SEARCH_MODES = ("vector", "text", "hybrid")
+#: Reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, 2009): a document's
+#: fused score is the sum of 1 / (RRF_K + rank) over the rankings it is in.
+RRF_K = 60
+#: How deep each ranking a hybrid search fuses goes: max(HYBRID_DEPTH, 10 k).
+HYBRID_DEPTH = 100
+#: The distinct words of a query a text match uses, at most.
+MAX_QUERY_WORDS = 256
+#: The most --where conditions of a search, and values of one ``in``.
+MAX_CONDITIONS = 32
+MAX_IN_VALUES = 1_000
+#: A filtered search scans its matching documents exactly (the brute force's answer)
+#: when they are at most this many, or there is no approximate index, or ``exact``: the
+#: cosines of 20,000 verified rows cost a few milliseconds. Above it, the index is asked
+#: for enough candidates to hold k matches (as approximate as its own searches are),
+#: and the exact scan is the fallback when it falls short.
+FILTER_SCAN_ROWS = 20_000
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_CONDITION = re.compile(r"(?P<key>[^=!<>]*?)\s*(?P<op>!=|<=|>=|=|<|>)(?P<value>.*)", re.DOTALL)
+_IN = re.compile(r"(?P<key>.*?)\s+in\s+(?P<values>.*)", re.DOTALL | re.IGNORECASE)
+_WORD = re.compile(r"\w+")
+CONDITION_FORMS = "COL=VALUE, COL!=VALUE, COL in A,B,C, COL<N, COL>N, COL<=N or COL>=N"
+
+
+def metadata_number(value: str) -> float | None:
+    """A metadata value as the number the numeric conditions compare: a plain decimal
+    (``2001``, ``-3.5``, ``1e3``) that is a finite float, else None."""
+    if not _NUMBER.fullmatch(value):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition on a document's metadata: ``key`` compared by ``op`` (``=``, ``!=``,
+    ``in``: the text; ``<``, ``>``, ``<=``, ``>=``: the number) with ``values``. A document
+    without the key meets no condition on it (``!=`` included)."""
+
+    key: str
+    op: str
+    values: tuple[str, ...] | tuple[float, ...]
+
+    def as_sql(self) -> tuple[str, str, tuple[object, ...]]:
+        return self.key, self.op, self.values
+
+    def __str__(self) -> str:
+        if self.op == "in":
+            return f"{self.key} in {','.join(map(str, self.values))}"
+        return f"{self.key}{self.op}{self.values[0]}"
+
+
+def parse_condition(text: str) -> Condition:
+    """A condition written ``COL=VALUE``, ``COL!=VALUE``, ``COL in A,B,C`` (the values a
+    CSV row: quote one holding a comma), ``COL<N``, ``COL>N``, ``COL<=N`` or ``COL>=N``;
+    spaces around the column and the values are ignored. The one parser of the library
+    and of ``docs search --where``."""
+    def refused(why: str) -> InvalidArgumentError:
+        return InvalidArgumentError(f"{quoted(text)} is not a condition: {why}", subject="where")
+
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"{quoted(str(text))} is not a condition (a string)", subject="where")
+    if len(text) > MAX_IN_VALUES * 64:
+        raise refused(f"{len(text):,} characters")
+    # "COL in A,B": the column before the first " in " (a column holds no operator character).
+    matched = _CONDITION.fullmatch(text)
+    inside = _IN.fullmatch(text)
+    if inside is not None and not re.search(r"[=!<>]", inside["key"]):
+        key = inside["key"].strip()
+        values = [v.strip() for v in next(csv.reader([inside["values"]], skipinitialspace=True), [])]
+        if not values:
+            raise refused("no values after 'in'")
+        if len(values) > MAX_IN_VALUES:
+            raise refused(f"{len(values):,} values; at most {MAX_IN_VALUES:,}")
+        condition = Condition(key, "in", tuple(dict.fromkeys(values)))
+    elif matched is not None:
+        key, op, value = matched["key"].strip(), matched["op"], matched["value"].strip()
+        if op in ("=", "!="):
+            condition = Condition(key, op, (value,))
+        else:
+            number = metadata_number(value)
+            if number is None:
+                raise refused(f"{quoted(value)} is not a number ({op} compares numbers)")
+            condition = Condition(key, op, (number,))
+    else:
+        raise refused(f"write {CONDITION_FORMS}")
+    if not condition.key:
+        raise refused("no column before the operator")
+    for value in condition.values:
+        problem = metadata_problem(condition.key, value if isinstance(value, str) else "0")
+        if problem is not None:
+            raise refused(problem)
+    return condition
+
+
+def parse_where(where: Sequence[str | Condition] | str | None) -> list[Condition]:
+    """The conditions of ``where`` (strings parsed by :func:`parse_condition`, or
+    :class:`Condition`), all of which a document must meet."""
+    if where is None:
+        return []
+    if isinstance(where, str | Condition):
+        where = [where]
+    if len(where) > MAX_CONDITIONS:
+        raise InvalidArgumentError(f"gives {len(where)} conditions; at most {MAX_CONDITIONS}", subject="where")
+    return [w if isinstance(w, Condition) else parse_condition(w) for w in where]
+
+
+def text_query(text: str, dialect: str) -> str | None:
+    """The full-text query of a text: its distinct words (``\\w+``, lower-cased), any of
+    which may match. SQLite: each an FTS5 string (``"word"``) joined by ``OR``; PostgreSQL:
+    joined by ``or`` for ``websearch_to_tsquery``. Words alone reach the engine, so nothing
+    a user types is FTS5 or tsquery syntax. None: the text has no word."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    if dialect != "sqlite":
+        words = [w for w in words if w != "or"]  # (websearch_to_tsquery's operator; a stop word anyway)
+    words = words[:MAX_QUERY_WORDS]
+    if not words:
+        return None
+    if dialect == "sqlite":
+        return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+    return " or ".join(words)
 
 
 @dataclass(frozen=True)
@@ -76,17 +221,21 @@ class AddReport:
     # The report of the documents embedded (None: none were); pooled in batches, its
     # distinct-token counts are those of the largest batch, its other counts the sums.
     pooling: DocumentReport | None
+    #: Documents already there (their text unchanged or not) whose metadata this add replaced.
+    metadata_changed: int = 0
 
     def to_dict(self) -> dict[str, object]:
         pooled = self.pooling.to_dict() if self.pooling is not None else {}
         return {"collection": self.collection, "added": self.added, "updated": self.updated,
                 "unchanged": self.unchanged, "count": self.count, "seconds": round(self.seconds, 3),
                 "tokens": pooled.get("tokens", 0), "known_tokens": pooled.get("known_tokens", 0),
-                "pooling_seconds": round(sum(self.pooling.seconds.values()), 3) if self.pooling else 0.0}
+                "pooling_seconds": round(sum(self.pooling.seconds.values()), 3) if self.pooling else 0.0,
+                "metadata_changed": self.metadata_changed}
 
     def summary(self) -> str:
+        changed = f", metadata of {self.metadata_changed:,} replaced" if self.metadata_changed else ""
         return (f"collection {quoted(self.collection)}: {self.added:,} added, {self.updated:,} updated, "
-                f"{self.unchanged:,} unchanged; {counted(self.count, 'document')} ({self.seconds:.2f} s)")
+                f"{self.unchanged:,} unchanged{changed}; {counted(self.count, 'document')} ({self.seconds:.2f} s)")
 
 
 def text_hash(text: str) -> str:
@@ -130,23 +279,163 @@ class Collection:
         return _embed(word_set or self.word_set(), texts, self.info.pool, self.options)
 
     def search(self, text: str | None = None, *, vector: Sequence[float] | np.ndarray | None = None,
-               k: int = 5, exact: bool = False, search: dict[str, str] | None = None) -> list[Hit]:
+               k: int = 5, exact: bool = False, search: dict[str, str] | None = None,
+               where: Sequence[str | Condition] | str | None = None, mode: str = "vector") -> list[Hit]:
         """The ``k`` documents most cosine-similar to ``text`` (embedded as the documents
         were) or to a raw ``vector``, best first. The collection's approximate index
         answers when it has one, unless ``exact``; ``search`` sets its query-time
-        parameters, as for a set's neighbours."""
+        parameters, as for a set's neighbours.
+
+        ``where``: conditions on the documents' metadata (:func:`parse_condition`), all
+        met: the ``k`` best of the documents meeting them, exactly ``min(k, matches)``,
+        as a brute force over those documents ranks them. ``mode``: ``vector`` (by
+        cosine), ``text`` (by the full-text engine's ranking of the query's words: FTS5's
+        bm25 on SQLite, ``ts_rank_cd`` on PostgreSQL) or ``hybrid`` (the two rankings,
+        each :data:`HYBRID_DEPTH` or 10 k deep, fused by reciprocal rank fusion; ties: the
+        better single rank, then the earlier document). Every hit's ``score`` is its exact
+        cosine with the query."""
+        if mode not in SEARCH_MODES:
+            raise InvalidArgumentError(f"must be one of {', '.join(SEARCH_MODES)}, not {quoted(str(mode))}",
+                                       subject="mode")
         if (text is None) == (vector is None):
             raise InvalidArgumentError("give either a text or a vector")
+        if mode != "vector" and text is None:
+            raise InvalidArgumentError(f"a {mode} search matches the words of a text, not a vector", subject="mode")
+        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InvalidArgumentError(f"must be from 1 to {MAX_K:,}, not {k}", subject="k")
+        conditions = parse_where(where)
+        query = None
         if text is not None:
             built = self.embed([text])
-            if built.report.empty:
+            if not built.report.empty:
+                query = built.vectors[0]
+            elif mode != "text":
                 raise InvalidArgumentError(f"no word of the query is in set {quoted(self.info.word_set_name)}")
-            vector = built.vectors[0]
-        query = np.asarray(vector, dtype=np.float32)
-        if query.size and not np.any(query):
+        else:
+            query = np.asarray(vector, dtype=np.float32)
+        if query is not None and query.size and not np.any(query):
             raise InvalidArgumentError("the query vector is all zeros: it is equally close to every document")
-        return self._again_if_changed(lambda: self._hits(self.vectors().neighbours(vector=query, k=k, exact=exact,
-                                                                                   search=search)))
+        if mode == "vector" and not conditions:
+            return self._again_if_changed(lambda: self._hits(self.vectors().neighbours(
+                vector=query, k=k, exact=exact, search=search)))
+        return self._again_if_changed(lambda: self._ranked(text, query, k, exact, search, conditions, mode))
+
+    def metadata(self) -> dict[str, dict[str, str]]:
+        """The metadata of every document that has some, by id."""
+        catalog = self.store.open()
+        by_position = catalog.document_metadata(self.info.id)
+        ids = {position: doc_id for doc_id, position, _ in catalog.document_keys(self.info.id)}
+        return {ids[p]: values for p, values in sorted(by_position.items()) if p in ids}
+
+    def _ranked(self, text: str | None, query: np.ndarray | None, k: int, exact: bool,
+                search: dict[str, str] | None, conditions: list[Condition], mode: str) -> list[Hit]:
+        """A filtered vector search, a text match or a hybrid search (see :meth:`search`)."""
+        catalog = self.store.open()
+        vectors = self.vectors()
+        allowed = None
+        if conditions:
+            allowed = np.asarray(catalog.matching_positions(self.info.id, [c.as_sql() for c in conditions]),
+                                 dtype=np.int64)
+        unit = None
+        if query is not None:
+            flat = query.reshape(-1)
+            if flat.shape[0] != vectors.dim:
+                raise InvalidArgumentError(f"the vector has {flat.shape[0]} values; {vectors.info.subject} has "
+                                           f"{vectors.dim}")
+            if not np.isfinite(flat).all():
+                raise InvalidArgumentError("the vector holds values that are not finite numbers")
+            unit = normalized(flat)
+        if mode == "vector":
+            assert unit is not None
+            found = self._vector_ranking(vectors, query, unit, k, exact, search, allowed)
+            return self._hits_at(catalog, vectors, [row for row, _ in found], [score for _, score in found])
+        depth = min(MAX_K, max(HYBRID_DEPTH, 10 * k)) if mode == "hybrid" else k
+        assert text is not None
+        words = text_query(text, catalog.driver.dialect)
+        conditions_sql = [c.as_sql() for c in conditions]
+        texts = [] if words is None or (allowed is not None and not len(allowed)) else catalog.text_ranking(
+            self.info.id, words, depth, conditions_sql)
+        text_rank = {row: i + 1 for i, (row, _) in enumerate(texts)}
+        text_score = dict(texts)
+        if mode == "text":
+            rows = [row for row, _ in texts[:k]]
+            return self._hits_at(catalog, vectors, rows, self._exact_scores(vectors, unit, rows),
+                                 text_rank=text_rank, text_score=text_score)
+        assert unit is not None
+        ranking = self._vector_ranking(vectors, query, unit, depth, exact, search, allowed)
+        vector_rank = {row: i + 1 for i, (row, _) in enumerate(ranking)}
+        fused = {row: sum(1 / (RRF_K + r) for r in (vector_rank.get(row), text_rank.get(row)) if r is not None)
+                 for row in {**vector_rank, **text_rank}}
+        best = sorted(fused, key=lambda row: (-fused[row], min(vector_rank.get(row, MAX_K + 1),
+                                                               text_rank.get(row, MAX_K + 1)), row))[:k]
+        return self._hits_at(catalog, vectors, best, self._exact_scores(vectors, unit, best),
+                             vector_rank=vector_rank, text_rank=text_rank, text_score=text_score, fused=fused)
+
+    @staticmethod
+    def _exact_scores(vectors: EmbeddingSet, unit: np.ndarray | None, rows: list[int]) -> list[float | None]:
+        """The cosines of stored rows (verified) with the unit query, as searches print them."""
+        if unit is None or not rows:
+            return [None] * len(rows)
+        return [float(x) for x in vectors._cosines(rows, unit.reshape(1, -1))]
+
+    def _vector_ranking(self, vectors: EmbeddingSet, query: np.ndarray, unit: np.ndarray, k: int, exact: bool,
+                        search: dict[str, str] | None, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """(row, exact cosine) of the ``k`` best documents, best first (ties: the lower
+        row), among the rows ``allowed`` (None: all): exactly ``min(k, len(allowed))``.
+
+        Few allowed rows, ``exact``, or no approximate index: the exact cosines of the
+        allowed rows, the best k. Else the index is asked for enough candidates to hold
+        k allowed ones (k times the inverse of the allowed fraction, twice over), four
+        times more while it falls short, and the exact scan answers when that would
+        ask for more than half the collection (or MAX_K)."""
+        if allowed is None:
+            found = vectors.neighbours(vector=query, k=k, exact=exact, search=search)
+            rows = vectors.rows_of([n.word for n in found])
+            return [(int(row), n.score) for row, n in zip(rows.tolist(), found, strict=True)]
+        want = min(k, len(allowed))
+        if want == 0:
+            return []
+        approximate = None if exact else vectors.approximate_index()
+        if approximate is None and search:
+            raise InvalidArgumentError(f"is for an approximate index, and {vectors.info.subject} is searched exactly",
+                                       subject="search")
+        total = len(vectors)
+        if approximate is not None and len(allowed) > FILTER_SCAN_ROWS:
+            mask = np.zeros(total, dtype=bool)
+            mask[allowed] = True
+            asked = 4 * k + math.ceil(2 * k * total / len(allowed))
+            while asked <= min(MAX_K, total // 2):
+                found = vectors.neighbours(vector=query, k=asked, exact=False, search=search)
+                rows = vectors.rows_of([n.word for n in found]).tolist()
+                kept = [(row, n.score) for row, n in zip(rows, found, strict=True) if row >= 0 and mask[row]]
+                if len(kept) >= want:
+                    return kept[:want]
+                if len(found) < asked:
+                    break
+                asked *= 4
+        scores = vectors._cosines(allowed, unit.reshape(1, -1))
+        order = np.lexsort((allowed, -scores))[:want]  # (by exact score, ties the lower row, as searches order)
+        return [(int(allowed[i]), float(scores[i])) for i in order.tolist()]
+
+    def _hits_at(self, catalog, vectors: EmbeddingSet, rows: list[int], scores: Sequence[float | None], *,
+                 vector_rank: dict[int, int] | None = None, text_rank: dict[int, int] | None = None,
+                 text_score: dict[int, float] | None = None, fused: dict[int, float] | None = None) -> list[Hit]:
+        """The hits at ``rows`` of the collection's vectors, read with their texts; refused
+        (:class:`SetChangedError`, and so searched again) if the collection changed meanwhile."""
+        documents = catalog.documents_at(self.info.id, rows)
+        now = catalog.find_collection(self.name)
+        if now is None or now.vectors_uid != self.info.vectors_uid:
+            raise SetChangedError(self.name, "collection")
+        names = vectors.set_words.words_of(rows) if rows else []
+        if any(row not in documents or documents[row][0] != name for row, name in zip(rows, names, strict=True)):
+            raise SetChangedError(self.name, "collection")
+        ranked = text_rank is not None
+        return [Hit(documents[row][0], documents[row][1], score,
+                    vector_rank=None if vector_rank is None else vector_rank.get(row),
+                    text_rank=None if text_rank is None else text_rank.get(row),
+                    text_score=None if text_score is None else text_score.get(row),
+                    fused=None if fused is None else fused[row], ranked=ranked)
+                for row, score in zip(rows, scores, strict=True)]
 
     def similar(self, doc_id: str, *, k: int = 5, exact: bool = False,
                 search: dict[str, str] | None = None) -> list[Hit]:
@@ -216,12 +505,43 @@ EMBED_BATCH = 20_000
 AddProgress = Callable[[int, int], None]
 
 
+def check_metadata(metadata: Sequence[Mapping[str, str]] | None, count: int) -> list[dict[str, str]] | None:
+    """``metadata`` (one mapping a document, or None) checked: string keys and values
+    within the bounds of :mod:`vecstore.io.documents`, at most
+    :data:`~vecstore.io.documents.MAX_METADATA_KEYS` keys a document."""
+    if metadata is None:
+        return None
+    if isinstance(metadata, Mapping) or len(metadata) != count:
+        given = "a mapping" if isinstance(metadata, Mapping) else f"{len(metadata)} mappings"
+        raise InvalidArgumentError(f"must be one mapping a document: {given} for {count} documents",
+                                   subject="metadata")
+    checked = []
+    for i, values in enumerate(metadata):
+        if not isinstance(values, Mapping):
+            raise InvalidArgumentError(f"document {i + 1}: a {type(values).__name__}, not a mapping of keys to values",
+                                       subject="metadata")
+        if len(values) > MAX_METADATA_KEYS:
+            raise InvalidArgumentError(f"document {i + 1}: {len(values)} keys, more than {MAX_METADATA_KEYS}",
+                                       subject="metadata")
+        for key, value in values.items():
+            problem = metadata_problem(key, value)
+            if problem is not None:
+                raise InvalidArgumentError(f"document {i + 1}: {problem}", subject="metadata")
+        checked.append(dict(values))
+    return checked
+
+
 def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[str], *,
                   set_name: str | None = None, pool: str | None = None, case_fold: bool = True,
-                  progress: AddProgress | None = None) -> AddReport:
+                  progress: AddProgress | None = None,
+                  metadata: Sequence[Mapping[str, str]] | None = None) -> AddReport:
     """Add documents to collection ``name`` (created from set ``set_name`` and ``pool``
     if new): a document whose id and text are there already is unchanged, a changed
     text replaces its vector, a new id is appended. All or nothing.
+
+    ``metadata``: one mapping a document (column -> text), what ``where`` conditions
+    test; given, it replaces each of these documents' metadata (an empty mapping clears
+    it); None keeps what documents already there have. Other documents keep theirs.
 
     A new collection fits what its pooling needs on these documents (``idf``: the
     document frequencies; ``sif``: the principal component) and keeps it: later
@@ -243,6 +563,7 @@ def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[s
             raise InvalidArgumentError(f"the id {quoted(doc_id)} is given twice (documents {seen[doc_id] + 1} and "
                                        f"{i + 1})")
         seen[doc_id] = i
+    given = check_metadata(metadata, len(ids))
     catalog = store.open(create=True)
     existing = catalog.find_collection(name)
     if existing is not None:
@@ -269,8 +590,19 @@ def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[s
     position = {doc_id: i for i, doc_id in enumerate(old_ids)}
     todo = [i for i, doc_id in enumerate(ids) if old_hashes.get(doc_id) != hashes[i]]
     updated = sum(1 for i in todo if ids[i] in position)
+    new_metadata: dict[str, dict[str, str]] = {}
+    retagged = 0
+    if given is not None:
+        before = {} if existing is None else catalog.document_metadata(existing.id)
+        new_metadata = dict(zip(ids, given, strict=True))
+        retagged = sum(1 for i, doc_id in enumerate(ids)
+                       if doc_id in position and before.get(position[doc_id], {}) != given[i])
+        if not todo and retagged:  # (the texts all there: only the metadata is written)
+            assert existing is not None
+            catalog.replace_metadata(existing, {position[doc_id]: given[i] for i, doc_id in enumerate(ids)
+                                                if before.get(position[doc_id], {}) != given[i]}, metadata_number)
     if not todo:
-        return AddReport(name, 0, 0, len(ids), len(old_ids), time.perf_counter() - started, None)
+        return AddReport(name, 0, 0, len(ids), len(old_ids), time.perf_counter() - started, None, retagged)
     final_count = len(old_ids) + len(todo) - updated
     built = _embed_in_batches(word_set, [texts[i] for i in todo], pool, options, fit_component=(
         pool == "sif" and existing is None), progress=progress, total=len(todo) + final_count)
@@ -286,14 +618,14 @@ def add_documents(store: Store, name: str, ids: Sequence[str], texts: Sequence[s
     new_texts = {ids[i]: (texts[i], hashes[i]) for i in todo}
     written = None if progress is None else (lambda n: progress(len(todo) + n, len(todo) + final_count))
     _write(store, name, (word_set.info.uid, word_set.name), pool, options, existing, all_ids, matrix, new_texts,
-           written)
+           written, new_metadata)
     return AddReport(name, len(todo) - updated, updated, len(ids) - len(todo), len(all_ids),
-                     time.perf_counter() - started, built.report)
+                     time.perf_counter() - started, built.report, retagged)
 
 
 def remove_documents(store: Store, name: str, doc_ids: Sequence[str]) -> int:
     """Remove documents by id from a collection (an id it does not hold is an error);
-    return how many remain."""
+    return how many remain (with their metadata)."""
     collection = get_collection(store, name)
     catalog = store.open()
     current, matrix, _ = _current(catalog, collection)
@@ -351,9 +683,13 @@ def _embed_in_batches(word_set: EmbeddingSet, texts: list[str], pool: str, optio
 def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, options: dict,
            existing: CollectionInfo | None,
            ids: list[str], matrix: np.ndarray, new_texts: dict[str, tuple[str, str]],
-           written: Callable[[int], None] | None = None) -> None:
+           written: Callable[[int], None] | None = None,
+           new_metadata: dict[str, dict[str, str]] | None = None) -> None:
     """Write the collection's vectors (a documents set, replaced) and its rows in one
-    transaction; refuse if another process changed the collection meanwhile."""
+    transaction; refuse if another process changed the collection meanwhile. Each
+    document's metadata is ``new_metadata``'s, else what it had (by id: positions move);
+    on SQLite its text goes to the FTS5 table too."""
+    new_metadata = new_metadata or {}
     from vecstore.importer import write_set
 
     catalog = store.open(create=True)
@@ -380,14 +716,31 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
         else:
             collection_id = existing.id
             tx.execute(sql.UPDATE_COLLECTION, {**values, "id": collection_id})
-        old = {str(r["doc_id"]): str(r["text"]) for r in tx.rows(sql.DOCUMENTS, {"collection_id": collection_id})}
-        tx.execute(sql.DELETE_DOCUMENTS, {"collection_id": collection_id})
+        key = {"collection_id": collection_id}
+        documents = tx.rows(sql.DOCUMENTS, key)
+        old = {str(r["doc_id"]): str(r["text"]) for r in documents}
+        at = {int(r["position"]): str(r["doc_id"]) for r in documents}
+        old_metadata: dict[str, dict[str, str]] = {}
+        for r in tx.rows(sql.DOCUMENT_METADATA, key):
+            old_metadata.setdefault(at[int(r["position"])], {})[str(r["key"])] = str(r["value"])
+        fts = catalog.driver.dialect == "sqlite"  # (PostgreSQL's GIN index follows collection_documents itself)
+        tx.execute(sql.DELETE_DOCUMENT_METADATA, key)
+        if fts:
+            tx.execute(sql.SQLITE_DOCUMENT_TEXT["delete"], key)
+        tx.execute(sql.DELETE_DOCUMENTS, key)
         for position, doc_id in enumerate(ids):
             text, digest = new_texts.get(doc_id) or (old[doc_id], text_hash(old[doc_id]))
             tx.execute(sql.INSERT_DOCUMENT, {"collection_id": collection_id, "doc_id": doc_id, "position": position,
                                              "text_hash": digest, "text": text})
+            if fts:
+                tx.execute(sql.SQLITE_DOCUMENT_TEXT["insert"], {**key, "position": position, "text": text})
             if written is not None and ((position + 1) % 5_000 == 0 or position + 1 == len(ids)):
                 written(position + 1)
+        for position, doc_id in enumerate(ids):  # (after the documents: one COPY on PostgreSQL)
+            values = new_metadata.get(doc_id, old_metadata.get(doc_id, {}))
+            for meta_key, value in values.items():
+                tx.add_row(sql.METADATA_ROWS, {**key, "position": position, "key": meta_key, "value": value,
+                                               "number": metadata_number(value)})
 
     recorded = []  # (the collection's approximate indexes, built again over its new vectors)
     before = catalog.find_set_by_uid(existing.vectors_uid) if existing is not None else None

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +28,46 @@ INPUT_FORMATS = ("lines", "csv", "tsv", "jsonl")
 OUTPUT_FORMATS = ("npy", "csv", "jsonl")
 
 
+#: Bounds of a document's metadata (``docs add --meta-col``, ``metadata=``): far above a
+#: real use (a year, a category, a title), low enough that a wrong column (a text) or a
+#: hostile input is refused in one line instead of filling the store.
+MAX_METADATA_KEYS = 64
+MAX_METADATA_KEY_CHARS = 200
+MAX_METADATA_VALUE_CHARS = 4_096
+
+
 @dataclass
 class Documents:
     ids: list[str]
     texts: list[str]
+    #: One mapping a document (``meta_cols``' values), or None when no column was asked for.
+    metadata: list[dict[str, str]] | None = None
+
+
+def metadata_problem(key: object, value: object) -> str | None:
+    """What is wrong with one metadata entry (None: nothing): a key is a non-empty string
+    and a value a string, both within the bounds and without NUL (PostgreSQL's text has none)."""
+    if not isinstance(key, str) or not key:
+        return f"the metadata key {quoted(str(key))} is not a non-empty string"
+    if len(key) > MAX_METADATA_KEY_CHARS:
+        return f"the metadata key {quoted(key)} has {len(key):,} characters, more than {MAX_METADATA_KEY_CHARS}"
+    if not isinstance(value, str):
+        return f"the value of metadata key {quoted(key)} is a {type(value).__name__}, not a string"
+    if len(value) > MAX_METADATA_VALUE_CHARS:
+        return (f"the value of metadata key {quoted(key)} has {len(value):,} characters, more than "
+                f"{MAX_METADATA_VALUE_CHARS:,}")
+    if "\x00" in key or "\x00" in value:
+        return f"the metadata key {quoted(key)} or its value holds a NUL character"
+    return None
+
+
+def _metadata_value(value: object) -> str | None:
+    """A JSON value as metadata text (numbers and booleans as JSON writes them; null: none)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise ValueError(type(value).__name__)
 
 
 def input_format(path: str) -> str:
@@ -43,17 +80,32 @@ def input_format(path: str) -> str:
 
 
 def read_documents(source: str, *, format: str | None = None, text_col: str = "text",
-                   id_col: str | None = None) -> Documents:
+                   id_col: str | None = None, meta_cols: Sequence[str] = ()) -> Documents:
     """The documents of ``source`` (a path, or ``-`` for standard input) in order, with
-    their ids (``id_col``, else the 1-based line or row number)."""
+    their ids (``id_col``, else the 1-based line or row number) and, for ``meta_cols``
+    (columns of a table or keys of JSON Lines), their metadata: a JSON number or boolean
+    as JSON writes it, a JSON null as no value."""
     fmt = format or input_format(source)
     if fmt not in INPUT_FORMATS:
         raise InvalidArgumentError(f"must be one of {', '.join(INPUT_FORMATS)}, not {quoted(fmt)}", subject="format")
     label = "stdin" if source == "-" else source
+    if meta_cols and fmt == "lines":
+        raise InvalidArgumentError(f"reads columns of a .csv, .tsv or .jsonl file, and {quoted(label)} is one "
+                                   "document a line", subject="meta_cols")
+    if len(set(meta_cols)) > MAX_METADATA_KEYS:
+        raise InvalidArgumentError(f"names {len(set(meta_cols))} columns; a document has at most "
+                                   f"{MAX_METADATA_KEYS} metadata keys", subject="meta_cols")
     if fmt != "lines":
-        columns = {text_col: "text_col", **({id_col: "id_col"} if id_col is not None else {})}
-        return _documents(read_records(source, columns, format=fmt), label, text_col, id_col,
-                          numbered_by_line=fmt == "jsonl")
+        columns = {**dict.fromkeys(meta_cols, "meta_cols"), text_col: "text_col",
+                   **({id_col: "id_col"} if id_col is not None else {})}
+        try:
+            records = read_records(source, columns, format=fmt)
+        except InputFileError as exc:
+            if exc.hint is None or exc.hint[0] != "meta_cols":
+                raise
+            raise InputFileError(exc.path, exc.reason, exc.line) from None  # (no "meta_cols=" hint: it is a list)
+        return _documents(records, label, text_col, id_col, numbered_by_line=fmt == "jsonl",
+                          meta_cols=list(dict.fromkeys(meta_cols)))
     text = _decoded(_read_bounded(source, label), label)
     if text.count("\n") > MAX_DOCUMENTS:
         raise InputFileError(label, f"more than {MAX_DOCUMENTS:,} documents", MAX_DOCUMENTS + 1)
@@ -174,10 +226,11 @@ def _table_records(text: str, label: str, delimiter: str, columns: dict[str, str
 
 
 def _documents(records: list[Record], label: str, text_col: str, id_col: str | None, *,
-               numbered_by_line: bool) -> Documents:
+               numbered_by_line: bool, meta_cols: list[str]) -> Documents:
     """Without an id column, a document's id is its line (JSON Lines: blank lines skipped
     keep their numbers) or its row (CSV and TSV: a text may span lines)."""
     ids, texts = [], []
+    metadata: list[dict[str, str]] | None = [] if meta_cols else None
     for record in records:
         text = record.values[text_col]
         if not isinstance(text, str):
@@ -185,7 +238,26 @@ def _documents(records: list[Record], label: str, text_col: str, id_col: str | N
         texts.append(text)
         ids.append(_id(record.values[id_col], label, record.line) if id_col is not None
                    else str(record.line if numbered_by_line else len(texts)))
-    return Documents(ids, texts)
+        if metadata is not None:
+            metadata.append(_record_metadata(record, meta_cols, label))
+    return Documents(ids, texts, metadata)
+
+
+def _record_metadata(record: Record, meta_cols: list[str], label: str) -> dict[str, str]:
+    found = {}
+    for key in meta_cols:
+        try:
+            value = _metadata_value(record.values[key])
+        except ValueError as exc:
+            raise InputFileError(label, f"the value of {quoted(key)} is a JSON {exc}, not a string, number or "
+                                        "boolean", record.line) from None
+        if value is None:
+            continue
+        problem = metadata_problem(key, value)
+        if problem is not None:
+            raise InputFileError(label, problem, record.line)
+        found[key] = value
+    return found
 
 
 def _id(value: object, label: str, line: int) -> str:

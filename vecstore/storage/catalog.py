@@ -11,12 +11,12 @@ second is told the name was taken meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from vecstore.errors import SetExistsError
+from vecstore.errors import SetChangedError, SetExistsError
 from vecstore.storage import statements as sql
 from vecstore.storage.driver import Driver, Transaction
 from vecstore.storage.records import (
@@ -107,6 +107,57 @@ class Catalog:
             rows = self.driver.rows(statement, {"collection_id": collection_id, **params})
         return sorted(((str(r["doc_id"]), int(r["position"]), str(r["text"])) for r in rows), key=lambda d: d[1])
 
+    def documents_at(self, collection_id: int, positions: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """(id, text) of the documents at ``positions``, by position."""
+        statement, params = sql.documents_at([int(p) for p in positions])
+        return {int(r["position"]): (str(r["doc_id"]), str(r["text"]))
+                for r in self.driver.rows(statement, {"collection_id": collection_id, **params})}
+
+    def document_metadata(self, collection_id: int) -> dict[int, dict[str, str]]:
+        """The metadata of a collection's documents, by position (those without any left out)."""
+        found: dict[int, dict[str, str]] = {}
+        for r in self.driver.rows(sql.DOCUMENT_METADATA, {"collection_id": collection_id}):
+            found.setdefault(int(r["position"]), {})[str(r["key"])] = str(r["value"])
+        return found
+
+    def matching_positions(self, collection_id: int,
+                           conditions: Sequence[tuple[str, str, Sequence[object]]]) -> list[int]:
+        """The positions of the documents meeting every condition, in order."""
+        statement, params = sql.matching_positions(conditions)
+        return sorted(int(r["position"]) for r in self.driver.rows(statement, {"collection_id": collection_id,
+                                                                               **params}))
+
+    def text_ranking(self, collection_id: int, query: str, depth: int,
+                     conditions: Sequence[tuple[str, str, Sequence[object]]] = ()) -> list[tuple[int, float]]:
+        """(position, the full-text engine's score) of the ``depth`` best matches of
+        ``query`` (an FTS5 MATCH expression on SQLite, a websearch_to_tsquery text on
+        PostgreSQL: see :func:`vecstore.collection.text_query`), best first, among the
+        documents meeting ``conditions``."""
+        filtered, params = sql.matching_positions(conditions) if conditions else (None, {})
+        statement = sql.text_ranking(self.driver.dialect, filtered)
+        rows = self.driver.rows(statement, {"collection_id": collection_id, "query": query, "depth": depth, **params})
+        return [(int(r["position"]), float(r["score"])) for r in rows]
+
+    def replace_metadata(self, collection: CollectionInfo, metadata: dict[int, dict[str, str]],
+                         number: Callable[[str], float | None]) -> None:
+        """Replace the metadata of the documents at the positions of ``metadata`` (their
+        vectors and texts unchanged), in one transaction; refuse (:class:`SetChangedError`)
+        if another process changed the collection meanwhile."""
+        with self.driver.transaction(f"update the metadata of collection {collection.name!r} in",
+                                     lock=f"set {COLLECTION_SET_PREFIX}{collection.name}") as tx:
+            rows = tx.rows(sql.FIND_COLLECTION, {"name": collection.name})
+            if not rows or str(rows[0]["vectors_uid"]) != collection.vectors_uid:
+                raise SetChangedError(collection.name, "collection")
+            for position in metadata:
+                tx.execute(sql.DELETE_POSITION_METADATA, {"collection_id": collection.id, "position": position})
+            for position, values in metadata.items():
+                for key, value in values.items():
+                    tx.add_row(sql.METADATA_ROWS, {"collection_id": collection.id, "position": position, "key": key,
+                                                   "value": value, "number": number(value)})
+            tx.execute(sql.UPDATE_COLLECTION, {"id": collection.id, "vectors_uid": collection.vectors_uid,
+                                               "options": collection.options, "count": collection.count,
+                                               "updated_at": datetime.now(UTC).replace(tzinfo=None)})
+
     def delete_collection(self, name: str) -> CollectionInfo | None:
         """Remove a collection, its documents and the set of its vectors, in one transaction."""
         # (locked as a write of its vectors set is: an add and a removal wait for each other)
@@ -116,6 +167,10 @@ class Catalog:
             if not rows:
                 return None
             found = CollectionInfo.from_row(rows[0])
+            # (explicitly: SQLite runs without the foreign_keys pragma, so ON DELETE CASCADE does not fire)
+            tx.execute(sql.DELETE_DOCUMENT_METADATA, {"collection_id": found.id})
+            if self.driver.dialect == "sqlite":
+                tx.execute(sql.SQLITE_DOCUMENT_TEXT["delete"], {"collection_id": found.id})
             tx.execute(sql.DELETE_DOCUMENTS, {"collection_id": found.id})
             tx.execute(sql.DELETE_COLLECTION, {"collection_id": found.id})
             vectors = tx.rows(sql.FIND_SET_BY_UID, {"uid": found.vectors_uid})

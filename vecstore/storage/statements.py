@@ -169,6 +169,78 @@ def documents_by_id(doc_ids: Sequence[str]) -> tuple[str, dict[str, object]]:
     return (f"SELECT doc_id, position, text FROM collection_documents WHERE collection_id = :collection_id AND {where}",
             dict(zip(names, doc_ids, strict=True)))
 
+
+# -- document_metadata and document_text (filtered and full-text search) --------------------
+
+#: Every metadata row of a collection (a document lacking a key has no row for it).
+DOCUMENT_METADATA = ("SELECT position, key, value FROM document_metadata WHERE collection_id = :collection_id "
+                     "ORDER BY position, key")
+DELETE_DOCUMENT_METADATA = "DELETE FROM document_metadata WHERE collection_id = :collection_id"
+DELETE_POSITION_METADATA = ("DELETE FROM document_metadata WHERE collection_id = :collection_id "
+                            "AND position = :position")
+#: ``number``: the value as a finite float when it is one (what ``<`` and ``>`` compare), else NULL.
+METADATA_ROWS = BulkRows("document_metadata", ("collection_id", "position", "key", "value", "number"),
+                         ("int4", "int4", "text", "text", "float8"))
+#: SQLite's FTS5 table of the documents' texts, written with them (PostgreSQL's GIN index is
+#: of collection_documents itself). In a dict, not constants: SQLite only, so kept out of
+#: the statements tests prepare on both backends.
+SQLITE_DOCUMENT_TEXT = {
+    "delete": "DELETE FROM document_text WHERE collection_id = :collection_id",
+    "insert": "INSERT INTO document_text (text, collection_id, position) VALUES (:text, :collection_id, :position)",
+}
+
+#: The comparison each operator of a condition makes: on the text, or on the number.
+CONDITION_SQL = {"=": "value = {v}", "!=": "value <> {v}", "in": "value IN ({v})", "<": "number < {v}",
+                 ">": "number > {v}", "<=": "number <= {v}", ">=": "number >= {v}"}
+
+
+def matching_positions(conditions: Sequence[tuple[str, str, Sequence[object]]],
+                       prefix: str = "w") -> tuple[str, dict[str, object]]:
+    """The statement (and its parameters, every value bound) selecting the positions of a
+    collection's documents (``:collection_id``) that meet all ``conditions``, each
+    (key, operator of :data:`CONDITION_SQL`, values): one indexed look-up a condition,
+    intersected. A document without the key meets no condition on it."""
+    if not conditions:
+        raise ValueError("no conditions")
+    selects, params = [], {}
+    for i, (key, op, values) in enumerate(conditions):
+        names = [f"{prefix}{i}v{j}" for j in range(len(values))]
+        if not names or (op != "in" and len(names) != 1):
+            raise ValueError(f"{len(names)} values for {op}")
+        params[f"{prefix}{i}k"] = key
+        params.update(zip(names, values, strict=True))
+        test = CONDITION_SQL[op].format(v=", ".join(":" + n for n in names))
+        selects.append(f"SELECT position FROM document_metadata WHERE collection_id = :collection_id "
+                       f"AND key = :{prefix}{i}k AND {test}")
+    return " INTERSECT ".join(selects), params
+
+
+def documents_at(positions: Sequence[int]) -> tuple[str, dict[str, object]]:
+    """The statement and parameters reading the documents at ``positions`` of one collection."""
+    names = [f"p{i}" for i in range(len(positions))]
+    where = f"position IN ({', '.join(':' + n for n in names)})" if names else "0 = 1"
+    return (f"SELECT doc_id, position, text FROM collection_documents WHERE collection_id = :collection_id AND {where}",
+            dict(zip(names, positions, strict=True)))
+
+
+def text_ranking(dialect: str, filtered: str | None = None) -> str:
+    """The full-text ranking of one collection's documents for ``:query``, best first (ties:
+    the lower position), at most ``:depth``: rows of (position, score). SQLite: FTS5's
+    ``bm25()`` (lower is better) on a MATCH expression; PostgreSQL: ``ts_rank_cd`` of
+    ``websearch_to_tsquery`` on the GIN-indexed ``to_tsvector('english', text)`` (higher
+    is better). ``filtered``: a :func:`matching_positions` statement the positions must
+    be in."""
+    if dialect == "sqlite":
+        within = f" AND position IN ({filtered})" if filtered else ""
+        return ("SELECT position, bm25(document_text) AS score FROM document_text "
+                f"WHERE document_text MATCH :query AND collection_id = :collection_id{within} "
+                "ORDER BY score, position LIMIT :depth")
+    within = f" AND position IN ({filtered})" if filtered else ""
+    return ("SELECT position, ts_rank_cd(to_tsvector('english', text), websearch_to_tsquery('english', :query)) "
+            "AS score FROM collection_documents WHERE collection_id = :collection_id "
+            f"AND to_tsvector('english', text) @@ websearch_to_tsquery('english', :query){within} "
+            "ORDER BY score DESC, position LIMIT :depth")
+
 # -- settings -------------------------------------------------------------------------------
 
 #: The setting naming the store's default set (``vecstore default NAME``).
