@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs bench bench-hot bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann bench-ann-large bench-postgres lint clean
+.PHONY: demo test docs bench bench-hot bench-formats bench-matrix bench-checks bench-revisions bench-layout bench-train bench-batch bench-ann bench-ann-large bench-postgres bench-hybrid lint clean
 
 demo: $(STAMP)  ## import the built-in GloVe 6B 50d into your store, query it, train the tutorial's classifier
 	$(BIN)/vecstore import glove-6b-50d
@@ -64,6 +64,9 @@ bench-postgres: $(STAMP)  ## the team store: import via COPY vs INSERT vs SQLite
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py
+
+bench-hybrid: $(STAMP)  ## vector, full-text and hybrid search of the rotten-tomatoes reviews on SQLite and PostgreSQL; filters vs brute force (~3 min)
+	$(BIN)/python benchmarks/bench_hybrid.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
