@@ -12,12 +12,15 @@ from vecstore.cli.output import on_terminal, print_json, progress_bar
 from vecstore.errors import printable
 
 index_app = typer.Typer(
-    help="A set's indexes: the exact one, and approximate ones (hnsw, ivf, ivfpq) that queries then use.\n\n"
+    help="A set's indexes: the exact one, and approximate ones that queries then use: FAISS's hnsw, ivf and "
+    "ivfpq, and on a PostgreSQL store with pgvector, pgvector-hnsw and pgvector-ivfflat (built and searched in "
+    "the server).\n\n"
     "\b\nExample:\n  vecstore index build glove-6b-50d --kind hnsw\n  vecstore index list",
     no_args_is_help=True, epilog=EXIT_CODES)
 
 NameArgument = Annotated[str, typer.Argument(help="The set (or, with --collection, the collection).")]
-KindOption = Annotated[str, typer.Option(help="flat, hnsw, ivf or ivfpq.")]
+KindOption = Annotated[str, typer.Option(help="flat, hnsw, ivf or ivfpq; pgvector-hnsw or pgvector-ivfflat on a "
+                                              "PostgreSQL store with pgvector.")]
 CollectionFlag = Annotated[bool, typer.Option("--collection", help="NAME is a document collection, not a set.")]
 
 
@@ -29,7 +32,8 @@ def index_build_command(
     kind: KindOption = "hnsw",
     param: Annotated[list[str] | None, typer.Option(
         help="key=value: M, efConstruction, efSearch (hnsw); nlist, nprobe (ivf); nlist, m, nbits, nprobe, "
-             "rerank (ivfpq).")] = None,
+             "rerank (ivfpq); m, ef_construction, ef_search, halfvec=0|1 (pgvector-hnsw); lists, probes, "
+             "halfvec=0|1 (pgvector-ivfflat).")] = None,
     collection: CollectionFlag = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -40,6 +44,8 @@ def index_build_command(
     Example:
       vecstore index build glove-6b-50d \\
         --kind hnsw --param efSearch=128
+      vecstore --store postgresql+psycopg://db/vectors \\
+        index build glove-6b-50d --kind pgvector-hnsw
     """
     with open_store(ctx) as store, progress_bar(on_terminal(as_json), f"building {kind}", "rows") as bar:
         report = store.build_index(name, kind, key_values(param, "param"), collection=collection, progress=bar,

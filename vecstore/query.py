@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from operator import sub
@@ -72,6 +73,9 @@ COLD_QUERIES = 8
 #: The most values (rows x dimensions) a set may hold for its first queries to skip its
 #: approximate index: 64 M floats, a 256 MB scan of about 25 ms.
 COLD_EXACT_FLOATS = 64_000_000
+#: The most bytes of verified vector chunks a handle keeps in memory (see
+#: :meth:`EmbeddingSet._cached_chunks`): all of GloVe 6B 50d is 80 MB.
+CHUNK_CACHE_BYTES = 256 << 20
 
 
 def _check_k(k: int) -> None:
@@ -150,6 +154,8 @@ class EmbeddingSet:
         self._search_parameters: dict[tuple, Any] = {}
         self._single_queries = 0  # (see _cold_exact)
         self._has_server_index: bool | None = None  # (see _in_server; None: not looked for)
+        self._chunk_cache: OrderedDict[int, np.ndarray] = OrderedDict()  # (see _cached_chunks)
+        self._chunk_cache_bytes = 0
         self._subwords: SubwordModel | bool | None = False  # False: not looked for
         self._ngram_rows: NgramRows | None = None
 
@@ -351,11 +357,31 @@ class EmbeddingSet:
         grouped = chunk_of[order]
         starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))  # (np.unique costs 35 ms cold)
         chunk_nos = grouped[starts]
-        chunks = dict(self.chunks(chunk_nos.tolist()))
+        chunks = self._cached_chunks(chunk_nos.tolist())
         out = np.empty((wanted.size, self.dim), dtype=np.float32)
         for number, picked in zip(chunk_nos.tolist(), np.split(order, starts[1:]), strict=True):
             out[picked] = chunks[number][wanted[picked] % per]
         return out
+
+    def _cached_chunks(self, numbers: list[int]) -> dict[int, np.ndarray]:
+        """The verified vector chunks ``numbers``, kept in memory (the least recently used
+        dropped past :data:`CHUNK_CACHE_BYTES`): without raw rows on this machine (a server
+        store searched in the server), a warm handle re-scores its hits from chunks it has
+        already read and checked instead of reading them from the server at every query."""
+        cache = self._chunk_cache
+        missing = [n for n in numbers if n not in cache]
+        if missing:
+            for number, rows in self.chunks(missing):
+                cache[number] = rows
+                self._chunk_cache_bytes += rows.nbytes
+        found = {}
+        for number in numbers:
+            cache.move_to_end(number)
+            found[number] = cache[number]
+        while self._chunk_cache_bytes > CHUNK_CACHE_BYTES and len(cache) > len(numbers):
+            _, dropped = cache.popitem(last=False)
+            self._chunk_cache_bytes -= dropped.nbytes
+        return found
 
     def embedding_matrix(self, vocabulary: Vocabulary | Sequence[str] | Any, *, oov: str = "zeros",
                          case_fold: bool = True, seed: int = 0) -> EmbeddingMatrix:
@@ -385,6 +411,8 @@ class EmbeddingSet:
         self._index = None  # (first: the exact search reads the rows' mapping)
         self._approximate = False
         self._has_server_index = None
+        self._chunk_cache.clear()
+        self._chunk_cache_bytes = 0
         if isinstance(self._rows, VerifiedFile):
             self._rows.close()
         self._rows = False
@@ -424,6 +452,8 @@ class EmbeddingSet:
                 log.warning("building the index of %s (%d vectors)", self.name, self.info.count)
                 matrix = self.matrix()
                 index = self._indexes.save(self.info, normalized(matrix), matrix)
+                if self._rows is None:  # (the raw rows just written: read from them from now on)
+                    self._rows = False
             self._index = index
         return self._index
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import struct
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 from vecstore.errors import InvalidArgumentError, StoreError, quoted
 from vecstore.index.approximate import ApproximateKind
 from vecstore.storage import statements as sql
+from vecstore.storage.server_tables import TABLE_NAME, checked_table, drop_table
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from vecstore.ann import IndexReport
+    from vecstore.ann import RecallProbe
     from vecstore.index.folder import IndexFolder
     from vecstore.query import EmbeddingSet
     from vecstore.storage.catalog import Catalog
@@ -48,6 +48,9 @@ else:  # (imported on first use, as the other kinds do)
     from vecstore._lazy import numpy as np
 
 log = logging.getLogger("vecstore")
+
+#: :func:`vecstore.ann.tune`'s signature: (probe, kind, index, given, say) -> (kind, recall, steps).
+Tune = Callable[..., tuple[Any, float, list[dict[str, Any]]]]
 
 #: The kinds by their CLI name, with pgvector's access method.
 SERVER_KINDS = {"pgvector-hnsw": "hnsw", "pgvector-ivfflat": "ivfflat"}
@@ -62,7 +65,6 @@ MAX_VECTOR_DIM, MAX_HALFVEC_DIM = 2000, 4000
 QUERIES_A_STATEMENT = 1000
 #: Rows a verification reads from the table in one statement.
 VERIFY_ROWS = 50_000
-_TABLE = re.compile(r"^vecstore_pgv_[0-9a-f]{32}_(hnsw|ivfflat)$")
 
 
 class PgvectorMissingError(StoreError):
@@ -167,13 +169,6 @@ def table_name(uid: str, short: str) -> str:
     return f"vecstore_pgv_{uid}_{SERVER_KINDS[short]}"
 
 
-def _checked_table(name: str) -> str:
-    """A table name from the store, used as an identifier only when it is one vecstore makes."""
-    if not _TABLE.match(name):
-        raise StoreError(f"the server index table {quoted(name)} is not one vecstore makes")
-    return name
-
-
 @dataclass(frozen=True)
 class ServerIndex:
     """A set's pgvector index as recorded in ``server_indexes``."""
@@ -197,7 +192,7 @@ def recorded(catalog: Catalog, info: SetInfo) -> list[ServerIndex]:
             if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
                 raise ValueError("another set's manifest")
             kind = resolve(str(row["kind"]), info.count, info.dim, {**manifest["params"], **manifest["search"]})
-            found.append(ServerIndex(kind, _checked_table(str(row["table_name"])), manifest))
+            found.append(ServerIndex(kind, checked_table(str(row["table_name"])), manifest))
         except (ValueError, KeyError, TypeError, InvalidArgumentError, StoreError) as exc:
             log.warning("not using the %s index of %s: its record in the store is not valid (%s)", row["kind"],
                         info.subject, exc)
@@ -214,7 +209,7 @@ class PgvectorSearch:
         self.index = index
         self.ntotal, self.d = count, dim
         cast = f"{index.kind.column}({dim})"
-        table = _checked_table(index.table)
+        table = checked_table(index.table)
         self._one = (f"SELECT rowno, v <=> CAST(:q AS {cast}) AS d FROM {table} "
                      f"ORDER BY v <=> CAST(:q AS {cast}) LIMIT :k")
         self._many = (f"SELECT q.i, r.rowno, r.d FROM unnest(CAST(:qs AS {cast}[])) WITH ORDINALITY AS q(v, i) "
@@ -292,28 +287,25 @@ def answering(catalog: Catalog, folder: IndexFolder, info: SetInfo) -> tuple[Pgv
 # -- building --------------------------------------------------------------------------------
 
 
-def build(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None = None,
-          progress: Callable[[int, int], None] | None = None,
-          phases: Callable[[str], None] | None = None) -> IndexReport:
+def build(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None, probe: RecallProbe,
+          tune: Tune, progress: Callable[[int, int], None] | None = None,
+          phases: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build ``embedding_set``'s pgvector index of kind ``short`` in the server, measure its
-    recall@10 (widening its query-time parameter to reach the target, as the FAISS kinds
-    do), and record it, replacing the kind's previous index: all in one transaction."""
-    from vecstore.ann import IndexReport, RecallProbe, tune
-
+    recall@10 with ``probe`` (``tune`` widening its query-time parameter to reach the
+    target, as for the FAISS kinds: :mod:`vecstore.ann`), and record it, replacing the
+    kind's previous index: all in one transaction. Its manifest."""
     say = phases or (lambda _step: None)
     catalog, info = embedding_set._catalog, embedding_set.info
     kind = resolve(short, info.count, info.dim, given)
     version = pgvector_version(catalog, short)
     table = table_name(info.uid, short)
-    say(f"building {short}: measuring the exact neighbours of 1,000 rows")
-    probe = RecallProbe(embedding_set)  # (before the transaction: it reads the set's rows on this machine)
     started = time.perf_counter()
     with catalog.driver.transaction(f"build the {short} index of {info.subject} in", lock=f"set {info.name}") as tx:
         if not tx.rows(sql.FIND_SET_BY_UID, {"uid": info.uid}):
             raise StoreError(f"{info.subject} was replaced or removed while its index was built")
         previous = tx.rows(sql.FIND_SERVER_INDEX, {"set_id": info.id, "kind": short})
         for row in previous:
-            _drop(tx, _checked_table(str(row["table_name"])))
+            drop_table(tx, checked_table(str(row["table_name"])))
         tx.execute(sql.DELETE_SERVER_INDEX, {"set_id": info.id, "kind": short})
         tx.execute(f"CREATE TABLE {table} (rowno int4 PRIMARY KEY, v {kind.column}({info.dim}) NOT NULL)")
         say(f"building {short}: copying the unit rows into the server")
@@ -348,8 +340,7 @@ def build(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None 
                                              "manifest": json.dumps(manifest),
                                              "created_at": datetime.now(UTC).replace(tzinfo=None)})
     embedding_set.close()  # (the next query finds the new index)
-    return IndexReport(info.display_name, short, kind.params, kind.search, recall, probe.sample, seconds, size,
-                       built_at, chosen=True, collection=info.kind == "documents", tuning=steps)
+    return manifest
 
 
 def _maintenance_mb(tx: Any, count: int, dim: int, kind: PgvectorKind) -> int:
@@ -393,27 +384,6 @@ def _grant_like_the_vectors(tx: Any, table: str) -> None:
         tx.execute(f"GRANT SELECT ON {table} TO {row['who']}")
 
 
-def _drop(tx: Any, table: str) -> None:
-    """Drop a pgvector table this role owns (or may act as the owner of). Another role's is
-    left, with a warning: its record goes, and ``check --repair`` by its owner drops it."""
-    owned = tx.rows("SELECT pg_has_role(c.relowner, 'USAGE') AS mine FROM pg_class c "
-                    "WHERE c.oid = to_regclass(:t)", {"t": table})
-    if not owned:
-        return
-    if owned[0]["mine"]:
-        tx.execute(f"DROP TABLE {table}")
-    else:
-        log.warning("left the table %s, which another role owns: vecstore check --repair, run by its owner, "
-                    "drops it", table)
-
-
-def drop_for_set(tx: Any, set_id: int) -> None:
-    """A set removed or replaced takes its pgvector tables with it (PostgreSQL only)."""
-    for row in tx.rows(sql.SET_SERVER_INDEXES, {"set_id": set_id}):
-        _drop(tx, _checked_table(str(row["table_name"])))
-    tx.execute(sql.DELETE_SET_SERVER_INDEXES, {"set_id": set_id})
-
-
 def remove(catalog: Catalog, info: SetInfo, short: str) -> bool:
     """Remove the set's pgvector index of ``short``; whether there was one."""
     if catalog.driver.dialect != "postgresql":
@@ -421,7 +391,7 @@ def remove(catalog: Catalog, info: SetInfo, short: str) -> bool:
     with catalog.driver.transaction(f"remove the {short} index of {info.subject} from", lock=f"set {info.name}") as tx:
         found = tx.rows(sql.FIND_SERVER_INDEX, {"set_id": info.id, "kind": short})
         for row in found:
-            _drop(tx, _checked_table(str(row["table_name"])))
+            drop_table(tx, checked_table(str(row["table_name"])))
         tx.execute(sql.DELETE_SERVER_INDEX, {"set_id": info.id, "kind": short})
     return bool(found)
 
@@ -434,13 +404,13 @@ def orphan_tables(catalog: Catalog) -> list[str]:
     named = {str(r["table_name"]) for r in catalog.driver.rows(sql.ALL_SERVER_INDEX_TABLES)}
     tables = catalog.driver.rows("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
                                  "AND tablename LIKE 'vecstore_pgv_%'")
-    return sorted(t for t in (str(r["tablename"]) for r in tables) if _TABLE.match(t) and t not in named)
+    return sorted(t for t in (str(r["tablename"]) for r in tables) if TABLE_NAME.match(t) and t not in named)
 
 
 def drop_orphans(catalog: Catalog, tables: list[str]) -> None:
     with catalog.driver.transaction("drop unused pgvector tables of") as tx:
         for table in tables:
-            _drop(tx, _checked_table(table))
+            drop_table(tx, checked_table(table))
 
 
 # -- checking --------------------------------------------------------------------------------

@@ -335,7 +335,7 @@ def _unshare(tx: Transaction, set_id: int, kind: str) -> bool:
 
 def _delete(tx: Transaction, set_id: int) -> None:
     if tx.dialect == "postgresql":  # (its pgvector tables dropped; SQLite has none)
-        from vecstore.index.pgvector import drop_for_set
+        from vecstore.storage.server_tables import drop_for_set
 
         drop_for_set(tx, set_id)
     else:

@@ -227,18 +227,18 @@ def text_ranking(dialect: str, filtered: str | None = None) -> str:
     """The full-text ranking of one collection's documents for ``:query``, best first (ties:
     the lower position), at most ``:depth``: rows of (position, score). SQLite: FTS5's
     ``bm25()`` (lower is better) on a MATCH expression; PostgreSQL: ``ts_rank_cd`` of
-    ``websearch_to_tsquery`` on the GIN-indexed ``to_tsvector('english', text)`` (higher
-    is better). ``filtered``: a :func:`matching_positions` statement the positions must
-    be in."""
+    ``websearch_to_tsquery`` on the GIN-indexed stored ``text_words`` column, which is
+    ``to_tsvector('english', text)`` (higher is better). ``filtered``: a
+    :func:`matching_positions` statement the positions must be in."""
     if dialect == "sqlite":
         within = f" AND position IN ({filtered})" if filtered else ""
         return ("SELECT position, bm25(document_text) AS score FROM document_text "
                 f"WHERE document_text MATCH :query AND collection_id = :collection_id{within} "
                 "ORDER BY score, position LIMIT :depth")
     within = f" AND position IN ({filtered})" if filtered else ""
-    return ("SELECT position, ts_rank_cd(to_tsvector('english', text), websearch_to_tsquery('english', :query)) "
+    return ("SELECT position, ts_rank_cd(text_words, websearch_to_tsquery('english', :query)) "
             "AS score FROM collection_documents WHERE collection_id = :collection_id "
-            f"AND to_tsvector('english', text) @@ websearch_to_tsquery('english', :query){within} "
+            f"AND text_words @@ websearch_to_tsquery('english', :query){within} "
             "ORDER BY score DESC, position LIMIT :depth")
 
 # -- settings -------------------------------------------------------------------------------
