@@ -26,7 +26,8 @@ EXIT_CODES = "Exit codes: 0 success, 1 an error (one line on stderr), 2 a usage 
 USAGE_EXIT = 2
 
 #: The flag of a library parameter that no command declares under the same name.
-CLI_FLAGS = {"table_format": "--format", "search": "--search-param"}
+CLI_FLAGS = {"table_format": "--format", "search": "--search-param", "mode": "--text-match/--hybrid",
+             "metadata": "--meta-col"}
 #: This command line's words for each suggestion (``hint``) the library makes; ``{...}``
 #: are the error's attributes.
 CLI_HINTS = {

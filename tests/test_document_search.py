@@ -10,8 +10,11 @@ from __future__ import annotations
 import bz2
 import csv
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -344,3 +347,27 @@ def test_docs_commands_with_metadata_and_their_messages(glove_store: Path, tmp_p
     plain = run("docs", "add", "rev", str(lines), "--meta-col", "year")
     assert plain.exit_code == 2 and plain.output.startswith(
         f"Error: --meta-col reads columns of a .csv, .tsv or .jsonl file, and '{lines}' is one document a line")
+
+
+def test_a_process_whose_sqlite_lacks_fts5_still_migrates_and_writes_and_says_why_it_cannot_match_text(
+        tmp_path: Path) -> None:
+    """TensorFlow imported before vecstore brings its own SQLite, without FTS5: the store
+    opens, migrates and takes documents; only a text search is refused, in one line; a
+    later process with FTS5 indexes the texts then."""
+    path = tmp_path / "s.db"
+    code = ("import tensorflow, sqlite3\n"  # (TensorFlow first: its SQLite serves sqlite3)
+            "from vecstore import Store\nfrom vecstore.storage.catalog import fts5_available\n"
+            "assert not fts5_available(), sqlite3.sqlite_version\n"
+            f"store = Store({str(path)!r})\n"
+            "store.import_vectors('w', ['king', 'queen', 'frog'], __import__('numpy').eye(3, dtype='float32'), "
+            "source='s', source_sha256='0' * 64)\n"
+            "store.add_documents('docs', ['a', 'b'], ['king queen', 'frog'], set_name='w')\n"
+            "assert [h.id for h in store.collection('docs').search('king', k=1)] == ['a']\n"
+            "try:\n    store.collection('docs').search('frog', k=1, mode='text')\n"
+            "except Exception as exc:\n    print(type(exc).__name__, exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("StoreError full-text search of a SQLite store needs SQLite's FTS5")
+    with Store(path) as store:
+        assert [h.id for h in store.collection("docs").search("frog", k=1, mode="text")] == ["b"]

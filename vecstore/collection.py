@@ -723,17 +723,12 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
         old_metadata: dict[str, dict[str, str]] = {}
         for r in tx.rows(sql.DOCUMENT_METADATA, key):
             old_metadata.setdefault(at[int(r["position"])], {})[str(r["key"])] = str(r["value"])
-        fts = catalog.driver.dialect == "sqlite"  # (PostgreSQL's GIN index follows collection_documents itself)
         tx.execute(sql.DELETE_DOCUMENT_METADATA, key)
-        if fts:
-            tx.execute(sql.SQLITE_DOCUMENT_TEXT["delete"], key)
-        tx.execute(sql.DELETE_DOCUMENTS, key)
+        tx.execute(sql.DELETE_DOCUMENTS, key)  # (SQLite's FTS5 rows are refreshed by the next text search)
         for position, doc_id in enumerate(ids):
             text, digest = new_texts.get(doc_id) or (old[doc_id], text_hash(old[doc_id]))
             tx.execute(sql.INSERT_DOCUMENT, {"collection_id": collection_id, "doc_id": doc_id, "position": position,
                                              "text_hash": digest, "text": text})
-            if fts:
-                tx.execute(sql.SQLITE_DOCUMENT_TEXT["insert"], {**key, "position": position, "text": text})
             if written is not None and ((position + 1) % 5_000 == 0 or position + 1 == len(ids)):
                 written(position + 1)
         for position, doc_id in enumerate(ids):  # (after the documents: one COPY on PostgreSQL)

@@ -71,6 +71,8 @@ def tensorflow_quiet() -> Iterator[None]:
     by setting ``TF_CPP_MIN_LOG_LEVEL`` (TensorFlow's own switch: ``0`` shows them all).
     Errors are kept: its C++ logging keeps level 3 (fatal) only; what its start-up wrote
     anyway is dropped when the block succeeds, and shown when it fails."""
+    import sqlite3  # noqa: F401  (first: TensorFlow brings a SQLite without FTS5, which would serve sqlite3 after it)
+
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         yield
         return

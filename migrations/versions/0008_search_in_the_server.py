@@ -10,8 +10,12 @@
   filter is an indexed look-up (``--where year>2000``), not a scan of JSON.
 - Full-text search of documents: on PostgreSQL a stored generated column ``text_words``
   (``to_tsvector('english', text)``) of ``collection_documents`` with a GIN index; on
-  SQLite an FTS5 table (Porter stemming, as PostgreSQL's English configuration stems)
-  holding each document's text by collection and position, written with the documents.
+  SQLite an FTS5 table ``document_text`` (Porter stemming, as PostgreSQL's English
+  configuration stems) holding each document's text by collection and position. That one
+  is derived, made and brought up to date by the first text search of a collection after
+  it changed (``document_text_built`` records for which of its versions), never by a
+  migration or a write: a process whose SQLite lacks FTS5 (TensorFlow imported first
+  brings its own) still opens, migrates and writes every store.
 
 Revision ID: 0008
 Revises: 0007
@@ -55,11 +59,12 @@ def upgrade() -> None:
         op.execute("ALTER TABLE collection_documents ADD COLUMN text_words tsvector "
                    "GENERATED ALWAYS AS (to_tsvector('english', text)) STORED")
         op.execute("CREATE INDEX ix_collection_documents_text ON collection_documents USING gin (text_words)")
-    else:
-        op.execute("CREATE VIRTUAL TABLE document_text USING fts5(text, collection_id UNINDEXED, "
-                   "position UNINDEXED, tokenize = 'porter unicode61')")
-        op.execute("INSERT INTO document_text (text, collection_id, position) "
-                   "SELECT text, collection_id, position FROM collection_documents")
+    else:  # (the FTS5 table itself is made by the first text search: see the module's docstring)
+        op.create_table(
+            "document_text_built",
+            sa.Column("collection_id", sa.Integer, primary_key=True),
+            sa.Column("vectors_uid", sa.String(32), nullable=False),
+        )
 
 
 def downgrade() -> None:
@@ -67,7 +72,8 @@ def downgrade() -> None:
         op.execute("DROP INDEX ix_collection_documents_text")
         op.execute("ALTER TABLE collection_documents DROP COLUMN text_words")
     else:
-        op.execute("DROP TABLE document_text")
+        op.execute("DROP TABLE IF EXISTS document_text")
+        op.drop_table("document_text_built")
     op.drop_index("ix_document_metadata_number", "document_metadata")
     op.drop_index("ix_document_metadata_value", "document_metadata")
     op.drop_table("document_metadata")

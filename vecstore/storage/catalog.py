@@ -11,12 +11,13 @@ second is told the name was taken meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from vecstore.errors import SetChangedError, SetExistsError
+from vecstore.errors import SetChangedError, SetExistsError, StoreError
 from vecstore.storage import statements as sql
 from vecstore.storage.driver import Driver, Transaction
 from vecstore.storage.records import (
@@ -133,10 +134,35 @@ class Catalog:
         ``query`` (an FTS5 MATCH expression on SQLite, a websearch_to_tsquery text on
         PostgreSQL: see :func:`vecstore.collection.text_query`), best first, among the
         documents meeting ``conditions``."""
+        if self.driver.dialect == "sqlite":
+            self._fresh_document_text(collection_id)
         filtered, params = sql.matching_positions(conditions) if conditions else (None, {})
         statement = sql.text_ranking(self.driver.dialect, filtered)
         rows = self.driver.rows(statement, {"collection_id": collection_id, "query": query, "depth": depth, **params})
         return [(int(r["position"]), float(r["score"])) for r in rows]
+
+    def _fresh_document_text(self, collection_id: int) -> None:
+        """Make SQLite's FTS5 table hold the collection's current texts: made on first use,
+        the collection's rows written again when it changed since (a new vectors uid)."""
+        statements = sql.SQLITE_DOCUMENT_TEXT
+        current = self.driver.rows(statements["vectors_uid"], {"collection_id": collection_id})
+        built = self.driver.rows(statements["built"], {"collection_id": collection_id})
+        if current and built and built[0]["vectors_uid"] == current[0]["vectors_uid"]:
+            return
+        if not fts5_available():
+            raise StoreError("full-text search of a SQLite store needs SQLite's FTS5, which this process's SQLite "
+                             "lacks (TensorFlow, imported before vecstore, brings a SQLite of its own): import "
+                             "vecstore before tensorflow, or search from another process")
+        key = {"collection_id": collection_id}
+        with self.driver.transaction("index the texts of a collection of") as tx:
+            tx.execute(statements["create"])
+            now = tx.rows(statements["vectors_uid"], key)
+            if not now:
+                return
+            tx.execute(statements["delete"], key)
+            tx.execute(statements["fill"], key)
+            tx.execute(statements["forget"], key)
+            tx.execute(statements["record"], {**key, "vectors_uid": str(now[0]["vectors_uid"])})
 
     def replace_metadata(self, collection: CollectionInfo, metadata: dict[int, dict[str, str]],
                          number: Callable[[str], float | None]) -> None:
@@ -169,8 +195,10 @@ class Catalog:
             found = CollectionInfo.from_row(rows[0])
             # (explicitly: SQLite runs without the foreign_keys pragma, so ON DELETE CASCADE does not fire)
             tx.execute(sql.DELETE_DOCUMENT_METADATA, {"collection_id": found.id})
-            if self.driver.dialect == "sqlite":
-                tx.execute(sql.SQLITE_DOCUMENT_TEXT["delete"], {"collection_id": found.id})
+            if self.driver.dialect == "sqlite":  # (its FTS5 rows: without FTS5 here, refreshed if the id is reused)
+                tx.execute(sql.SQLITE_DOCUMENT_TEXT["forget"], {"collection_id": found.id})
+                if tx.rows(sql.SQLITE_DOCUMENT_TEXT["exists"])[0]["n"] and fts5_available():
+                    tx.execute(sql.SQLITE_DOCUMENT_TEXT["delete"], {"collection_id": found.id})
             tx.execute(sql.DELETE_DOCUMENTS, {"collection_id": found.id})
             tx.execute(sql.DELETE_COLLECTION, {"collection_id": found.id})
             vectors = tx.rows(sql.FIND_SET_BY_UID, {"uid": found.vectors_uid})
@@ -318,6 +346,19 @@ class SetWriter:
         self._tx.execute(sql.COMPLETE_SET, {**completed, "id": self._set_id})
         self.info = SetInfo.from_row({**self._values, **completed, "id": self._set_id})
         return self.info
+
+
+def fts5_available() -> bool:
+    """Whether this process's SQLite has FTS5 (TensorFlow's own SQLite, serving a process
+    that imported it before ``sqlite3``, has not)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(":memory:")) as db:
+            db.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def _find_in(tx: Transaction, name: str) -> SetInfo | None:

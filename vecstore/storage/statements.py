@@ -181,12 +181,21 @@ DELETE_POSITION_METADATA = ("DELETE FROM document_metadata WHERE collection_id =
 #: ``number``: the value as a finite float when it is one (what ``<`` and ``>`` compare), else NULL.
 METADATA_ROWS = BulkRows("document_metadata", ("collection_id", "position", "key", "value", "number"),
                          ("int4", "int4", "text", "text", "float8"))
-#: SQLite's FTS5 table of the documents' texts, written with them (PostgreSQL's GIN index is
-#: of collection_documents itself). In a dict, not constants: SQLite only, so kept out of
-#: the statements tests prepare on both backends.
+#: SQLite's FTS5 table of the documents' texts (PostgreSQL's GIN index is of
+#: collection_documents itself): derived, made and refreshed for a collection by its first
+#: text search after a change (see migration 0008). In a dict, not constants: SQLite only,
+#: and FTS5's, so kept out of the statements tests prepare on both backends.
 SQLITE_DOCUMENT_TEXT = {
+    "exists": "SELECT count(*) AS n FROM sqlite_master WHERE name = 'document_text'",
+    "create": ("CREATE VIRTUAL TABLE IF NOT EXISTS document_text USING fts5(text, collection_id UNINDEXED, "
+               "position UNINDEXED, tokenize = 'porter unicode61')"),
+    "built": "SELECT vectors_uid FROM document_text_built WHERE collection_id = :collection_id",
     "delete": "DELETE FROM document_text WHERE collection_id = :collection_id",
-    "insert": "INSERT INTO document_text (text, collection_id, position) VALUES (:text, :collection_id, :position)",
+    "fill": ("INSERT INTO document_text (text, collection_id, position) SELECT text, collection_id, position "
+             "FROM collection_documents WHERE collection_id = :collection_id"),
+    "forget": "DELETE FROM document_text_built WHERE collection_id = :collection_id",
+    "record": "INSERT INTO document_text_built (collection_id, vectors_uid) VALUES (:collection_id, :vectors_uid)",
+    "vectors_uid": "SELECT vectors_uid FROM collections WHERE id = :collection_id",
 }
 
 #: The comparison each operator of a condition makes: on the text, or on the number.
