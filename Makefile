@@ -59,13 +59,13 @@ bench-ann: $(STAMP)  ## index kinds (flat, hnsw, ivf, ivfpq) vs FAISS direct, an
 bench-ann-large: $(STAMP)  ## index kinds on a synthetic 2,000,000 x 300 set vs FAISS direct (~1 h, 12 GB RAM, 10 GB disk)
 	$(BIN)/python benchmarks/bench_ann_large.py
 
-bench-postgres: $(STAMP)  ## the team store: import via COPY vs INSERT vs SQLite; a fetched vs a locally built index (~5 min)
+bench-postgres: $(STAMP)  ## the team store: import via COPY vs INSERT vs SQLite; a fetched vs a locally built index; pgvector-hnsw vs shared FAISS hnsw (~15 min)
 	$(BIN)/python benchmarks/bench_postgres.py
 
 bench-layout: $(STAMP)  ## the storage layouts compared
 	$(BIN)/python benchmarks/bench_layout.py
 
-bench-hybrid: $(STAMP)  ## vector, full-text and hybrid search of the rotten-tomatoes reviews on SQLite and PostgreSQL; filters vs brute force (~3 min)
+bench-hybrid: $(STAMP)  ## vector, full-text and hybrid search of the rotten-tomatoes reviews on SQLite and PostgreSQL; filters vs brute force (~8 min)
 	$(BIN)/python benchmarks/bench_hybrid.py
 
 lint: $(STAMP)

@@ -43,10 +43,11 @@ def pgvector_binaries() -> str | None:
 
 
 @contextmanager
-def throwaway_cluster(binaries: str | None = None) -> Iterator[str]:
+def throwaway_cluster(binaries: str | None = None, settings: tuple[str, ...] = ()) -> Iterator[str]:
     """initdb into a temp dir, start it on a free loopback port, yield its SQLAlchemy URL, stop it.
 
-    ``binaries``: the folder of the server's programs (default: the system's PostgreSQL).
+    ``binaries``: the folder of the server's programs (default: the system's PostgreSQL);
+    ``settings``: more ``name=value`` server settings (``shared_buffers=1GB``).
     PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` user
     (or ``nobody`` where there is no such user).
     """
@@ -69,7 +70,8 @@ def throwaway_cluster(binaries: str | None = None) -> Iterator[str]:
         subprocess.run([*as_user, initdb, "-D", str(data), "-U", "vecstore", "--auth=trust", "-E", "UTF8"],
                        check=True, capture_output=True)
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
-                        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+                        + "".join(f" -c {setting}" for setting in settings), "start"],
                        check=True, capture_output=True)
         try:
             yield f"postgresql+psycopg://vecstore@127.0.0.1:{port}/postgres"
