@@ -176,7 +176,7 @@ def test_metadata_is_kept_and_replaced_across_adds_and_removals(store: Store) ->
     rows = store.open().driver.rows
     assert rows("SELECT count(*) AS n FROM document_metadata")[0]["n"] == 0
     if store.open().driver.dialect == "sqlite":
-        assert rows("SELECT count(*) AS n FROM document_text")[0]["n"] == 0
+        assert rows("SELECT count(*) AS n FROM sqlite_master WHERE name GLOB 'document_text_[0-9]*'")[0]["n"] == 0
 
 
 @pytest.mark.both_backends
@@ -371,3 +371,8 @@ def test_a_process_whose_sqlite_lacks_fts5_still_migrates_and_writes_and_says_wh
     assert done.stdout.startswith("StoreError full-text search of a SQLite store needs SQLite's FTS5")
     with Store(path) as store:
         assert [h.id for h in store.collection("docs").search("frog", k=1, mode="text")] == ["b"]
+
+
+def test_a_line_break_in_an_in_list_is_refused_in_words() -> None:
+    with pytest.raises(InvalidArgumentError, match="do not read as one list"):
+        parse_condition("tag in a\nb")

@@ -356,3 +356,86 @@ def test_a_collection_searched_in_the_server_is_rebuilt_when_documents_are_added
         with psycopg.connect(plain(pgvector_database)) as db:  # (the old vectors' table went with them)
             assert db.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'").fetchone() == (1,)
         assert store.check().ok
+
+
+def test_a_machine_without_the_raw_rows_builds_the_index(pgvector_database: str, glove_arrays,
+                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The rows are read from the server's chunks, batch by batch, between the COPYs that
+    send them back (a read on the connection while a COPY holds it would fail)."""
+    on_machine(monkeypatch, tmp_path, "a")
+    import_glove(pgvector_database, glove_arrays, rows=3_000)
+    cache = on_machine(monkeypatch, tmp_path, "b")
+    monkeypatch.setattr(pgvector, "BATCH_BYTES", 200 * 50 * 4)  # (15 batches: 15 reads and COPYs)
+    with Store(pgvector_database) as store:
+        report = store.build_index("glove", "pgvector-hnsw")
+        assert report.recall_at_10 >= 0.95
+        assert store.check().ok
+    assert not list(cache.rglob("*.faiss"))
+
+
+def test_a_table_gone_under_a_handle_is_answered_exactly(pgvector_database: str, glove_arrays,
+                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    on_machine(monkeypatch, tmp_path, "a")
+    import_glove(pgvector_database, glove_arrays, rows=3_000)
+    with Store(pgvector_database) as store:
+        store.build_index("glove", "pgvector-hnsw")
+        glove = store.get("glove")
+        assert glove.approximate_index()[0].short == "pgvector-hnsw"
+        with Store(pgvector_database) as other:  # (another process removes the index meanwhile)
+            other.remove_index("glove", "pgvector-hnsw")
+        with caplog.at_level(logging.WARNING, logger="vecstore"):
+            hits = glove.neighbours("king", k=3)
+            batch = glove.neighbours_many(["king", "queen"], k=3)
+        truth = [w for w, _ in exact_answers(glove_arrays, "king", 3, 3_000)]
+        assert [h.word for h in hits] == truth and [h.word for h in batch.results[0]] == truth
+        assert "searching exactly" in caplog.text
+
+
+def test_a_rebuild_replaces_the_table_and_check_drops_orphans(pgvector_database: str, glove_arrays,
+                                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    on_machine(monkeypatch, tmp_path, "a")
+    import_glove(pgvector_database, glove_arrays, rows=2_000)
+
+    def tables() -> list[str]:
+        with psycopg.connect(plain(pgvector_database)) as db:
+            return sorted(r[0] for r in db.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'"))
+
+    with Store(pgvector_database) as store:
+        store.build_index("glove", "pgvector-hnsw")
+        first = tables()
+        store.build_index("glove", "pgvector-hnsw", {"m": "8", "ef_construction": "32"})
+        assert len(tables()) == 1 and tables() != first  # (each build its own table; the old one dropped)
+        orphan = first[0]  # (a table of vecstore's name that no record names, as a role that could not drop leaves)
+        with psycopg.connect(plain(pgvector_database)) as db:
+            db.execute(f"CREATE TABLE {orphan} (rowno int4)")
+        report = store.check()
+        assert [f.subject for f in report.findings if f.severity == "problem"] == [f"table {orphan}"]
+        repaired = store.check(repair=True)
+        assert all(f.repaired for f in repaired.findings if f.severity == "problem")
+        assert tables() != first and len(tables()) == 1 and store.check().ok
+
+
+def test_a_halfvec_table_that_is_not_the_sets_is_not_used(pgvector_database: str, glove_arrays,
+                                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    on_machine(monkeypatch, tmp_path, "a")
+    import_glove(pgvector_database, glove_arrays, rows=3_000)
+    words = glove_arrays[0]
+    with Store(pgvector_database) as store:
+        store.build_index("glove", "pgvector-hnsw", {"halfvec": "1"})
+        with psycopg.connect(plain(pgvector_database)) as db:
+            (table,) = db.execute("SELECT table_name FROM server_indexes").fetchone()
+            db.execute(f"UPDATE {table} SET v = (SELECT v FROM {table} WHERE rowno = %s) WHERE rowno = %s",
+                       (words.index("king"), words.index("queen")))
+        with caplog.at_level(logging.WARNING, logger="vecstore"):
+            hits = store.get("glove").neighbours("king", k=3)
+        assert [h.word for h in hits] == [w for w, _ in exact_answers(glove_arrays, "king", 3, 3_000)]
+        assert "disagrees with the stored vectors" in caplog.text
+        assert not store.check().ok
+
+
+def test_hnsw_parameters_pgvector_would_refuse_after_the_copy_are_refused_first() -> None:
+    with pytest.raises(InvalidArgumentError, match="ef_construction must be at least twice m"):
+        pgvector.resolve("pgvector-hnsw", 10_000, 50, {"m": "32", "ef_construction": "40"})

@@ -236,7 +236,11 @@ def _check_server(store: Store, info: SetInfo, report: CheckReport, repair: bool
             if repair:
                 from vecstore.ann import rebuild_approximate
 
-                rebuild_approximate(embedding_set, server_index.manifest)
+                try:
+                    rebuild_approximate(embedding_set, server_index.manifest)
+                except StoreError as exc:  # (a role that may not create tables: said, and the check goes on)
+                    finding.message += f" (cannot build it again: {exc.message})"
+                    continue
                 again = pgvector.recorded(store.open(), info)
                 finding.repaired = bool(again) and pgvector.verify(embedding_set, again[0]) is None
         finally:

@@ -154,7 +154,10 @@ def parse_condition(text: str) -> Condition:
     inside = _IN.fullmatch(text)
     if inside is not None and not re.search(r"[=!<>]", inside["key"]):
         key = inside["key"].strip()
-        values = [v.strip() for v in next(csv.reader([inside["values"]], skipinitialspace=True), [])]
+        try:
+            values = [v.strip() for v in next(csv.reader([inside["values"]], skipinitialspace=True), [])]
+        except csv.Error as exc:  # (a line break in the list)
+            raise refused(f"its values do not read as one list ({exc})") from None
         if not values:
             raise refused("no values after 'in'")
         if len(values) > MAX_IN_VALUES:
@@ -395,7 +398,9 @@ class Collection:
         want = min(k, len(allowed))
         if want == 0:
             return []
-        approximate = None if exact else vectors.approximate_index()
+        # (the index only for many matches: a few are scanned, with no index loaded or fetched)
+        approximate = None if exact or (len(allowed) <= FILTER_SCAN_ROWS and not search) else (
+            vectors.approximate_index())
         if approximate is None and search:
             raise InvalidArgumentError(f"is for an approximate index, and {vectors.info.subject} is searched exactly",
                                        subject="search")
@@ -688,7 +693,7 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
     """Write the collection's vectors (a documents set, replaced) and its rows in one
     transaction; refuse if another process changed the collection meanwhile. Each
     document's metadata is ``new_metadata``'s, else what it had (by id: positions move);
-    on SQLite its text goes to the FTS5 table too."""
+    on SQLite the FTS5 table is refreshed by the next text search."""
     new_metadata = new_metadata or {}
     from vecstore.importer import write_set
 

@@ -378,7 +378,7 @@ class EmbeddingSet:
         for number in numbers:
             cache.move_to_end(number)
             found[number] = cache[number]
-        while self._chunk_cache_bytes > CHUNK_CACHE_BYTES and len(cache) > len(numbers):
+        while self._chunk_cache_bytes > CHUNK_CACHE_BYTES and cache:  # (the caller holds what it was given)
             _, dropped = cache.popitem(last=False)
             self._chunk_cache_bytes -= dropped.nbytes
         return found
@@ -654,6 +654,8 @@ class EmbeddingSet:
             kind, index, candidates = None, self.index(), k + SPARE_CANDIDATES
         else:
             kind, index = approximate
+            if getattr(kind, "score_tolerance", None) is not None:  # (halfvec: checked by the batch path)
+                return None
             search = search_overrides(kind, given) if given else kind.search
             candidates = kind.candidates(k, search) + SPARE_CANDIDATES
         want = min(candidates + len(exclude), index.ntotal)
@@ -841,9 +843,12 @@ class EmbeddingSet:
             flat = rows[owner, place]
             exact = self._cosines(flat, queries[owner]) if len(flat) else np.empty(0, np.float32)
             index_scores = np.asarray(scores)[owner, place].astype(np.float64)
-            if kind is not None and not kind.exact_scores:  # (codes: re-ranked by the exact scores)
-                index_scores = exact.astype(np.float64)
-            if np.all(np.abs(exact - index_scores) <= RESCORE_TOLERANCE):
+            tolerance = RESCORE_TOLERANCE
+            if kind is not None and not kind.exact_scores:  # (codes, halfvec: re-ranked by the exact scores)
+                tolerance = getattr(kind, "score_tolerance", None)
+                if tolerance is None:  # (codes: no score to hold them to)
+                    index_scores, tolerance = exact.astype(np.float64), RESCORE_TOLERANCE
+            if np.all(np.abs(exact - index_scores) <= tolerance):
                 ranked = np.full(rows.shape, np.inf, dtype=np.float64)
                 ranked[owner, place] = -exact  # (the rows not kept sort last)
                 order = np.lexsort((rows, ranked))[:, :k]  # (by the exact scores, ties the lower row first)

@@ -9,13 +9,14 @@
   one row a document and column: the text, and the number when the text is one, so a
   filter is an indexed look-up (``--where year>2000``), not a scan of JSON.
 - Full-text search of documents: on PostgreSQL a stored generated column ``text_words``
-  (``to_tsvector('english', text)``) of ``collection_documents`` with a GIN index; on
-  SQLite an FTS5 table ``document_text`` (Porter stemming, as PostgreSQL's English
-  configuration stems) holding each document's text by collection and position. That one
-  is derived, made and brought up to date by the first text search of a collection after
-  it changed (``document_text_built`` records for which of its versions), never by a
-  migration or a write: a process whose SQLite lacks FTS5 (TensorFlow imported first
-  brings its own) still opens, migrates and writes every store.
+  (``to_tsvector('english', left(text, 100000))``) of ``collection_documents`` with a GIN
+  index; on SQLite an FTS5 table a collection, ``document_text_<id>`` (Porter stemming, as
+  PostgreSQL's English configuration stems; bm25's statistics the collection's own)
+  holding each document's text by position. Those are derived, made and brought up to
+  date by the first text search of a collection after it changed (``document_text_built``
+  records for which of its versions), never by a migration or a write: a process whose
+  SQLite lacks FTS5 (TensorFlow imported first brings its own) still opens, migrates and
+  writes every store.
 
 Revision ID: 0008
 Revises: 0007
@@ -56,8 +57,10 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         # (stored: ranking reads it, where an expression index would make ts_rank_cd parse
         # every matching text again at each query; 480 ms against a few ms on 12,808 reviews)
+        # (the first 100,000 characters: a tsvector holds at most 1 MB, and a longer text
+        # would make its document, and this migration, fail)
         op.execute("ALTER TABLE collection_documents ADD COLUMN text_words tsvector "
-                   "GENERATED ALWAYS AS (to_tsvector('english', text)) STORED")
+                   "GENERATED ALWAYS AS (to_tsvector('english', left(text, 100000))) STORED")
         op.execute("CREATE INDEX ix_collection_documents_text ON collection_documents USING gin (text_words)")
     else:  # (the FTS5 table itself is made by the first text search: see the module's docstring)
         op.create_table(
@@ -72,7 +75,8 @@ def downgrade() -> None:
         op.execute("DROP INDEX ix_collection_documents_text")
         op.execute("ALTER TABLE collection_documents DROP COLUMN text_words")
     else:
-        op.execute("DROP TABLE IF EXISTS document_text")
+        for (collection_id,) in op.get_bind().exec_driver_sql("SELECT collection_id FROM document_text_built"):
+            op.execute(f"DROP TABLE IF EXISTS document_text_{int(collection_id)}")
         op.drop_table("document_text_built")
     op.drop_index("ix_document_metadata_number", "document_metadata")
     op.drop_index("ix_document_metadata_value", "document_metadata")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import struct
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -63,8 +64,8 @@ MAX_EF_SEARCH = 1000
 MAX_VECTOR_DIM, MAX_HALFVEC_DIM = 2000, 4000
 #: Queries sent in one statement by a batch (their vectors are one array parameter).
 QUERIES_A_STATEMENT = 1000
-#: Rows a verification reads from the table in one statement.
-VERIFY_ROWS = 50_000
+#: The bytes of float32 rows a build copies, or a check reads, in one batch.
+BATCH_BYTES = 16 << 20
 
 
 class PgvectorMissingError(StoreError):
@@ -85,6 +86,12 @@ class PgvectorKind(ApproximateKind):
         """``vector`` holds the unit rows' float32 values, so its cosines are the stored
         rows'; ``halfvec``'s are rounded to 16 bits, and its hits are re-ranked."""
         return not self.params.get("halfvec")
+
+    @property
+    def score_tolerance(self) -> float | None:
+        """How far a ``halfvec`` score may stray from the stored rows' exact cosine (16-bit
+        components of a unit row: about 1e-3): further means the table is not this set's."""
+        return None if self.exact_scores else 1e-2
 
     @property
     def column(self) -> str:
@@ -130,6 +137,9 @@ def resolve(short: str, count: int, dim: int, given: Mapping[str, object] | None
         if not low <= value <= high:
             raise InvalidArgumentError(f"{key} must be from {low:,} to {high:,}, not {value:,}", subject="param")
         values[key] = value
+    if short == "pgvector-hnsw" and values["ef_construction"] < 2 * values["m"]:
+        raise InvalidArgumentError(f"ef_construction must be at least twice m ({2 * values['m']}), not "
+                                   f"{values['ef_construction']}", subject="param")
     if short == "pgvector-ivfflat":
         if values["lists"] > count:
             raise InvalidArgumentError(f"lists {values['lists']:,} is more than the set's {count:,} rows",
@@ -165,8 +175,10 @@ def pgvector_version(catalog: Catalog, short: str = "pgvector-hnsw") -> str:
                                "the hnsw kind shares a FAISS index through the store")
 
 
-def table_name(uid: str, short: str) -> str:
-    return f"vecstore_pgv_{uid}_{SERVER_KINDS[short]}"
+def table_name(uid: str, short: str, build: str = "") -> str:
+    """The table of set ``uid``'s ``short`` index (``build``: 8 hex digits naming one build,
+    so a build never meets a table of the same name), checked: the uid comes from the store."""
+    return checked_table(f"vecstore_pgv_{uid}_{SERVER_KINDS[short]}" + (f"_{build}" if build else ""))
 
 
 @dataclass(frozen=True)
@@ -192,7 +204,10 @@ def recorded(catalog: Catalog, info: SetInfo) -> list[ServerIndex]:
             if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
                 raise ValueError("another set's manifest")
             kind = resolve(str(row["kind"]), info.count, info.dim, {**manifest["params"], **manifest["search"]})
-            found.append(ServerIndex(kind, checked_table(str(row["table_name"])), manifest))
+            table = checked_table(str(row["table_name"]))
+            if not table.startswith(table_name(info.uid, str(row["kind"]))):
+                raise ValueError(f"its table {table} is another set's")
+            found.append(ServerIndex(kind, table, manifest))
         except (ValueError, KeyError, TypeError, InvalidArgumentError, StoreError) as exc:
             log.warning("not using the %s index of %s: its record in the store is not valid (%s)", row["kind"],
                         info.subject, exc)
@@ -206,6 +221,9 @@ class PgvectorSearch:
     def __init__(self, run: Callable[[dict[str, int], str, dict[str, Any]], list[dict[str, Any]]],
                  index: ServerIndex, count: int, dim: int) -> None:
         self._run = run
+        #: Why the table could not be searched (None: it can): the handle's queries then find
+        #: nothing here and are answered exactly (see :class:`_Unavailable`).
+        self.unavailable: str | None = None
         self.index = index
         self.ntotal, self.d = count, dim
         cast = f"{index.kind.column}({dim})"
@@ -218,7 +236,8 @@ class PgvectorSearch:
 
     def search(self, queries: np.ndarray, k: int,
                params: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(cosine scores, rows) of each query's ``k`` nearest, -1 rows where fewer came."""
+        """(cosine scores, rows) of each query's ``k`` nearest, -1 rows where fewer came
+        (all of them when the table cannot be searched: the caller answers exactly)."""
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.d)
         settings = dict(params or self.index.kind.search)
         if "ef_search" in settings:  # (an HNSW scan returns at most ef_search rows)
@@ -226,15 +245,25 @@ class PgvectorSearch:
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         rows = np.full((len(queries), k), -1, dtype=np.int64)
         filled = np.zeros(len(queries), dtype=np.int64)
-        if len(queries) == 1:
-            found = [{"i": 1, **r} for r in self._run(settings, self._one, {"q": _literal(queries[0]), "k": k})]
-        else:
+        if k > MAX_EF_SEARCH and "ef_search" in settings:  # (more than a scan returns: pgvector 0.8 goes on)
+            settings["iterative_scan"] = 1
+        found = []
+        try:
+            if self.unavailable is not None:
+                pass
+            elif len(queries) == 1:
+                found = [{"i": 1, **r} for r in self._run(settings, self._one, {"q": _literal(queries[0]), "k": k})]
+            else:
+                for start in range(0, len(queries), QUERIES_A_STATEMENT):
+                    batch = queries[start:start + QUERIES_A_STATEMENT]
+                    literal = "{" + ",".join(f'"{_literal(q)}"' for q in batch) + "}"
+                    found += [{**r, "i": int(r["i"]) + start} for r in self._run(settings, self._many,
+                                                                                 {"qs": literal, "k": k})]
+        except _Unavailable as exc:
+            self.unavailable = str(exc)
+            log.warning("not using the %s index %s: %s; searching exactly", self.index.kind.short, self.index.table,
+                        exc)
             found = []
-            for start in range(0, len(queries), QUERIES_A_STATEMENT):
-                batch = queries[start:start + QUERIES_A_STATEMENT]
-                literal = "{" + ",".join(f'"{_literal(q)}"' for q in batch) + "}"
-                found += [{**r, "i": int(r["i"]) + start} for r in self._run(settings, self._many,
-                                                                             {"qs": literal, "k": k})]
         for r in found:
             i = int(r["i"]) - 1
             place = filled[i]
@@ -246,24 +275,33 @@ class PgvectorSearch:
 
 def _literal(vector: np.ndarray) -> str:
     """A vector as pgvector's text form: each float32 as the shortest text that reads back
-    as the same float32."""
-    return "[" + ",".join(map(repr, vector.tolist())) + "]"
+    as the same float32 (numpy's ``str`` of a float32)."""
+    return "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32))) + "]"
 
 
 def _settings_statements(settings: Mapping[str, int]) -> list[tuple[str, dict[str, str]]]:
-    names = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes"}
-    return [("SELECT set_config(:name, :value, true)", {"name": names[k], "value": str(int(v))})
+    names = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes", "iterative_scan": "hnsw.iterative_scan"}
+    return [("SELECT set_config(:name, :value, true)",
+             {"name": names[k], "value": "relaxed_order" if k == "iterative_scan" else str(int(v))})
             for k, v in settings.items()]
+
+
+class _Unavailable(Exception):
+    """The index's table cannot be searched now (dropped by a rebuild or a removal since,
+    or not readable by this role)."""
 
 
 def searcher(catalog: Catalog, info: SetInfo, index: ServerIndex) -> PgvectorSearch:
     """The index, searched through the store's connection: each search one transaction
     setting its query-time parameter for itself (``SET LOCAL``)."""
     def run(settings: dict[str, int], statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with catalog.driver.transaction(f"search the {index.kind.short} index of {info.subject} in") as tx:
-            for setting, values in _settings_statements(settings):
-                tx.rows(setting, values)
-            return tx.rows(statement, params)
+        try:
+            with catalog.driver.transaction(f"search the {index.kind.short} index of {info.subject} in") as tx:
+                for setting, values in _settings_statements(settings):
+                    tx.rows(setting, values)
+                return tx.rows(statement, params)
+        except StoreError as exc:
+            raise _Unavailable(exc.message) from None
 
     return PgvectorSearch(run, index, info.count, info.dim)
 
@@ -293,24 +331,22 @@ def build(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None,
     """Build ``embedding_set``'s pgvector index of kind ``short`` in the server, measure its
     recall@10 with ``probe`` (``tune`` widening its query-time parameter to reach the
     target, as for the FAISS kinds: :mod:`vecstore.ann`), and record it, replacing the
-    kind's previous index: all in one transaction. Its manifest."""
+    kind's previous index (in use until this one commits): all in one transaction. Its
+    manifest."""
     say = phases or (lambda _step: None)
     catalog, info = embedding_set._catalog, embedding_set.info
     kind = resolve(short, info.count, info.dim, given)
     version = pgvector_version(catalog, short)
-    table = table_name(info.uid, short)
+    table = table_name(info.uid, short, os.urandom(4).hex())
     started = time.perf_counter()
     with catalog.driver.transaction(f"build the {short} index of {info.subject} in", lock=f"set {info.name}") as tx:
         if not tx.rows(sql.FIND_SET_BY_UID, {"uid": info.uid}):
             raise StoreError(f"{info.subject} was replaced or removed while its index was built")
-        previous = tx.rows(sql.FIND_SERVER_INDEX, {"set_id": info.id, "kind": short})
-        for row in previous:
-            drop_table(tx, checked_table(str(row["table_name"])))
-        tx.execute(sql.DELETE_SERVER_INDEX, {"set_id": info.id, "kind": short})
         tx.execute(f"CREATE TABLE {table} (rowno int4 PRIMARY KEY, v {kind.column}({info.dim}) NOT NULL)")
         say(f"building {short}: copying the unit rows into the server")
-        tx.copy_data(f"COPY {table} (rowno, v) FROM STDIN (FORMAT BINARY)",
-                     _copy_stream(embedding_set, kind.column == "halfvec", progress))
+        # (one COPY a batch: each batch is read, and verified, while no COPY holds the connection)
+        for block in _copy_blocks(embedding_set, kind.column == "halfvec", progress):
+            tx.copy_data(f"COPY {table} (rowno, v) FROM STDIN (FORMAT BINARY)", [block])
         say(f"building {short}: building the index in the server")
         tx.rows("SELECT set_config('maintenance_work_mem', :value, true)",
                 {"value": f"{_maintenance_mb(tx, info.count, info.dim, kind)}MB"})
@@ -336,6 +372,11 @@ def build(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None,
                     "recall_target": 0.95, "tuning": steps, "given": sorted(given or ()),
                     "build_seconds": round(seconds, 3), "built_at": built_at, "size": size,
                     "pgvector": version}
+        # The previous index is dropped last, so that queries use it until this one commits
+        # (a DROP locks its table until the transaction ends).
+        for row in tx.rows(sql.FIND_SERVER_INDEX, {"set_id": info.id, "kind": short}):
+            drop_table(tx, checked_table(str(row["table_name"])))
+        tx.execute(sql.DELETE_SERVER_INDEX, {"set_id": info.id, "kind": short})
         tx.execute(sql.INSERT_SERVER_INDEX, {"set_id": info.id, "kind": short, "table_name": table,
                                              "manifest": json.dumps(manifest),
                                              "created_at": datetime.now(UTC).replace(tzinfo=None)})
@@ -346,32 +387,36 @@ def build(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None,
 def _maintenance_mb(tx: Any, count: int, dim: int, kind: PgvectorKind) -> int:
     """Memory for the index build: enough that pgvector builds its graph in memory (much
     quicker than on disk), never less than the server's setting, at most 2 GB."""
-    current = int(tx.rows("SELECT setting::bigint * 1024 AS kb FROM pg_settings "
-                          "WHERE name = 'maintenance_work_mem'")[0]["kb"]) // (1024 * 1024)
+    current = int(tx.rows("SELECT setting::bigint * 1024 AS bytes FROM pg_settings "
+                          "WHERE name = 'maintenance_work_mem'")[0]["bytes"]) // (1024 * 1024)
     per_row = dim * (2 if kind.column == "halfvec" else 4) + 8 * 2 * kind.params.get("m", 16) + 64
     return int(max(current, min(2048, 1.5 * count * per_row / (1 << 20) + 64)))
 
 
-def _copy_stream(embedding_set: EmbeddingSet, half: bool,
+def _copy_blocks(embedding_set: EmbeddingSet, half: bool,
                  progress: Callable[[int, int], None] | None) -> Iterator[bytes]:
-    """The set's verified unit rows in PostgreSQL's binary COPY format, as pgvector reads
-    ``vector`` (and ``halfvec``): a 16-bit dimension, 16 unused bits, then big-endian floats."""
+    """The set's verified unit rows, a batch at a time, each a whole COPY in PostgreSQL's
+    binary format, as pgvector reads ``vector`` (and ``halfvec``): a 16-bit dimension, 16
+    unused bits, then big-endian floats. A batch is about :data:`BATCH_BYTES` of rows."""
     dim = embedding_set.dim
     value = np.dtype(">f2" if half else ">f4")
     row_type = np.dtype([("fields", ">i2"), ("row_len", ">i4"), ("row", ">i4"), ("v_len", ">i4"),
                          ("dim", ">i2"), ("unused", ">i2"), ("v", value, (dim,))])
-    yield b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
     done = 0
-    for batch in embedding_set.unit_row_batches(65_536):
+    for batch in embedding_set.unit_row_batches(rows_a_batch(dim)):
         block = np.zeros(len(batch), dtype=row_type)
         block["fields"], block["row_len"], block["v_len"], block["dim"] = 2, 4, 4 + dim * value.itemsize, dim
         block["row"] = np.arange(done, done + len(batch))
         block["v"] = batch
-        yield block.tobytes()
+        yield b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + block.tobytes() + struct.pack(">h", -1)
         done += len(batch)
         if progress is not None:
             progress(done, len(embedding_set))
-    yield struct.pack(">h", -1)
+
+
+def rows_a_batch(dim: int) -> int:
+    """Rows of ``dim`` float32 in about :data:`BATCH_BYTES` (a copy's or a check's batch)."""
+    return max(1, BATCH_BYTES // (4 * dim))
 
 
 def _grant_like_the_vectors(tx: Any, table: str) -> None:
@@ -401,16 +446,26 @@ def orphan_tables(catalog: Catalog) -> list[str]:
     not drop them)."""
     if catalog.driver.dialect != "postgresql":
         return []
-    named = {str(r["table_name"]) for r in catalog.driver.rows(sql.ALL_SERVER_INDEX_TABLES)}
-    tables = catalog.driver.rows("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                                 "AND tablename LIKE 'vecstore_pgv_%'")
-    return sorted(t for t in (str(r["tablename"]) for r in tables) if TABLE_NAME.match(t) and t not in named)
+    return _orphans(catalog.driver)
+
+
+def _orphans(reader: Any) -> list[str]:
+    # (one statement, so one snapshot: a build commits its table and its record together)
+    tables = reader.rows(_ORPHANS)
+    return sorted(t for t in (str(r["tablename"]) for r in tables) if TABLE_NAME.match(t))
+
+
+_ORPHANS = ("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'vecstore_pgv_%' "
+            "AND tablename NOT IN (SELECT table_name FROM server_indexes)")
 
 
 def drop_orphans(catalog: Catalog, tables: list[str]) -> None:
+    """Drop those of ``tables`` that are still orphans (looked at again in the transaction)."""
     with catalog.driver.transaction("drop unused pgvector tables of") as tx:
+        still = set(_orphans(tx))
         for table in tables:
-            drop_table(tx, checked_table(table))
+            if table in still:
+                drop_table(tx, checked_table(table))
 
 
 # -- checking --------------------------------------------------------------------------------
@@ -431,7 +486,7 @@ def verify(embedding_set: EmbeddingSet, index: ServerIndex) -> str | None:
         value = np.dtype(">f2" if half else ">f4")
         send = "halfvec_send" if half else "vector_send"
         start = 0
-        for unit in embedding_set.unit_row_batches(VERIFY_ROWS):
+        for unit in embedding_set.unit_row_batches(rows_a_batch(info.dim)):
             rows = catalog.driver.rows(f"SELECT rowno, {send}(v) AS b FROM {table} WHERE rowno >= :lo AND "
                                        "rowno < :hi ORDER BY rowno", {"lo": start, "hi": start + len(unit)})
             if len(rows) != len(unit):

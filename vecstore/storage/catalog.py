@@ -137,13 +137,13 @@ class Catalog:
         if self.driver.dialect == "sqlite":
             self._fresh_document_text(collection_id)
         filtered, params = sql.matching_positions(conditions) if conditions else (None, {})
-        statement = sql.text_ranking(self.driver.dialect, filtered)
+        statement = sql.text_ranking(self.driver.dialect, filtered, collection_id)
         rows = self.driver.rows(statement, {"collection_id": collection_id, "query": query, "depth": depth, **params})
         return [(int(r["position"]), float(r["score"])) for r in rows]
 
     def _fresh_document_text(self, collection_id: int) -> None:
-        """Make SQLite's FTS5 table hold the collection's current texts: made on first use,
-        the collection's rows written again when it changed since (a new vectors uid)."""
+        """Make the collection's FTS5 table (SQLite) hold its current texts: made on first
+        use, made again when the collection changed since (a new vectors uid)."""
         statements = sql.SQLITE_DOCUMENT_TEXT
         current = self.driver.rows(statements["vectors_uid"], {"collection_id": collection_id})
         built = self.driver.rows(statements["built"], {"collection_id": collection_id})
@@ -154,13 +154,14 @@ class Catalog:
                              "lacks (TensorFlow, imported before vecstore, brings a SQLite of its own): import "
                              "vecstore before tensorflow, or search from another process")
         key = {"collection_id": collection_id}
+        table = sql.document_text_statements(collection_id)
         with self.driver.transaction("index the texts of a collection of") as tx:
-            tx.execute(statements["create"])
             now = tx.rows(statements["vectors_uid"], key)
             if not now:
                 return
-            tx.execute(statements["delete"], key)
-            tx.execute(statements["fill"], key)
+            tx.execute(table["drop"])
+            tx.execute(table["create"])
+            tx.execute(table["fill"], key)
             tx.execute(statements["forget"], key)
             tx.execute(statements["record"], {**key, "vectors_uid": str(now[0]["vectors_uid"])})
 
@@ -197,8 +198,9 @@ class Catalog:
             tx.execute(sql.DELETE_DOCUMENT_METADATA, {"collection_id": found.id})
             if self.driver.dialect == "sqlite":  # (its FTS5 rows: without FTS5 here, refreshed if the id is reused)
                 tx.execute(sql.SQLITE_DOCUMENT_TEXT["forget"], {"collection_id": found.id})
-                if tx.rows(sql.SQLITE_DOCUMENT_TEXT["exists"])[0]["n"] and fts5_available():
-                    tx.execute(sql.SQLITE_DOCUMENT_TEXT["delete"], {"collection_id": found.id})
+                table = sql.document_text_statements(found.id)
+                if tx.rows(table["exists"])[0]["n"] and fts5_available():
+                    tx.execute(table["drop"])
             tx.execute(sql.DELETE_DOCUMENTS, {"collection_id": found.id})
             tx.execute(sql.DELETE_COLLECTION, {"collection_id": found.id})
             vectors = tx.rows(sql.FIND_SET_BY_UID, {"uid": found.vectors_uid})

@@ -1,7 +1,7 @@
 """The tables a server store's pgvector indexes live in, as the storage layer drops them.
 
 Each pgvector index (:mod:`vecstore.index.pgvector`) is a table of its own named
-``vecstore_pgv_<set uid>_<method>``; ``server_indexes`` records it. A set removed or
+``vecstore_pgv_<set uid>_<method>_<build>``; ``server_indexes`` records it. A set removed or
 replaced takes its tables with it, in the same transaction (:mod:`vecstore.storage.catalog`).
 A table name read from the store is used as an SQL identifier only when it is one vecstore
 makes: identifiers cannot be bound.
@@ -18,7 +18,7 @@ from vecstore.storage import statements as sql
 
 log = logging.getLogger("vecstore")
 
-TABLE_NAME = re.compile(r"^vecstore_pgv_[0-9a-f]{32}_(hnsw|ivfflat)$")
+TABLE_NAME = re.compile(r"^vecstore_pgv_[0-9a-f]{32}_(hnsw|ivfflat)(_[0-9a-f]{8})?$")
 
 
 def checked_table(name: str) -> str:

@@ -181,22 +181,35 @@ DELETE_POSITION_METADATA = ("DELETE FROM document_metadata WHERE collection_id =
 #: ``number``: the value as a finite float when it is one (what ``<`` and ``>`` compare), else NULL.
 METADATA_ROWS = BulkRows("document_metadata", ("collection_id", "position", "key", "value", "number"),
                          ("int4", "int4", "text", "text", "float8"))
-#: SQLite's FTS5 table of the documents' texts (PostgreSQL's GIN index is of
-#: collection_documents itself): derived, made and refreshed for a collection by its first
-#: text search after a change (see migration 0008). In a dict, not constants: SQLite only,
-#: and FTS5's, so kept out of the statements tests prepare on both backends.
+#: SQLite's FTS5 tables of the documents' texts, one a collection (``document_text_<id>``:
+#: bm25's statistics are then the collection's own), derived: made and refreshed by its
+#: first text search after a change (see migration 0008). PostgreSQL's GIN index is of
+#: collection_documents itself. Not constants: SQLite only, and FTS5's, so kept out of
+#: the statements tests prepare on both backends.
 SQLITE_DOCUMENT_TEXT = {
-    "exists": "SELECT count(*) AS n FROM sqlite_master WHERE name = 'document_text'",
-    "create": ("CREATE VIRTUAL TABLE IF NOT EXISTS document_text USING fts5(text, collection_id UNINDEXED, "
-               "position UNINDEXED, tokenize = 'porter unicode61')"),
     "built": "SELECT vectors_uid FROM document_text_built WHERE collection_id = :collection_id",
-    "delete": "DELETE FROM document_text WHERE collection_id = :collection_id",
-    "fill": ("INSERT INTO document_text (text, collection_id, position) SELECT text, collection_id, position "
-             "FROM collection_documents WHERE collection_id = :collection_id"),
     "forget": "DELETE FROM document_text_built WHERE collection_id = :collection_id",
     "record": "INSERT INTO document_text_built (collection_id, vectors_uid) VALUES (:collection_id, :vectors_uid)",
     "vectors_uid": "SELECT vectors_uid FROM collections WHERE id = :collection_id",
 }
+
+
+def document_text_table(collection_id: int) -> str:
+    """The name of collection ``collection_id``'s FTS5 table (SQLite)."""
+    return f"document_text_{int(collection_id)}"
+
+
+def document_text_statements(collection_id: int) -> dict[str, str]:
+    """Making, dropping and filling collection ``collection_id``'s FTS5 table (SQLite)."""
+    table = document_text_table(collection_id)
+    return {
+        "exists": f"SELECT count(*) AS n FROM sqlite_master WHERE name = '{table}'",
+        "drop": f"DROP TABLE IF EXISTS {table}",
+        "create": f"CREATE VIRTUAL TABLE {table} USING fts5(text, position UNINDEXED, tokenize = 'porter unicode61')",
+        "fill": (f"INSERT INTO {table} (text, position) SELECT text, position FROM collection_documents "
+                 "WHERE collection_id = :collection_id"),
+    }
+
 
 #: The comparison each operator of a condition makes: on the text, or on the number.
 CONDITION_SQL = {"=": "value = {v}", "!=": "value <> {v}", "in": "value IN ({v})", "<": "number < {v}",
@@ -232,17 +245,17 @@ def documents_at(positions: Sequence[int]) -> tuple[str, dict[str, object]]:
             dict(zip(names, positions, strict=True)))
 
 
-def text_ranking(dialect: str, filtered: str | None = None) -> str:
+def text_ranking(dialect: str, filtered: str | None = None, collection_id: int = 0) -> str:
     """The full-text ranking of one collection's documents for ``:query``, best first (ties:
     the lower position), at most ``:depth``: rows of (position, score). SQLite: FTS5's
     ``bm25()`` (lower is better) on a MATCH expression; PostgreSQL: ``ts_rank_cd`` of
     ``websearch_to_tsquery`` on the GIN-indexed stored ``text_words`` column, which is
-    ``to_tsvector('english', text)`` (higher is better). ``filtered``: a
+    ``to_tsvector('english', left(text, 100000))`` (higher is better). ``filtered``: a
     :func:`matching_positions` statement the positions must be in."""
     if dialect == "sqlite":
+        table = document_text_table(collection_id)
         within = f" AND position IN ({filtered})" if filtered else ""
-        return ("SELECT position, bm25(document_text) AS score FROM document_text "
-                f"WHERE document_text MATCH :query AND collection_id = :collection_id{within} "
+        return (f"SELECT position, bm25({table}) AS score FROM {table} WHERE {table} MATCH :query{within} "
                 "ORDER BY score, position LIMIT :depth")
     within = f" AND position IN ({filtered})" if filtered else ""
     return ("SELECT position, ts_rank_cd(text_words, websearch_to_tsquery('english', :query)) "
@@ -270,4 +283,3 @@ DELETE_SERVER_INDEX = "DELETE FROM server_indexes WHERE set_id = :set_id AND kin
 SET_SERVER_INDEXES = "SELECT table_name FROM server_indexes WHERE set_id = :set_id"
 #: A set's pgvector indexes go with it (removed or replaced), their tables dropped.
 DELETE_SET_SERVER_INDEXES = "DELETE FROM server_indexes WHERE set_id = :set_id"
-ALL_SERVER_INDEX_TABLES = "SELECT table_name FROM server_indexes"
