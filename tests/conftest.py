@@ -135,6 +135,23 @@ def glove_store(tmp_path_factory: pytest.TempPathFactory, glove_text: Path) -> P
     return path
 
 
+@pytest.fixture
+def glove_store_copy(glove_store: Path, tmp_path: Path, backend: str) -> Store:
+    """A writable store holding the real GloVe as 'glove': a copy of ``glove_store`` (on
+    PostgreSQL, for a ``both_backends`` test: the default store, a fresh server database,
+    with the real GloVe imported)."""
+    import shutil
+
+    if backend == "postgresql":
+        server = Store()
+        server.import_builtin("glove-6b-50d", "glove")
+        return server
+    path = tmp_path / "store.db"
+    shutil.copy(glove_store, path)
+    shutil.copytree(glove_store.with_name(glove_store.name + ".indexes"), path.with_name(path.name + ".indexes"))
+    return Store(path)
+
+
 @pytest.fixture(scope="module")
 def glove(glove_store: Path):
     """The real GloVe set of ``glove_store``, opened once per test module (read only)."""

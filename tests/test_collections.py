@@ -30,17 +30,9 @@ def reviews() -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def store(glove_store: Path, tmp_path: Path, backend: str) -> Store:
-    """A writable copy of the store holding the real GloVe (on PostgreSQL: a fresh server
-    database, the default store, with the real GloVe imported)."""
-    if backend == "postgresql":
-        server = Store()
-        server.import_builtin("glove-6b-50d", "glove")
-        return server
-    path = tmp_path / "store.db"
-    shutil.copy(glove_store, path)
-    shutil.copytree(glove_store.with_name(glove_store.name + ".indexes"), path.with_name(path.name + ".indexes"))
-    return Store(path)
+def store(glove_store_copy: Store) -> Store:
+    """A writable store holding the real GloVe as 'glove' (PostgreSQL: a fresh server database)."""
+    return glove_store_copy
 
 
 @pytest.mark.both_backends

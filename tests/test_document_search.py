@@ -42,16 +42,9 @@ def snippets() -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def store(glove_store: Path, tmp_path: Path, backend: str) -> Store:
+def store(glove_store_copy: Store) -> Store:
     """A writable store holding the real GloVe as 'glove' (PostgreSQL: a fresh server database)."""
-    if backend == "postgresql":
-        server = Store()
-        server.import_builtin("glove-6b-50d", "glove")
-        return server
-    path = tmp_path / "store.db"
-    shutil.copy(glove_store, path)
-    shutil.copytree(glove_store.with_name(glove_store.name + ".indexes"), path.with_name(path.name + ".indexes"))
-    return Store(path)
+    return glove_store_copy
 
 
 def add_snippets(store: Store, snippets: list[dict[str, str]]) -> tuple[list[str], list[str]]:

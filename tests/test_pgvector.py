@@ -31,6 +31,12 @@ def plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
+def pgvector_tables(url: str) -> list[str]:
+    """The pgvector tables of the server database at ``url``, by name."""
+    with psycopg.connect(plain(url)) as db:
+        return sorted(r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'"))
+
+
 def on_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> Path:
     cache = tmp_path / f"machine-{name}"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
@@ -218,8 +224,7 @@ def test_a_set_replaced_or_removed_takes_its_table_with_it(pgvector_database: st
     import_glove(pgvector_database, glove_arrays, rows=3_000)
 
     def tables() -> list[str]:
-        with psycopg.connect(plain(pgvector_database)) as db:
-            return [r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'")]
+        return pgvector_tables(pgvector_database)
 
     with Store(pgvector_database) as store:
         store.build_index("glove", "pgvector-hnsw")
@@ -398,9 +403,7 @@ def test_a_rebuild_replaces_the_table_and_check_drops_orphans(pgvector_database:
     import_glove(pgvector_database, glove_arrays, rows=2_000)
 
     def tables() -> list[str]:
-        with psycopg.connect(plain(pgvector_database)) as db:
-            return sorted(r[0] for r in db.execute(
-                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'"))
+        return pgvector_tables(pgvector_database)
 
     with Store(pgvector_database) as store:
         store.build_index("glove", "pgvector-hnsw")
