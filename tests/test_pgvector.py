@@ -165,7 +165,7 @@ def test_the_cli_builds_lists_searches_and_removes_a_pgvector_index(
     assert removed.exit_code == 0, removed.output
     with psycopg.connect(plain(pgvector_database)) as db:
         assert db.execute("SELECT count(*) FROM server_indexes").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'").fetchone() == (0,)
+    assert pgvector_tables(pgvector_database) == []
     again = runner.invoke(app, [*store, "index", "remove", "glove", "--kind", "pgvector-ivfflat"])
     assert again.exit_code == 1 and "no pgvector-ivfflat index" in again.output
 
@@ -223,21 +223,19 @@ def test_a_set_replaced_or_removed_takes_its_table_with_it(pgvector_database: st
     on_machine(monkeypatch, tmp_path, "a")
     import_glove(pgvector_database, glove_arrays, rows=3_000)
 
-    def tables() -> list[str]:
-        return pgvector_tables(pgvector_database)
-
     with Store(pgvector_database) as store:
         store.build_index("glove", "pgvector-hnsw")
-        first = tables()
+        first = pgvector_tables(pgvector_database)
         words, vectors = glove_arrays
         store.import_vectors("glove", words[:3_000], vectors[:3_000] * 2, source="doubled", source_sha256="2" * 64,
                              replace=True)
-        assert tables() == [] and first
+        assert pgvector_tables(pgvector_database) == [] and first
         assert store.get("glove").approximate_index() is None
         store.build_index("glove", "pgvector-hnsw")
-        assert len(tables()) == 1 and tables() != first
+        rebuilt = pgvector_tables(pgvector_database)
+        assert len(rebuilt) == 1 and rebuilt != first
         store.remove("glove")
-        assert tables() == []
+        assert pgvector_tables(pgvector_database) == []
         assert store.check().ok
 
 
@@ -256,8 +254,7 @@ def test_a_build_that_fails_halfway_leaves_the_previous_index(pgvector_database:
             store.build_index("glove", "pgvector-hnsw", {"m": "8"})
         (report,) = [r for r in store.index_reports("glove") if r.kind == "pgvector-hnsw"]
         assert report.params == before.params and report.built_at == before.built_at
-        with psycopg.connect(plain(pgvector_database)) as db:
-            assert db.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'").fetchone() == (1,)
+        assert len(pgvector_tables(pgvector_database)) == 1
         assert store.check().ok
 
 
@@ -358,8 +355,7 @@ def test_a_collection_searched_in_the_server_is_rebuilt_when_documents_are_added
         kind, _ = vectors.approximate_index()
         assert kind.short == "pgvector-hnsw" and len(vectors) == 3_000
         assert pgvector.recorded(store.open(), vectors.info)[0].manifest["rows"] == 3_000
-        with psycopg.connect(plain(pgvector_database)) as db:  # (the old vectors' table went with them)
-            assert db.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecstore_pgv_%'").fetchone() == (1,)
+        assert len(pgvector_tables(pgvector_database)) == 1  # (the old vectors' table went with them)
         assert store.check().ok
 
 
@@ -402,14 +398,12 @@ def test_a_rebuild_replaces_the_table_and_check_drops_orphans(pgvector_database:
     on_machine(monkeypatch, tmp_path, "a")
     import_glove(pgvector_database, glove_arrays, rows=2_000)
 
-    def tables() -> list[str]:
-        return pgvector_tables(pgvector_database)
-
     with Store(pgvector_database) as store:
         store.build_index("glove", "pgvector-hnsw")
-        first = tables()
+        first = pgvector_tables(pgvector_database)
         store.build_index("glove", "pgvector-hnsw", {"m": "8", "ef_construction": "32"})
-        assert len(tables()) == 1 and tables() != first  # (each build its own table; the old one dropped)
+        rebuilt = pgvector_tables(pgvector_database)
+        assert len(rebuilt) == 1 and rebuilt != first  # (each build its own table; the old one dropped)
         orphan = first[0]  # (a table of vecstore's name that no record names, as a role that could not drop leaves)
         with psycopg.connect(plain(pgvector_database)) as db:
             db.execute(f"CREATE TABLE {orphan} (rowno int4)")
@@ -417,7 +411,7 @@ def test_a_rebuild_replaces_the_table_and_check_drops_orphans(pgvector_database:
         assert [f.subject for f in report.findings if f.severity == "problem"] == [f"table {orphan}"]
         repaired = store.check(repair=True)
         assert all(f.repaired for f in repaired.findings if f.severity == "problem")
-        assert tables() != first and len(tables()) == 1 and store.check().ok
+        assert pgvector_tables(pgvector_database) == rebuilt and store.check().ok
 
 
 def test_a_halfvec_table_that_is_not_the_sets_is_not_used(pgvector_database: str, glove_arrays,

@@ -26,7 +26,10 @@ from vecstore.native import native_stderr_captured
 if TYPE_CHECKING:
     import faiss
 
+    from vecstore.index.folder import IndexFolder
     from vecstore.query import EmbeddingSet
+    from vecstore.storage.catalog import Catalog
+    from vecstore.storage.records import SetInfo
 
 log = logging.getLogger("vecstore")
 
@@ -71,11 +74,12 @@ def build_approximate(embedding_set: EmbeddingSet, short: str, given: dict[str, 
 
     say = phases or (lambda _step: None)
     if pgvector.is_server_kind(short):  # (built in the server, not in a FAISS file)
-        pgvector.resolve(short, len(embedding_set), embedding_set.dim, given)  # (refused before rows are read)
-        pgvector.pgvector_version(embedding_set._catalog, short)
+        server_kind = pgvector.resolve(short, len(embedding_set), embedding_set.dim, given)  # (before rows are read)
+        version = pgvector.pgvector_version(embedding_set._catalog, short)
         say(f"building {short}: measuring the exact neighbours of {RECALL_SAMPLE:,} rows")
         probe = RecallProbe(embedding_set)  # (before the build's transaction: it reads the rows on this machine)
-        m = pgvector.build(embedding_set, short, given, probe, tune, progress, phases)
+        m = pgvector.build(embedding_set, server_kind, version, given, probe, tune, RECALL_TARGET[short], progress,
+                           phases)
         return IndexReport(embedding_set.info.display_name, short, m["params"], m["search"], m["recall_at_10"],
                            m["recall_sample"], m["build_seconds"], m["size"], m["built_at"], chosen=True,
                            collection=_is_collection(embedding_set), tuning=m["tuning"])
@@ -209,18 +213,8 @@ def _reranked(embedding_set: EmbeddingSet, queries: np.ndarray, found: np.ndarra
 def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
     """The set's indexes: the exact one, then its approximate ones (the first listed is the
     one queries use)."""
-    from vecstore.index import shared
-
     folder, info = embedding_set._indexes, embedding_set.info
-    if shared.is_shared(embedding_set._catalog):  # (what queries here will use, the store's copies included)
-        listed = shared.listed(embedding_set._catalog, folder, info)
-    else:
-        listed = [(m, _size(folder.approximate_paths(info.uid, m["kind"])[0]))
-                  for m in folder.approximate_manifests(info)]
-    from vecstore.index import pgvector
-
-    server = [(s.manifest, int(s.manifest.get("size", 0))) for s in pgvector.recorded(embedding_set._catalog, info)]
-    listed = sorted(server + listed, key=lambda m: str(m[0].get("built_at", "")), reverse=True)  # (the latest answers)
+    listed = listed_indexes(embedding_set._catalog, folder, info)
     flat_path, _ = folder.paths(info.uid)
     name, collection = embedding_set.info.display_name, _is_collection(embedding_set)
     reports = [IndexReport(name, "flat", {}, {}, 1.0, 0, None, _size(flat_path), None, chosen=not listed,
@@ -231,6 +225,22 @@ def index_reports(embedding_set: EmbeddingSet) -> list[IndexReport]:
                                    manifest.get("build_seconds"), size, manifest.get("built_at"), chosen=i == 0,
                                    collection=collection, tuning=_tuning(manifest.get("tuning"))))
     return reports
+
+
+def listed_indexes(catalog: Catalog, folder: IndexFolder, info: SetInfo) -> list[tuple[dict[str, Any], int]]:
+    """The set's approximate indexes as queries on this machine will see them, without
+    fetching any: (manifest, size) of each, the one that answers (the latest built) first.
+    The FAISS ones of the index folder and, on a server store, the store's shared copies
+    and the server's pgvector indexes."""
+    from vecstore.index import pgvector, shared
+
+    if shared.is_shared(catalog):  # (the store's copies included)
+        listed = shared.listed(catalog, folder, info)
+    else:
+        listed = [(m, _size(folder.approximate_paths(info.uid, m["kind"])[0]))
+                  for m in folder.approximate_manifests(info)]
+    listed += [(s.manifest, int(s.manifest.get("size", 0))) for s in pgvector.recorded(catalog, info)]
+    return sorted(listed, key=lambda m: str(m[0].get("built_at", "")), reverse=True)
 
 
 def _size(path: Path) -> int:

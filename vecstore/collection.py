@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xxhash
 
-from vecstore.cosine import normalized
 from vecstore.documents import Idf, document_vectors, fit_idf
 from vecstore.errors import (
     CollectionNotFoundError,
@@ -339,15 +338,7 @@ class Collection:
         if conditions:
             allowed = np.asarray(catalog.matching_positions(self.info.id, [c.as_sql() for c in conditions]),
                                  dtype=np.int64)
-        unit = None
-        if query is not None:
-            flat = query.reshape(-1)
-            if flat.shape[0] != vectors.dim:
-                raise InvalidArgumentError(f"the vector has {flat.shape[0]} values; {vectors.info.subject} has "
-                                           f"{vectors.dim}")
-            if not np.isfinite(flat).all():
-                raise InvalidArgumentError("the vector holds values that are not finite numbers")
-            unit = normalized(flat)
+        unit = None if query is None else vectors.unit_of_vector(query)
         if mode == "vector":
             assert unit is not None
             found = self._vector_ranking(vectors, query, unit, k, exact, search, allowed)
@@ -745,16 +736,9 @@ def _write(store: Store, name: str, word_set: tuple[str, str], pool: str, option
     recorded = []  # (the collection's approximate indexes, built again over its new vectors)
     before = catalog.find_set_by_uid(existing.vectors_uid) if existing is not None else None
     if before is not None:
-        from vecstore.index import shared
+        from vecstore.ann import listed_indexes
 
-        if shared.is_shared(catalog):  # (the store's, those built here that it lacks, and pgvector's)
-            from vecstore.index import pgvector
-
-            recorded = [m for m, _ in shared.listed(catalog, store.indexes, before)]
-            recorded += [s.manifest for s in pgvector.recorded(catalog, before)]
-            recorded.sort(key=lambda m: str(m.get("built_at", "")), reverse=True)  # (the latest answers)
-        else:
-            recorded = store.indexes.approximate_manifests(before)
+        recorded = [m for m, _ in listed_indexes(catalog, store.indexes, before)]
     write_set(catalog, store.indexes, header, [(ids, matrix)], lambda: identity, replace=True, also=rows)
     if recorded:
         _rebuild_indexes(store, name, recorded)

@@ -29,7 +29,7 @@ from vecstore.errors import (
 from vecstore.index.approximate import ApproximateKind, search_overrides
 from vecstore.index.exact import ExactSearch
 from vecstore.index.folder import IndexFolder
-from vecstore.index.pgvector import SERVER_KINDS
+from vecstore.index.pgvector import SERVER_KINDS, ServerIndex
 from vecstore.integrity import DerivedFileError, VerifiedFile, chunk_digest, content_checksum
 from vecstore.limits import MAX_K
 from vecstore.set_words import SetWords
@@ -153,7 +153,7 @@ class EmbeddingSet:
         self._rows: VerifiedFile | bool | None = False  # False: not opened yet
         self._search_parameters: dict[tuple, Any] = {}
         self._single_queries = 0  # (see _cold_exact)
-        self._has_server_index: bool | None = None  # (see _in_server; None: not looked for)
+        self._server_indexes: list[ServerIndex] | None = None  # (see _server_index_records; None: not read)
         self._chunk_cache: OrderedDict[int, np.ndarray] = OrderedDict()  # (see _cached_chunks)
         self._chunk_cache_bytes = 0
         self._subwords: SubwordModel | bool | None = False  # False: not looked for
@@ -410,7 +410,7 @@ class EmbeddingSet:
         """Release the mapped derived files (also done when the set is garbage collected)."""
         self._index = None  # (first: the exact search reads the rows' mapping)
         self._approximate = False
-        self._has_server_index = None
+        self._server_indexes = None
         self._chunk_cache.clear()
         self._chunk_cache_bytes = 0
         if isinstance(self._rows, VerifiedFile):
@@ -492,7 +492,7 @@ class EmbeddingSet:
             if sharing:
                 from vecstore.index import pgvector
 
-                in_server = pgvector.answering(self._catalog, self._indexes, self.info)
+                in_server = pgvector.answering(self._catalog, self._indexes, self.info, self._server_index_records())
                 if in_server is not None:  # (searched in the server: nothing to fetch or load)
                     self._approximate = in_server
                     return in_server
@@ -544,12 +544,17 @@ class EmbeddingSet:
             if computed is not None:  # (a word a fastText set lacks: nothing of the set to exclude)
                 return self._search(normalized(computed), k, set(), exact, search)
             return self._search(self._unit_query(row), k, {row}, exact, search)
+        return self._search(self.unit_of_vector(vector), k, set(), exact, search)
+
+    def unit_of_vector(self, vector: np.ndarray | Sequence[float]) -> np.ndarray:
+        """A query vector of this set's dimension, at unit length; refused when it has
+        another length or values that are not finite numbers."""
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise InvalidArgumentError(f"the vector has {query.shape[0]} values; {self.info.subject} has {self.dim}")
         if not np.isfinite(query).all():
             raise InvalidArgumentError("the vector holds values that are not finite numbers")
-        return self._search(normalized(query), k, set(), exact, search)
+        return normalized(query)
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two words."""
@@ -628,16 +633,18 @@ class EmbeddingSet:
         more). A cold ``vecstore neighbours`` on GloVe: 10 ms exactly, against 150 ms to
         load and check the hnsw index; a long-lived handle loads it from its ninth query."""
         return (self._approximate is False and self._single_queries < COLD_QUERIES
-                and self.info.count * self.dim <= COLD_EXACT_FLOATS and not self._in_server())
+                and self.info.count * self.dim <= COLD_EXACT_FLOATS
+                # (a pgvector index loads nothing, where an exact query would build the raw rows)
+                and not self._server_index_records())
 
-    def _in_server(self) -> bool:
-        """Whether the set has a pgvector index (searched in the server: its first query
-        loads nothing, where an exact one would build the raw rows from the server's)."""
-        if self._has_server_index is None:
+    def _server_index_records(self) -> list[ServerIndex]:
+        """The set's pgvector indexes (:func:`vecstore.index.pgvector.recorded`), read once a
+        handle: the cold-exact rule and the choice of index both ask."""
+        if self._server_indexes is None:
             from vecstore.index import pgvector
 
-            self._has_server_index = bool(pgvector.recorded(self._catalog, self.info))
-        return self._has_server_index
+            self._server_indexes = pgvector.recorded(self._catalog, self.info)
+        return self._server_indexes
 
     def _search_one(self, query: np.ndarray | bytes, k: int, exclude: set[int], exact_only: bool,
                     given: dict[str, str] | None) -> list[Neighbour] | None:
@@ -654,7 +661,7 @@ class EmbeddingSet:
             kind, index, candidates = None, self.index(), k + SPARE_CANDIDATES
         else:
             kind, index = approximate
-            if getattr(kind, "score_tolerance", None) is not None:  # (halfvec: checked by the batch path)
+            if not kind.exact_scores and kind.score_tolerance is not None:  # (halfvec: checked by the batch path)
                 return None
             search = search_overrides(kind, given) if given else kind.search
             candidates = kind.candidates(k, search) + SPARE_CANDIDATES
@@ -845,9 +852,10 @@ class EmbeddingSet:
             index_scores = np.asarray(scores)[owner, place].astype(np.float64)
             tolerance = RESCORE_TOLERANCE
             if kind is not None and not kind.exact_scores:  # (codes, halfvec: re-ranked by the exact scores)
-                tolerance = getattr(kind, "score_tolerance", None)
-                if tolerance is None:  # (codes: no score to hold them to)
-                    index_scores, tolerance = exact.astype(np.float64), RESCORE_TOLERANCE
+                if kind.score_tolerance is None:  # (codes: no score to hold them to)
+                    index_scores = exact.astype(np.float64)
+                else:
+                    tolerance = kind.score_tolerance
             if np.all(np.abs(exact - index_scores) <= tolerance):
                 ranked = np.full(rows.shape, np.inf, dtype=np.float64)
                 ranked[owner, place] = -exact  # (the rows not kept sort last)

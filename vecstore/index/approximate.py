@@ -68,6 +68,13 @@ class ApproximateKind:
         """Whether the index's scores are the exact cosines of the stored unit rows."""
         return self.short != "ivfpq"
 
+    @property
+    def score_tolerance(self) -> float | None:
+        """For a kind without :attr:`exact_scores`: how far its scores may stray from the
+        stored rows' exact cosines, or None when they are not comparable (ivfpq's codes:
+        their hits are only re-ranked)."""
+        return None
+
     def layout(self, manifest: dict[str, Any] | None = None) -> Layout:
         """The footer's layout: blocks digested with a seed made of what the index's
         manifest says of it (:data:`BOUND_FACTS`: its parameters, query-time settings,

@@ -21,6 +21,7 @@ builds it again.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from vecstore.errors import InvalidArgumentError, StoreError, quoted
 from vecstore.index.approximate import ApproximateKind
 from vecstore.storage import statements as sql
-from vecstore.storage.server_tables import TABLE_NAME, checked_table, drop_table
+from vecstore.storage.server_tables import TABLE_NAME, checked_table, drop_kind, drop_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,7 +92,7 @@ class PgvectorKind(ApproximateKind):
     def score_tolerance(self) -> float | None:
         """How far a ``halfvec`` score may stray from the stored rows' exact cosine (16-bit
         components of a unit row: about 1e-3): further means the table is not this set's."""
-        return None if self.exact_scores else 1e-2
+        return 1e-2
 
     @property
     def column(self) -> str:
@@ -247,18 +248,8 @@ class PgvectorSearch:
         filled = np.zeros(len(queries), dtype=np.int64)
         if k > MAX_EF_SEARCH and "ef_search" in settings:  # (more than a scan returns: pgvector 0.8 goes on)
             settings["iterative_scan"] = 1
-        found = []
         try:
-            if self.unavailable is not None:
-                pass
-            elif len(queries) == 1:
-                found = [{"i": 1, **r} for r in self._run(settings, self._one, {"q": _literal(queries[0]), "k": k})]
-            else:
-                for start in range(0, len(queries), QUERIES_A_STATEMENT):
-                    batch = queries[start:start + QUERIES_A_STATEMENT]
-                    literal = "{" + ",".join(f'"{_literal(q)}"' for q in batch) + "}"
-                    found += [{**r, "i": int(r["i"]) + start} for r in self._run(settings, self._many,
-                                                                                 {"qs": literal, "k": k})]
+            found = [] if self.unavailable is not None else self._found(queries, k, settings)
         except _Unavailable as exc:
             self.unavailable = str(exc)
             log.warning("not using the %s index %s: %s; searching exactly", self.index.kind.short, self.index.table,
@@ -273,17 +264,31 @@ class PgvectorSearch:
         return scores, rows
 
 
+    def _found(self, queries: np.ndarray, k: int, settings: dict[str, int]) -> list[dict[str, Any]]:
+        """The server's rows for ``queries``: (i, the query's 1-based place; rowno; d)."""
+        if len(queries) == 1:
+            return [{"i": 1, **r} for r in self._run(settings, self._one, {"q": _literal(queries[0]), "k": k})]
+        found = []
+        for start in range(0, len(queries), QUERIES_A_STATEMENT):
+            literal = "{" + ",".join(f'"{_literal(q)}"' for q in queries[start:start + QUERIES_A_STATEMENT]) + "}"
+            found += [{**r, "i": int(r["i"]) + start} for r in self._run(settings, self._many, {"qs": literal, "k": k})]
+        return found
+
+
 def _literal(vector: np.ndarray) -> str:
     """A vector as pgvector's text form: each float32 as the shortest text that reads back
     as the same float32 (numpy's ``str`` of a float32)."""
     return "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32))) + "]"
 
 
-def _settings_statements(settings: Mapping[str, int]) -> list[tuple[str, dict[str, str]]]:
+def _search_in(tx: Any, settings: Mapping[str, int], statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run a search ``statement`` in transaction ``tx``, its query-time ``settings`` set for
+    that transaction only (``SET LOCAL``)."""
     names = {"ef_search": "hnsw.ef_search", "probes": "ivfflat.probes", "iterative_scan": "hnsw.iterative_scan"}
-    return [("SELECT set_config(:name, :value, true)",
-             {"name": names[k], "value": "relaxed_order" if k == "iterative_scan" else str(int(v))})
-            for k, v in settings.items()]
+    for key, value in settings.items():
+        tx.rows("SELECT set_config(:name, :value, true)",
+                {"name": names[key], "value": "relaxed_order" if key == "iterative_scan" else str(int(value))})
+    return tx.rows(statement, params)
 
 
 class _Unavailable(Exception):
@@ -297,19 +302,18 @@ def searcher(catalog: Catalog, info: SetInfo, index: ServerIndex) -> PgvectorSea
     def run(settings: dict[str, int], statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         try:
             with catalog.driver.transaction(f"search the {index.kind.short} index of {info.subject} in") as tx:
-                for setting, values in _settings_statements(settings):
-                    tx.rows(setting, values)
-                return tx.rows(statement, params)
+                return _search_in(tx, settings, statement, params)
         except StoreError as exc:
             raise _Unavailable(exc.message) from None
 
     return PgvectorSearch(run, index, info.count, info.dim)
 
 
-def answering(catalog: Catalog, folder: IndexFolder, info: SetInfo) -> tuple[PgvectorKind, PgvectorSearch] | None:
+def answering(catalog: Catalog, folder: IndexFolder, info: SetInfo,
+              found: list[ServerIndex]) -> tuple[PgvectorKind, PgvectorSearch] | None:
     """The set's pgvector index if it is the one queries use: the latest built of its
-    approximate indexes (the FAISS ones this machine holds or the store shares included)."""
-    found = recorded(catalog, info)
+    approximate indexes (the FAISS ones this machine holds or the store shares included);
+    ``found``: the set's :func:`recorded` indexes."""
     if not found:
         return None
     latest = found[0]
@@ -325,18 +329,17 @@ def answering(catalog: Catalog, folder: IndexFolder, info: SetInfo) -> tuple[Pgv
 # -- building --------------------------------------------------------------------------------
 
 
-def build(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None, probe: RecallProbe,
-          tune: Tune, progress: Callable[[int, int], None] | None = None,
+def build(embedding_set: EmbeddingSet, kind: PgvectorKind, version: str, given: dict[str, str] | None,
+          probe: RecallProbe, tune: Tune, target: float, progress: Callable[[int, int], None] | None = None,
           phases: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Build ``embedding_set``'s pgvector index of kind ``short`` in the server, measure its
-    recall@10 with ``probe`` (``tune`` widening its query-time parameter to reach the
-    target, as for the FAISS kinds: :mod:`vecstore.ann`), and record it, replacing the
+    """Build ``embedding_set``'s pgvector index of ``kind`` (:func:`resolve`'s, for a server
+    of pgvector ``version``: :func:`pgvector_version`) in the server, measure its
+    recall@10 with ``probe`` (``tune`` widening its query-time parameter to reach
+    ``target``, as for the FAISS kinds: :mod:`vecstore.ann`), and record it, replacing the
     kind's previous index (in use until this one commits): all in one transaction. Its
     manifest."""
     say = phases or (lambda _step: None)
-    catalog, info = embedding_set._catalog, embedding_set.info
-    kind = resolve(short, info.count, info.dim, given)
-    version = pgvector_version(catalog, short)
+    catalog, info, short = embedding_set._catalog, embedding_set.info, kind.short
     table = table_name(info.uid, short, os.urandom(4).hex())
     started = time.perf_counter()
     with catalog.driver.transaction(f"build the {short} index of {info.subject} in", lock=f"set {info.name}") as tx:
@@ -357,26 +360,20 @@ def build(embedding_set: EmbeddingSet, short: str, given: dict[str, str] | None,
         seconds = time.perf_counter() - started
         say(f"building {short}: measuring recall@10")
 
-        def run(settings: dict[str, int], statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-            for setting, values in _settings_statements(settings):
-                tx.rows(setting, values)
-            return tx.rows(statement, params)
-
-        index = ServerIndex(kind, table, {})
-        kind, recall, steps = tune(probe, kind, PgvectorSearch(run, index, info.count, info.dim), given, say)
+        searched = PgvectorSearch(functools.partial(_search_in, tx), ServerIndex(kind, table, {}), info.count,
+                                  info.dim)
+        kind, recall, steps = tune(probe, kind, searched, given, say)
         size = int(tx.rows("SELECT pg_total_relation_size(CAST(:t AS regclass)) AS size", {"t": table})[0]["size"])
         built_at = datetime.now(UTC).isoformat(timespec="microseconds")
         manifest = {"set_uid": info.uid, "content_checksum": info.content_checksum, "rows": info.count,
                     "dim": info.dim, "kind": short, "table": table, "index": kind.name, "params": kind.params,
                     "search": kind.search, "recall_at_10": recall, "recall_sample": probe.sample,
-                    "recall_target": 0.95, "tuning": steps, "given": sorted(given or ()),
+                    "recall_target": target, "tuning": steps, "given": sorted(given or ()),
                     "build_seconds": round(seconds, 3), "built_at": built_at, "size": size,
                     "pgvector": version}
         # The previous index is dropped last, so that queries use it until this one commits
         # (a DROP locks its table until the transaction ends).
-        for row in tx.rows(sql.FIND_SERVER_INDEX, {"set_id": info.id, "kind": short}):
-            drop_table(tx, checked_table(str(row["table_name"])))
-        tx.execute(sql.DELETE_SERVER_INDEX, {"set_id": info.id, "kind": short})
+        drop_kind(tx, info.id, short)
         tx.execute(sql.INSERT_SERVER_INDEX, {"set_id": info.id, "kind": short, "table_name": table,
                                              "manifest": json.dumps(manifest),
                                              "created_at": datetime.now(UTC).replace(tzinfo=None)})
@@ -434,11 +431,7 @@ def remove(catalog: Catalog, info: SetInfo, short: str) -> bool:
     if catalog.driver.dialect != "postgresql":
         return False
     with catalog.driver.transaction(f"remove the {short} index of {info.subject} from", lock=f"set {info.name}") as tx:
-        found = tx.rows(sql.FIND_SERVER_INDEX, {"set_id": info.id, "kind": short})
-        for row in found:
-            drop_table(tx, checked_table(str(row["table_name"])))
-        tx.execute(sql.DELETE_SERVER_INDEX, {"set_id": info.id, "kind": short})
-    return bool(found)
+        return drop_kind(tx, info.id, short)
 
 
 def orphan_tables(catalog: Catalog) -> list[str]:

@@ -42,6 +42,16 @@ def drop_table(tx: Any, table: str) -> None:
                     "drops it", table)
 
 
+def drop_kind(tx: Any, set_id: int, kind: str) -> bool:
+    """Remove set ``set_id``'s index of ``kind``: its record, and its table as
+    :func:`drop_table` drops it; whether there was one."""
+    found = tx.rows(sql.FIND_SERVER_INDEX, {"set_id": set_id, "kind": kind})
+    for row in found:
+        drop_table(tx, checked_table(str(row["table_name"])))
+    tx.execute(sql.DELETE_SERVER_INDEX, {"set_id": set_id, "kind": kind})
+    return bool(found)
+
+
 def drop_for_set(tx: Any, set_id: int) -> None:
     """A set removed or replaced takes its pgvector tables with it (PostgreSQL only)."""
     for row in tx.rows(sql.SET_SERVER_INDEXES, {"set_id": set_id}):
